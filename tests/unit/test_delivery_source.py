@@ -84,7 +84,7 @@ def test_missing_refs_are_named(
 
 
 def test_unreachable_repository_is_reported(tmp_path: Path, source: GitSource) -> None:
-    with pytest.raises(SourceError, match="repository unreachable"):
+    with pytest.raises(SourceError, match=r"repository unreachable"):
         source.fetch((tmp_path / "missing").as_uri())
 
 
@@ -130,5 +130,5 @@ def test_pure_resolution_prefers_semver_over_tag_over_branch() -> None:
     assert resolve(refs).sha == "a" * 40
     assert resolve(refs, branch="main", tag="x").sha == "c" * 40
     assert resolve(refs, tag="x", semver="1.x").sha == "b" * 40
-    with pytest.raises(RefError, match="not valid"):
+    with pytest.raises(RefError, match=r"not valid"):
         select_semver(">>>1", {"v1.0.0": "b"})
