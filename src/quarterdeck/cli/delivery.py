@@ -1,7 +1,7 @@
-"""``qd render``: what Git would apply, rendered locally (kubectl/Flux conventions).
+"""Delivery commands: ``qd render``, ``qd diff --path``, ``qd sync --path``.
 
-Cluster-facing commands (``qd diff``, ``qd sync``) join this module once they exist;
-``register`` adds them all to the root app with one line in cli/main.py.
+``register`` adds them all to the root app with one line in cli/main.py; the
+cluster-facing commands live in cli/delivery_cluster.py.
 """
 
 from __future__ import annotations
@@ -48,6 +48,19 @@ def format_manifests(manifests: list[Manifest], output: Output) -> str:
     return yaml.safe_dump_all(objs, sort_keys=False) if objs else ""
 
 
+def render_path(path: Path, root: Path | None, options: Options) -> list[Manifest]:
+    """Render ``path`` bounded by ``root`` (default: the path itself); exits on errors."""
+    base = (root or path).resolve()
+    try:
+        rel = path.resolve().relative_to(base).as_posix()
+    except ValueError:
+        raise fail(f"{path} is not inside the root {root}") from None
+    try:
+        return render(base, rel, options)
+    except RenderError as err:
+        raise fail(str(err)) from None
+
+
 def render_command(
     path: Annotated[
         Path, typer.Argument(help="Directory to render (plain YAML or kustomization).")
@@ -67,24 +80,20 @@ def render_command(
     ),
 ) -> None:
     """Print the objects PATH renders to, exactly as `qd sync` would apply them."""
-    base = (root or path).resolve()
-    try:
-        rel = path.resolve().relative_to(base).as_posix()
-    except ValueError:
-        raise fail(f"{path} is not inside the root {root}") from None
     options = Options(
         type=type_.value,  # type: ignore[arg-type]
         target_namespace=namespace,
         name_prefix=name_prefix,
         allow_remote_bases=allow_remote_bases,
     )
-    try:
-        manifests = render(base, rel, options)
-    except RenderError as err:
-        raise fail(str(err)) from None
+    manifests = render_path(path, root, options)
     sys.stdout.write(format_manifests(manifests, output))
 
 
 def register(app: typer.Typer) -> None:
     """Add the delivery commands to the root ``qd`` app."""
+    from quarterdeck.cli.delivery_cluster import diff_command, sync_command
+
     app.command("render")(render_command)
+    app.command("diff")(diff_command)
+    app.command("sync")(sync_command)
