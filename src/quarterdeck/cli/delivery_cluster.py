@@ -97,14 +97,11 @@ def _print(result: SyncResult, output: Format, *, diff: bool) -> None:
                 if action.kind == "create"
                 else ("configure" if key in result.drift else "unchanged")
             )
+        elif key in result.created:
+            verb = "created"
         else:
-            verb = (
-                "created"
-                if key in result.created
-                else "configured"
-                if key in applied
-                else "unchanged"
-            )
+            verb = "configured" if key in applied else "unchanged"
+            verb = verb if key in applied or key in result.unchanged else "not applied"
         h = result.health.get(key)
         fields = ", ".join(d.path for d in result.drift.get(key, []))
         table.add_row(str(key), verb, h.status if h else "", (h.message if h else "") or fields)

@@ -9,9 +9,9 @@ render); an unknown kind is a clear error before anything changes.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from lightkube import ApiError, Client
 from lightkube.core import resource as res
@@ -27,10 +27,33 @@ from lightkube.types import PatchType
 from quarterdeck.delivery.manifests import Key, Obj, group_of
 
 FIELD_MANAGER = "quarterdeck-delivery"
+T = TypeVar("T")
 
 
 class UnknownKind(LookupError):
     """No built-in resource or CRD serves this apiVersion and kind."""
+
+
+class ClusterError(Exception):
+    """An API call failed; ``code`` is the HTTP status, the message the server's reason."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _call(fn: Callable[[], T]) -> T:
+    """Run one API call, turning lightkube's and httpx's errors into ClusterError."""
+    try:
+        return fn()
+    except ApiError as err:
+        raise ClusterError(error_message(err), int(err.status.code or 0)) from None
+    except Exception as err:
+        response = getattr(err, "response", None)
+        code = getattr(response, "status_code", None)
+        if code is None:
+            raise
+        raise ClusterError(f"HTTP {code}: {getattr(response, 'text', '')[:200]}", code) from None
 
 
 @dataclass(frozen=True)
@@ -114,9 +137,9 @@ class Cluster:
         """The live object, or None when it does not exist."""
         cls = self._cls(api_version, key.kind)
         try:
-            obj = self.client.get(cls, key.name, namespace=key.namespace or None)
-        except ApiError as err:
-            if err.status.code == 404:
+            obj = _call(lambda: self.client.get(cls, key.name, namespace=key.namespace or None))
+        except ClusterError as err:
+            if err.code == 404:
                 return None
             raise
         return dict(obj)
@@ -125,15 +148,17 @@ class Cluster:
         """Server-side apply of ``obj`` as ``quarterdeck-delivery``; the resulting object."""
         meta = obj["metadata"]
         cls = self._cls(obj["apiVersion"], obj["kind"])
-        out = self.client.patch(
-            cls,
-            meta["name"],
-            obj,
-            namespace=meta.get("namespace") or None,
-            patch_type=PatchType.APPLY,
-            field_manager=FIELD_MANAGER,
-            force=force,
-            dry_run=dry_run,
+        out = _call(
+            lambda: self.client.patch(
+                cls,
+                meta["name"],
+                obj,
+                namespace=meta.get("namespace") or None,
+                patch_type=PatchType.APPLY,
+                field_manager=FIELD_MANAGER,
+                force=force,
+                dry_run=dry_run,
+            )
         )
         return dict(out)
 
@@ -141,9 +166,9 @@ class Cluster:
         """Delete an object (background propagation); a missing one is not an error."""
         cls = self._cls(api_version, key.kind)
         try:
-            self.client.delete(cls, key.name, namespace=key.namespace or None)
-        except ApiError as err:
-            if err.status.code != 404:
+            _call(lambda: self.client.delete(cls, key.name, namespace=key.namespace or None))
+        except ClusterError as err:
+            if err.code != 404:
                 raise
 
     def wait_established(self, names: Iterable[str], timeout: float) -> list[str]:

@@ -14,9 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from lightkube import ApiError
-
-from quarterdeck.delivery.cluster import Cluster, UnknownKind, error_message
+from quarterdeck.delivery.cluster import Cluster, ClusterError, UnknownKind
 from quarterdeck.delivery.drift import FieldDiff, drift
 from quarterdeck.delivery.health import Health, aggregate, health
 from quarterdeck.delivery.inventory import Entry, Owner, entries_of, next_inventory
@@ -76,9 +74,7 @@ def _pool_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]
 def _attempt(fn: Callable[[], R]) -> tuple[R | None, str]:
     try:
         return fn(), ""
-    except ApiError as err:
-        return None, error_message(err)
-    except UnknownKind as err:
+    except (ClusterError, UnknownKind) as err:
         return None, str(err)
 
 
@@ -134,21 +130,35 @@ def make_plan(
     return plan(objs, live, inventory, owner, options), live, errors
 
 
-def _dry_run(
-    cluster: Cluster, p: Plan, live: dict[Key, Obj], result: SyncResult, opts: SyncOptions
-) -> None:
-    """Dry-run every apply; CRs of CRDs not yet installed are checked after stage 0."""
-    actions = p.applies
-    new_crd_kinds = {
+def _needs_foundation(p: Plan) -> set[Key]:
+    """Objects that cannot be dry-run before stage 0: in new namespaces or of new CRDs."""
+    creates = [a for a in p.applies if a.stage == 0 and a.kind == "create"]
+    new_namespaces = {a.key.name for a in creates if a.key.kind == "Namespace"}
+    new_kinds = {
         (a.obj["spec"]["group"], a.obj["spec"]["names"]["kind"])
-        for a in actions
-        if (a.key.group, a.key.kind) == CRD_KIND and a.kind == "create"
+        for a in creates
+        if (a.key.group, a.key.kind) == CRD_KIND
     }
-    checkable = [a for a in actions if (a.key.group, a.key.kind) not in new_crd_kinds]
+    return {
+        a.key
+        for a in p.applies
+        if a.stage > 0
+        and ((a.key.group, a.key.kind) in new_kinds or a.key.namespace in new_namespaces)
+    }
+
+
+def _dry_run(
+    cluster: Cluster,
+    actions: Sequence[Action],
+    live: dict[Key, Obj],
+    result: SyncResult,
+    opts: SyncOptions,
+) -> None:
+    """Dry-run ``actions``; record errors and the drift of existing objects."""
     outcomes = _pool_map(
-        lambda a: _attempt(lambda: cluster.apply(a.obj, dry_run=True)), checkable, opts.concurrency
+        lambda a: _attempt(lambda: cluster.apply(a.obj, dry_run=True)), actions, opts.concurrency
     )
-    for action, (obj, err) in zip(checkable, outcomes, strict=True):
+    for action, (obj, err) in zip(actions, outcomes, strict=True):
         if err:
             result.errors.append(f"{action.key}: {err}")
         elif obj is not None and action.key in live:
@@ -171,13 +181,18 @@ def sync(
     result.errors += read_errors + list(p.errors)
     if result.errors:
         return result
-    _dry_run(cluster, p, live, result, opts)
+    later = _needs_foundation(p)
+    _dry_run(cluster, [a for a in p.applies if a.key not in later], live, result, opts)
     if result.errors or opts.dry_run:
         return result
     for wave in p.waves:
         _apply_wave(cluster, wave, live, result, opts)
         if result.errors:
             return result
+        if later and wave[0].stage == 0:  # the foundation exists now: check the rest
+            _dry_run(cluster, [a for a in p.applies if a.key in later], live, result, opts)
+            if result.errors:
+                return result
     _prune(cluster, p, result, opts)
     applied = entries_of(a.obj for a in p.applies)
     failed_prunes = [Entry(a.key, a.api_version) for a in p.prunes if a.key not in result.pruned]
