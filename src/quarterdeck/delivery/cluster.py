@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from lightkube.types import PatchType
 from quarterdeck.delivery.manifests import Key, Obj, group_of
 
 FIELD_MANAGER = "quarterdeck-delivery"
+LIST_THRESHOLD = 3
 T = TypeVar("T")
 
 
@@ -143,6 +145,52 @@ class Cluster:
                 return None
             raise
         return dict(obj)
+
+    def list_objects(self, api_version: str, kind: str, namespace: str) -> list[Obj]:
+        """All objects of a kind in a namespace ("" for cluster-scoped kinds or all)."""
+        cls = self._cls(api_version, kind)
+        items = _call(lambda: list(self.client.list(cls, namespace=namespace or None)))
+        return [dict(i) for i in items]
+
+    def get_many(
+        self, wanted: Iterable[tuple[str, Key]], concurrency: int = 8
+    ) -> tuple[dict[Key, Obj], list[str]]:
+        """Live objects for many keys; missing ones are absent from the result.
+
+        Keys are grouped by kind and namespace: a group of more than a few keys is read
+        with one LIST instead of one GET per object, which keeps large syncs cheap.
+        """
+        groups: dict[tuple[str, str, str], list[Key]] = {}
+        for api_version, key in wanted:
+            groups.setdefault((api_version, key.kind, key.namespace), []).append(key)
+
+        def read(group: tuple[tuple[str, str, str], list[Key]]) -> tuple[dict[Key, Obj], str]:
+            (api_version, kind, namespace), keys = group
+            try:
+                if len(keys) <= LIST_THRESHOLD:
+                    found = {k: self.get(api_version, k) for k in keys}
+                    return {k: o for k, o in found.items() if o is not None}, ""
+                names = {k.name: k for k in keys}
+                listed = self.list_objects(api_version, kind, namespace)
+                return {
+                    names[o["metadata"]["name"]]: o
+                    for o in listed
+                    if o["metadata"]["name"] in names
+                }, ""
+            except (ClusterError, UnknownKind) as err:
+                if isinstance(err, ClusterError) and err.code == 404:
+                    return {}, ""  # the kind itself is not served yet (CRD not applied)
+                return {}, f"{kind} in {namespace or 'cluster'}: {err}"
+
+        live: dict[Key, Obj] = {}
+        errors: list[str] = []
+        items = list(groups.items())
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(items) or 1))) as pool:
+            for found, err in pool.map(read, items):
+                live.update(found)
+                if err:
+                    errors.append(err)
+        return live, errors
 
     def apply(self, obj: Obj, *, dry_run: bool = False, force: bool = True) -> Obj:
         """Server-side apply of ``obj`` as ``quarterdeck-delivery``; the resulting object."""

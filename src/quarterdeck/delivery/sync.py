@@ -112,15 +112,9 @@ def make_plan(
     except UnknownKind as unknown:
         return Plan(errors=(str(unknown),)), {}, []
     wanted = [(str(o["apiVersion"]), key_of(o)) for o in objs]
-    wanted += [(e.api_version, e.key) for e in inventory if e.key not in {k for _, k in wanted}]
-    results = _pool_map(lambda w: _attempt(lambda: cluster.get(*w)), wanted, opts.concurrency)
-    live: dict[Key, Obj] = {}
-    errors: list[str] = []
-    for (_, key), (obj, problem) in zip(wanted, results, strict=True):
-        if problem:
-            errors.append(f"{key}: {problem}")
-        elif obj is not None:
-            live[key] = obj
+    seen = {k for _, k in wanted}
+    wanted += [(e.api_version, e.key) for e in inventory if e.key not in seen]
+    live, errors = cluster.get_many(wanted, opts.concurrency)
     options = PlanOptions(
         prune=opts.prune,
         allow_empty=opts.allow_empty,
@@ -247,14 +241,16 @@ def _prune(cluster: Cluster, p: Plan, result: SyncResult, opts: SyncOptions) -> 
 def wait_healthy(
     cluster: Cluster, actions: Sequence[Action], result: SyncResult, timeout: float
 ) -> None:
-    """Poll applied objects until all are Healthy or the timeout; record the last health."""
+    """Poll applied objects until all are Healthy (or Degraded) or the timeout passes."""
     deadline = time.monotonic() + timeout
     pending = list(actions)
     while True:
-        objs = _pool_map(lambda a: _attempt(lambda: cluster.get(a.api_version, a.key)), pending, 8)
+        live, errors = cluster.get_many([(a.api_version, a.key) for a in pending])
         still = []
-        for action, (obj, err) in zip(pending, objs, strict=True):
-            h = Health("Unknown", err) if err else health(obj)
+        for action in pending:
+            h = health(live.get(action.key))
+            if errors and action.key not in live:
+                h = Health("Unknown", "; ".join(errors))
             result.health[action.key] = h
             if h.status not in ("Healthy", "Suspended", "Degraded"):
                 still.append(action)
