@@ -44,7 +44,7 @@ class ClusterError(Exception):
         self.code = code
 
 
-def _call(fn: Callable[[], T]) -> T:
+def call_api(fn: Callable[[], T]) -> T:
     """Run one API call, turning lightkube's and httpx's errors into ClusterError."""
     try:
         return fn()
@@ -139,7 +139,7 @@ class Cluster:
         """The live object, or None when it does not exist."""
         cls = self._cls(api_version, key.kind)
         try:
-            obj = _call(lambda: self.client.get(cls, key.name, namespace=key.namespace or None))
+            obj = call_api(lambda: self.client.get(cls, key.name, namespace=key.namespace or None))
         except ClusterError as err:
             if err.code == 404:
                 return None
@@ -149,7 +149,7 @@ class Cluster:
     def list_objects(self, api_version: str, kind: str, namespace: str) -> list[Obj]:
         """All objects of a kind in a namespace ("" for cluster-scoped kinds or all)."""
         cls = self._cls(api_version, kind)
-        items = _call(lambda: list(self.client.list(cls, namespace=namespace or None)))
+        items = call_api(lambda: list(self.client.list(cls, namespace=namespace or None)))
         return [dict(i) for i in items]
 
     def get_many(
@@ -196,7 +196,7 @@ class Cluster:
         """Server-side apply of ``obj`` as ``quarterdeck-delivery``; the resulting object."""
         meta = obj["metadata"]
         cls = self._cls(obj["apiVersion"], obj["kind"])
-        out = _call(
+        out = call_api(
             lambda: self.client.patch(
                 cls,
                 meta["name"],
@@ -214,7 +214,7 @@ class Cluster:
         """Delete an object (background propagation); a missing one is not an error."""
         cls = self._cls(api_version, key.kind)
         try:
-            _call(lambda: self.client.delete(cls, key.name, namespace=key.namespace or None))
+            call_api(lambda: self.client.delete(cls, key.name, namespace=key.namespace or None))
         except ClusterError as err:
             if err.code != 404:
                 raise

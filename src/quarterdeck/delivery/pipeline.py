@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.inventory import Entry, Owner
+from quarterdeck.delivery.manifests import Obj
 from quarterdeck.delivery.plan import Plan
 from quarterdeck.delivery.render import Options, RenderError, render
 from quarterdeck.delivery.source import Credentials, GitSource, Revision, SourceError
@@ -38,6 +39,7 @@ class Delivery:
 
     revision: Revision | None
     result: SyncResult
+    desired: list[Obj] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -73,5 +75,6 @@ def deliver(
         manifests = render(tree, target.path, target.render)
     except RenderError as err:
         return _failed(revision, inventory, f"revision {revision.sha[:12]}: {err}")
-    result = sync(cluster, [m.obj for m in manifests], inventory, owner, options)
-    return Delivery(revision, result)
+    desired = [m.obj for m in manifests]
+    result = sync(cluster, desired, inventory, owner, options)
+    return Delivery(revision, result, desired)

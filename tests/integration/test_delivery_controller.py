@@ -1,0 +1,147 @@
+"""The delivery controller against a real control plane: Source and Application objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lightkube import Client
+
+from gitrepo import Repo
+from quarterdeck.delivery.cluster import Cluster
+from quarterdeck.delivery.controller import ApplicationRes, Controller, SourceRes
+from quarterdeck.delivery.manifests import Key
+
+pytestmark = pytest.mark.integration
+CRDS = Path(__file__).parents[2] / "deploy" / "crds"
+
+
+def cm(name: str, value: str = "1") -> str:
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: '{value}'\n"
+
+
+@pytest.fixture(scope="module")
+def crds(kube: Client) -> None:
+    cluster = Cluster(kube)
+    for path in sorted(CRDS.glob("*.yaml")):
+        cluster.apply(yaml.safe_load(path.read_text()))
+    cluster.wait_established([p.stem for p in CRDS.glob("*.yaml")], timeout=30)
+
+
+def source(ns: str, url: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
+        "kind": "Source",
+        "metadata": {"name": "repo", "namespace": ns},
+        "spec": {"url": url, "ref": {"branch": "main"}, "interval": "1m"},
+    }
+
+
+def application(ns: str, name: str, path: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"sourceRef": {"name": "repo"}, "path": path, "timeout": "30s", **spec},
+    }
+
+
+def ready(apps: dict[Any, Any], name: str) -> tuple[str, str]:
+    (app,) = [a for o, a in apps.items() if o.name == name]
+    cond = next(c for c in app.status.conditions if c.type == "Ready")
+    return cond.status, cond.message
+
+
+@pytest.fixture
+def setup(tmp_path: Path, kube: Client, namespace: str, crds: None) -> tuple[Repo, Controller]:
+    repo = Repo(tmp_path / "repo")
+    cluster = Cluster(kube)
+    cluster.apply(source(namespace, repo.url))
+    return repo, Controller(kube, tmp_path / "cache", namespace=namespace)
+
+
+def test_application_syncs_and_reports_status_and_history(
+    setup: tuple[Repo, Controller], kube: Client, namespace: str
+) -> None:
+    repo, ctl = setup
+    first = repo.commit("one", {"web/a.yaml": cm("a"), "web/b.yaml": cm("b")})
+    ctl.cluster.apply(application(namespace, "web", "web"))
+    apps = ctl.reconcile_all()
+    assert ready(apps, "web") == ("True", f"applied revision {first[:12]}")
+    raw = dict(kube.get(ApplicationRes, "web", namespace=namespace))
+    status = raw["status"]
+    assert status["lastAppliedRevision"] == first
+    assert sorted(i["name"] for i in status["inventory"]) == ["a", "b"]
+    assert status["history"][0]["created"] == 2
+    src = dict(kube.get(SourceRes, "repo", namespace=namespace))
+    assert src["status"]["artifact"]["revision"] == first
+    assert src["status"]["artifact"]["author"] == "Ada Lovelace <ada@example.com>"
+
+    repo.commit("two", {"web/b.yaml": cm("b", "2")})
+    repo.git("rm", "-q", "web/a.yaml")
+    second = repo.commit("drop a")
+    apps = ctl.reconcile_all(force=True)
+    assert ready(apps, "web")[0] == "True"
+    assert ctl.cluster.get("v1", Key("", "ConfigMap", namespace, "a")) is None
+    history = dict(kube.get(ApplicationRes, "web", namespace=namespace))["status"]["history"]
+    assert [(h["revision"], h["pruned"]) for h in history] == [(second, 1), (first, 0)]
+
+
+def test_rollback_pins_an_earlier_revision(
+    setup: tuple[Repo, Controller], kube: Client, namespace: str
+) -> None:
+    repo, ctl = setup
+    first = repo.commit("one", {"web/a.yaml": cm("a", "v1")})
+    ctl.cluster.apply(application(namespace, "web", "web"))
+    ctl.reconcile_all()
+    repo.commit("two", {"web/a.yaml": cm("a", "v2")})
+    ctl.reconcile_all(force=True)
+    live = ctl.cluster.get("v1", Key("", "ConfigMap", namespace, "a"))
+    assert live is not None and live["data"] == {"a": "v2"}
+    ctl.cluster.apply(application(namespace, "web", "web", revision=first))
+    apps = ctl.reconcile_all()
+    assert ready(apps, "web") == ("True", f"applied revision {first[:12]}")
+    live = ctl.cluster.get("v1", Key("", "ConfigMap", namespace, "a"))
+    assert live is not None and live["data"] == {"a": "v1"}
+
+
+def test_depends_on_holds_an_app_until_its_dependency_is_ready(
+    setup: tuple[Repo, Controller], namespace: str
+) -> None:
+    repo, ctl = setup
+    stuck = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: db}\nspec:\n"
+        "  progressDeadlineSeconds: 600\n  selector: {matchLabels: {app: db}}\n"
+        "  template:\n    metadata: {labels: {app: db}}\n    spec:\n"
+        "      nodeSelector: {nowhere: 'true'}\n"
+        "      containers: [{name: db, image: registry.invalid/db:1}]\n"
+    )
+    repo.commit("one", {"db/d.yaml": stuck, "web/a.yaml": cm("a")})
+    ctl.cluster.apply(application(namespace, "db", "db", timeout="3s"))
+    ctl.cluster.apply(application(namespace, "web", "web", dependsOn=[{"name": "db"}]))
+    apps = ctl.reconcile_all()
+    assert ready(apps, "db")[0] == "Unknown"
+    assert ready(apps, "web") == ("Unknown", f"waiting for {namespace}/db")
+    assert ctl.cluster.get("v1", Key("", "ConfigMap", namespace, "a")) is None
+    repo.commit("fix", {"db/d.yaml": cm("db")})
+    apps = ctl.reconcile_all(force=True)
+    assert ready(apps, "db")[0] == "True"
+    assert ready(apps, "web")[0] == "True"
+    assert ctl.cluster.get("v1", Key("", "ConfigMap", namespace, "a")) is not None
+
+
+def test_dependency_cycle_and_bad_interval_stall_with_a_message(
+    setup: tuple[Repo, Controller], namespace: str
+) -> None:
+    repo, ctl = setup
+    repo.commit("one", {"web/a.yaml": cm("a")})
+    ctl.cluster.apply(application(namespace, "x", "web", dependsOn=[{"name": "y"}]))
+    ctl.cluster.apply(application(namespace, "y", "web", dependsOn=[{"name": "x"}]))
+    ctl.cluster.apply(application(namespace, "z", "web", interval="0s"))
+    apps = ctl.reconcile_all()
+    assert ready(apps, "x") == ("False", "dependsOn cycle: x -> y -> x")
+    assert ready(apps, "z") == ("False", "spec.interval: duration '0s' must be greater than zero")
+    (z,) = [a for o, a in apps.items() if o.name == "z"]
+    assert next(c for c in z.status.conditions if c.type == "Stalled").status == "True"
