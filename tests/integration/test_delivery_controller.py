@@ -145,3 +145,49 @@ def test_dependency_cycle_and_bad_interval_stall_with_a_message(
     assert ready(apps, "z") == ("False", "spec.interval: duration '0s' must be greater than zero")
     (z,) = [a for o, a in apps.items() if o.name == "z"]
     assert next(c for c in z.status.conditions if c.type == "Stalled").status == "True"
+
+
+def test_self_heal_reverts_an_edit_and_reports_the_drift(
+    setup: tuple[Repo, Controller], kube: Client, namespace: str
+) -> None:
+    import threading
+    import time
+
+    from lightkube.resources.core_v1 import ConfigMap
+
+    from quarterdeck.delivery.runner import Runner
+
+    repo, ctl = setup
+    repo.commit("one", {"web/a.yaml": cm("a", "git")})
+    ctl.cluster.apply(application(namespace, "web", "web", interval="1h"))
+    runner = Runner(ctl, tick=0.5)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not runner.healed and time.monotonic() < deadline:
+            if ctl.cluster.get("v1", Key("", "ConfigMap", namespace, "a")) is not None:
+                time.sleep(0.5)  # let the watch start before editing
+                kube.patch(
+                    ConfigMap,
+                    "a",
+                    {"data": {"a": "edited"}},
+                    namespace=namespace,
+                    field_manager="kubectl-edit",
+                )
+                break
+            time.sleep(0.1)
+        live: dict[str, Any] | None = None
+        while time.monotonic() < deadline:
+            live = ctl.cluster.get("v1", Key("", "ConfigMap", namespace, "a"))
+            if live is not None and live["data"] == {"a": "git"} and runner.healed:
+                break
+            time.sleep(0.1)
+        assert live is not None and live["data"] == {"a": "git"}
+        status = dict(kube.get(ApplicationRes, "web", namespace=namespace))["status"]
+        (drift,) = status["drift"]
+        assert drift["name"] == "a"
+        assert drift["fields"] == [{"path": "data.a", "desired": "git", "live": "edited"}]
+    finally:
+        runner.stop.set()
+        thread.join(timeout=10)

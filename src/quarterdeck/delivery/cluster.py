@@ -129,7 +129,7 @@ class Cluster:
         self._kinds[(api_version, kind)] = found
         return found
 
-    def _cls(self, api_version: str, kind: str) -> type[Any]:
+    def resource(self, api_version: str, kind: str) -> type[Any]:
         cls = self._classes.get((api_version, kind))
         if cls is None:
             cls = self._classes[(api_version, kind)] = _generic(self.kind(api_version, kind))
@@ -137,7 +137,7 @@ class Cluster:
 
     def get(self, api_version: str, key: Key) -> Obj | None:
         """The live object, or None when it does not exist."""
-        cls = self._cls(api_version, key.kind)
+        cls = self.resource(api_version, key.kind)
         try:
             obj = call_api(lambda: self.client.get(cls, key.name, namespace=key.namespace or None))
         except ClusterError as err:
@@ -148,7 +148,7 @@ class Cluster:
 
     def list_objects(self, api_version: str, kind: str, namespace: str) -> list[Obj]:
         """All objects of a kind in a namespace ("" for cluster-scoped kinds or all)."""
-        cls = self._cls(api_version, kind)
+        cls = self.resource(api_version, kind)
         items = call_api(lambda: list(self.client.list(cls, namespace=namespace or None)))
         return [dict(i) for i in items]
 
@@ -195,7 +195,7 @@ class Cluster:
     def apply(self, obj: Obj, *, dry_run: bool = False, force: bool = True) -> Obj:
         """Server-side apply of ``obj`` as ``quarterdeck-delivery``; the resulting object."""
         meta = obj["metadata"]
-        cls = self._cls(obj["apiVersion"], obj["kind"])
+        cls = self.resource(obj["apiVersion"], obj["kind"])
         out = call_api(
             lambda: self.client.patch(
                 cls,
@@ -212,7 +212,7 @@ class Cluster:
 
     def delete(self, api_version: str, key: Key) -> None:
         """Delete an object (background propagation); a missing one is not an error."""
-        cls = self._cls(api_version, key.kind)
+        cls = self.resource(api_version, key.kind)
         try:
             call_api(lambda: self.client.delete(cls, key.name, namespace=key.namespace or None))
         except ClusterError as err:

@@ -28,6 +28,7 @@ from quarterdeck.delivery.cluster import Cluster, ClusterError, call_api
 from quarterdeck.delivery.dependencies import find_cycle, waiting_for
 from quarterdeck.delivery.inventory import Owner
 from quarterdeck.delivery.manifests import Obj
+from quarterdeck.delivery.metrics import DRIFT_OBJECTS, OBJECTS_APPLIED, OBJECTS_PRUNED
 from quarterdeck.delivery.pipeline import Target, deliver
 from quarterdeck.delivery.render import Options
 from quarterdeck.delivery.source import Credentials, GitSource, SourceError
@@ -133,12 +134,12 @@ class Controller:
             status = source_status(
                 src.status, None, f"secretRef: {err}", src.metadata.generation, rfc3339(now)
             )
-        self._write_status(SourceRes, owner, msgspec.to_builtins(status))
+        self.write_status(SourceRes, owner, msgspec.to_builtins(status))
         return msgspec.structs.replace(src, status=status)
 
     # --- applications ------------------------------------------------------------------
 
-    def _write_status(self, res: Any, owner: Owner, status: dict[str, Any]) -> None:
+    def write_status(self, res: Any, owner: Owner, status: dict[str, Any]) -> None:
         call_api(
             lambda: self.client.patch(
                 res.Status,
@@ -152,11 +153,11 @@ class Controller:
     def reconcile_all(self, force: bool = False) -> dict[Owner, api.Application]:
         """One pass over every Source and Application; returns the Applications as written."""
         sources = {}
-        for raw in self.client.list(SourceRes, namespace=self.namespace):
+        for raw in self.client.list(SourceRes, namespace=self.namespace or "*"):
             src = self.reconcile_source(dict(raw), force)
             sources[Owner(src.metadata.namespace, src.metadata.name)] = src
         apps = {}
-        for raw in self.client.list(ApplicationRes, namespace=self.namespace):
+        for raw in self.client.list(ApplicationRes, namespace=self.namespace or "*"):
             app = api.decode_application(dict(raw))
             apps[Owner(app.metadata.namespace, app.metadata.name)] = app
         graph = {
@@ -181,7 +182,7 @@ class Controller:
     ) -> api.Application:
         owner = Owner(app.metadata.namespace, app.metadata.name)
         status = blocked_status(app, reason, message, rfc3339(self.clock()), stalled=stalled)
-        self._write_status(ApplicationRes, owner, msgspec.to_builtins(status))
+        self.write_status(ApplicationRes, owner, msgspec.to_builtins(status))
         return msgspec.structs.replace(app, status=status)
 
     def reconcile_application(
@@ -224,7 +225,7 @@ class Controller:
         if not out.errors:
             memory.revision = revision
         status = application_status(app, out, rfc3339(self.clock()))
-        self._write_status(ApplicationRes, owner, msgspec.to_builtins(status))
+        self.write_status(ApplicationRes, owner, msgspec.to_builtins(status))
         return msgspec.structs.replace(app, status=status)
 
     def _deliver(
@@ -251,6 +252,9 @@ class Controller:
         inventory = entries(app.status.inventory if app.status else [])
         done = deliver(self.cluster, self.git, target, owner, inventory, opts)
         result = done.result
+        OBJECTS_APPLIED.labels(str(owner)).inc(len(result.created) + len(result.configured))
+        OBJECTS_PRUNED.labels(str(owner)).inc(len(result.pruned))
+        DRIFT_OBJECTS.labels(str(owner)).set(len(result.drift))
         if done.ok:
             self.apps[owner].desired = done.desired
             self.on_synced(owner, done.desired)
