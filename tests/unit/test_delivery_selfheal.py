@@ -23,7 +23,8 @@ def test_a_later_write_by_another_manager_is_an_edit() -> None:
     ours = ("quarterdeck-delivery", "2026-01-01T00:00:05Z", "")
     edit = ("kubectl-edit", "2026-01-01T00:00:07Z", "")
     assert edited_by_other(obj(ours, edit))
-    assert not edited_by_other(obj(edit[:1] + ("2026-01-01T00:00:01Z", ""), ours))
+    earlier = ("kubectl-edit", "2026-01-01T00:00:01Z", "")
+    assert not edited_by_other(obj(earlier, ours))
 
 
 def test_a_write_in_the_same_second_counts_as_an_edit() -> None:
