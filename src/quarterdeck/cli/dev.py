@@ -9,8 +9,15 @@ from typing import Annotated
 
 import typer
 import yaml
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID
-from rich.progress import TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from quarterdeck.cli.output import OUTPUT_OPTION, OutputFormat, console, emit, err_console, fail
@@ -19,8 +26,11 @@ from quarterdeck.devcluster.nodes import trace_nodes
 from quarterdeck.devcluster.ports import PortInUseError
 from quarterdeck.devcluster.versions import PINS, Component
 
-app = typer.Typer(help="Run a local control plane (etcd, kube-apiserver, controller-manager, "
-                  "scheduler, kwok) with fake GPU nodes.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run a local control plane (etcd, kube-apiserver, controller-manager, "
+    "scheduler, kwok) with fake GPU nodes.",
+    no_args_is_help=True,
+)
 
 NameOption = Annotated[str, typer.Option("--name", "-n", help="Cluster name.")]
 
@@ -43,8 +53,14 @@ class RichReporter:
 
 
 def _progress() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), console=err_console)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+    )
 
 
 def _ensure_binaries(force: bool = False) -> dict[Component, Path]:
@@ -53,7 +69,8 @@ def _ensure_binaries(force: bool = False) -> dict[Component, Path]:
         if missing:
             err_console.print(
                 f"building {', '.join(c.value for c in missing)} from source "
-                "(the first time takes many minutes; binaries are cached afterwards)")
+                "(the first time takes many minutes; binaries are cached afterwards)"
+            )
         with _progress() as bar:
             reporter = RichReporter(bar)
             return build.ensure_binaries(reporter.progress, force=force)
@@ -100,17 +117,24 @@ def build_cmd(force: Annotated[bool, typer.Option(help="Rebuild even if cached."
 @app.command()
 def up(
     name: NameOption = cluster.DEFAULT_NAME,
-    nodes: Annotated[list[str] | None, typer.Option(
-        "--nodes", help="Node pool: '4x gpu-h100-8', '2x cpu-16:zone=b', or a YAML file. "
-        "Repeatable.")] = None,
-    nodes_from_trace: Annotated[str | None, typer.Option(
-        help="Add the trace's GPU nodes: 'openb' (1,213 nodes) or a node CSV path.")] = None,
+    nodes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--nodes",
+            help="Node pool: '4x gpu-h100-8', '2x cpu-16:zone=b', or a YAML file. Repeatable.",
+        ),
+    ] = None,
+    nodes_from_trace: Annotated[
+        str | None,
+        typer.Option(help="Add the trace's GPU nodes: 'openb' (1,213 nodes) or a node CSV path."),
+    ] = None,
     api_port: Annotated[int | None, typer.Option(help="Fixed API server port.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each component.")] = 120.0,
 ) -> None:
     """Start a dev cluster and wait until the API and every node are Ready."""
-    specs = _node_specs(nodes if nodes else ([] if nodes_from_trace else ["2x cpu-16"]),
-                        nodes_from_trace)
+    specs = _node_specs(
+        nodes if nodes else ([] if nodes_from_trace else ["2x cpu-16"]), nodes_from_trace
+    )
     binaries = _ensure_binaries()
     started = time.monotonic()
     try:
@@ -121,8 +145,10 @@ def up(
     except RuntimeError as e:
         fail(f"dev cluster {name!r} failed to start: {e}")
     kubeconfig = cluster.layout_for(name).kubeconfig
-    console.print(f"[green]✓[/] dev cluster [bold]{name}[/] is up at {st.server} with "
-                  f"{len(specs)} nodes in {time.monotonic() - started:.1f}s")
+    console.print(
+        f"[green]✓[/] dev cluster [bold]{name}[/] is up at {st.server} with "
+        f"{len(specs)} nodes in {time.monotonic() - started:.1f}s"
+    )
     console.print(f"  export KUBECONFIG={kubeconfig}    # or: eval $(qd dev env --name {name})")
     console.print("  kubectl get nodes -L nvidia.com/gpu.product")
     console.print(f"  qd dev down --name {name}")
@@ -154,10 +180,23 @@ def status(name: NameOption = cluster.DEFAULT_NAME, output: OutputFormat = OUTPU
         fail(str(e))
     if st is None:
         fail(f"no dev cluster named {name!r}: start one with `qd dev up --name {name}`")
-    data = {"name": st.name, "server": st.server, "kubeconfig": str(st.kubeconfig),
-            "apiReady": st.api_ready, "healthy": st.healthy,
-            "components": [{"component": c.component.value, "pid": c.pid, "alive": c.alive,
-                            "port": c.port, "listening": c.listening} for c in st.components]}
+    data = {
+        "name": st.name,
+        "server": st.server,
+        "kubeconfig": str(st.kubeconfig),
+        "apiReady": st.api_ready,
+        "healthy": st.healthy,
+        "components": [
+            {
+                "component": c.component.value,
+                "pid": c.pid,
+                "alive": c.alive,
+                "port": c.port,
+                "listening": c.listening,
+            }
+            for c in st.components
+        ],
+    }
     if not emit(data, output):
         table = Table(title=f"dev cluster {name} — {st.server}")
         for col in ("component", "pid", "state", "port"):

@@ -67,10 +67,14 @@ def _write_pki(layout: Layout, name: str) -> pki.ClusterPKI:
     creds = pki.generate(datetime.now(UTC), name)
     layout.pki.mkdir(parents=True, exist_ok=True)
     files = {
-        "ca.crt": creds.ca.cert_pem, "ca.key": creds.ca.key_pem,
-        "apiserver.crt": creds.serving.cert_pem, "apiserver.key": creds.serving.key_pem,
-        "admin.crt": creds.admin.cert_pem, "admin.key": creds.admin.key_pem,
-        "sa.key": creds.service_account_key_pem, "sa.pub": creds.service_account_pub_pem,
+        "ca.crt": creds.ca.cert_pem,
+        "ca.key": creds.ca.key_pem,
+        "apiserver.crt": creds.serving.cert_pem,
+        "apiserver.key": creds.serving.key_pem,
+        "admin.crt": creds.admin.cert_pem,
+        "admin.key": creds.admin.key_pem,
+        "sa.key": creds.service_account_key_pem,
+        "sa.pub": creds.service_account_pub_pem,
     }
     for fname, data in files.items():
         path = layout.pki_file(fname)
@@ -81,8 +85,10 @@ def _write_pki(layout: Layout, name: str) -> pki.ClusterPKI:
 
 def _port_of(component: Component, p: Ports) -> int:
     return {
-        Component.ETCD: p.etcd_client, Component.APISERVER: p.apiserver,
-        Component.CONTROLLER_MANAGER: p.controller_manager, Component.SCHEDULER: p.scheduler,
+        Component.ETCD: p.etcd_client,
+        Component.APISERVER: p.apiserver,
+        Component.CONTROLLER_MANAGER: p.controller_manager,
+        Component.SCHEDULER: p.scheduler,
         Component.KWOK: p.kwok,
     }[component]
 
@@ -97,8 +103,10 @@ def _choose_ports(api_port: int | None) -> Ports:
 def _died(layout: Layout, started: dict[Component, process.ProcessRef]) -> str | None:
     for component, ref in started.items():
         if not process.alive(ref):
-            return (f"{component.value} exited during start-up; last lines of "
-                    f"{layout.log(component)}:\n{process.tail(layout.log(component))}")
+            return (
+                f"{component.value} exited during start-up; last lines of "
+                f"{layout.log(component)}:\n{process.tail(layout.log(component))}"
+            )
     return None
 
 
@@ -121,9 +129,14 @@ def clean_stale(name: str) -> bool:
     return True
 
 
-def up(name: str, nodes: Sequence[NodeSpec], binaries: dict[Component, Path],
-       reporter: Reporter, api_port: int | None = None,
-       timeout: float = 120.0) -> state.ClusterState:
+def up(
+    name: str,
+    nodes: Sequence[NodeSpec],
+    binaries: dict[Component, Path],
+    reporter: Reporter,
+    api_port: int | None = None,
+    timeout: float = 120.0,
+) -> state.ClusterState:
     layout = layout_for(name)
     if layout.root.exists():
         if not clean_stale(name):
@@ -154,30 +167,51 @@ def up(name: str, nodes: Sequence[NodeSpec], binaries: dict[Component, Path],
         start(Component.ETCD)
         readiness.wait_until(
             lambda: readiness.http_ok(f"http://127.0.0.1:{chosen.etcd_client}/health"),
-            "etcd", timeout, died)
+            "etcd",
+            timeout,
+            died,
+        )
         reporter.step("starting kube-apiserver")
         start(Component.APISERVER)
-        readiness.wait_until(lambda: readiness.http_ok(f"{server}/readyz", tls),
-                             "kube-apiserver", timeout, died, interval=0.2)
+        readiness.wait_until(
+            lambda: readiness.http_ok(f"{server}/readyz", tls),
+            "kube-apiserver",
+            timeout,
+            died,
+            interval=0.2,
+        )
         reporter.step("starting kube-controller-manager, kube-scheduler and kwok")
         for component in (Component.CONTROLLER_MANAGER, Component.SCHEDULER, Component.KWOK):
             start(component)
         if nodes:
-            fakenodes.create_nodes(layout.kubeconfig, nodes,
-                                   lambda d, t: reporter.progress("registering nodes", d, t))
-            fakenodes.wait_ready(layout.kubeconfig, len(nodes),
-                                 lambda d, t: reporter.progress("nodes Ready", d, t),
-                                 timeout + len(nodes) * 0.1, died)
+            fakenodes.create_nodes(
+                layout.kubeconfig, nodes, lambda d, t: reporter.progress("registering nodes", d, t)
+            )
+            fakenodes.wait_ready(
+                layout.kubeconfig,
+                len(nodes),
+                lambda d, t: reporter.progress("nodes Ready", d, t),
+                timeout + len(nodes) * 0.1,
+                died,
+            )
         for component in (Component.CONTROLLER_MANAGER, Component.SCHEDULER):
             port = _port_of(component, chosen)
             readiness.wait_until(
                 lambda p=port: readiness.http_ok(f"https://127.0.0.1:{p}/healthz", False),  # type: ignore[misc]
-                component.value, timeout, died)
+                component.value,
+                timeout,
+                died,
+            )
         reporter.step("waiting for the default service account")
         readiness.wait_until(
             lambda: readiness.http_ok(
-                f"{server}/api/v1/namespaces/default/serviceaccounts/default", tls),
-            "default service account", timeout, died, interval=0.2)
+                f"{server}/api/v1/namespaces/default/serviceaccounts/default", tls
+            ),
+            "default service account",
+            timeout,
+            died,
+            interval=0.2,
+        )
         st = state.ClusterState(name, chosen, started, server)
         state.save(layout, st)
         return st
@@ -196,8 +230,9 @@ def down(name: str) -> bool:
     st = state.load(layout)
     if st is not None:
         _stop_all(st.processes)
-        leftover = [f"{what} ({p})" for what, p in st.ports.by_component().items()
-                    if ports.is_listening(p)]
+        leftover = [
+            f"{what} ({p})" for what, p in st.ports.by_component().items() if ports.is_listening(p)
+        ]
         deadline = time.monotonic() + 5
         while leftover and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -216,8 +251,9 @@ def status(name: str) -> ClusterStatus | None:
     result = ClusterStatus(name, st.server, layout.kubeconfig)
     for component, ref in st.processes.items():
         port = _port_of(component, st.ports)
-        result.components.append(ComponentStatus(
-            component, ref.pid, process.alive(ref), port, ports.is_listening(port)))
+        result.components.append(
+            ComponentStatus(component, ref.pid, process.alive(ref), port, ports.is_listening(port))
+        )
     result.api_ready = readiness.http_ok(f"{st.server}/readyz", readiness.admin_tls(layout))
     return result
 
@@ -226,6 +262,7 @@ def require_running(name: str) -> tuple[Layout, state.ClusterState]:
     layout = layout_for(name)
     st = state.load(layout)
     if st is None:
-        raise ClusterError(f"no dev cluster named {name!r}: start one with `qd dev up --name {name}`")
+        raise ClusterError(
+            f"no dev cluster named {name!r}: start one with `qd dev up --name {name}`"
+        )
     return layout, st
-

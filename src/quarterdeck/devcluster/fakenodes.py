@@ -24,8 +24,9 @@ def is_ready(node: Node) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
 
-async def _create_all(kubeconfig: Path, specs: Sequence[NodeSpec], progress: Progress,
-                      concurrency: int) -> None:
+async def _create_all(
+    kubeconfig: Path, specs: Sequence[NodeSpec], progress: Progress, concurrency: int
+) -> None:
     client = load_async_client(kubeconfig, field_manager="quarterdeck-devcluster")
     gate = asyncio.Semaphore(concurrency)
     done = 0
@@ -47,8 +48,9 @@ async def _create_all(kubeconfig: Path, specs: Sequence[NodeSpec], progress: Pro
         await client.close()
 
 
-def create_nodes(kubeconfig: Path, specs: Sequence[NodeSpec], progress: Progress,
-                 concurrency: int = 48) -> None:
+def create_nodes(
+    kubeconfig: Path, specs: Sequence[NodeSpec], progress: Progress, concurrency: int = 48
+) -> None:
     asyncio.run(_create_all(kubeconfig, specs, progress, concurrency))
 
 
@@ -61,8 +63,13 @@ async def _count_ready(kubeconfig: Path) -> tuple[int, int]:
     return sum(1 for n in nodes if is_ready(n)), len(nodes)
 
 
-def wait_ready(kubeconfig: Path, expected: int, progress: Progress, timeout: float,
-               still_alive: Callable[[], str | None]) -> None:
+def wait_ready(
+    kubeconfig: Path,
+    expected: int,
+    progress: Progress,
+    timeout: float,
+    still_alive: Callable[[], str | None],
+) -> None:
     """Poll until `expected` nodes are Ready; fail early if a component died."""
     deadline = time.monotonic() + timeout
     while True:

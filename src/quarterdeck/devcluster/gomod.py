@@ -26,7 +26,9 @@ def staging_modules(upstream_gomod: str) -> list[str]:
     block = _REPLACE_BLOCK.search(upstream_gomod)
     if block is None:
         raise GoModError("no replace ( ... ) block in the Kubernetes go.mod")
-    modules = [m.group(1) for line in block.group(1).splitlines() if (m := _LOCAL_REPLACE.match(line))]
+    modules = [
+        m.group(1) for line in block.group(1).splitlines() if (m := _LOCAL_REPLACE.match(line))
+    ]
     if not modules:
         raise GoModError("the Kubernetes go.mod replaces no staging module")
     return modules
@@ -70,4 +72,5 @@ def kubernetes_wrapper(upstream_gomod: str, kubernetes_version: str) -> str:
 
 def single_module_wrapper(name: str, module: str, version: str, go: tuple[int, int]) -> str:
     """go.mod text for a module that only requires `module@version` (etcd, kwok)."""
-    return f"module quarterdeck.dev/devcluster/{name}\n\ngo {go[0]}.{go[1]}.0\n\nrequire {module} {version}\n"
+    header = f"module quarterdeck.dev/devcluster/{name}\n\ngo {go[0]}.{go[1]}.0\n\n"
+    return header + f"require {module} {version}\n"

@@ -17,12 +17,24 @@ def kubeconfig(name: str, server: str, pki: ClusterPKI) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": context, "cluster": {
-            "server": server, "certificate-authority-data": _b64(pki.ca.cert_pem)}}],
-        "users": [{"name": f"{context}-admin", "user": {
-            "client-certificate-data": _b64(pki.admin.cert_pem),
-            "client-key-data": _b64(pki.admin.key_pem)}}],
-        "contexts": [{"name": context, "context": {"cluster": context, "user": f"{context}-admin"}}],
+        "clusters": [
+            {
+                "name": context,
+                "cluster": {"server": server, "certificate-authority-data": _b64(pki.ca.cert_pem)},
+            }
+        ],
+        "users": [
+            {
+                "name": f"{context}-admin",
+                "user": {
+                    "client-certificate-data": _b64(pki.admin.cert_pem),
+                    "client-key-data": _b64(pki.admin.key_pem),
+                },
+            }
+        ],
+        "contexts": [
+            {"name": context, "context": {"cluster": context, "user": f"{context}-admin"}}
+        ],
         "current-context": context,
         "preferences": {},
     }

@@ -68,11 +68,16 @@ def trace_nodes(text: str, source: str, pool: str = "openb") -> list[NodeSpec]:
         try:
             cpu_milli, memory_mib, gpus = (int(row[k]) for k in ("cpu_milli", "memory_mib", "gpu"))
         except (TypeError, ValueError):
-            raise PoolSpecError(f"{where}: cpu_milli, memory_mib and gpu must be integers") from None
+            raise PoolSpecError(
+                f"{where}: cpu_milli, memory_mib and gpu must be integers"
+            ) from None
         if min(cpu_milli, memory_mib, gpus) < 0:
             raise PoolSpecError(f"{where}: negative resource in {dict(row)}")
-        labels = {"quarterdeck.dev/pool": pool, "topology.kubernetes.io/zone": "zone-a",
-                  "quarterdeck.dev/nvlink-domain": row["sn"]}
+        labels = {
+            "quarterdeck.dev/pool": pool,
+            "topology.kubernetes.io/zone": "zone-a",
+            "quarterdeck.dev/nvlink-domain": row["sn"],
+        }
         capacity = {"cpu": f"{cpu_milli}m", "memory": f"{memory_mib}Mi", "pods": "110"}
         if gpus:
             try:

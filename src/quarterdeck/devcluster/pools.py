@@ -108,7 +108,8 @@ def parse_spec(spec: str) -> NodePool:
         key = key.strip().lower()
         if not sep or key not in _OPTIONS:
             raise PoolSpecError(
-                f"pool spec {spec!r}: unknown option {item!r} (options: {', '.join(sorted(_OPTIONS))})"
+                f"pool spec {spec!r}: unknown option {item!r} "
+                f"(options: {', '.join(sorted(_OPTIONS))})"
             )
         options[key] = value.strip()
 
@@ -142,7 +143,9 @@ def parse_spec(spec: str) -> NodePool:
         gpus=gpus,
         mig=mig,
         zone=options.get("zone", "zone-a"),
-        rack_size=_positive_int(options["rack-size"], "rack-size", spec) if "rack-size" in options else 0,
+        rack_size=_positive_int(options["rack-size"], "rack-size", spec)
+        if "rack-size" in options
+        else 0,
         nvlink_size=_positive_int(options.get("nvlink-size", "1"), "nvlink-size", spec),
         taints=(GPU_TAINT,) if options.get("taint", "false").lower() == "true" else (),
     )
@@ -159,7 +162,9 @@ def parse_pool_document(doc: Any, source: str) -> list[NodePool]:
             raise PoolSpecError(f"{where}: each pool needs a 'spec' string like '4x gpu-h100-8'")
         unknown = set(entry) - {"spec", "labels", "taints"}
         if unknown:
-            raise PoolSpecError(f"{where}: unknown keys {sorted(unknown)} (allowed: spec, labels, taints)")
+            raise PoolSpecError(
+                f"{where}: unknown keys {sorted(unknown)} (allowed: spec, labels, taints)"
+            )
         try:
             pool = parse_spec(entry["spec"])
         except PoolSpecError as e:
@@ -173,8 +178,13 @@ def parse_pool_document(doc: Any, source: str) -> list[NodePool]:
                 raise PoolSpecError(f"{where}: each taint needs key and effect")
             taints.append(Taint(str(t["key"]), str(t.get("value", "")), str(t["effect"])))
         pools.append(
-            NodePool(**{**pool.__dict__, "labels": {str(k): str(v) for k, v in labels.items()},
-                        "taints": tuple(taints)})
+            NodePool(
+                **{
+                    **pool.__dict__,
+                    "labels": {str(k): str(v) for k, v in labels.items()},
+                    "taints": tuple(taints),
+                }
+            )
         )
     return pools
 
@@ -184,7 +194,8 @@ def check_unique(pools: list[NodePool]) -> None:
     for pool in pools:
         if pool.name in seen:
             raise PoolSpecError(
-                f"two pools are named {pool.name!r}: give one a name, e.g. '2x gpu-h100-8:name=train'"
+                f"two pools are named {pool.name!r}: give one a name, "
+                "e.g. '2x gpu-h100-8:name=train'"
             )
         seen.add(pool.name)
 

@@ -37,8 +37,12 @@ def spawn(cmd: list[str], log: Path, cwd: Path) -> ProcessRef:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=cwd, start_new_session=True,
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            start_new_session=True,
         )
     ticks = _start_ticks(proc.pid)
     return ProcessRef(proc.pid, ticks if ticks is not None else -1)

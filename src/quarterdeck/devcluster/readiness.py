@@ -28,8 +28,13 @@ def http_ok(url: str, verify: ssl.SSLContext | bool = True, timeout: float = 1.0
         return False
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float,
-               still_alive: Callable[[], str | None], interval: float = 0.1) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    what: str,
+    timeout: float,
+    still_alive: Callable[[], str | None],
+    interval: float = 0.1,
+) -> None:
     """Poll `check` until it holds; fail early with the reason `still_alive` returns."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

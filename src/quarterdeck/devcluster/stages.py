@@ -80,8 +80,14 @@ _POD_SUCCEEDED = """\
 conditions:
 - {type: PodScheduled, status: "True", lastTransitionTime: {{ $now | Quote }}}
 - {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
-- {type: ContainersReady, status: "False", reason: PodCompleted, lastTransitionTime: {{ $now | Quote }}}
-- {type: Ready, status: "False", reason: PodCompleted, lastTransitionTime: {{ $now | Quote }}}
+- type: ContainersReady
+  status: "False"
+  reason: PodCompleted
+  lastTransitionTime: {{ $now | Quote }}
+- type: Ready
+  status: "False"
+  reason: PodCompleted
+  lastTransitionTime: {{ $now | Quote }}
 containerStatuses:
 {{ range .spec.containers }}
 - name: {{ .name | Quote }}
@@ -106,8 +112,13 @@ def _expr(key: str, operator: str, *values: str) -> dict[str, Any]:
     return expr
 
 
-def _stage(name: str, kind: str, exprs: list[dict[str, Any]], nxt: dict[str, Any],
-           delay: dict[str, Any] | None = None) -> dict[str, Any]:
+def _stage(
+    name: str,
+    kind: str,
+    exprs: list[dict[str, Any]],
+    nxt: dict[str, Any],
+    delay: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "resourceRef": {"apiGroup": "v1", "kind": kind},
         "selector": {"matchExpressions": exprs},
@@ -125,25 +136,53 @@ def stages(heartbeat_seconds: int = 20) -> list[dict[str, Any]]:
     """All stages a dev cluster's kwok runs with."""
     not_deleting = _expr(".metadata.deletionTimestamp", "DoesNotExist")
     return [
-        _stage("qd-node-initialize", "Node", [_expr(_READY, "NotIn", "True")],
-               {"statusTemplate": _NODE_STATUS}),
-        _stage("qd-node-heartbeat", "Node",
-               [_expr(".status.phase", "In", "Running"), _expr(_READY, "In", "True")],
-               {"statusTemplate": _NODE_STATUS},
-               {"durationMilliseconds": heartbeat_seconds * 1000,
-                "jitterDurationMilliseconds": heartbeat_seconds * 1000 + 5000}),
-        _stage("qd-pod-running", "Pod",
-               [not_deleting, _expr(".status.phase", "In", "Pending"),
-                _expr(".spec.nodeName", "Exists")],
-               {"statusTemplate": _POD_RUNNING}),
-        _stage("qd-pod-job-complete", "Pod",
-               [not_deleting, _expr(".status.phase", "In", "Running"),
+        _stage(
+            "qd-node-initialize",
+            "Node",
+            [_expr(_READY, "NotIn", "True")],
+            {"statusTemplate": _NODE_STATUS},
+        ),
+        _stage(
+            "qd-node-heartbeat",
+            "Node",
+            [_expr(".status.phase", "In", "Running"), _expr(_READY, "In", "True")],
+            {"statusTemplate": _NODE_STATUS},
+            {
+                "durationMilliseconds": heartbeat_seconds * 1000,
+                "jitterDurationMilliseconds": heartbeat_seconds * 1000 + 5000,
+            },
+        ),
+        _stage(
+            "qd-pod-running",
+            "Pod",
+            [
+                not_deleting,
+                _expr(".status.phase", "In", "Pending"),
+                _expr(".spec.nodeName", "Exists"),
+            ],
+            {"statusTemplate": _POD_RUNNING},
+        ),
+        _stage(
+            "qd-pod-job-complete",
+            "Pod",
+            [
+                not_deleting,
+                _expr(".status.phase", "In", "Running"),
                 _expr(_READY, "In", "True"),
-                _expr(".metadata.ownerReferences.[].kind", "In", "Job")],
-               {"statusTemplate": _POD_SUCCEEDED},
-               {"durationMilliseconds": 1000,
-                "durationFrom": {"expressionFrom":
-                                 f'.metadata.annotations["{DURATION_ANNOTATION}"]'}}),
-        _stage("qd-pod-delete", "Pod", [_expr(".metadata.deletionTimestamp", "Exists")],
-               {"delete": True}),
+                _expr(".metadata.ownerReferences.[].kind", "In", "Job"),
+            ],
+            {"statusTemplate": _POD_SUCCEEDED},
+            {
+                "durationMilliseconds": 1000,
+                "durationFrom": {
+                    "expressionFrom": f'.metadata.annotations["{DURATION_ANNOTATION}"]'
+                },
+            },
+        ),
+        _stage(
+            "qd-pod-delete",
+            "Pod",
+            [_expr(".metadata.deletionTimestamp", "Exists")],
+            {"delete": True},
+        ),
     ]

@@ -14,7 +14,10 @@ def find_trace_dir(start: Path) -> Path | None:
     if env := os.environ.get("QD_TRACE_DIR"):
         return Path(env)
     for parent in [start, *start.parents]:
-        for candidate in (parent / "shared" / "data" / TRACE_DIRNAME, parent / "data" / TRACE_DIRNAME):
+        for candidate in (
+            parent / "shared" / "data" / TRACE_DIRNAME,
+            parent / "data" / TRACE_DIRNAME,
+        ):
             if candidate.is_dir():
                 return candidate
     return None

@@ -58,5 +58,7 @@ PINS: dict[Component, Pin] = {
         "k8s.io/kubernetes/cmd/kube-scheduler",
         KUBERNETES_VERSION,
     ),
-    Component.KWOK: Pin(Component.KWOK, "sigs.k8s.io/kwok", "sigs.k8s.io/kwok/cmd/kwok", KWOK_VERSION),
+    Component.KWOK: Pin(
+        Component.KWOK, "sigs.k8s.io/kwok", "sigs.k8s.io/kwok/cmd/kwok", KWOK_VERSION
+    ),
 }

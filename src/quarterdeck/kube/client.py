@@ -27,9 +27,10 @@ def load_client(kubeconfig: Path | None = None, field_manager: str | None = None
     return Client(config=load_config(kubeconfig), field_manager=field_manager, trust_env=False)
 
 
-def load_async_client(kubeconfig: Path | None = None, field_manager: str | None = None) -> AsyncClient:
-    return AsyncClient(config=load_config(kubeconfig), field_manager=field_manager,
-                       trust_env=False)
+def load_async_client(
+    kubeconfig: Path | None = None, field_manager: str | None = None
+) -> AsyncClient:
+    return AsyncClient(config=load_config(kubeconfig), field_manager=field_manager, trust_env=False)
 
 
 def describe_target(kubeconfig: Path | None) -> str:
