@@ -55,8 +55,10 @@ def main() -> None:
     for _ in range(args.runs):
         times.append(timed_up(name, small, binaries))
         cluster.down(name)
-    print(f"warm up (4 nodes) to Ready: median {statistics.median(times):.2f}s "
-          f"min {min(times):.2f}s max {max(times):.2f}s over {args.runs} runs")
+    print(
+        f"warm up (4 nodes) to Ready: median {statistics.median(times):.2f}s "
+        f"min {min(times):.2f}s max {max(times):.2f}s over {args.runs} runs"
+    )
 
     many = specs([f"{args.nodes}x gpu-a100-8"])
     t = timed_up(name, many, binaries)

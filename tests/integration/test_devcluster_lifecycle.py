@@ -41,7 +41,7 @@ def test_component_dying_during_up_is_reported_and_nothing_is_left_running(
     broken = tmp_path / "kwok"
     broken.write_text("#!/bin/sh\necho 'kwok: cannot load stages: boom' >&2\nexit 3\n")
     broken.chmod(0o755)
-    with pytest.raises(RuntimeError, match="(?s)kwok exited during start-up.*boom"):
+    with pytest.raises(RuntimeError, match=r"(?s)kwok exited during start-up.*boom"):
         _up(name, {**binaries, Component.KWOK: broken})
     layout = cluster.layout_for(name)
     assert cluster.state.load(layout) is None  # not recorded as running

@@ -38,13 +38,18 @@ def _pod_table(client: Client) -> tuple[Table, bool]:
     table = Table(title="pods in namespace default")
     for col in ("pod", "node", "GPUs", "phase"):
         table.add_column(col)
-    for pod in sorted(client.list(Pod, namespace="default"), key=lambda p: p.metadata.name):  # type: ignore[union-attr]
-        limits = (pod.spec.containers[0].resources.limits or {}) if pod.spec else {}  # type: ignore[union-attr]
+    pods = {p.metadata.name: p for p in client.list(Pod, namespace="default") if p.metadata}
+    for _, pod in sorted(pods.items(), key=lambda kv: kv[0] or ""):
+        resources = pod.spec.containers[0].resources if pod.spec else None
+        limits = (resources.limits if resources else None) or {}
         phase = pod.status.phase if pod.status else "?"
         color = {"Running": "green", "Succeeded": "blue"}.get(phase or "", "yellow")
-        table.add_row(pod.metadata.name if pod.metadata else "?",
-                      pod.spec.nodeName or "-" if pod.spec else "-",
-                      str(limits.get("nvidia.com/gpu", "")), f"[{color}]{phase}[/]")
+        table.add_row(
+            pod.metadata.name if pod.metadata else "?",
+            pod.spec.nodeName or "-" if pod.spec else "-",
+            str(limits.get("nvidia.com/gpu", "")),
+            f"[{color}]{phase}[/]",
+        )
     dep = client.get(Deployment, "web", namespace="default")
     job = client.get(Job, "train", namespace="default")
     available = (dep.status.availableReplicas or 0) if dep.status else 0
@@ -72,7 +77,10 @@ def demo(
             if done:
                 break
             if time.monotonic() > deadline:
-                fail(f"the demo workloads did not finish in {timeout:.0f}s: see `qd dev status -n {name}`")
+                fail(
+                    f"the demo workloads did not finish in {timeout:.0f}s: "
+                    f"see `qd dev status -n {name}`"
+                )
             time.sleep(1)
     console.print("[green]✓[/] web is Available on fake nodes and train Succeeded on GPU nodes.")
     console.print(f"  eval $(qd dev env --name {name}); kubectl get nodes,pods -o wide")
