@@ -10,8 +10,8 @@ same task sequence; ties inside a policy use a second stream of the same seed.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
