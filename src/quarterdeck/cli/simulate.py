@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +23,7 @@ console = Console(stderr=True)
 DEFAULT_POLICIES = ["random", "dotprod", "clustering", "packing", "bestfit", "fgd"]
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     table = "table"
     json = "json"
     yaml = "yaml"
@@ -40,7 +40,7 @@ OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Summary forma
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    typer.echo(f"error: {message}", err=True)
     return typer.Exit(1)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -106,7 +107,7 @@ def run_replay(
             duration = float(task.duration or 0)
             gpus = task.request.gpu_demand_milli / MILLI_PER_GPU
             hours[task.qos or "-"] += gpus * duration / 3600
-            loop.at(now + duration, lambda t, i=index, a=got: finish(i, a, t))
+            loop.at(now + duration, partial(finish, index, got))
         times.append(now)
         alloc.append(cluster.gpu_allocated_milli / max(cluster.gpu_capacity_milli, 1))
 
@@ -121,7 +122,7 @@ def run_replay(
 
     for index in timed:
         at = float(tasks[index].creation_time or 0) / compress
-        loop.at(at, lambda t, i=index: arrive(i, t))
+        loop.at(at, partial(arrive, index))
     loop.run()
     return ReplayRun(
         policy=policy,

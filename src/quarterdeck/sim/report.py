@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from quarterdeck.sim.fill import FillRun
 from quarterdeck.sim.grid import TimedRun
@@ -74,12 +75,13 @@ def summarise(timed: Sequence[TimedRun]) -> list[PolicySummary]:
     return out
 
 
-def curve(run: FillRun) -> np.ndarray:
+def curve(run: FillRun) -> NDArray[np.float64]:
     """Allocation ratio (%) when arrived demand first reaches each of DEMAND_STEPS."""
     arrived = 100 * run.arrived_milli / run.capacity_milli
     alloc = 100 * run.allocated_milli / run.capacity_milli
     at = np.searchsorted(arrived, DEMAND_STEPS).clip(0, arrived.size - 1)
-    return alloc[at]
+    result: NDArray[np.float64] = alloc[at]
+    return result
 
 
 def write_csvs(timed: Sequence[TimedRun], out: Path) -> tuple[Path, Path]:
@@ -143,6 +145,6 @@ def markdown(summary: Sequence[PolicySummary], title: str, published: bool) -> s
         )
         if published:
             paper = PUBLISHED_DEFAULT.get(s.policy)
-            row += " – | – |" if paper is None else f" {paper:.2f} | {s.alloc_mean - paper:+.2f} |"
+            row += " - | - |" if paper is None else f" {paper:.2f} | {s.alloc_mean - paper:+.2f} |"
         lines.append(row)
     return "\n".join(lines) + "\n"
