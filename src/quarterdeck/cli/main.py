@@ -2,11 +2,14 @@
 
 import typer
 
+from quarterdeck.cli import simulate
+
 app = typer.Typer(
     help="quarterdeck: a Kubernetes platform control plane.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(simulate.app, name="simulate")
 
 
 @app.callback()
