@@ -27,21 +27,9 @@ def to_milli(value: Quantity, where: str) -> int:
     return int(milli)
 
 
-def format_milli(milli: int, resource: str = "") -> str:
-    """Render milli-units the way people write them: 16, 1500m, 32Gi."""
-    if milli % 1000:
-        return f"{milli}m"
-    units = milli // 1000
-    if resource == "memory" or resource.endswith("storage"):
-        for suffix, size in (("Ti", 1024**4), ("Gi", 1024**3), ("Mi", 1024**2), ("Ki", 1024)):
-            if units >= size and units % size == 0:
-                return f"{units // size}{suffix}"
-    return str(units)
-
-
 def from_milli(milli: int) -> Quantity:
     """A manifest value for `milli` (int when whole, else a milli string)."""
     return milli // 1000 if milli % 1000 == 0 else f"{milli}m"
 
 
-__all__ = ["QuantityError", "format_milli", "from_milli", "to_milli"]
+__all__ = ["QuantityError", "from_milli", "to_milli"]
