@@ -161,13 +161,8 @@ class _Cycle:
         # Hold the freed room for the preemptor so later heads cannot take it.
         self._reserve(wl, got, found.nodes)
         keys = ", ".join(v.admitted.workload.key for v in found.victims)
-        self.pending.append(
-            Pending(
-                wl,
-                "Preempting",
-                f"waiting for {len(found.victims)} preempted workload(s) to stop: {keys}",
-            )
-        )
+        msg = f"waiting for {len(found.victims)} preempted workload(s) to stop: {keys}"
+        self.pending.append(Pending(wl, "Preempting", msg, reserved=got.usage()))
         return False
 
     def _admit(

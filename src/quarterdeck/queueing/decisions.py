@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from quarterdeck.queueing.model import AdmittedWorkload, PodSetAdmission, Snapshot, Workload
+from quarterdeck.queueing.model import (
+    AdmittedWorkload,
+    FlavorResource,
+    PodSetAdmission,
+    Snapshot,
+    Workload,
+)
 
 PendingReason = Literal["Pending", "Inadmissible", "Preempting", "Blocked", "Stopped"]
 """Pending: no room now. Inadmissible: can never fit as configured (or bad input).
@@ -39,9 +46,12 @@ class Preempt:
 
 @dataclass(frozen=True, slots=True)
 class Pending:
+    """Left pending; a Preempting workload also holds `reserved` quota for this cycle."""
+
     workload: Workload
     reason: PendingReason
     message: str
+    reserved: Mapping[FlavorResource, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,7 +89,7 @@ def find_victims(
             continue
         _remove(adm, scratch, nodes)
         chosen.append(adm)
-        fit = _fits(wl, cq, assignment, chosen, scratch, nodes, flavors)
+        fit = _fits(wl, cq, assignment, chosen, scratch, nodes, flavors, fair_sharing)
         if fit is not None:
             break
     if fit is None:
@@ -97,7 +97,7 @@ def find_victims(
     for adm in reversed(chosen[:-1]):
         _remove(adm, scratch, nodes, sign=-1)
         rest = [c for c in chosen if c is not adm]
-        again = _fits(wl, cq, assignment, rest, scratch, nodes, flavors)
+        again = _fits(wl, cq, assignment, rest, scratch, nodes, flavors, fair_sharing)
         if again is None:
             _remove(adm, scratch, nodes)
         else:
@@ -143,11 +143,16 @@ def _fits(
     quota: QuotaState,
     placement: Placement | None,
     flavors: Mapping[str, Flavor],
+    fair_sharing: bool,
 ) -> tuple[tuple[Mapping[str, int] | None, ...], bool] | None:
-    """Pods per node for each pod set and whether it borrows, if `wl` now fits."""
+    """Pods per node for each pod set and whether it borrows, if `wl` now fits.
+
+    Classic reclaim only frees room the preemptor then uses within its nominal quota
+    (unless borrowWithinCohort allows); under fair sharing the share rule decides.
+    """
     usage = assignment.usage()
     cross = [a for a in chosen if a.workload.cluster_queue != cq.name]
-    allow_borrowing = not cross or _borrow_while_reclaiming(wl, cq, cross)
+    allow_borrowing = not cross or fair_sharing or _borrow_while_reclaiming(wl, cq, cross)
     if not quota.fits(cq.name, usage, allow_borrowing):
         return None
     borrows = any(quota.borrows(cq.name, fr, v) for fr, v in usage.items())
