@@ -20,3 +20,8 @@ def version() -> None:
     from quarterdeck import __version__
 
     typer.echo(__version__)
+
+
+from quarterdeck.cli import dev  # noqa: E402
+
+app.add_typer(dev.app, name="dev")
