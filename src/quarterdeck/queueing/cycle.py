@@ -12,10 +12,11 @@ first workload that is not admitted; BestEffortFIFO moves on to the next.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from collections.abc import Mapping
 
-from quarterdeck.queueing.decisions import Admit, Decisions, Pending, Preempt
+from quarterdeck.queueing.decisions import Admit, Decisions, Pending, PendingReason, Preempt
 from quarterdeck.queueing.fairshare import dominant_share
 from quarterdeck.queueing.flavors import Assignment, Mode, assign
 from quarterdeck.queueing.model import (
@@ -58,6 +59,11 @@ class _Cycle:
         self.admits: list[Admit] = []
         self.preempts: list[Preempt] = []
         self.pending: list[Pending] = []
+        # Within a cycle room only shrinks, except when a workload is evicted. So a
+        # workload shaped like one that failed (same queue, pod sets, priority) fails
+        # the same way until the next eviction: remember (evictions, reason, message).
+        self.evictions = 0
+        self.failed: dict[tuple[str, Shape, int], tuple[int, PendingReason, str]] = {}
 
     def run(self) -> Decisions:
         self._drain_stopped()
@@ -121,8 +127,24 @@ class _Cycle:
             for name, wls in by_queue.items()
         }
 
+    def _known_failure(self, wl: Workload) -> tuple[PendingReason, str] | None:
+        hit = self.failed.get((wl.cluster_queue, shape(wl), wl.priority))
+        if hit is None or hit[0] != self.evictions:
+            return None
+        return hit[1], hit[2]
+
+    def _remember_failure(self, wl: Workload, reason: PendingReason, message: str) -> None:
+        key = (wl.cluster_queue, shape(wl), wl.priority)
+        self.failed[key] = (self.evictions, reason, message)
+        self.pending.append(Pending(wl, reason, message))
+
     def _rank(self, name: str, head: Workload) -> tuple[float, bool, int, float, str]:
-        """Order of heads across queues, estimated on quota alone."""
+        """Order of heads across queues, estimated on quota alone.
+
+        Heads known to fail go first: they change nothing, and are cheap to settle.
+        """
+        if self._known_failure(head) is not None:
+            return (-math.inf, False, 0, 0.0, head.key)
         estimate = assign(head, self.queues[name], self.snap.flavors, self.quota)
         share = (
             dominant_share(self.quota, name, estimate.usage()) if self.snap.fair_sharing else 0.0
@@ -131,14 +153,16 @@ class _Cycle:
 
     def _attempt(self, wl: Workload, cq: ClusterQueue) -> bool:
         """Admit, preempt for, or leave `wl` pending; True only when admitted."""
+        known = self._known_failure(wl)
+        if known is not None:
+            self.pending.append(Pending(wl, *known))
+            return False
         got = assign(wl, cq, self.snap.flavors, self.quota, self.placement)
         if got.mode == Mode.FIT:
             self._admit(wl, cq, got, tuple(c.nodes for c in got.pod_sets), got.borrows)
             return True
         if got.mode == Mode.NO_FIT:
-            self.pending.append(
-                Pending(wl, "Inadmissible" if got.never else "Pending", got.message)
-            )
+            self._remember_failure(wl, "Inadmissible" if got.never else "Pending", got.message)
             return False
         found = find_victims(
             wl,
@@ -151,8 +175,7 @@ class _Cycle:
             self.snap.fair_sharing,
         )
         if found is None:
-            msg = f"{got.message}; preemption cannot make room"
-            self.pending.append(Pending(wl, "Pending", msg))
+            self._remember_failure(wl, "Pending", f"{got.message}; preemption cannot make room")
             return False
         for victim in found.victims:
             verb = "reclaim quota" if victim.admitted.workload.cluster_queue != cq.name else "fit"
@@ -202,3 +225,23 @@ class _Cycle:
             self.placement.state.take(adm, -1)
         self.admitted_by_cq[name] = [a for a in self.admitted_by_cq[name] if a is not adm]
         self.preempts.append(Preempt(adm, preemptor, reason, message))
+        self.evictions += 1
+
+
+Shape = tuple[tuple[object, ...], ...]
+
+
+def shape(wl: Workload) -> Shape:
+    """What decides whether a workload fits: its pod sets, not its name or age."""
+    return tuple(
+        (
+            ps.name,
+            ps.count,
+            tuple(sorted(ps.requests.items())),
+            tuple(sorted(ps.node_selector.items())),
+            tuple(repr(t) for t in ps.tolerations),
+            ps.topology_required,
+            ps.topology_preferred,
+        )
+        for ps in wl.pod_sets
+    )
