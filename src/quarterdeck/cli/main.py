@@ -2,14 +2,14 @@
 
 import typer
 
-from quarterdeck.cli import simulate
+from quarterdeck.cli import delivery, dev, simulate
+from quarterdeck.cli.demo import demo
 
 app = typer.Typer(
     help="quarterdeck: a Kubernetes platform control plane.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(simulate.app, name="simulate")
 
 
 @app.callback()
@@ -25,10 +25,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-from quarterdeck.cli import dev  # noqa: E402
-
 app.add_typer(dev.app, name="dev")
-
-from quarterdeck.cli.demo import demo  # noqa: E402
-
 app.command()(demo)
+app.add_typer(simulate.app, name="simulate")
+delivery.register(app)
