@@ -1,0 +1,140 @@
+"""Which objects a policy looks at: resource rules and label selectors.
+
+Mirrors the API server's matchConstraints / binding matchResources on rendered
+manifests, where the only request is the object itself (operation CREATE by
+default, UPDATE when a pre-sync patches a live object).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from quarterdeck.api.policy import LabelSelector, MatchResources, ResourceRule
+
+# Kinds whose plural is not just lower-case + "s"; unknown kinds fall back to that rule.
+_PLURALS = {
+    "Endpoints": "endpoints",
+    "Ingress": "ingresses",
+    "NetworkPolicy": "networkpolicies",
+    "PodSecurityPolicy": "podsecuritypolicies",
+    "StorageClass": "storageclasses",
+    "PriorityClass": "priorityclasses",
+    "IngressClass": "ingressclasses",
+    "RuntimeClass": "runtimeclasses",
+    "ResourceQuota": "resourcequotas",
+    "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
+}
+_CLUSTER_SCOPED = {
+    "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding",
+    "CustomResourceDefinition", "StorageClass", "PriorityClass", "IngressClass",
+    "RuntimeClass", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+    "Guardrail", "ClusterQueue", "ResourceFlavor", "APIService",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """How a report names an object: apiVersion, kind, namespace/name."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind}/{where}{self.name}"
+
+
+def object_ref(obj: Mapping[str, Any]) -> ObjectRef:
+    meta = obj.get("metadata") or {}
+    return ObjectRef(
+        str(obj.get("apiVersion", "")), str(obj.get("kind", "")),
+        str(meta.get("namespace", "")), str(meta.get("name", meta.get("generateName", ""))),
+    )
+
+
+def resource_of(kind: str) -> str:
+    """The plural resource name of a kind (Deployment -> deployments)."""
+    if kind in _PLURALS:
+        return _PLURALS[kind]
+    lower = kind.lower()
+    if lower.endswith("y") and not lower.endswith(("ay", "ey", "oy", "uy")):
+        return lower[:-1] + "ies"
+    if lower.endswith(("s", "x", "ch", "sh")):
+        return lower + "es"
+    return lower + "s"
+
+
+def group_version(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+def is_cluster_scoped(obj: Mapping[str, Any]) -> bool:
+    return str(obj.get("kind", "")) in _CLUSTER_SCOPED
+
+
+def _wild(values: list[str], value: str) -> bool:
+    return "*" in values or value in values
+
+
+def rule_matches(rule: ResourceRule, obj: Mapping[str, Any], operation: str) -> bool:
+    group, version = group_version(str(obj.get("apiVersion", "")))
+    name = str((obj.get("metadata") or {}).get("name", ""))
+    scope = "Cluster" if is_cluster_scoped(obj) else "Namespaced"
+    resources = [r for r in rule.resources if "/" not in r or r.endswith("/*")]
+    return (
+        _wild(rule.api_groups, group)
+        and _wild(rule.api_versions, version)
+        and _wild([r.split("/")[0] for r in resources], resource_of(str(obj.get("kind", ""))))
+        and _wild(rule.operations, operation)
+        and (not rule.resource_names or name in rule.resource_names)
+        and rule.scope in ("*", scope)
+    )
+
+
+def selector_matches(selector: LabelSelector | None, labels: Mapping[str, str]) -> bool:
+    """Kubernetes label selector semantics; an absent or empty selector matches all."""
+    if selector is None:
+        return True
+    if any(labels.get(k) != v for k, v in selector.match_labels.items()):
+        return False
+    for req in selector.match_expressions:
+        present = req.key in labels
+        if req.operator == "In" and not (present and labels[req.key] in req.values):
+            return False
+        if req.operator == "NotIn" and present and labels[req.key] in req.values:
+            return False
+        if req.operator == "Exists" and not present:
+            return False
+        if req.operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def resources_match(
+    match: MatchResources,
+    obj: Mapping[str, Any],
+    namespace_labels: Mapping[str, str] | None,
+    operation: str,
+) -> bool:
+    """True when `obj` is in scope of `match` (rules, exclusions, both selectors).
+
+    `namespace_labels` are the labels of the object's namespace (None when unknown,
+    which an empty namespace selector still matches).
+    """
+    if not any(rule_matches(r, obj, operation) for r in match.resource_rules):
+        return False  # as in the API server, no resource rules means no match
+    if any(rule_matches(r, obj, operation) for r in match.exclude_resource_rules):
+        return False
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if not selector_matches(match.object_selector, labels):
+        return False
+    if is_cluster_scoped(obj) and obj.get("kind") != "Namespace":
+        return True
+    if obj.get("kind") == "Namespace":
+        namespace_labels = labels
+    return selector_matches(match.namespace_selector, namespace_labels or {})
