@@ -162,7 +162,11 @@ def from_native(policy: Mapping[str, Any], binding: Mapping[str, Any]) -> Guardr
     doc = {
         "apiVersion": API_VERSION,
         "kind": KIND,
-        "metadata": {"name": bname, "labels": (policy.get("metadata") or {}).get("labels", {})},
+        "metadata": {
+            "name": bname,
+            "labels": (policy.get("metadata") or {}).get("labels") or {},
+            "annotations": (policy.get("metadata") or {}).get("annotations") or {},
+        },
         "spec": spec,
     }
     return _convert(doc, f"ValidatingAdmissionPolicy {pname} (binding {bname})")

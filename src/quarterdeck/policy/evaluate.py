@@ -61,7 +61,7 @@ class Violation:
 class Report:
     violations: list[Violation] = field(default_factory=list)
     problems: list[CompileProblem] = field(default_factory=list)
-    matched: dict[str, int] = field(default_factory=dict)  # policy -> objects in scope
+    matched: dict[str, list[ObjectRef]] = field(default_factory=dict)  # policy -> in scope
 
 
 def evaluate(
@@ -96,7 +96,7 @@ def check(
     activations: dict[tuple[int, int], Any] = {}
     for policy in compiled:
         report.problems.extend(policy.problems)
-        report.matched[policy.name] = 0
+        in_scope = report.matched[policy.name] = []
         spec = policy.guardrail.spec
         for index, obj in enumerate(objects):
             namespace = str((obj.get("metadata") or {}).get("namespace", ""))
@@ -107,8 +107,8 @@ def check(
                 spec.match_resources, obj, labels, operation
             ):
                 continue
-            report.matched[policy.name] += 1
             ref = object_ref(obj)
+            in_scope.append(ref)
             if policy.problems:
                 run.failure(policy, ref, "compile-error", str(policy.problems[0]), "")
                 continue
