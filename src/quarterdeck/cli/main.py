@@ -2,6 +2,8 @@
 
 import typer
 
+from quarterdeck.cli.policy import register as register_policy
+
 app = typer.Typer(
     help="quarterdeck: a Kubernetes platform control plane.",
     no_args_is_help=True,
@@ -20,3 +22,6 @@ def version() -> None:
     from quarterdeck import __version__
 
     typer.echo(__version__)
+
+
+register_policy(app)
