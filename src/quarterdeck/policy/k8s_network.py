@@ -27,7 +27,8 @@ def _parse_url(text: str) -> urllib.parse.SplitResult:
         raise CelFunctionError(f"URL parse error during conversion from string: {err}") from None
     if not parts.scheme and not text.startswith("/"):
         raise CelFunctionError(f"URL must be absolute (a scheme or a leading /): {text!r}")
-    if parts.netloc.count(":") > 1 and not parts.netloc.startswith("["):
+    host = parts.netloc.rsplit("@", 1)[-1]
+    if host.count(":") > 1 and not host.startswith("["):
         raise CelFunctionError(f"invalid port in URL {text!r}")
     return parts
 
