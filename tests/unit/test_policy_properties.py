@@ -16,7 +16,9 @@ from quarterdeck.policy.library_examples import examples
 from quarterdeck.policy.matching import selector_matches
 
 SUFFIXES = ["", "m", "k", "M", "G", "Ki", "Mi", "Gi", "e3", "E-2"]
-quantities = st.builds(lambda n, s: f"{n}{s}", st.integers(-10**6, 10**6), st.sampled_from(SUFFIXES))
+quantities = st.builds(
+    lambda n, s: f"{n}{s}", st.integers(-(10**6), 10**6), st.sampled_from(SUFFIXES)
+)
 EXAMPLE_OBJECTS = [e.obj for e in examples()]
 
 

@@ -41,7 +41,7 @@ def parse_documents(text: str, where: str) -> list[dict[str, Any]]:
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err)
         raise ManifestError(f"{where}{line}: invalid YAML: {problem}") from None
-    out = []
+    out: list[dict[str, Any]] = []
     for i, doc in enumerate(docs):
         if doc is None:
             continue

@@ -58,7 +58,7 @@ class CompiledPolicy:
 
 
 def _declared(guardrail: Guardrail) -> tuple[str, ...]:
-    names = ADMISSION_VARIABLES
+    names: tuple[str, ...] = ADMISSION_VARIABLES
     if guardrail.spec.param_kind is not None:
         names = (*names, "params")
     return tuple(sorted(names))

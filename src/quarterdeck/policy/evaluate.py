@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from quarterdeck.api.policy import Guardrail, ParamRef
-from quarterdeck.policy.cel_engine import CelEvaluationError, CelProgram, ProgramCache, default_cache
+from quarterdeck.policy.cel_engine import (
+    CelEvaluationError,
+    CelProgram,
+    ProgramCache,
+    default_cache,
+)
 from quarterdeck.policy.compiled import CompiledPolicy, CompileProblem, compile_policy
 from quarterdeck.policy.matching import (
     ObjectRef,

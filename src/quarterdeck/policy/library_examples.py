@@ -56,7 +56,8 @@ def wrap(kind: str, name: str, spec: Obj, labels: dict[str, str] | None = None) 
         return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
                 "spec": {"template": job_template}}
     return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": meta,
-            "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": job_template}}}}
+            "spec": {"schedule": "*/5 * * * *",
+                     "jobTemplate": {"spec": {"template": job_template}}}}
 
 
 def _edit(change: Callable[[Obj], None]) -> Obj:
@@ -98,6 +99,17 @@ def _native_sidecar(s: Obj) -> None:
 def _gpu(s: Obj) -> None:
     _container(s)["resources"]["limits"]["nvidia.com/gpu"] = "1"
     _container(s)["resources"]["requests"]["nvidia.com/gpu"] = "1"
+
+
+def _non_root_container(s: Obj) -> None:
+    s["securityContext"].pop("runAsNonRoot")
+    _container(s)["securityContext"]["runAsNonRoot"] = True
+
+
+def _localhost_seccomp(s: Obj) -> None:
+    s["securityContext"].pop("seccompProfile")
+    _container(s)["securityContext"]["seccompProfile"] = {
+        "type": "Localhost", "localhostProfile": "profiles/app.json"}
 
 
 def _no_limits(s: Obj) -> None:
@@ -151,18 +163,13 @@ _CASES: list[tuple[str, str, bool, str, Callable[[Obj], None], dict[str, str]]] 
      lambda s: s["securityContext"].pop("runAsNonRoot"), {}),
     ("pss-restricted-run-as-non-root", "container-false", False, "Pod",
      _csc(runAsNonRoot=False), {}),
-    ("pss-restricted-run-as-non-root", "container-true", True, "Pod",
-     lambda s: (s["securityContext"].pop("runAsNonRoot"),
-                _container(s)["securityContext"].update(runAsNonRoot=True)) and None, {}),
+    ("pss-restricted-run-as-non-root", "container-true", True, "Pod", _non_root_container, {}),
     ("pss-restricted-run-as-user", "root-pod", False, "Pod", _psc(runAsUser=0), {}),
     ("pss-restricted-run-as-user", "root-container", False, "Pod", _csc(runAsUser=0), {}),
     ("pss-restricted-run-as-user", "uid-1000", True, "Pod", _psc(runAsUser=1000), {}),
     ("pss-restricted-seccomp", "unset", False, "Pod",
      lambda s: s["securityContext"].pop("seccompProfile"), {}),
-    ("pss-restricted-seccomp", "container-localhost", True, "Pod",
-     lambda s: (s["securityContext"].pop("seccompProfile"), _container(s)["securityContext"]
-                .update(seccompProfile={"type": "Localhost", "localhostProfile": "p.json"}))
-     and None, {}),
+    ("pss-restricted-seccomp", "container-localhost", True, "Pod", _localhost_seccomp, {}),
     ("pss-restricted-capabilities", "no-drop", False, "Pod",
      lambda s: _container(s)["securityContext"].pop("capabilities"), {}),
     ("pss-restricted-capabilities", "add-chown", False, "Pod",
