@@ -1,1 +1,9 @@
+"""Guardrails as CEL: `evaluate(policies, objects) -> list[Violation]` and friends.
 
+The delivery engine's pre-sync hook, `qd check` and the benchmark all call the same
+pure functions exported here.
+"""
+
+from quarterdeck.policy.evaluate import Budget, Report, Violation, check, evaluate
+
+__all__ = ["Budget", "Report", "Violation", "check", "evaluate"]

@@ -23,11 +23,14 @@ from quarterdeck.policy.cel_engine import (
 from quarterdeck.policy.compiled import CompiledPolicy, CompileProblem, compile_policy
 from quarterdeck.policy.matching import (
     ObjectRef,
+    Target,
     group_version,
     object_ref,
     resource_of,
-    resources_match,
+    rules_match,
     selector_matches,
+    selectors_match,
+    target_of,
 )
 
 ViolationKind = Literal["violation", "runtime-error", "compile-error", "budget", "params"]
@@ -97,27 +100,30 @@ def check(
                   if o.get("kind") == "Namespace" and "name" in (o.get("metadata") or {})}
     report = Report()
     run = _Run(budget, clock, report)
+
     compiled = [compile_policy(_within_budget(p, budget), cache) for p in policies]
+    candidates = [*params_objects, *objects]
+    targets = [target_of(o) for o in objects]
+    refs: list[ObjectRef | None] = [None] * len(objects)
     activations: dict[tuple[int, int], Any] = {}
     for policy in compiled:
         report.problems.extend(policy.problems)
         in_scope = report.matched[policy.name] = []
         spec = policy.guardrail.spec
+        in_rules = _rule_matcher(spec, operation)
         for index, obj in enumerate(objects):
             namespace = str((obj.get("metadata") or {}).get("namespace", ""))
             labels = ns_labels.get(namespace)
-            if not resources_match(spec.match_constraints, obj, labels, operation):
+            target = targets[index]
+            if not in_rules(target) or not _selected(spec, target, labels):
                 continue
-            if spec.match_resources and not resources_match(
-                spec.match_resources, obj, labels, operation
-            ):
-                continue
-            ref = object_ref(obj)
+            ref = refs[index] or object_ref(obj)
+            refs[index] = ref
             in_scope.append(ref)
             if policy.problems:
                 run.failure(policy, ref, "compile-error", str(policy.problems[0]), "")
                 continue
-            params_list = _params_for(policy.guardrail, obj, [*params_objects, *objects])
+            params_list = _params_for(policy.guardrail, obj, candidates)
             if params_list is None:
                 if spec.param_ref and spec.param_ref.parameter_not_found_action == "Deny":
                     run.failure(policy, ref, "params", _missing_params(spec.param_ref), "")
@@ -222,6 +228,31 @@ def _within_budget(policy: Guardrail, budget: Budget) -> Guardrail:
     ]
     return msgspec.structs.replace(policy, spec=msgspec.structs.replace(
         spec, validations=validations))
+
+
+def _rule_matcher(spec: Any, operation: str) -> Callable[[Target], bool]:
+    """Resource-rule matching for one policy, memoized per object type unless a rule
+    names objects (resourceNames)."""
+    matches = [m for m in (spec.match_constraints, spec.match_resources) if m]
+    by_name = any(r.resource_names for m in matches
+                  for r in (*m.resource_rules, *m.exclude_resource_rules))
+    memo: dict[tuple[str, ...], bool] = {}
+
+    def in_rules(target: Target) -> bool:
+        if by_name:
+            return all(rules_match(m, target, operation) for m in matches)
+        key = (target.group, target.version, target.resource, target.scope)
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = all(rules_match(m, target, operation) for m in matches)
+        return found
+
+    return in_rules
+
+
+def _selected(spec: Any, target: Target, labels: Mapping[str, str] | None) -> bool:
+    return all(selectors_match(m, target, labels)
+               for m in (spec.match_constraints, spec.match_resources) if m)
 
 
 def _namespace_labels(objects: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, str]]:

@@ -81,18 +81,38 @@ def _wild(values: list[str], value: str) -> bool:
     return "*" in values or value in values
 
 
-def rule_matches(rule: ResourceRule, obj: Mapping[str, Any], operation: str) -> bool:
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What matching needs from an object, computed once per object, not per policy."""
+
+    group: str
+    version: str
+    resource: str
+    name: str
+    scope: str
+    kind: str
+    labels: Mapping[str, str]
+
+
+def target_of(obj: Mapping[str, Any]) -> Target:
     group, version = group_version(str(obj.get("apiVersion", "")))
-    name = str((obj.get("metadata") or {}).get("name", ""))
-    scope = "Cluster" if is_cluster_scoped(obj) else "Namespaced"
-    resources = [r for r in rule.resources if "/" not in r or r.endswith("/*")]
+    meta = obj.get("metadata") or {}
+    kind = str(obj.get("kind", ""))
+    return Target(
+        group, version, resource_of(kind), str(meta.get("name", "")),
+        "Cluster" if is_cluster_scoped(obj) else "Namespaced", kind, meta.get("labels") or {},
+    )
+
+
+def rule_matches(rule: ResourceRule, target: Target, operation: str) -> bool:
     return (
-        _wild(rule.api_groups, group)
-        and _wild(rule.api_versions, version)
-        and _wild([r.split("/")[0] for r in resources], resource_of(str(obj.get("kind", ""))))
+        _wild(rule.api_groups, target.group)
+        and _wild(rule.api_versions, target.version)
+        and ("*" in rule.resources or target.resource in rule.resources
+             or f"{target.resource}/*" in rule.resources)
         and _wild(rule.operations, operation)
-        and (not rule.resource_names or name in rule.resource_names)
-        and rule.scope in ("*", scope)
+        and (not rule.resource_names or target.name in rule.resource_names)
+        and rule.scope in ("*", target.scope)
     )
 
 
@@ -117,24 +137,35 @@ def selector_matches(selector: LabelSelector | None, labels: Mapping[str, str]) 
 
 def resources_match(
     match: MatchResources,
-    obj: Mapping[str, Any],
+    target: Target,
     namespace_labels: Mapping[str, str] | None,
     operation: str,
 ) -> bool:
-    """True when `obj` is in scope of `match` (rules, exclusions, both selectors).
+    """True when the object is in scope of `match` (rules, exclusions, both selectors).
 
     `namespace_labels` are the labels of the object's namespace (None when unknown,
     which an empty namespace selector still matches).
     """
-    if not any(rule_matches(r, obj, operation) for r in match.resource_rules):
+    return rules_match(match, target, operation) and selectors_match(
+        match, target, namespace_labels
+    )
+
+
+def rules_match(match: MatchResources, target: Target, operation: str) -> bool:
+    """The resource-rule half of matching (depends on the object's type, not its labels)."""
+    if not any(rule_matches(r, target, operation) for r in match.resource_rules):
         return False  # as in the API server, no resource rules means no match
-    if any(rule_matches(r, obj, operation) for r in match.exclude_resource_rules):
+    return not any(rule_matches(r, target, operation) for r in match.exclude_resource_rules)
+
+
+def selectors_match(
+    match: MatchResources, target: Target, namespace_labels: Mapping[str, str] | None
+) -> bool:
+    """The label-selector half of matching."""
+    if not selector_matches(match.object_selector, target.labels):
         return False
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    if not selector_matches(match.object_selector, labels):
-        return False
-    if is_cluster_scoped(obj) and obj.get("kind") != "Namespace":
+    if target.kind == "Namespace":
+        return selector_matches(match.namespace_selector, target.labels)
+    if target.scope == "Cluster":
         return True
-    if obj.get("kind") == "Namespace":
-        namespace_labels = labels
     return selector_matches(match.namespace_selector, namespace_labels or {})
