@@ -24,4 +24,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
+from quarterdeck.cli import dev  # noqa: E402
+
+app.add_typer(dev.app, name="dev")
 register_policy(app)
