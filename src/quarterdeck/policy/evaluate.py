@@ -231,20 +231,24 @@ def _within_budget(policy: Guardrail, budget: Budget) -> Guardrail:
 
 
 def _rule_matcher(spec: Any, operation: str) -> Callable[[Target], bool]:
-    """Resource-rule matching for one policy, memoized per object type unless a rule
-    names objects (resourceNames)."""
-    matches = [m for m in (spec.match_constraints, spec.match_resources) if m]
-    by_name = any(r.resource_names for m in matches
+    """Resource-rule matching for one policy (constraints and binding narrowing),
+    memoized per object type unless a rule names objects (resourceNames)."""
+    matches = [(m, m is spec.match_resources)
+               for m in (spec.match_constraints, spec.match_resources) if m]
+    by_name = any(r.resource_names for m, _ in matches
                   for r in (*m.resource_rules, *m.exclude_resource_rules))
     memo: dict[tuple[str, ...], bool] = {}
 
+    def decide(target: Target) -> bool:
+        return all(rules_match(m, target, operation, binding=b) for m, b in matches)
+
     def in_rules(target: Target) -> bool:
         if by_name:
-            return all(rules_match(m, target, operation) for m in matches)
+            return decide(target)
         key = (target.group, target.version, target.resource, target.scope)
         found = memo.get(key)
         if found is None:
-            found = memo[key] = all(rules_match(m, target, operation) for m in matches)
+            found = memo[key] = decide(target)
         return found
 
     return in_rules

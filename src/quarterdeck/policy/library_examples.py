@@ -112,10 +112,17 @@ def _localhost_seccomp(s: Obj) -> None:
         "type": "Localhost", "localhostProfile": "profiles/app.json"}
 
 
+def _unmasked_proc(s: Obj) -> None:
+    s["hostUsers"] = False  # the API server allows Unmasked only in a user namespace
+    _container(s)["securityContext"]["procMount"] = "Unmasked"
+
+
 def _no_limits(s: Obj) -> None:
     del _container(s)["resources"]["limits"]
 
 
+# The API server rejects privileged or CAP_SYS_ADMIN with allowPrivilegeEscalation false.
+_PRIVILEGED = _csc(privileged=True, allowPrivilegeEscalation=True)
 _HOST_PATH = {"name": "host", "hostPath": {"path": "/var/log"}}
 _EMPTY_DIR = {"name": "scratch", "emptyDir": {}}
 _QUEUE = {"kueue.x-k8s.io/queue-name": "team-ml"}
@@ -126,13 +133,13 @@ _CASES: list[tuple[str, str, bool, str, Callable[[Obj], None], dict[str, str]]] 
     ("pss-baseline-host-namespaces", "host-pid-in-deployment", False, "Deployment",
      _set(hostPID=True), {}),
     ("pss-baseline-host-namespaces", "host-ipc-false", True, "Pod", _set(hostIPC=False), {}),
-    ("pss-baseline-privileged", "privileged", False, "Pod", _csc(privileged=True), {}),
-    ("pss-baseline-privileged", "privileged-in-cronjob", False, "CronJob",
-     _csc(privileged=True), {}),
+    ("pss-baseline-privileged", "privileged", False, "Pod", _PRIVILEGED, {}),
+    ("pss-baseline-privileged", "privileged-in-cronjob", False, "CronJob", _PRIVILEGED, {}),
     ("pss-baseline-privileged", "privileged-false", True, "StatefulSet",
      _csc(privileged=False), {}),
     ("pss-baseline-capabilities", "sys-admin", False, "Pod",
-     _csc(capabilities={"add": ["SYS_ADMIN"], "drop": ["ALL"]}), {}),
+     _csc(capabilities={"add": ["SYS_ADMIN"], "drop": ["ALL"]}, allowPrivilegeEscalation=True),
+     {}),
     ("pss-baseline-capabilities", "chown", True, "Pod",
      _csc(capabilities={"add": ["CHOWN"], "drop": ["ALL"]}), {}),
     ("pss-baseline-host-path", "host-path", False, "DaemonSet", _set(volumes=[_HOST_PATH]), {}),
@@ -149,7 +156,7 @@ _CASES: list[tuple[str, str, bool, str, Callable[[Obj], None], dict[str, str]]] 
      _psc(sysctls=[{"name": "kernel.msgmax", "value": "65536"}]), {}),
     ("pss-baseline-sysctls", "safe-sysctl", True, "Pod",
      _psc(sysctls=[{"name": "net.ipv4.tcp_syncookies", "value": "1"}]), {}),
-    ("pss-baseline-proc-mount", "unmasked", False, "Pod", _csc(procMount="Unmasked"), {}),
+    ("pss-baseline-proc-mount", "unmasked", False, "Pod", _unmasked_proc, {}),
     ("pss-baseline-proc-mount", "default", True, "Pod", _csc(procMount="Default"), {}),
     ("pss-restricted-volume-types", "host-path", False, "Pod", _set(volumes=[_HOST_PATH]), {}),
     ("pss-restricted-volume-types", "nfs", False, "Deployment",

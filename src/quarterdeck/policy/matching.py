@@ -151,10 +151,18 @@ def resources_match(
     )
 
 
-def rules_match(match: MatchResources, target: Target, operation: str) -> bool:
-    """The resource-rule half of matching (depends on the object's type, not its labels)."""
-    if not any(rule_matches(r, target, operation) for r in match.resource_rules):
-        return False  # as in the API server, no resource rules means no match
+def rules_match(
+    match: MatchResources, target: Target, operation: str, *, binding: bool = False
+) -> bool:
+    """The resource-rule half of matching (depends on the object's type, not its labels).
+
+    As in the API server, a policy's matchConstraints without resource rules match
+    nothing, while a binding's matchResources without them narrow nothing.
+    """
+    if (match.resource_rules or not binding) and not any(
+        rule_matches(r, target, operation) for r in match.resource_rules
+    ):
+        return False
     return not any(rule_matches(r, target, operation) for r in match.exclude_resource_rules)
 
 
