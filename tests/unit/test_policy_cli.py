@@ -108,3 +108,10 @@ def test_policy_crd_prints_structural_schema() -> None:
     crd = yaml.safe_load(runner.invoke(app, ["policy", "crd"]).stdout)
     assert crd["spec"]["group"] == "policy.quarterdeck.dev"
     assert "$ref" not in json.dumps(crd)
+
+
+def test_committed_crd_matches_the_types() -> None:
+    committed = Path(__file__).parents[2] / "deploy/crds/guardrails.policy.quarterdeck.dev.yaml"
+    generated = runner.invoke(app, ["policy", "crd"]).stdout
+    assert yaml.safe_load(committed.read_text(encoding="utf-8")) == yaml.safe_load(generated), (
+        "regenerate with: qd policy crd > deploy/crds/guardrails.policy.quarterdeck.dev.yaml")

@@ -5,5 +5,6 @@ pure functions exported here.
 """
 
 from quarterdeck.policy.evaluate import Budget, Report, Violation, check, evaluate
+from quarterdeck.policy.presync import Gate, presync
 
-__all__ = ["Budget", "Report", "Violation", "check", "evaluate"]
+__all__ = ["Budget", "Gate", "Report", "Violation", "check", "evaluate", "presync"]
