@@ -2,7 +2,7 @@
 
 import typer
 
-from quarterdeck.cli import delivery, dev, simulate
+from quarterdeck.cli import delivery, dev, policy, simulate
 from quarterdeck.cli.demo import demo
 
 app = typer.Typer(
@@ -29,3 +29,4 @@ app.add_typer(dev.app, name="dev")
 app.command()(demo)
 app.add_typer(simulate.app, name="simulate")
 delivery.register(app)
+policy.register(app)
