@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gitrepo import Repo
 
+from gitrepo import Repo
 from quarterdeck.delivery.refs import RefError, resolve, select_semver
 from quarterdeck.delivery.source import Credentials, GitSource, SourceError, redact
 
