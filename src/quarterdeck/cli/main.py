@@ -2,7 +2,8 @@
 
 import typer
 
-from quarterdeck.cli import delivery
+from quarterdeck.cli import delivery, dev, policy, simulate
+from quarterdeck.cli.demo import demo
 
 app = typer.Typer(
     help="quarterdeck: a Kubernetes platform control plane.",
@@ -24,4 +25,8 @@ def version() -> None:
     typer.echo(__version__)
 
 
+app.add_typer(dev.app, name="dev")
+app.command()(demo)
+app.add_typer(simulate.app, name="simulate")
 delivery.register(app)
+policy.register(app)
