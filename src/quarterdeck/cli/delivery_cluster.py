@@ -47,13 +47,12 @@ OutOpt = Annotated[Format, typer.Option("--output", "-o", help="Output format.")
 
 def connect(kubeconfig: Path | None) -> Cluster:
     """A Cluster for the kubeconfig (or the default one)."""
-    from lightkube import Client, KubeConfig
+    from quarterdeck.kube.client import describe_target, load_client
 
     try:
-        config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+        return Cluster(load_client(kubeconfig, field_manager="quarterdeck-delivery"))
     except Exception as err:  # lightkube raises several config errors
-        raise fail(f"cannot load kubeconfig: {err}") from None
-    return Cluster(Client(config, field_manager="quarterdeck-delivery"))
+        raise fail(f"cannot load kubeconfig {describe_target(kubeconfig)}: {err}") from None
 
 
 def _report(result: SyncResult) -> dict[str, Any]:
