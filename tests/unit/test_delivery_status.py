@@ -81,11 +81,15 @@ def test_failed_sync_keeps_last_good_inventory_and_records_the_failure() -> None
     assert conds(bad)["Ready"] == ("False", "SyncFailed")
 
 
-def test_drift_found_is_reported_per_field() -> None:
+def test_drift_found_is_reported_per_field_only_for_the_applied_revision() -> None:
     out = Outcome(
         revision=SHA, drift={KEY: [FieldDiff("spec.replicas", 2, 5)]}, versions={KEY: "apps/v1"}
     )
-    (obj,) = application_status(app(), out, "t").drift
+    assert application_status(app(), out, "t").drift == []  # a new revision: the commit
+    previous = app()
+    synced = api.ApplicationStatus(last_applied_revision=SHA)
+    previous = api.Application(metadata=previous.metadata, spec=previous.spec, status=synced)
+    (obj,) = application_status(previous, out, "t").drift
     assert (obj.kind, obj.name, obj.fields[0].path, obj.fields[0].live) == (
         "Deployment",
         "web",

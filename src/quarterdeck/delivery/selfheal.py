@@ -60,18 +60,23 @@ class SelfHeal:
             thread.start()
 
     def _run(self, api_version: str, kind: str) -> None:
+        """Watch one kind until stopped; a lost connection is retried every second."""
         cls = self.cluster.resource(api_version, kind)
         labels: dict[str, Any] = {OWNER_NAME_LABEL: operators.exists()}
         namespace = "*" if self.cluster.kind(api_version, kind).namespaced else None
-        stream = self.cluster.client.watch(
-            cls, namespace=namespace, labels=labels, on_error=on_error_retry
-        )
-        for event, obj in stream:
-            if self.stop.is_set():
-                return
-            if event == "ADDED":
-                continue
-            raw = dict(obj)
-            owner = owner_of(raw)
-            if owner is not None and (event == "DELETED" or edited_by_other(raw)):
-                self.on_edit(owner)
+        while not self.stop.is_set():
+            try:
+                stream = self.cluster.client.watch(
+                    cls, namespace=namespace, labels=labels, on_error=on_error_retry
+                )
+                for event, obj in stream:
+                    if self.stop.is_set():
+                        return
+                    raw = dict(obj)
+                    owner = owner_of(raw)
+                    if event == "ADDED" or owner is None:
+                        continue
+                    if event == "DELETED" or edited_by_other(raw):
+                        self.on_edit(owner)
+            except Exception:  # the API server went away or restarted: watch again
+                self.stop.wait(1.0)

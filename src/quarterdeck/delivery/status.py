@@ -175,6 +175,8 @@ def application_status(app: Application, outcome: Outcome, now: str) -> Applicat
         )
         for k, h in sorted(outcome.health.items())
     ]
+    # differences found while moving to a new revision are the commit, not drift
+    found = outcome.drift if outcome.revision == old.last_applied_revision else {}
     drift = [
         ObjectDrift(
             api_version=outcome.versions.get(k, ""),
@@ -183,7 +185,7 @@ def application_status(app: Application, outcome: Outcome, now: str) -> Applicat
             namespace=k.namespace,
             fields=[FieldDrift(path=d.path, desired=d.desired, live=d.live) for d in ds],
         )
-        for k, ds in sorted(outcome.drift.items())
+        for k, ds in sorted(found.items())
     ]
     return ApplicationStatus(
         conditions=conditions(old.conditions, status, reason, message, gen, now),

@@ -1,0 +1,196 @@
+"""Application commands: ``qd get apps``, ``qd history``, ``qd rollback``, ``qd suspend``,
+``qd resume`` and ``qd operator`` (the controller process)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from quarterdeck.api import delivery as api
+from quarterdeck.api.meta import find_condition
+from quarterdeck.cli.delivery import fail
+from quarterdeck.cli.delivery_cluster import Format, KubeOpt, connect
+from quarterdeck.delivery.history import HistoryError, find_revision
+
+get_app = typer.Typer(help="List delivery objects.", no_args_is_help=True)
+NsOpt = Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the Application.")]
+OutOpt = Annotated[Format, typer.Option("--output", "-o", help="Output format.")]
+
+
+def _res() -> Any:
+    from quarterdeck.delivery.controller import ApplicationRes
+
+    return ApplicationRes
+
+
+def _load(kubeconfig: Path | None, namespace: str, name: str) -> tuple[Any, api.Application]:
+    cluster = connect(kubeconfig)
+    try:
+        raw = cluster.client.get(_res(), name, namespace=namespace)
+    except Exception as err:
+        raise fail(f"application {namespace}/{name}: {err}") from None
+    return cluster, api.decode_application(dict(raw))
+
+
+def _patch_spec(cluster: Any, app: api.Application, spec: dict[str, Any]) -> None:
+    from lightkube.types import PatchType
+
+    cluster.client.patch(
+        _res(),
+        app.metadata.name,
+        {"spec": spec},
+        namespace=app.metadata.namespace,
+        patch_type=PatchType.MERGE,
+    )
+
+
+def _emit(rows: list[dict[str, Any]], output: Format, columns: list[str]) -> None:
+    if output is Format.json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    elif output is Format.yaml:
+        sys.stdout.write(yaml.safe_dump(rows, sort_keys=False))
+    else:
+        table = Table(box=None, header_style="bold")
+        for column in columns:
+            table.add_column(column.upper())
+        for row in rows:
+            table.add_row(*(str(row.get(c, "")) for c in columns))
+        Console().print(table)
+
+
+@get_app.command("apps")
+def get_apps(
+    kubeconfig: KubeOpt = None,
+    namespace: Annotated[
+        str, typer.Option("--namespace", "-n", help="Namespace (default: all).")
+    ] = "",
+    output: OutOpt = Format.table,
+) -> None:
+    """Applications with revision, sync, health and drift."""
+    cluster = connect(kubeconfig)
+    rows = []
+    for raw in cluster.client.list(_res(), namespace=namespace or "*"):
+        app = api.decode_application(dict(raw))
+        status = app.status or api.ApplicationStatus()
+        ready = find_condition(status.conditions, "Ready")
+        worst = next((r.health for r in status.resources if r.health != "Healthy"), "Healthy")
+        rows.append(
+            {
+                "namespace": app.metadata.namespace,
+                "app": app.metadata.name,
+                "revision": status.last_applied_revision[:12]
+                + (" (pinned)" if app.spec.revision else ""),
+                "sync": "Suspended" if app.spec.suspend else (ready.reason if ready else "Pending"),
+                "health": worst if status.resources else "Unknown",
+                "drift": len(status.drift),
+                "message": ready.message if ready else "",
+            }
+        )
+    _emit(rows, output, ["namespace", "app", "revision", "sync", "health", "drift", "message"])
+
+
+def history(
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    namespace: NsOpt = "default",
+    kubeconfig: KubeOpt = None,
+    output: OutOpt = Format.table,
+) -> None:
+    """The last syncs of an Application, newest first."""
+    _, app = _load(kubeconfig, namespace, app_name)
+    rows = [
+        {
+            "revision": h.revision[:12],
+            "time": h.time,
+            "result": h.result,
+            "created": h.created,
+            "configured": h.configured,
+            "pruned": h.pruned,
+            "message": h.message,
+        }
+        for h in (app.status.history if app.status else [])
+    ]
+    _emit(
+        rows, output, ["revision", "time", "result", "created", "configured", "pruned", "message"]
+    )
+
+
+def rollback(
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    revision: Annotated[str, typer.Argument(help="Commit (prefix) from history.")] = "",
+    unpin: Annotated[bool, typer.Option(help="Follow the Source again.")] = False,
+    namespace: NsOpt = "default",
+    kubeconfig: KubeOpt = None,
+) -> None:
+    """Pin an Application to an earlier successfully synced revision (until --unpin)."""
+    cluster, app = _load(kubeconfig, namespace, app_name)
+    if unpin:
+        _patch_spec(cluster, app, {"revision": None})
+        typer.echo(f"application {namespace}/{app_name} follows its source again")
+        return
+    if not revision:
+        raise fail("give a REVISION from `qd history` or --unpin")
+    try:
+        entry = find_revision(app.status.history if app.status else [], revision)
+    except HistoryError as err:
+        raise fail(str(err)) from None
+    _patch_spec(cluster, app, {"revision": entry.revision})
+    typer.echo(f"application {namespace}/{app_name} pinned to {entry.revision[:12]}")
+
+
+def suspend(
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    namespace: NsOpt = "default",
+    kubeconfig: KubeOpt = None,
+) -> None:
+    """Stop syncing an Application (objects stay as they are)."""
+    cluster, app = _load(kubeconfig, namespace, app_name)
+    _patch_spec(cluster, app, {"suspend": True})
+    typer.echo(f"application {namespace}/{app_name} suspended")
+
+
+def resume(
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    namespace: NsOpt = "default",
+    kubeconfig: KubeOpt = None,
+) -> None:
+    """Sync a suspended Application again."""
+    cluster, app = _load(kubeconfig, namespace, app_name)
+    _patch_spec(cluster, app, {"suspend": False})
+    typer.echo(f"application {namespace}/{app_name} resumed")
+
+
+def operator(
+    kubeconfig: KubeOpt = None,
+    namespace: Annotated[str, typer.Option(help="Only this namespace.")] = "",
+    cache_dir: Annotated[Path, typer.Option(help="Git mirrors and checkouts.")] = Path(".qd-cache"),
+    tick: Annotated[float, typer.Option(help="Seconds between passes.")] = 1.0,
+    metrics_port: Annotated[int, typer.Option(help="Prometheus port (0: off).")] = 0,
+    install_crds: Annotated[bool, typer.Option(help="Apply the CRDs first.")] = True,
+) -> None:
+    """Run the delivery controller: watch Sources and Applications, sync, self-heal."""
+    from prometheus_client import start_http_server
+
+    from quarterdeck.api.crd import crd
+    from quarterdeck.delivery.controller import Controller
+    from quarterdeck.delivery.runner import Runner
+
+    cluster = connect(kubeconfig)
+    if install_crds:
+        for kind in api.KINDS:
+            cluster.apply(crd(kind))
+        cluster.wait_established([f"{k.plural}.{k.group}" for k in api.KINDS], timeout=60)
+    if metrics_port:
+        start_http_server(metrics_port)
+    runner = Runner(Controller(cluster.client, cache_dir, namespace=namespace or None), tick)
+    typer.echo(f"delivery operator running (namespace: {namespace or 'all'})", err=True)
+    try:
+        runner.run()
+    except KeyboardInterrupt:
+        runner.stop.set()
