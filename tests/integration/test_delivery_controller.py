@@ -191,3 +191,8 @@ def test_self_heal_reverts_an_edit_and_reports_the_drift(
     finally:
         runner.stop.set()
         thread.join(timeout=10)
+    # a new commit replaces the drift report (empty lists are written, not left out)
+    repo.commit("two", {"web/a.yaml": cm("a", "v2")})
+    ctl.reconcile_all(force=True)
+    status = dict(kube.get(ApplicationRes, "web", namespace=namespace))["status"]
+    assert status["drift"] == []

@@ -134,12 +134,20 @@ class Controller:
             status = source_status(
                 src.status, None, f"secretRef: {err}", src.metadata.generation, rfc3339(now)
             )
-        self.write_status(SourceRes, owner, msgspec.to_builtins(status))
+        self.write_status(SourceRes, owner, status)
         return msgspec.structs.replace(src, status=status)
 
     # --- applications ------------------------------------------------------------------
 
-    def write_status(self, res: Any, owner: Owner, status: dict[str, Any]) -> None:
+    def write_status(self, res: Any, owner: Owner, value: msgspec.Struct) -> None:
+        """Merge-patch the status subresource with every field of ``value``.
+
+        Empty lists and unset fields are sent explicitly (``[]``, ``null``); omitting
+        them would leave the old values in place under a merge patch.
+        """
+        status: dict[str, Any] = msgspec.to_builtins(value)
+        for f in msgspec.structs.fields(value):
+            status.setdefault(f.encode_name, msgspec.to_builtins(getattr(value, f.name)))
         call_api(
             lambda: self.client.patch(
                 res.Status,
@@ -182,7 +190,7 @@ class Controller:
     ) -> api.Application:
         owner = Owner(app.metadata.namespace, app.metadata.name)
         status = blocked_status(app, reason, message, rfc3339(self.clock()), stalled=stalled)
-        self.write_status(ApplicationRes, owner, msgspec.to_builtins(status))
+        self.write_status(ApplicationRes, owner, status)
         return msgspec.structs.replace(app, status=status)
 
     def reconcile_application(
@@ -225,7 +233,7 @@ class Controller:
         if not out.errors:
             memory.revision = revision
         status = application_status(app, out, rfc3339(self.clock()))
-        self.write_status(ApplicationRes, owner, msgspec.to_builtins(status))
+        self.write_status(ApplicationRes, owner, status)
         return msgspec.structs.replace(app, status=status)
 
     def _deliver(

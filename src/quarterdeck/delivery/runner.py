@@ -89,4 +89,4 @@ class Runner:
         status = application_status(app, outcome, rfc3339(self.controller.clock()))
         if not result.health:  # no wait on a heal: keep the health last observed
             status = msgspec.structs.replace(status, resources=app.status.resources)
-        self.controller.write_status(ApplicationRes, owner, msgspec.to_builtins(status))
+        self.controller.write_status(ApplicationRes, owner, status)
