@@ -106,14 +106,17 @@ class Cluster:
         self._kinds: dict[tuple[str, str], Kind] = {}
         self._classes: dict[tuple[str, str], type[Any]] = {}
 
-    def learn_crds(self, crds: Iterable[Obj] = ()) -> None:
-        """Index the kinds of installed CRDs and of ``crds`` (about to be applied)."""
-        installed = [c.to_dict() for c in self.client.list(CustomResourceDefinition)]
-        for crd in [*installed, *crds]:
+    def learn_crds(self, crds: Iterable[Obj] = (), *, installed: bool = True) -> None:
+        """Index the kinds of ``crds`` (about to be applied) and, unless told not to, of
+        the CRDs installed in the cluster."""
+        found = (
+            [c.to_dict() for c in self.client.list(CustomResourceDefinition)] if installed else []
+        )
+        for crd in [*found, *crds]:
             for kind in crd_kinds(crd):
                 self._kinds[(kind.api_version, kind.kind)] = kind
 
-    def kind(self, api_version: str, kind: str) -> Kind:
+    def kind(self, api_version: str, kind: str, _retry: bool = True) -> Kind:
         """How to address ``kind``; raises UnknownKind."""
         found = self._kinds.get((api_version, kind))
         if found is not None:
@@ -121,9 +124,13 @@ class Cluster:
         try:
             cls = resource_registry.load(api_version, kind)
         except Exception:  # lightkube raises LoadResourceError or ImportError
-            raise UnknownKind(
-                f"unknown kind {kind} in {api_version} (is its CustomResourceDefinition installed?)"
-            ) from None
+            if not _retry:
+                raise UnknownKind(
+                    f"unknown kind {kind} in {api_version} "
+                    "(is its CustomResourceDefinition installed?)"
+                ) from None
+            self.learn_crds()  # a CRD installed since we last looked
+            return self.kind(api_version, kind, _retry=False)
         info = res.api_info(cls)
         found = Kind(api_version, kind, info.plural, issubclass(cls, res.NamespacedResource))
         self._kinds[(api_version, kind)] = found

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,7 +70,9 @@ class Controller:
         cache_dir: Path,
         clock: Callable[[], float] = time.time,
         namespace: str | None = None,
+        workers: int = 16,
     ) -> None:
+        self.workers = workers
         self.namespace = namespace  # None watches all namespaces
         self.client = client
         self.cluster = Cluster(client)
@@ -172,17 +175,22 @@ class Controller:
             o: [Owner(d.namespace or o.namespace, d.name) for d in a.spec.depends_on]
             for o, a in apps.items()
         }
-        cycle = find_cycle(graph)
-        for owner in _dependency_order(graph):
-            app = apps[owner]
-            if cycle and owner in cycle:
-                path = " -> ".join(o.name for o in cycle)
-                apps[owner] = self._block(
-                    app, "DependencyCycle", f"dependsOn cycle: {path}", stalled=True
-                )
-                continue
+        cycle = set(find_cycle(graph) or [])
+        for level in _levels(graph):
             ready = [o for o, a in apps.items() if _ready(a)]
-            apps[owner] = self.reconcile_application(app, sources, graph, ready, force)
+
+            def one(owner: Owner, ready: list[Owner] = ready) -> api.Application:
+                app = apps[owner]
+                if owner in cycle:
+                    path = " -> ".join(o.name for o in find_cycle(graph) or [])
+                    return self._block(
+                        app, "DependencyCycle", f"dependsOn cycle: {path}", stalled=True
+                    )
+                return self.reconcile_application(app, sources, graph, ready, force)
+
+            with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(level)))) as pool:
+                for owner, app in zip(level, pool.map(one, level), strict=True):
+                    apps[owner] = app
         return apps
 
     def _block(
@@ -286,20 +294,27 @@ def _ready(app: api.Application) -> bool:
     return cond is not None and cond.status == "True"
 
 
-def _dependency_order(graph: dict[Owner, list[Owner]]) -> list[Owner]:
-    """Applications with their dependencies first (cycles broken arbitrarily)."""
-    order: list[Owner] = []
-    seen: set[Owner] = set()
+def _levels(graph: dict[Owner, list[Owner]]) -> list[list[Owner]]:
+    """Applications grouped so that each group depends only on earlier groups.
 
-    def visit(node: Owner) -> None:
-        if node in seen:
-            return
-        seen.add(node)
-        for dep in graph.get(node, []):
-            if dep in graph:
-                visit(dep)
-        order.append(node)
+    Applications in one group are independent and reconciled concurrently; members
+    of a cycle (reported as Stalled) are put after everything else.
+    """
+    depth: dict[Owner, int] = {}
+
+    def level(node: Owner, path: frozenset[Owner]) -> int:
+        if node in depth:
+            return depth[node]
+        if node in path:
+            return 0
+        deps = [d for d in graph.get(node, []) if d in graph]
+        value = 1 + max((level(d, path | {node}) for d in deps), default=-1)
+        depth[node] = value
+        return value
 
     for node in sorted(graph):
-        visit(node)
-    return order
+        level(node, frozenset())
+    groups: dict[int, list[Owner]] = {}
+    for node, value in depth.items():
+        groups.setdefault(value, []).append(node)
+    return [sorted(groups[k]) for k in sorted(groups)]

@@ -86,7 +86,7 @@ def prepare(
     Raises UnknownKind for a kind neither built in nor defined by a CRD.
     """
     crds = [o for o in desired if (str(o["apiVersion"]).split("/")[0], o["kind"]) == CRD_KIND]
-    cluster.learn_crds(crds)
+    cluster.learn_crds(crds, installed=False)
     scoped = set(CLUSTER_SCOPED)
     for obj in desired:
         kind = cluster.kind(str(obj["apiVersion"]), str(obj["kind"]))
@@ -244,6 +244,7 @@ def wait_healthy(
     """Poll applied objects until all are Healthy (or Degraded) or the timeout passes."""
     deadline = time.monotonic() + timeout
     pending = list(actions)
+    pause = 0.05
     while True:
         live, errors = cluster.get_many([(a.api_version, a.key) for a in pending])
         still = []
@@ -257,4 +258,5 @@ def wait_healthy(
         pending = still
         if not pending or time.monotonic() > deadline:
             return
-        time.sleep(0.5)
+        time.sleep(pause)
+        pause = min(pause * 2, 2.0)
