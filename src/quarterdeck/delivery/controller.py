@@ -264,6 +264,7 @@ class Controller:
             max_share=spec.prune_options.max_share,
             wait=spec.wait,
             timeout=parse_duration(spec.timeout),
+            recreate_on_immutable=spec.recreate_on_immutable,
         )
         inventory = entries(app.status.inventory if app.status else [])
         done = deliver(self.cluster, self.git, target, owner, inventory, opts)

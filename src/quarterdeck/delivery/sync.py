@@ -39,6 +39,7 @@ class SyncOptions:
     wait: bool = True
     timeout: float = 300.0
     dry_run: bool = False
+    recreate_on_immutable: bool = False
 
 
 @dataclass
@@ -54,6 +55,7 @@ class SyncResult:
     health: dict[Key, Health] = field(default_factory=dict)
     inventory: list[Entry] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    recreated: list[Key] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -153,8 +155,11 @@ def _dry_run(
         lambda a: _attempt(lambda: cluster.apply(a.obj, dry_run=True)), actions, opts.concurrency
     )
     for action, (obj, err) in zip(actions, outcomes, strict=True):
-        if err:
-            result.errors.append(f"{action.key}: {err}")
+        if err and "immutable" in err and action.key in live and opts.recreate_on_immutable:
+            result.recreated.append(action.key)  # deleted and created again in its wave
+        elif err:
+            hint = " (set recreateOnImmutable to replace it)" if "immutable" in err else ""
+            result.errors.append(f"{action.key}: {err}{hint}")
         elif obj is not None and action.key in live:
             diffs = drift(obj, live[action.key])
             if diffs:
@@ -203,8 +208,14 @@ def _apply_wave(
     result: SyncResult,
     opts: SyncOptions,
 ) -> None:
-    todo = [a for a in wave if a.kind == "create" or a.key in result.drift or a.key not in live]
+    changed = {*result.drift, *result.recreated}
+    todo = [a for a in wave if a.kind == "create" or a.key in changed or a.key not in live]
     result.unchanged += [a.key for a in wave if a not in todo]
+    for action in todo:
+        if action.key in result.recreated:
+            _delete_and_wait(cluster, action, result, opts.timeout)
+    if result.errors:
+        return
     outcomes = _pool_map(lambda a: _attempt(lambda: cluster.apply(a.obj)), todo, opts.concurrency)
     for action, (_, err) in zip(todo, outcomes, strict=True):
         if err:
@@ -218,6 +229,18 @@ def _apply_wave(
         late = cluster.wait_established(crds, timeout=min(opts.timeout, 60.0))
         result.errors += [f"CustomResourceDefinition {n} was not established in time" for n in late]
         cluster.learn_crds()
+
+
+def _delete_and_wait(cluster: Cluster, action: Action, result: SyncResult, timeout: float) -> None:
+    """Delete an object whose immutable fields changed and wait until it is gone."""
+    deadline = time.monotonic() + timeout
+    _, err = _attempt(lambda: cluster.delete(action.api_version, action.key))
+    while not err and time.monotonic() < deadline:
+        gone, err = _attempt(lambda: cluster.get(action.api_version, action.key) is None)
+        if gone:
+            return
+        time.sleep(0.1)
+    result.errors.append(f"{action.key}: could not be recreated: {err or 'still present'}")
 
 
 def _prune(cluster: Cluster, p: Plan, result: SyncResult, opts: SyncOptions) -> None:
