@@ -27,6 +27,7 @@ from quarterdeck.api.duration import parse_duration
 from quarterdeck.api.meta import find_condition
 from quarterdeck.delivery.cluster import Cluster, ClusterError, call_api
 from quarterdeck.delivery.dependencies import find_cycle, waiting_for
+from quarterdeck.delivery.health_cel import HealthRule, compile_errors
 from quarterdeck.delivery.inventory import Owner
 from quarterdeck.delivery.manifests import Obj
 from quarterdeck.delivery.metrics import DRIFT_OBJECTS, OBJECTS_APPLIED, OBJECTS_PRUNED
@@ -213,7 +214,7 @@ class Controller:
         owner = Owner(app.metadata.namespace, app.metadata.name)
         if app.spec.suspend:
             return app
-        errors = spec_errors(app)
+        errors = spec_errors(app) + compile_errors(health_rules(app))
         if errors:
             return self._block(app, "InvalidSpec", "; ".join(errors), stalled=True)
         waiting = waiting_for(owner, graph, ready)
@@ -265,6 +266,7 @@ class Controller:
             wait=spec.wait,
             timeout=parse_duration(spec.timeout),
             recreate_on_immutable=spec.recreate_on_immutable,
+            health_rules=health_rules(app),
         )
         inventory = entries(app.status.inventory if app.status else [])
         done = deliver(self.cluster, self.git, target, owner, inventory, opts)
@@ -288,6 +290,13 @@ class Controller:
             drift=result.drift,
             overall=result.overall,
         )
+
+
+def health_rules(app: api.Application) -> tuple[HealthRule, ...]:
+    """The Application's CEL health expressions as rules."""
+    return tuple(
+        HealthRule(e.api_version, e.kind, e.current, e.failed) for e in app.spec.health_expressions
+    )
 
 
 def _ready(app: api.Application) -> bool:

@@ -17,6 +17,7 @@ from typing import TypeVar
 from quarterdeck.delivery.cluster import Cluster, ClusterError, UnknownKind
 from quarterdeck.delivery.drift import FieldDiff, drift
 from quarterdeck.delivery.health import Health, aggregate, health
+from quarterdeck.delivery.health_cel import HealthRule, health_by_rule, rule_for
 from quarterdeck.delivery.inventory import Entry, Owner, entries_of, next_inventory
 from quarterdeck.delivery.manifests import Key, Obj, key_of
 from quarterdeck.delivery.plan import Action, Plan, PlanOptions, plan
@@ -40,6 +41,7 @@ class SyncOptions:
     timeout: float = 300.0
     dry_run: bool = False
     recreate_on_immutable: bool = False
+    health_rules: tuple[HealthRule, ...] = ()
 
 
 @dataclass
@@ -56,6 +58,7 @@ class SyncResult:
     inventory: list[Entry] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     recreated: list[Key] = field(default_factory=list)
+    applied: dict[Key, Obj] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -197,7 +200,7 @@ def sync(
     failed_prunes = [Entry(a.key, a.api_version) for a in p.prunes if a.key not in result.pruned]
     result.inventory = next_inventory(applied, [s.entry for s in p.skipped] + failed_prunes)
     if opts.wait:
-        wait_healthy(cluster, p.applies, result, opts.timeout)
+        wait_healthy(cluster, p.applies, result, opts, {**live, **result.applied})
     return result
 
 
@@ -217,7 +220,9 @@ def _apply_wave(
     if result.errors:
         return
     outcomes = _pool_map(lambda a: _attempt(lambda: cluster.apply(a.obj)), todo, opts.concurrency)
-    for action, (_, err) in zip(todo, outcomes, strict=True):
+    for action, (obj, err) in zip(todo, outcomes, strict=True):
+        if obj is not None:
+            result.applied[action.key] = obj
         if err:
             result.errors.append(f"{action.key}: {err}")
         elif action.kind == "create":
@@ -261,19 +266,34 @@ def _prune(cluster: Cluster, p: Plan, result: SyncResult, opts: SyncOptions) -> 
                 result.pruned.append(action.key)
 
 
+def judge(obj: Obj | None, rules: Sequence[HealthRule]) -> Health:
+    """Health by the Application's CEL rule for the kind if it has one, else built in."""
+    rule = rule_for(obj, rules) if obj is not None else None
+    return health_by_rule(obj, rule) if obj is not None and rule else health(obj)
+
+
 def wait_healthy(
-    cluster: Cluster, actions: Sequence[Action], result: SyncResult, timeout: float
+    cluster: Cluster,
+    actions: Sequence[Action],
+    result: SyncResult,
+    opts: SyncOptions,
+    known: dict[Key, Obj] | None = None,
 ) -> None:
-    """Poll applied objects until all are Healthy (or Degraded) or the timeout passes."""
-    deadline = time.monotonic() + timeout
+    """Poll applied objects until all are Healthy (or Degraded) or the timeout passes.
+
+    ``known`` (apply responses, live objects left unchanged) serves the first look, so
+    objects that are healthy as applied (most of them) cost no extra read.
+    """
+    deadline = time.monotonic() + opts.timeout
     pending = list(actions)
     pause = 0.05
+    seen: dict[Key, Obj] = dict(known or {})
+    errors: list[str] = []
     while True:
-        live, errors = cluster.get_many([(a.api_version, a.key) for a in pending])
         still = []
         for action in pending:
-            h = health(live.get(action.key))
-            if errors and action.key not in live:
+            h = judge(seen.get(action.key), opts.health_rules)
+            if errors and action.key not in seen:
                 h = Health("Unknown", "; ".join(errors))
             result.health[action.key] = h
             if h.status not in ("Healthy", "Suspended", "Degraded"):
@@ -283,3 +303,4 @@ def wait_healthy(
             return
         time.sleep(pause)
         pause = min(pause * 2, 2.0)
+        seen, errors = cluster.get_many([(a.api_version, a.key) for a in pending])
