@@ -196,3 +196,32 @@ def test_self_heal_reverts_an_edit_and_reports_the_drift(
     ctl.reconcile_all(force=True)
     status = dict(kube.get(ApplicationRes, "web", namespace=namespace))["status"]
     assert status["drift"] == []
+
+
+def test_cli_diff_app_and_sync_app_at_a_revision(
+    setup: tuple[Repo, Controller], namespace: str, dev_cluster: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from quarterdeck.cli.main import app as qd
+
+    repo, ctl = setup
+    first = repo.commit("one", {"web/a.yaml": cm("a", "v1")})
+    ctl.cluster.apply(application(namespace, "web", "web"))
+    ctl.reconcile_all()
+    kc = ["-n", namespace, "--kubeconfig", str(dev_cluster.kubeconfig)]
+    same = CliRunner().invoke(qd, ["diff", "web", *kc, "-o", "json"])
+    assert same.exit_code == 0, same.output
+    repo.commit("two", {"web/a.yaml": cm("a", "v2")})
+    ctl.reconcile_all(force=True)
+    assert ctl.cluster.get("v1", Key("", "ConfigMap", namespace, "a"))["data"] == {"a": "v2"}
+
+    result = CliRunner().invoke(qd, ["sync", "web", "--revision", first, *kc])
+    assert result.exit_code == 0, result.output
+    assert f"sync requested at {first}" in result.stdout
+    ctl.reconcile_all()
+    assert ctl.cluster.get("v1", Key("", "ConfigMap", namespace, "a"))["data"] == {"a": "v1"}
+    history = CliRunner().invoke(qd, ["history", "web", *kc, "-o", "json"])
+    assert [h["revision"] for h in yaml.safe_load(history.stdout)][0] == first[:12]
+    missing = CliRunner().invoke(qd, ["diff", "nope", *kc])
+    assert missing.exit_code == 1 and "application" in missing.stderr

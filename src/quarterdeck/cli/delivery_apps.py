@@ -194,3 +194,62 @@ def operator(
         runner.run()
     except KeyboardInterrupt:
         runner.stop.set()
+
+
+def diff_app(kubeconfig: Path | None, namespace: str, name: str, output: Format) -> None:
+    """`qd diff APP`: render the Application's revision and dry-run it against the cluster."""
+    import dataclasses
+    import tempfile
+
+    from quarterdeck.cli.delivery_cluster import print_result
+    from quarterdeck.delivery.controller import SourceRes, delivery_of, read_credentials
+    from quarterdeck.delivery.inventory import Owner
+    from quarterdeck.delivery.pipeline import deliver
+    from quarterdeck.delivery.source import GitSource
+    from quarterdeck.delivery.status import entries
+
+    cluster, app = _load(kubeconfig, namespace, name)
+    ref = app.spec.source_ref
+    try:
+        src = api.decode_source(
+            dict(cluster.client.get(SourceRes, ref.name, namespace=ref.namespace or namespace))
+        )
+        creds = read_credentials(cluster.client, namespace, src.spec.secret_ref)
+    except Exception as err:
+        raise fail(f"source {ref.name}: {err}") from None
+    if not app.spec.revision and (src.status is None or src.status.artifact is None):
+        raise fail(f"source {ref.name} has no revision yet")
+    revision = app.spec.revision or (
+        src.status.artifact.revision if src.status and src.status.artifact else ""
+    )
+    target, opts = delivery_of(app, src, revision, creds)
+    opts = dataclasses.replace(opts, dry_run=True, wait=False)
+    inventory = entries(app.status.inventory if app.status else [])
+    with tempfile.TemporaryDirectory(prefix="qd-diff-") as cache:
+        done = deliver(
+            cluster, GitSource(Path(cache)), target, Owner(namespace, name), inventory, opts
+        )
+    result = done.result
+    print_result(result, output, diff=True)
+    if not result.ok:
+        raise typer.Exit(2)
+    if any(a.kind == "create" for a in result.plan.applies) or result.drift or result.plan.prunes:
+        raise typer.Exit(1)
+
+
+def sync_app(kubeconfig: Path | None, namespace: str, name: str, revision: str) -> None:
+    """`qd sync APP`: ask the operator to sync now (optionally pinned to a revision)."""
+    from datetime import UTC, datetime
+
+    from quarterdeck.delivery.controller import REQUEST_ANNOTATION
+
+    cluster, _ = _load(kubeconfig, namespace, name)  # fails clearly if it does not exist
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    patch: dict[str, Any] = {"metadata": {"annotations": {REQUEST_ANNOTATION: now}}}
+    if revision:
+        patch["spec"] = {"revision": revision}
+    from lightkube.types import PatchType
+
+    cluster.client.patch(_res(), name, patch, namespace=namespace, patch_type=PatchType.MERGE)
+    pinned = f" at {revision}" if revision else ""
+    typer.echo(f"application {namespace}/{name}: sync requested{pinned}")

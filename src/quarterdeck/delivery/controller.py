@@ -44,6 +44,8 @@ from quarterdeck.delivery.status import (
 )
 from quarterdeck.delivery.sync import SyncOptions
 
+#: Set to any new value (`qd sync APP` writes the time) to sync an Application now.
+REQUEST_ANNOTATION = "delivery.quarterdeck.dev/requested-at"
 SourceRes = create_namespaced_resource(api.GROUP, api.VERSION, "Source", "sources")
 ApplicationRes = create_namespaced_resource(api.GROUP, api.VERSION, "Application", "applications")
 
@@ -59,6 +61,7 @@ class AppMemory:
     last_sync: float = 0.0
     generation: int = -1
     revision: str = ""
+    requested: str = ""
     desired: list[Obj] = field(default_factory=list)
 
 
@@ -86,16 +89,7 @@ class Controller:
     # --- sources -----------------------------------------------------------------------
 
     def _credentials(self, namespace: str, ref: Any) -> Credentials | None:
-        if ref is None:
-            return None
-        secret = self.client.get(Secret, ref.name, namespace=ref.namespace or namespace)
-        data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
-        return Credentials(
-            username=data.get("username", "git"),
-            token=data.get("token", ""),
-            identity=data.get("identity", ""),
-            known_hosts=data.get("known_hosts", ""),
-        )
+        return read_credentials(self.client, namespace, ref)
 
     def reconcile_source(self, raw: Obj, force: bool = False) -> api.Source:
         """Fetch a Source when due; write its status. Returns the Source as it now stands."""
@@ -229,8 +223,10 @@ class Controller:
         memory = self.apps.setdefault(owner, AppMemory())
         now = self.clock()
         wait = app.spec.interval if _ready(app) else app.spec.retry.interval
+        requested = app.metadata.annotations.get(REQUEST_ANNOTATION, "")
         due = (
             force
+            or requested != memory.requested
             or memory.generation != app.metadata.generation
             or memory.revision != revision
             or now - memory.last_sync >= parse_duration(wait)
@@ -238,6 +234,7 @@ class Controller:
         if not due:
             return app
         memory.last_sync, memory.generation = now, app.metadata.generation
+        memory.requested = requested
         out = self._deliver(app, src, revision, owner)
         if not out.errors:
             memory.revision = revision
@@ -248,26 +245,11 @@ class Controller:
     def _deliver(
         self, app: api.Application, src: api.Source, revision: str, owner: Owner
     ) -> Outcome:
-        spec = app.spec
-        render = Options(
-            type=spec.render.type,
-            target_namespace=spec.render.target_namespace,
-            name_prefix=spec.render.name_prefix,
-            allow_remote_bases=spec.render.allow_remote_bases,
-        )
-        target = Target(
-            src.spec.url, path=spec.path, commit=revision, ignore=src.spec.ignore, render=render
-        )
-        opts = SyncOptions(
-            namespace=spec.render.target_namespace or owner.namespace,
-            prune=spec.prune,
-            allow_empty=spec.prune_options.allow_empty,
-            max_share=spec.prune_options.max_share,
-            wait=spec.wait,
-            timeout=parse_duration(spec.timeout),
-            recreate_on_immutable=spec.recreate_on_immutable,
-            health_rules=health_rules(app),
-        )
+        try:
+            creds = self._credentials(src.metadata.namespace, src.spec.secret_ref)
+        except Exception as err:  # a missing or unreadable Secret fails this sync only
+            return Outcome(revision=revision, errors=[f"source secretRef: {err}"])
+        target, opts = delivery_of(app, src, revision, creds)
         inventory = entries(app.status.inventory if app.status else [])
         done = deliver(self.cluster, self.git, target, owner, inventory, opts)
         result = done.result
@@ -290,6 +272,53 @@ class Controller:
             drift=result.drift,
             overall=result.overall,
         )
+
+
+def read_credentials(client: Client, namespace: str, ref: Any) -> Credentials | None:
+    """Git credentials from a Source's secretRef (keys: username, token, identity,
+    known_hosts); None without a secretRef."""
+    if ref is None:
+        return None
+    secret = client.get(Secret, ref.name, namespace=ref.namespace or namespace)
+    data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+    return Credentials(
+        username=data.get("username", "git"),
+        token=data.get("token", ""),
+        identity=data.get("identity", ""),
+        known_hosts=data.get("known_hosts", ""),
+    )
+
+
+def delivery_of(
+    app: api.Application, src: api.Source, revision: str, credentials: Credentials | None
+) -> tuple[Target, SyncOptions]:
+    """What to fetch and render, and how to sync it, for an Application at ``revision``."""
+    spec = app.spec
+    render = Options(
+        type=spec.render.type,
+        target_namespace=spec.render.target_namespace,
+        name_prefix=spec.render.name_prefix,
+        allow_remote_bases=spec.render.allow_remote_bases,
+    )
+    target = Target(
+        src.spec.url,
+        path=spec.path,
+        commit=revision,
+        ignore=src.spec.ignore,
+        credentials=credentials,
+        render=render,
+    )
+    opts = SyncOptions(
+        namespace=spec.render.target_namespace or app.metadata.namespace,
+        prune=spec.prune,
+        allow_empty=spec.prune_options.allow_empty,
+        max_share=spec.prune_options.max_share,
+        wait=spec.wait,
+        timeout=parse_duration(spec.timeout),
+        recreate_on_immutable=spec.recreate_on_immutable,
+        health_rules=health_rules(app),
+    )
+    return target, opts
 
 
 def health_rules(app: api.Application) -> tuple[HealthRule, ...]:
