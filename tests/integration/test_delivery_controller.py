@@ -222,6 +222,6 @@ def test_cli_diff_app_and_sync_app_at_a_revision(
     ctl.reconcile_all()
     assert ctl.cluster.get("v1", Key("", "ConfigMap", namespace, "a"))["data"] == {"a": "v1"}
     history = CliRunner().invoke(qd, ["history", "web", *kc, "-o", "json"])
-    assert [h["revision"] for h in yaml.safe_load(history.stdout)][0] == first[:12]
+    assert yaml.safe_load(history.stdout)[0]["revision"] == first[:12]
     missing = CliRunner().invoke(qd, ["diff", "nope", *kc])
     assert missing.exit_code == 1 and "application" in missing.stderr
