@@ -26,7 +26,7 @@ from quarterdeck.api import delivery as api
 from quarterdeck.api.duration import parse_duration
 from quarterdeck.api.meta import find_condition
 from quarterdeck.delivery.cluster import Cluster, ClusterError, call_api
-from quarterdeck.delivery.dependencies import find_cycle, waiting_for
+from quarterdeck.delivery.dependencies import find_cycle, levels, waiting_for
 from quarterdeck.delivery.health_cel import HealthRule, compile_errors
 from quarterdeck.delivery.inventory import Owner
 from quarterdeck.delivery.manifests import Obj
@@ -171,7 +171,7 @@ class Controller:
             for o, a in apps.items()
         }
         cycle = set(find_cycle(graph) or [])
-        for level in _levels(graph):
+        for level in levels(graph):
             ready = [o for o, a in apps.items() if _ready(a)]
 
             def one(owner: Owner, ready: list[Owner] = ready) -> api.Application:
@@ -331,29 +331,3 @@ def health_rules(app: api.Application) -> tuple[HealthRule, ...]:
 def _ready(app: api.Application) -> bool:
     cond = find_condition(app.status.conditions, "Ready") if app.status else None
     return cond is not None and cond.status == "True"
-
-
-def _levels(graph: dict[Owner, list[Owner]]) -> list[list[Owner]]:
-    """Applications grouped so that each group depends only on earlier groups.
-
-    Applications in one group are independent and reconciled concurrently; members
-    of a cycle (reported as Stalled) are put after everything else.
-    """
-    depth: dict[Owner, int] = {}
-
-    def level(node: Owner, path: frozenset[Owner]) -> int:
-        if node in depth:
-            return depth[node]
-        if node in path:
-            return 0
-        deps = [d for d in graph.get(node, []) if d in graph]
-        value = 1 + max((level(d, path | {node}) for d in deps), default=-1)
-        depth[node] = value
-        return value
-
-    for node in sorted(graph):
-        level(node, frozenset())
-    groups: dict[int, list[Owner]] = {}
-    for node, value in depth.items():
-        groups.setdefault(value, []).append(node)
-    return [sorted(groups[k]) for k in sorted(groups)]
