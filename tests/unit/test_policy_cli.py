@@ -115,3 +115,10 @@ def test_committed_crd_matches_the_types() -> None:
     generated = runner.invoke(app, ["policy", "crd"]).stdout
     assert yaml.safe_load(committed.read_text(encoding="utf-8")) == yaml.safe_load(generated), (
         "regenerate with: qd policy crd > deploy/crds/guardrails.policy.quarterdeck.dev.yaml")
+
+
+def test_example_guardrails_pass_their_own_tests() -> None:
+    examples = Path(__file__).parents[2] / "examples" / "guardrails"
+    result = runner.invoke(app, ["check", "--tests", str(examples), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["failed"] == 0
