@@ -150,3 +150,8 @@ def test_unbound_native_policy_is_noted() -> None:
     policy = to_native(guardrail(**NO_LATEST))[0]
     guardrails, notes = load_policies([policy])
     assert guardrails == [] and "no binding" in notes[0]
+
+
+def test_deny_and_warn_together_is_rejected_like_the_api_server() -> None:
+    with pytest.raises(PolicyLoadError, match="both Deny and Warn"):
+        guardrail(**NO_LATEST, validationActions=["Deny", "Warn"])
