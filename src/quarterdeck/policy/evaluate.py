@@ -102,7 +102,7 @@ def check(
     run = _Run(budget, clock, report)
 
     compiled = [compile_policy(_within_budget(p, budget), cache) for p in policies]
-    candidates = [*params_objects, *objects]
+    candidates = list({id(o): o for o in [*params_objects, *objects]}.values())
     targets = [target_of(o) for o in objects]
     refs: list[ObjectRef | None] = [None] * len(objects)
     activations: dict[tuple[int, int], Any] = {}
