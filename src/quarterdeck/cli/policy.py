@@ -86,7 +86,9 @@ def _print_report(report: Report, objects: int, policies: int, output: str) -> N
     }
     if output in ("json", "yaml"):
         _emit({"summary": summary, "violations": [_violation_dict(v) for v in report.violations],
-               "policyErrors": [str(p) for p in report.problems]}, output)
+               "policyErrors": [str(p) for p in report.problems],
+               "policiesMatchingNothing": [n for n, m in report.matched.items() if not m]},
+              output)
         return
     console = Console()
     for problem in report.problems:
