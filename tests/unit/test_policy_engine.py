@@ -155,3 +155,14 @@ def test_unbound_native_policy_is_noted() -> None:
 def test_deny_and_warn_together_is_rejected_like_the_api_server() -> None:
     with pytest.raises(PolicyLoadError, match="both Deny and Warn"):
         guardrail(**NO_LATEST, validationActions=["Deny", "Warn"])
+
+
+def test_program_cache_is_bounded_and_reuses_programs() -> None:
+    from quarterdeck.policy.cel_engine import CelExprBackend, ProgramCache
+
+    cache = ProgramCache(CelExprBackend(), max_entries=2)
+    first = cache.get("1 == 1", ())
+    assert cache.get("1 == 1", ()) is first
+    cache.get("2 == 2", ())
+    cache.get("3 == 3", ())
+    assert cache.get("1 == 1", ()) is not first  # evicted, compiled again
