@@ -2,7 +2,8 @@
 
 import typer
 
-from quarterdeck.cli.policy import register as register_policy
+from quarterdeck.cli import delivery, dev, policy, simulate
+from quarterdeck.cli.demo import demo
 
 app = typer.Typer(
     help="quarterdeck: a Kubernetes platform control plane.",
@@ -24,7 +25,8 @@ def version() -> None:
     typer.echo(__version__)
 
 
-from quarterdeck.cli import dev  # noqa: E402
-
 app.add_typer(dev.app, name="dev")
-register_policy(app)
+app.command()(demo)
+app.add_typer(simulate.app, name="simulate")
+delivery.register(app)
+policy.register(app)
