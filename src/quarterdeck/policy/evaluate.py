@@ -38,10 +38,14 @@ ViolationKind = Literal["violation", "runtime-error", "compile-error", "budget",
 
 @dataclass(frozen=True, slots=True)
 class Budget:
-    """Per-expression limits: source length, and seconds per evaluation (needs a clock)."""
+    """Per-expression limits: source length, and seconds per evaluation (needs a clock).
+
+    Pass a CPU-time clock (time.process_time) so a loaded machine does not turn
+    waiting for a CPU into budget violations.
+    """
 
     max_expression_chars: int = 10_000
-    max_seconds: float = 0.05
+    max_seconds: float = 0.25
 
 
 @dataclass(frozen=True, slots=True)
