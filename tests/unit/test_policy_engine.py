@@ -166,3 +166,14 @@ def test_program_cache_is_bounded_and_reuses_programs() -> None:
     cache.get("2 == 2", ())
     cache.get("3 == 3", ())
     assert cache.get("1 == 1", ()) is not first  # evicted, compiled again
+
+
+def test_undeclared_variable_reference_is_a_compile_error() -> None:
+    g = guardrail(variables=[{"name": "a", "expression": "variables.b"},
+                             {"name": "b", "expression": "1"}],
+                  validations=[{"expression": "variables.c == 1"}])
+    problems = check([g], [pod()]).problems
+    assert [(p.field, p.detail) for p in problems] == [
+        ("spec.variables[0] (a)", "undeclared reference to variables.b"),
+        ("spec.validations[0].expression", "undeclared reference to variables.c"),
+    ]
