@@ -18,7 +18,13 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from quarterdeck.api.policy import Guardrail, PolicyLoadError, is_policy_document, load_policies
+from quarterdeck.api.policy import (
+    Guardrail,
+    PolicyLoadError,
+    is_policy_document,
+    load_policies,
+    to_dict,
+)
 from quarterdeck.api.policy_crd import guardrail_crd
 from quarterdeck.cli.manifest_sources import ManifestError, parse_documents, read_documents
 from quarterdeck.policy import library
@@ -191,7 +197,7 @@ def list_command(output: str = OUTPUT) -> None:
     """List the built-in Guardrails (enable with `qd check -p NAME|CATEGORY`)."""
     lib = library.builtins()
     if output in ("json", "yaml"):
-        _emit([msgspec_builtins(g) for g in lib.values()], output)
+        _emit([to_dict(g) for g in lib.values()], output)
         return
     table = Table("NAME", "CATEGORY", "SCOPE", "DESCRIPTION", box=None, pad_edge=False)
     for g in lib.values():
@@ -199,13 +205,6 @@ def list_command(output: str = OUTPUT) -> None:
         table.add_row(g.name, library.category(g), notes.get(library.SCOPE_ANNOTATION, ""),
                       notes.get(library.DESCRIPTION_ANNOTATION, ""))
     Console().print(table)
-
-
-def msgspec_builtins(guardrail: Guardrail) -> dict[str, Any]:
-    import msgspec
-
-    out: dict[str, Any] = msgspec.to_builtins(guardrail)
-    return out
 
 
 @app.command("export")

@@ -20,7 +20,12 @@ from quarterdeck.policy.cel_engine import (
     ProgramCache,
     default_cache,
 )
-from quarterdeck.policy.compiled import CompiledPolicy, CompileProblem, compile_policy
+from quarterdeck.policy.compiled import (
+    CompiledPolicy,
+    CompiledValidation,
+    CompileProblem,
+    compile_policy,
+)
 from quarterdeck.policy.matching import (
     ObjectRef,
     Target,
@@ -204,7 +209,7 @@ class _Run:
                     cv.validation.reason or "Invalid", tuple(spec.validation_actions), expr,
                 ))
 
-    def _message(self, cv: Any, activation: Any) -> str:
+    def _message(self, cv: CompiledValidation, activation: Any) -> str:
         if cv.message_program is not None:
             try:
                 text = self.run(cv.message_program, activation)
