@@ -152,3 +152,14 @@ def test_policy_matching_nothing_is_reported() -> None:
     result = runner.invoke(app, ["check", "-", "-p", "pss-baseline-privileged", "-o", "json"],
                            input=text)
     assert json.loads(result.stdout)["policiesMatchingNothing"] == ["pss-baseline-privileged"]
+
+
+def test_native_admission_policies_in_the_repo_are_enforced(tmp_path: Path) -> None:
+    exported = runner.invoke(app, ["policy", "export", "disallow-latest-tag"]).stdout
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "vap.yaml").write_text(exported, encoding="utf-8")
+    write(tmp_path / "repo" / "app.yaml", latest_pod())
+    result = runner.invoke(app, ["check", str(tmp_path / "repo"), "-o", "json"])
+    assert result.exit_code == 1
+    assert [v["policy"] for v in json.loads(result.stdout)["violations"]] == [
+        "disallow-latest-tag"]
