@@ -115,3 +115,51 @@ def test_committed_crd_matches_the_types() -> None:
     generated = runner.invoke(app, ["policy", "crd"]).stdout
     assert yaml.safe_load(committed.read_text(encoding="utf-8")) == yaml.safe_load(generated), (
         "regenerate with: qd policy crd > deploy/crds/guardrails.policy.quarterdeck.dev.yaml")
+
+
+def test_example_guardrails_pass_their_own_tests() -> None:
+    examples = Path(__file__).parents[2] / "examples" / "guardrails"
+    result = runner.invoke(app, ["check", "--tests", str(examples), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["failed"] == 0
+
+
+def test_tests_naming_a_missing_resource_fail(tmp_path: Path) -> None:
+    write(tmp_path / "resources.yaml", latest_pod())
+    test = {"apiVersion": "policy.quarterdeck.dev/v1alpha1", "kind": "GuardrailTest",
+            "metadata": {"name": "typo"}, "policies": ["disallow-latest-tag"],
+            "resources": ["resources.yaml"],
+            "results": [{"policy": "disallow-latest-tag", "resource": "Pod/wbe",
+                         "result": "fail"}]}
+    write(tmp_path / "typo.test.yaml", test)
+    result = runner.invoke(app, ["check", "--tests", str(tmp_path), "-o", "json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["results"][0]["actual"] == "missing"
+
+
+def test_export_from_repository_guardrails() -> None:
+    examples = Path(__file__).parents[2] / "examples" / "guardrails"
+    result = runner.invoke(app, ["policy", "export", "--from", str(examples), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.stdout)["items"]
+    assert {i["kind"] for i in items} == {"ValidatingAdmissionPolicy",
+                                          "ValidatingAdmissionPolicyBinding"}
+    assert len(items) == 6
+
+
+def test_policy_matching_nothing_is_reported() -> None:
+    text = yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})
+    result = runner.invoke(app, ["check", "-", "-p", "pss-baseline-privileged", "-o", "json"],
+                           input=text)
+    assert json.loads(result.stdout)["policiesMatchingNothing"] == ["pss-baseline-privileged"]
+
+
+def test_native_admission_policies_in_the_repo_are_enforced(tmp_path: Path) -> None:
+    exported = runner.invoke(app, ["policy", "export", "disallow-latest-tag"]).stdout
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "vap.yaml").write_text(exported, encoding="utf-8")
+    write(tmp_path / "repo" / "app.yaml", latest_pod())
+    result = runner.invoke(app, ["check", str(tmp_path / "repo"), "-o", "json"])
+    assert result.exit_code == 1
+    assert [v["policy"] for v in json.loads(result.stdout)["violations"]] == [
+        "disallow-latest-tag"]

@@ -15,9 +15,16 @@ from typing import Any
 import typer
 import yaml
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
-from quarterdeck.api.policy import Guardrail, PolicyLoadError, is_policy_document, load_policies
+from quarterdeck.api.policy import (
+    Guardrail,
+    PolicyLoadError,
+    is_policy_document,
+    load_policies,
+    to_dict,
+)
 from quarterdeck.api.policy_crd import guardrail_crd
 from quarterdeck.cli.manifest_sources import ManifestError, parse_documents, read_documents
 from quarterdeck.policy import library
@@ -85,7 +92,9 @@ def _print_report(report: Report, objects: int, policies: int, output: str) -> N
     }
     if output in ("json", "yaml"):
         _emit({"summary": summary, "violations": [_violation_dict(v) for v in report.violations],
-               "policyErrors": [str(p) for p in report.problems]}, output)
+               "policyErrors": [str(p) for p in report.problems],
+               "policiesMatchingNothing": [n for n, m in report.matched.items() if not m]},
+              output)
         return
     console = Console()
     for problem in report.problems:
@@ -122,10 +131,32 @@ def check_command(
     except (ManifestError, PolicyLoadError, KeyError) as err:
         raise _fail_input(str(err).strip("'\"")) from None
     objects = [d for d in docs if not is_policy_document(d)]
-    report = check(guardrails, objects, clock=time.perf_counter)
+    report = _check_with_progress(guardrails, objects)
     _print_report(report, len(objects), len(guardrails), output)
     if any(v.denied for v in report.violations):
         raise typer.Exit(EXIT_DENIED)
+
+
+def _check_with_progress(guardrails: list[Guardrail], objects: list[dict[str, Any]],
+                         chunk: int = 1000) -> Report:
+    """`check` in chunks with a progress bar on a terminal when the set is large; every
+    chunk still sees all objects for namespaces and params."""
+    if len(objects) <= 2 * chunk or not _err.is_terminal:
+        return check(guardrails, objects, clock=time.perf_counter)
+    namespaces = {str(o["metadata"]["name"]): (o["metadata"].get("labels") or {})
+                  for o in objects if o.get("kind") == "Namespace"}
+    merged = Report()
+    with Progress(console=_err, transient=True) as progress:
+        task = progress.add_task("evaluating guardrails", total=len(objects))
+        for start in range(0, len(objects), chunk):
+            part = check(guardrails, objects[start:start + chunk], namespaces=namespaces,
+                         params_objects=objects, clock=time.perf_counter)
+            merged.violations.extend(part.violations)
+            merged.problems = merged.problems or part.problems
+            for name, refs in part.matched.items():
+                merged.matched.setdefault(name, []).extend(refs)
+            progress.advance(task, len(objects[start:start + chunk]))
+    return merged
 
 
 def _run_tests(directory: Path, output: str) -> int:
@@ -166,7 +197,7 @@ def list_command(output: str = OUTPUT) -> None:
     """List the built-in Guardrails (enable with `qd check -p NAME|CATEGORY`)."""
     lib = library.builtins()
     if output in ("json", "yaml"):
-        _emit([msgspec_builtins(g) for g in lib.values()], output)
+        _emit([to_dict(g) for g in lib.values()], output)
         return
     table = Table("NAME", "CATEGORY", "SCOPE", "DESCRIPTION", box=None, pad_edge=False)
     for g in lib.values():
@@ -174,13 +205,6 @@ def list_command(output: str = OUTPUT) -> None:
         table.add_row(g.name, library.category(g), notes.get(library.SCOPE_ANNOTATION, ""),
                       notes.get(library.DESCRIPTION_ANNOTATION, ""))
     Console().print(table)
-
-
-def msgspec_builtins(guardrail: Guardrail) -> dict[str, Any]:
-    import msgspec
-
-    out: dict[str, Any] = msgspec.to_builtins(guardrail)
-    return out
 
 
 @app.command("export")

@@ -72,11 +72,11 @@ def _container(spec: Obj) -> Obj:
 
 
 def _csc(**fields: Any) -> Callable[[Obj], None]:
-    return lambda s: _container(s)["securityContext"].update(fields)
+    return lambda s: _container(s).setdefault("securityContext", {}).update(fields)
 
 
 def _psc(**fields: Any) -> Callable[[Obj], None]:
-    return lambda s: s["securityContext"].update(fields)
+    return lambda s: s.setdefault("securityContext", {}).update(fields)
 
 
 def _set(**fields: Any) -> Callable[[Obj], None]:
@@ -97,28 +97,29 @@ def _native_sidecar(s: Obj) -> None:
 
 
 def _gpu(s: Obj) -> None:
-    _container(s)["resources"]["limits"]["nvidia.com/gpu"] = "1"
-    _container(s)["resources"]["requests"]["nvidia.com/gpu"] = "1"
+    resources = _container(s).setdefault("resources", {})
+    resources.setdefault("limits", {})["nvidia.com/gpu"] = "1"
+    resources.setdefault("requests", {})["nvidia.com/gpu"] = "1"
 
 
 def _non_root_container(s: Obj) -> None:
-    s["securityContext"].pop("runAsNonRoot")
-    _container(s)["securityContext"]["runAsNonRoot"] = True
+    s.setdefault("securityContext", {}).pop("runAsNonRoot", None)
+    _container(s).setdefault("securityContext", {})["runAsNonRoot"] = True
 
 
 def _localhost_seccomp(s: Obj) -> None:
-    s["securityContext"].pop("seccompProfile")
-    _container(s)["securityContext"]["seccompProfile"] = {
+    s.setdefault("securityContext", {}).pop("seccompProfile", None)
+    _container(s).setdefault("securityContext", {})["seccompProfile"] = {
         "type": "Localhost", "localhostProfile": "profiles/app.json"}
 
 
 def _unmasked_proc(s: Obj) -> None:
     s["hostUsers"] = False  # the API server allows Unmasked only in a user namespace
-    _container(s)["securityContext"]["procMount"] = "Unmasked"
+    _container(s).setdefault("securityContext", {})["procMount"] = "Unmasked"
 
 
 def _no_limits(s: Obj) -> None:
-    del _container(s)["resources"]["limits"]
+    _container(s).get("resources", {}).pop("limits", None)
 
 
 # The API server rejects privileged or CAP_SYS_ADMIN with allowPrivilegeEscalation false.
@@ -163,11 +164,12 @@ _CASES: list[tuple[str, str, bool, str, Callable[[Obj], None], dict[str, str]]] 
      _set(volumes=[{"name": "n", "nfs": {"server": "nfs.example", "path": "/x"}}]), {}),
     ("pss-restricted-volume-types", "empty-dir", True, "Pod", _set(volumes=[_EMPTY_DIR]), {}),
     ("pss-restricted-privilege-escalation", "unset", False, "Pod",
-     lambda s: _container(s)["securityContext"].pop("allowPrivilegeEscalation"), {}),
+     lambda s: _container(s).get("securityContext", {}).pop("allowPrivilegeEscalation", None),
+     {}),
     ("pss-restricted-privilege-escalation", "true", False, "Job",
      _csc(allowPrivilegeEscalation=True), {}),
     ("pss-restricted-run-as-non-root", "unset", False, "Pod",
-     lambda s: s["securityContext"].pop("runAsNonRoot"), {}),
+     lambda s: s.get("securityContext", {}).pop("runAsNonRoot", None), {}),
     ("pss-restricted-run-as-non-root", "container-false", False, "Pod",
      _csc(runAsNonRoot=False), {}),
     ("pss-restricted-run-as-non-root", "container-true", True, "Pod", _non_root_container, {}),
@@ -175,10 +177,10 @@ _CASES: list[tuple[str, str, bool, str, Callable[[Obj], None], dict[str, str]]] 
     ("pss-restricted-run-as-user", "root-container", False, "Pod", _csc(runAsUser=0), {}),
     ("pss-restricted-run-as-user", "uid-1000", True, "Pod", _psc(runAsUser=1000), {}),
     ("pss-restricted-seccomp", "unset", False, "Pod",
-     lambda s: s["securityContext"].pop("seccompProfile"), {}),
+     lambda s: s.get("securityContext", {}).pop("seccompProfile", None), {}),
     ("pss-restricted-seccomp", "container-localhost", True, "Pod", _localhost_seccomp, {}),
     ("pss-restricted-capabilities", "no-drop", False, "Pod",
-     lambda s: _container(s)["securityContext"].pop("capabilities"), {}),
+     lambda s: _container(s).get("securityContext", {}).pop("capabilities", None), {}),
     ("pss-restricted-capabilities", "add-chown", False, "Pod",
      _csc(capabilities={"add": ["CHOWN"], "drop": ["ALL"]}), {}),
     ("pss-restricted-capabilities", "net-bind", True, "Pod",
@@ -191,7 +193,7 @@ _CASES: list[tuple[str, str, bool, str, Callable[[Obj], None], dict[str, str]]] 
      lambda s: _container(s).update(image="nginx@sha256:" + "a" * 64), {}),
     ("require-requests-limits", "no-limits", False, "Pod", _no_limits, {}),
     ("require-requests-limits", "no-resources", False, "CronJob",
-     lambda s: _container(s).pop("resources"), {}),
+     lambda s: _container(s).pop("resources", None), {}),
     ("require-team-label", "no-team", False, "Pod", lambda s: None, {"team": ""}),
     ("gpu-requires-queue", "gpu-no-queue", False, "Job", _gpu, {}),
     ("gpu-requires-queue", "gpu-with-queue", True, "Job", _gpu, _QUEUE),
@@ -200,6 +202,12 @@ _CASES: list[tuple[str, str, bool, str, Callable[[Obj], None], dict[str, str]]] 
     ("native-sidecars", "plain-sidecar", False, "Deployment", _sidecar, {}),
     ("native-sidecars", "native-sidecar", True, "Deployment", _native_sidecar, {}),
 ]
+
+
+def pod_spec_changes() -> list[tuple[str, Callable[[Obj], None]]]:
+    """Every single-field change the examples make, by name; combined at random they
+    give the differential test objects nobody wrote by hand."""
+    return [(f"{policy}:{case}", change) for policy, case, _, _, change, _ in _CASES]
 
 
 def _secret(name: str, data: dict[str, str] | None) -> Obj:
