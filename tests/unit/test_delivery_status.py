@@ -125,3 +125,18 @@ def test_source_status_keeps_the_last_artifact_on_failure() -> None:
 def test_references_round_trip() -> None:
     items = [Entry(KEY, "apps/v1"), Entry(Key("", "Namespace", "", "team"), "v1")]
     assert entries(references(items)) == items
+
+
+def test_repeated_failures_of_one_revision_stall_after_the_retry_limit() -> None:
+    current = app(retry={"interval": "1s", "limit": 2})
+    bad = Outcome(revision="b" * 40, errors=["a.yaml:3: bad"])
+    reasons = []
+    for _ in range(4):
+        status = application_status(current, bad, "t")
+        current = api.Application(metadata=current.metadata, spec=current.spec, status=status)
+        reasons.append(conds(status)["Ready"][1])
+    assert reasons == ["SyncFailed", "SyncFailed", "RetriesExhausted", "RetriesExhausted"]
+    assert conds(current.status)["Stalled"] == ("True", "RetriesExhausted")
+    assert len(current.status.history) == 1 and current.status.history[0].attempts == 4
+    ready = find_condition(current.status.conditions, "Ready")
+    assert ready is not None and ready.message == "a.yaml:3: bad (attempt 4)"

@@ -224,6 +224,8 @@ class Controller:
         now = self.clock()
         wait = app.spec.interval if _ready(app) else app.spec.retry.interval
         requested = app.metadata.annotations.get(REQUEST_ANNOTATION, "")
+        if _retries_exhausted(app, revision) and requested == memory.requested:
+            return app  # stalled: waits for a new revision, a spec change or `qd sync APP`
         due = (
             force
             or requested != memory.requested
@@ -325,6 +327,19 @@ def health_rules(app: api.Application) -> tuple[HealthRule, ...]:
     """The Application's CEL health expressions as rules."""
     return tuple(
         HealthRule(e.api_version, e.kind, e.current, e.failed) for e in app.spec.health_expressions
+    )
+
+
+def _retries_exhausted(app: api.Application, revision: str) -> bool:
+    status = app.status
+    stalled = find_condition(status.conditions, "Stalled") if status else None
+    return (
+        status is not None
+        and stalled is not None
+        and stalled.status == "True"
+        and stalled.reason == "RetriesExhausted"
+        and status.last_attempted_revision == revision
+        and status.observed_generation == app.metadata.generation
     )
 
 

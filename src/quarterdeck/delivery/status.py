@@ -26,7 +26,7 @@ from quarterdeck.api.duration import DurationError, parse_duration
 from quarterdeck.api.meta import Condition, ConditionStatus, ObjectReference, set_condition
 from quarterdeck.delivery.drift import FieldDiff
 from quarterdeck.delivery.health import Health
-from quarterdeck.delivery.history import record
+from quarterdeck.delivery.history import failed_attempts, record
 from quarterdeck.delivery.inventory import Entry
 from quarterdeck.delivery.manifests import Key
 
@@ -147,7 +147,11 @@ def application_status(app: Application, outcome: Outcome, now: str) -> Applicat
     )
     history = record(old.history, entry, app.spec.history_limit)
     if failed:
-        conds = conditions(old.conditions, "False", "SyncFailed", entry.message, gen, now)
+        attempts = failed_attempts(history, outcome.revision)
+        exhausted = attempts > app.spec.retry.limit
+        reason = "RetriesExhausted" if exhausted else "SyncFailed"
+        message = f"{entry.message} (attempt {attempts})" if attempts > 1 else entry.message
+        conds = conditions(old.conditions, "False", reason, message, gen, now, stalled=exhausted)
         return msgspec.structs.replace(
             old,
             conditions=conds,
