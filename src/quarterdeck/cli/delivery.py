@@ -107,3 +107,4 @@ def register(app: typer.Typer) -> None:
         delivery_apps.operator,
     ):
         app.command()(command)
+    app.command("import")(delivery_apps.import_command)

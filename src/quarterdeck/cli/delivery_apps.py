@@ -253,3 +253,31 @@ def sync_app(kubeconfig: Path | None, namespace: str, name: str, revision: str) 
     cluster.client.patch(_res(), name, patch, namespace=namespace, patch_type=PatchType.MERGE)
     pinned = f" at {revision}" if revision else ""
     typer.echo(f"application {namespace}/{name}: sync requested{pinned}")
+
+
+def import_command(
+    file: Annotated[Path, typer.Argument(help="YAML with Flux or Argo CD objects.")],
+    output: Annotated[Format, typer.Option("--output", "-o", help="yaml or json.")] = Format.yaml,
+) -> None:
+    """Turn Flux GitRepository/Kustomization and Argo CD Application objects into ours.
+
+    Prints the Sources and Applications (pipe them to `kubectl apply -f -`) and, on
+    stderr, every field that is not carried over.
+    """
+    from quarterdeck.delivery.imports import convert
+    from quarterdeck.delivery.manifests import ManifestError, parse_documents
+
+    try:
+        docs = parse_documents(file.read_text(encoding="utf-8"), file.name)
+    except (OSError, UnicodeDecodeError, ManifestError) as err:
+        raise fail(str(err)) from None
+    result = convert(m.obj for m in docs)
+    for line in result.skipped:
+        typer.echo(f"skipped: {line}", err=True)
+    for line in result.unsupported:
+        typer.echo(f"warning: {line}", err=True)
+    if output is Format.json:
+        doc = {"apiVersion": "v1", "kind": "List", "items": result.objects}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        sys.stdout.write(yaml.safe_dump_all(result.objects, sort_keys=False))
