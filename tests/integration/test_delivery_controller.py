@@ -75,6 +75,15 @@ def test_application_syncs_and_reports_status_and_history(
     assert status["lastAppliedRevision"] == first
     assert sorted(i["name"] for i in status["inventory"]) == ["a", "b"]
     assert status["history"][0]["created"] == 2
+    from lightkube.resources.core_v1 import Event
+
+    events = [
+        e
+        for e in kube.list(Event, namespace=namespace)
+        if e.involvedObject.kind == "Application" and e.involvedObject.name == "web"
+    ]
+    assert [(e.type, e.reason) for e in events] == [("Normal", "Synced")]
+    assert events[0].message == f"revision {first[:12]}: 2 created, 0 configured, 0 pruned"
     src = dict(kube.get(SourceRes, "repo", namespace=namespace))
     assert src["status"]["artifact"]["revision"] == first
     assert src["status"]["artifact"]["author"] == "Ada Lovelace <ada@example.com>"

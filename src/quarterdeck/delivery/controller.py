@@ -27,6 +27,7 @@ from quarterdeck.api.duration import parse_duration
 from quarterdeck.api.meta import find_condition
 from quarterdeck.delivery.cluster import Cluster, ClusterError, call_api
 from quarterdeck.delivery.dependencies import find_cycle, levels, waiting_for
+from quarterdeck.delivery.events import record_event
 from quarterdeck.delivery.health_cel import HealthRule, compile_errors
 from quarterdeck.delivery.inventory import Owner
 from quarterdeck.delivery.manifests import Obj
@@ -137,6 +138,10 @@ class Controller:
 
     # --- applications ------------------------------------------------------------------
 
+    def event(self, app: api.Application, type_: str, reason: str, message: str) -> None:
+        """Record a Kubernetes Event on the Application."""
+        record_event(self.client, app, type_, reason, message, self.clock())
+
     def write_status(self, res: Any, owner: Owner, value: msgspec.Struct) -> None:
         """Merge-patch the status subresource with every field of ``value``.
 
@@ -242,6 +247,18 @@ class Controller:
             memory.revision = revision
         status = application_status(app, out, rfc3339(self.clock()))
         self.write_status(ApplicationRes, owner, status)
+        changed = out.created + out.configured + out.pruned
+        if out.errors:
+            self.event(app, "Warning", "SyncFailed", "; ".join(out.errors))
+        elif changed:
+            self.event(
+                app,
+                "Normal",
+                "Synced",
+                f"revision {out.revision[:12]}: "
+                f"{out.created} created, {out.configured} configured, "
+                f"{out.pruned} pruned",
+            )
         return msgspec.structs.replace(app, status=status)
 
     def _deliver(
