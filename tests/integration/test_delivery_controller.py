@@ -234,3 +234,37 @@ def test_cli_diff_app_and_sync_app_at_a_revision(
     assert yaml.safe_load(history.stdout)[0]["revision"] == first[:12]
     missing = CliRunner().invoke(qd, ["diff", "nope", *kc])
     assert missing.exit_code == 1 and "application" in missing.stderr
+
+
+def test_health_checks_on_objects_outside_the_application(
+    setup: tuple[Repo, Controller], namespace: str
+) -> None:
+    repo, ctl = setup
+    ctl.cluster.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "external", "namespace": namespace},
+            "spec": {
+                "progressDeadlineSeconds": 1,
+                "selector": {"matchLabels": {"app": "x"}},
+                "template": {
+                    "metadata": {"labels": {"app": "x"}},
+                    "spec": {
+                        "nodeSelector": {"nowhere": "true"},
+                        "containers": [{"name": "x", "image": "registry.invalid/x:1"}],
+                    },
+                },
+            },
+        }
+    )
+    repo.commit("one", {"web/a.yaml": cm("a")})
+    checks = [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "name": "external"},
+        {"apiVersion": "v1", "kind": "Namespace", "name": namespace},
+    ]
+    ctl.cluster.apply(application(namespace, "web", "web", timeout="20s", healthChecks=checks))
+    apps = ctl.reconcile_all()
+    status, message = ready(apps, "web")
+    assert status == "False"
+    assert "has timed out progressing" in message

@@ -30,7 +30,7 @@ from quarterdeck.delivery.dependencies import find_cycle, levels, waiting_for
 from quarterdeck.delivery.events import record_event
 from quarterdeck.delivery.health_cel import HealthRule, compile_errors
 from quarterdeck.delivery.inventory import Owner
-from quarterdeck.delivery.manifests import Obj
+from quarterdeck.delivery.manifests import Key, Obj
 from quarterdeck.delivery.metrics import DRIFT_OBJECTS, OBJECTS_APPLIED, OBJECTS_PRUNED
 from quarterdeck.delivery.pipeline import Target, deliver
 from quarterdeck.delivery.render import Options
@@ -336,6 +336,18 @@ def delivery_of(
         timeout=parse_duration(spec.timeout),
         recreate_on_immutable=spec.recreate_on_immutable,
         health_rules=health_rules(app),
+        health_checks=tuple(
+            (
+                r.api_version,
+                Key(
+                    r.api_version.rpartition("/")[0],
+                    r.kind,
+                    r.namespace or app.metadata.namespace,
+                    r.name,
+                ),
+            )
+            for r in spec.health_checks
+        ),
     )
     return target, opts
 

@@ -42,6 +42,7 @@ class SyncOptions:
     dry_run: bool = False
     recreate_on_immutable: bool = False
     health_rules: tuple[HealthRule, ...] = ()
+    health_checks: tuple[tuple[str, Key], ...] = ()  # (apiVersion, key) outside the set
 
 
 @dataclass
@@ -129,6 +130,15 @@ def make_plan(
     return plan(objs, live, inventory, owner, options), live, errors
 
 
+def _scoped(cluster: Cluster, api_version: str, key: Key) -> Key:
+    """``key`` without a namespace when its kind is cluster-scoped (or unknown)."""
+    try:
+        namespaced = cluster.kind(api_version, key.kind).namespaced
+    except UnknownKind:
+        namespaced = True  # the read reports the unknown kind as the object's health
+    return key if namespaced else Key(key.group, key.kind, "", key.name)
+
+
 def _needs_foundation(p: Plan) -> set[Key]:
     """Objects that cannot be dry-run before stage 0: in new namespaces or of new CRDs."""
     creates = [a for a in p.applies if a.stage == 0 and a.kind == "create"]
@@ -200,7 +210,13 @@ def sync(
     failed_prunes = [Entry(a.key, a.api_version) for a in p.prunes if a.key not in result.pruned]
     result.inventory = next_inventory(applied, [s.entry for s in p.skipped] + failed_prunes)
     if opts.wait:
-        wait_healthy(cluster, p.applies, result, opts, {**live, **result.applied})
+        mine = {a.key for a in p.applies}
+        extra = [
+            Action("update", _scoped(cluster, v, k), 2, {}, v)
+            for v, k in opts.health_checks
+            if k not in mine
+        ]
+        wait_healthy(cluster, [*p.applies, *extra], result, opts, {**live, **result.applied})
     return result
 
 
