@@ -10,6 +10,7 @@ the peak RSS printed is this process's (controller, git and render included).
 from __future__ import annotations
 
 import argparse
+import collections
 import resource
 import subprocess
 import tempfile
@@ -18,6 +19,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
@@ -68,11 +70,34 @@ def make_repo(root: Path, apps: int) -> str:
     return root.resolve().as_uri()
 
 
+def count_calls(client: object) -> collections.Counter[str]:
+    """Count API requests by verb and resource (``PATCH configmaps dryRun``) from now on."""
+    calls: collections.Counter[str] = collections.Counter()
+    http: httpx.Client = client._client._client  # type: ignore[attr-defined]
+
+    def hook(request: httpx.Request) -> None:
+        parts = request.url.path.strip("/").split("/")
+        if "namespaces" in parts[:-1]:
+            parts = parts[parts.index("namespaces") + 2 :] or parts
+        else:
+            parts = parts[3:] if parts[0] == "apis" else parts[2:]
+        params = request.url.params
+        verb = "WATCH" if params.get("watch") else request.method
+        what = parts[0] if parts else "?"
+        extra = "/status" if parts[-1:] == ["status"] else ""
+        dry = " dryRun" if params.get("dryRun") else ""
+        calls[f"{verb} {what}{extra}{'' if len(parts) > 1 else ' (list)'}{dry}"] += 1
+
+    http.event_hooks["request"].append(hook)
+    return calls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--kubeconfig", required=True, type=Path)
     parser.add_argument("--apps", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--count-calls", action="store_true", help="print API calls per app")
     args = parser.parse_args()
     client = load_client(args.kubeconfig, field_manager="bench")
     cluster = Cluster(client)
@@ -110,7 +135,9 @@ def main() -> None:
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(create, range(args.apps)))
         controller = Controller(client, tmp / "cache", namespace=ns, workers=args.workers)
+        calls = count_calls(client) if args.count_calls else collections.Counter()
         start = time.perf_counter()
+        cpu_start = time.process_time()
         passes = 0
         while True:
             apps = controller.reconcile_all()
@@ -124,12 +151,17 @@ def main() -> None:
             if ready == args.apps or time.perf_counter() - start > 1800:
                 break
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
         rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(
             f"apps={args.apps} objects={4 * args.apps} workers={args.workers} "
             f"all_ready_s={elapsed:.1f} ready={ready} passes={passes} "
-            f"peak_rss_mib={rss_mib:.0f}"
+            f"peak_rss_mib={rss_mib:.0f} cpu_s={cpu:.1f}"
         )
+        for what, n in sorted(calls.items(), key=lambda kv: -kv[1]):
+            print(f"  {what:40} {n:7d}  {n / args.apps:6.2f}/app")
+        if calls:
+            print(f"  {'total':40} {calls.total():7d}  {calls.total() / args.apps:6.2f}/app")
     finally:
         client.delete(Namespace, ns)
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from lightkube import ApiError, Client
 from lightkube.core import resource as res
@@ -68,6 +68,12 @@ class Kind:
     namespaced: bool
 
 
+class Cache(Protocol):
+    """Where reads may be answered without an API call (see ``livecache``)."""
+
+    def lookup(self, api_version: str, key: Key) -> tuple[bool, Obj | None]: ...
+
+
 def _generic(kind: Kind) -> type[Any]:
     """A lightkube resource class that carries objects as plain dicts."""
     group, _, version = kind.api_version.rpartition("/")
@@ -101,8 +107,9 @@ def error_message(err: ApiError) -> str:
 class Cluster:
     """Delivery's view of one cluster through a lightkube Client."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, cache: Cache | None = None) -> None:
         self.client = client
+        self.cache = cache  # answers get_many for the kinds it holds
         self._kinds: dict[tuple[str, str], Kind] = {}
         self._classes: dict[tuple[str, str], type[Any]] = {}
 
@@ -164,12 +171,18 @@ class Cluster:
     ) -> tuple[dict[Key, Obj], list[str]]:
         """Live objects for many keys; missing ones are absent from the result.
 
-        Keys are grouped by kind and namespace: a group of more than a few keys is read
-        with one LIST instead of one GET per object, which keeps large syncs cheap.
+        Keys the cache holds cost no call. The others are grouped by kind and namespace:
+        a group of more than a few keys is read with one LIST instead of one GET per
+        object, which keeps large syncs cheap.
         """
         groups: dict[tuple[str, str, str], list[Key]] = {}
+        live: dict[Key, Obj] = {}
         for api_version, key in wanted:
-            groups.setdefault((api_version, key.kind, key.namespace), []).append(key)
+            cached, obj = self.cache.lookup(api_version, key) if self.cache else (False, None)
+            if not cached:
+                groups.setdefault((api_version, key.kind, key.namespace), []).append(key)
+            elif obj is not None:
+                live[key] = obj
 
         def read(group: tuple[tuple[str, str, str], list[Key]]) -> tuple[dict[Key, Obj], str]:
             (api_version, kind, namespace), keys = group
@@ -189,9 +202,10 @@ class Cluster:
                     return {}, ""  # the kind itself is not served yet (CRD not applied)
                 return {}, f"{kind} in {namespace or 'cluster'}: {err}"
 
-        live: dict[Key, Obj] = {}
         errors: list[str] = []
         items = list(groups.items())
+        if not items:
+            return live, errors
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(items) or 1))) as pool:
             for found, err in pool.map(read, items):
                 live.update(found)

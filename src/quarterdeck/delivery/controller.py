@@ -30,6 +30,7 @@ from quarterdeck.delivery.dependencies import find_cycle, levels, waiting_for
 from quarterdeck.delivery.events import record_event
 from quarterdeck.delivery.health_cel import HealthRule, compile_errors
 from quarterdeck.delivery.inventory import Owner
+from quarterdeck.delivery.livecache import LiveCache
 from quarterdeck.delivery.manifests import Key, Obj
 from quarterdeck.delivery.metrics import DRIFT_OBJECTS, OBJECTS_APPLIED, OBJECTS_PRUNED
 from quarterdeck.delivery.pipeline import Target, deliver
@@ -80,7 +81,9 @@ class Controller:
         self.workers = workers
         self.namespace = namespace  # None watches all namespaces
         self.client = client
+        self.direct = Cluster(client)  # uncached reads, for self-heal's fresh look
         self.cluster = Cluster(client)
+        self.cache = self.cluster.cache = LiveCache(self.cluster, namespace)
         self.git = GitSource(cache_dir)
         self.clock = clock
         self._fetched: dict[Owner, tuple[float, int]] = {}

@@ -15,7 +15,7 @@ from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.inventory import Entry, Owner
 from quarterdeck.delivery.manifests import Obj
 from quarterdeck.delivery.plan import Plan
-from quarterdeck.delivery.render import Options, RenderError, render
+from quarterdeck.delivery.render import Options, RenderError, check_tree, render
 from quarterdeck.delivery.source import Credentials, GitSource, Revision, SourceError
 from quarterdeck.delivery.sync import SyncOptions, SyncResult, sync
 from quarterdeck.policy.presync import Gate, presync
@@ -83,7 +83,11 @@ def deliver(
     except SourceError as err:
         return _failed(None, inventory, str(err))
     try:
-        manifests = render(tree, target.path, target.render)
+        checked = (tree, target.render.limits)
+        if checked not in source.checked:  # checkouts are immutable: walk each tree once
+            check_tree(tree, target.render.limits)
+            source.checked.add(checked)
+        manifests = render(tree, target.path, target.render, tree_checked=True)
     except RenderError as err:
         return _failed(revision, inventory, f"revision {revision.sha[:12]}: {err}")
     rendered = [m.obj for m in manifests]

@@ -237,11 +237,18 @@ def _overlay(manifests: Sequence[Manifest], options: Options, origin: str) -> li
         return kustomize_build(Path(tmp), options, origin)
 
 
-def render(root: Path, path: str = ".", options: Options | None = None) -> list[Manifest]:
-    """The objects at ``path`` of the tree at ``root``, checked and unique."""
+def render(
+    root: Path, path: str = ".", options: Options | None = None, *, tree_checked: bool = False
+) -> list[Manifest]:
+    """The objects at ``path`` of the tree at ``root``, checked and unique.
+
+    ``tree_checked``: ``check_tree(root, options.limits)`` already passed on this
+    immutable tree (a checkout shared by many Applications is walked once).
+    """
     opts = options or Options()
     target = safe_target(root, path)
-    check_tree(root, opts.limits)
+    if not tree_checked:
+        check_tree(root, opts.limits)
     kind = opts.type
     if kind == "auto":
         kind = "kustomize" if RENDERERS["kustomize"].detect(target) else "directory"

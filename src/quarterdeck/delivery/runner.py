@@ -55,6 +55,7 @@ class Runner:
                 with RECONCILE_SECONDS.labels("selfheal").time():
                     self.heal(item)
         self.selfheal.stop.set()
+        self.controller.cache.stop.set()
 
     def heal(self, owner: Owner) -> None:
         """Re-apply the last rendered set of ``owner`` if it asks for self-heal."""
@@ -69,7 +70,8 @@ class Runner:
         opts = SyncOptions(
             namespace=app.spec.render.target_namespace or owner.namespace, prune=False, wait=False
         )
-        result = sync(self.controller.cluster, memory.desired, inventory, owner, opts)
+        # reads bypass the cache: it may not have seen the edit that woke us yet
+        result = sync(self.controller.direct, memory.desired, inventory, owner, opts)
         self.healed.append((owner, time.monotonic()))
         if not result.drift and result.ok:
             return

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import pathspec
 from quarterdeck.delivery.refs import RefError, Resolved, resolve
 
 _USERINFO = re.compile(r"(://)[^/@\s]+@")
+_FULL_SHA = re.compile(r"[0-9a-f]{40}")
 _AUTH_HINTS = (
     "Authentication failed",
     "could not read Username",
@@ -91,6 +93,12 @@ class GitSource:
     def __init__(self, cache_dir: Path, timeout: float = 60.0) -> None:
         self.cache_dir = cache_dir
         self.timeout = timeout
+        # A full commit SHA names immutable content: once fetched, its Revision is reused
+        # and many Applications on one commit cost no git call; checkouts are built once.
+        self._revisions: dict[tuple[str, str], Revision] = {}
+        self._locks: dict[Path, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.checked: set[tuple[Path, object]] = set()  # (checkout, limits) that passed
 
     def mirror_path(self, url: str) -> Path:
         return self.cache_dir / "mirrors" / f"{_key(url)}.git"
@@ -165,7 +173,27 @@ class GitSource:
         commit: str = "",
         credentials: Credentials | None = None,
     ) -> Revision:
-        """Update the mirror of ``url`` and resolve the ref to a commit with its metadata."""
+        """Update the mirror of ``url`` and resolve the ref to a commit with its metadata.
+
+        A full commit SHA resolved before (by any ref) is answered from memory without a
+        git call: the Source's fetch serves every Application pinned to its revision.
+        """
+        known = self._revisions.get((url, commit)) if _FULL_SHA.fullmatch(commit) else None
+        if known is not None:
+            return known
+        revision = self._fetch(url, branch, tag, semver, commit, credentials)
+        self._revisions[(url, revision.sha)] = revision
+        return revision
+
+    def _fetch(
+        self,
+        url: str,
+        branch: str,
+        tag: str,
+        semver: str,
+        commit: str,
+        credentials: Credentials | None,
+    ) -> Revision:
         secrets = credentials.secrets() if credentials else ()
         shown = redact(url, secrets)
         mirror = self.mirror_path(url)
@@ -252,6 +280,14 @@ class GitSource:
         is reused; a new one is built beside the cache and renamed into place.
         """
         target = self.cache_dir / "checkouts" / f"{_key(url)}-{sha[:20]}-{_key(ignore)[:8]}"
+        if target.is_dir():
+            return target
+        with self._guard:
+            lock = self._locks.setdefault(target, threading.Lock())
+        with lock:  # concurrent syncs of one commit build its checkout once
+            return self._checkout(url, sha, ignore, target)
+
+    def _checkout(self, url: str, sha: str, ignore: str, target: Path) -> Path:
         if target.is_dir():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)

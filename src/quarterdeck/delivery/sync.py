@@ -19,6 +19,7 @@ from quarterdeck.delivery.drift import FieldDiff, drift
 from quarterdeck.delivery.health import Health, aggregate, health
 from quarterdeck.delivery.health_cel import HealthRule, health_by_rule, rule_for
 from quarterdeck.delivery.inventory import Entry, Owner, entries_of, next_inventory
+from quarterdeck.delivery.livecache import generation, stale_absence
 from quarterdeck.delivery.manifests import Key, Obj, key_of
 from quarterdeck.delivery.plan import Action, Plan, PlanOptions, plan
 from quarterdeck.delivery.stages import CLUSTER_SCOPED, with_namespace
@@ -177,6 +178,9 @@ def _dry_run(
             diffs = drift(obj, live[action.key])
             if diffs:
                 result.drift[action.key] = diffs
+        elif obj is not None and stale_absence(obj):
+            # planned from a cache that had not seen it yet: plan again on the next attempt
+            result.errors.append(f"{action.key}: exists but was not seen yet; will retry")
 
 
 def sync(
@@ -318,5 +322,11 @@ def wait_healthy(
         if not pending or time.monotonic() > deadline:
             return
         time.sleep(pause)
-        pause = min(pause * 2, 2.0)
-        seen, errors = cluster.get_many([(a.api_version, a.key) for a in pending])
+        pause = min(pause * 2, 0.5 if cluster.cache else 2.0)
+        polled, errors = cluster.get_many([(a.api_version, a.key) for a in pending])
+        seen = {k: newer(seen.get(k), o) for k, o in polled.items()}
+
+
+def newer(known: Obj | None, polled: Obj) -> Obj:
+    """``polled`` unless it is older than ``known`` (a cache behind our own apply)."""
+    return known if known is not None and generation(known) > generation(polled) else polled
