@@ -132,3 +132,16 @@ def test_pure_resolution_prefers_semver_over_tag_over_branch() -> None:
     assert resolve(refs, tag="x", semver="1.x").sha == "b" * 40
     with pytest.raises(RefError, match=r"not valid"):
         select_semver(">>>1", {"v1.0.0": "b"})
+
+
+def test_a_resolved_commit_is_served_from_memory_without_git(
+    repo: Repo, source: GitSource, tmp_path: Path
+) -> None:
+    repo.commit("first", {"app/cm.yaml": "a: 1\n"})
+    rev = source.fetch(repo.url, branch="main")
+    (tmp_path / "origin").rename(tmp_path / "gone")  # any git fetch would now fail
+    assert source.fetch(repo.url, commit=rev.sha) == rev
+    with pytest.raises(SourceError):
+        source.fetch(repo.url, branch="main")  # a branch is always fetched again
+    tree = source.checkout(repo.url, rev.sha)
+    assert (tree / "app" / "cm.yaml").read_text() == "a: 1\n"

@@ -27,10 +27,11 @@ from quarterdeck.delivery.manifests import Key, Obj, group_of
 KindRef = tuple[str, str]  # (apiVersion, kind)
 
 
-def slim(obj: Mapping[str, Any]) -> Obj:
-    """``obj`` without ``metadata.managedFields``."""
+def slim(ref: KindRef, obj: Mapping[str, Any]) -> Obj:
+    """``obj`` without ``metadata.managedFields``, with its apiVersion and kind (which
+    list items lack, and health needs)."""
     meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
-    return {**obj, "metadata": meta}
+    return {**obj, "apiVersion": ref[0], "kind": ref[1], "metadata": meta}
 
 
 def cache_key(ref: KindRef, obj: Mapping[str, Any]) -> Key:
@@ -99,7 +100,7 @@ class LiveCache:
         while not self.stop.is_set():
             try:
                 listing = client.list(cls, namespace=namespace)
-                objects = {cache_key(ref, o): slim(o) for o in (dict(i) for i in listing)}
+                objects = {cache_key(ref, o): slim(ref, o) for o in (dict(i) for i in listing)}
                 version = listing.resourceVersion
                 self._objects[ref] = objects
                 self._synced.add(ref)
@@ -113,6 +114,6 @@ class LiveCache:
                     if event == "DELETED":
                         objects.pop(cache_key(ref, obj), None)
                     else:
-                        objects[cache_key(ref, obj)] = slim(obj)
+                        objects[cache_key(ref, obj)] = slim(ref, obj)
             except Exception:  # expired resourceVersion, lost connection: list again
                 self.stop.wait(0.5)
