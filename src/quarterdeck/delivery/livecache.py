@@ -97,13 +97,16 @@ class LiveCache:
             return
         namespace = (self.namespace or "*") if namespaced else None
         client = self.cluster.client
+        pause = 0.5
         while not self.stop.is_set():
+            listed = False
             try:
                 listing = client.list(cls, namespace=namespace)
                 objects = {cache_key(ref, o): slim(ref, o) for o in (dict(i) for i in listing)}
                 version = listing.resourceVersion
                 self._objects[ref] = objects
                 self._synced.add(ref)
+                listed, pause = True, 0.5
                 stream = client.watch(
                     cls, namespace=namespace, resource_version=version, on_error=on_error_raise
                 )
@@ -116,4 +119,7 @@ class LiveCache:
                     else:
                         objects[cache_key(ref, obj)] = slim(ref, obj)
             except Exception:  # expired resourceVersion, lost connection: list again
-                self.stop.wait(0.5)
+                if not listed:  # cannot list (the CRD went away?): read directly meanwhile
+                    self._synced.discard(ref)
+                self.stop.wait(pause)
+                pause = min(pause * 2, 30.0)  # a kind gone with its CRD is not hammered
