@@ -23,6 +23,7 @@ _FACTORIES: dict[str, Callable[[Workload | None], Scorer]] = {
     "packing": lambda _: GpuPacking(),
     "bestfit": lambda _: BestFit(),
     "fgd": lambda w: FragmentationGradient(_needs(w, "fgd")),
+    "fgd-exact": lambda w: FragmentationGradient(_needs(w, "fgd-exact"), exact=True),
     "fgd-bf": lambda w: FragmentationGradient(_needs(w, "fgd-bf"), "bestfit"),
 }
 
