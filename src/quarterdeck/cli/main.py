@@ -2,14 +2,14 @@
 
 import typer
 
-from quarterdeck.cli import simulate
+from quarterdeck.cli import delivery, dev, policy, simulate
+from quarterdeck.cli.demo import demo
 
 app = typer.Typer(
     help="quarterdeck: a Kubernetes platform control plane.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(simulate.app, name="simulate")
 
 
 @app.callback()
@@ -23,3 +23,10 @@ def version() -> None:
     from quarterdeck import __version__
 
     typer.echo(__version__)
+
+
+app.add_typer(dev.app, name="dev")
+app.command()(demo)
+app.add_typer(simulate.app, name="simulate")
+delivery.register(app)
+policy.register(app)

@@ -1,0 +1,133 @@
+"""Workload (the unit of admission) and WorkloadPriorityClass."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from quarterdeck.api.queueing.meta import API_VERSION, Condition, ObjectMeta, Quantity, Spec
+from quarterdeck.api.queueing.quantity import QuantityError, to_milli
+
+# Condition types, as in Kueue.
+QUOTA_RESERVED = "QuotaReserved"
+ADMITTED = "Admitted"
+EVICTED = "Evicted"
+FINISHED = "Finished"
+
+
+class PodSetTopologyRequest(Spec, kw_only=True):
+    """Keep a pod set inside one domain of a topology level (e.g. a rack)."""
+
+    required: str | None = None
+    preferred: str | None = None
+    unconstrained: bool | None = None
+
+
+class PodSet(Spec, kw_only=True):
+    """`count` identical pods described by `template` (a core/v1 PodTemplateSpec)."""
+
+    name: str = "main"
+    count: int = 1
+    min_count: int | None = None
+    template: dict[str, Any] = {}
+    topology_request: PodSetTopologyRequest | None = None
+
+
+class WorkloadSpec(Spec, kw_only=True):
+    pod_sets: list[PodSet]
+    queue_name: str | None = None
+    priority_class_name: str | None = None
+    priority: int | None = None
+    priority_class_source: str | None = None
+    active: bool = True
+
+
+class TopologyDomainAssignment(Spec, kw_only=True):
+    values: list[str]
+    count: int
+
+
+class TopologyAssignment(Spec, kw_only=True):
+    """Where the pods go; with levels [kubernetes.io/hostname] the values are node names."""
+
+    levels: list[str]
+    domains: list[TopologyDomainAssignment]
+
+
+class PodSetAssignment(Spec, kw_only=True):
+    name: str
+    flavors: dict[str, str] = {}
+    resource_usage: dict[str, Quantity] = {}
+    count: int | None = None
+    topology_assignment: TopologyAssignment | None = None
+
+
+class Admission(Spec, kw_only=True):
+    cluster_queue: str
+    pod_set_assignments: list[PodSetAssignment] = []
+
+
+class RequeueState(Spec, kw_only=True):
+    count: int | None = None
+    requeue_at: str | None = None
+
+
+class WorkloadStatus(Spec, kw_only=True):
+    admission: Admission | None = None
+    conditions: list[Condition] = []
+    requeue_state: RequeueState | None = None
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+    def is_true(self, type_: str) -> bool:
+        cond = self.condition(type_)
+        return cond is not None and cond.status == "True"
+
+
+class Workload(Spec, kw_only=True):
+    KIND: ClassVar[str] = "Workload"
+    api_version: str = API_VERSION
+    kind: str = "Workload"
+    metadata: ObjectMeta
+    spec: WorkloadSpec
+    status: WorkloadStatus | None = None
+
+
+class WorkloadPriorityClass(Spec, kw_only=True):
+    """A priority for workloads that does not touch pod priority (unlike PriorityClass)."""
+
+    KIND: ClassVar[str] = "WorkloadPriorityClass"
+    api_version: str = API_VERSION
+    kind: str = "WorkloadPriorityClass"
+    metadata: ObjectMeta
+    value: int
+    description: str = ""
+
+
+def pod_requests(template: dict[str, Any], where: str) -> dict[str, int]:
+    """Per-pod requests in milli-units, as the kubelet sizes a pod.
+
+    Sum over containers, at least the largest init container, plus pod overhead.
+    """
+    spec = template.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise QuantityError(f"{where}.spec: expected an object")
+    total: dict[str, int] = {}
+    for i, container in enumerate(spec.get("containers") or []):
+        for res, milli in _requests(container, f"{where}.spec.containers[{i}]").items():
+            total[res] = total.get(res, 0) + milli
+    for i, container in enumerate(spec.get("initContainers") or []):
+        for res, milli in _requests(container, f"{where}.spec.initContainers[{i}]").items():
+            total[res] = max(total.get(res, 0), milli)
+    for res, value in (spec.get("overhead") or {}).items():
+        total[res] = total.get(res, 0) + to_milli(value, f"{where}.spec.overhead.{res}")
+    return total
+
+
+def _requests(container: Any, where: str) -> dict[str, int]:
+    if not isinstance(container, dict):
+        raise QuantityError(f"{where}: expected an object")
+    resources = container.get("resources") or {}
+    # Kubernetes defaults requests to limits when only limits are set.
+    merged = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
+    return {res: to_milli(v, f"{where}.resources.requests.{res}") for res, v in merged.items()}

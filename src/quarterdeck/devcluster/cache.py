@@ -1,0 +1,78 @@
+"""Where quarterdeck keeps built binaries and dev clusters, and how a cached binary is trusted.
+
+Binaries are keyed by component and version, with a sidecar SHA-256 written after a
+build succeeds; a binary whose checksum no longer matches (a truncated copy, a disk
+error) is refused with the command that rebuilds it, never run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from quarterdeck.devcluster.versions import PINS, Component
+
+
+class CorruptBinaryError(RuntimeError):
+    """A cached binary does not match the checksum recorded when it was built."""
+
+
+def home() -> Path:
+    """Root of quarterdeck's local state: `$QD_HOME`, else `$XDG_CACHE_HOME/quarterdeck`."""
+    if env := os.environ.get("QD_HOME"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "quarterdeck"
+
+
+def bin_dir() -> Path:
+    return home() / "bin"
+
+
+def clusters_dir() -> Path:
+    return home() / "clusters"
+
+
+def binary_path(component: Component) -> Path:
+    return bin_dir() / f"{component.value}-{PINS[component].version}"
+
+
+def _checksum_path(binary: Path) -> Path:
+    return binary.with_name(binary.name + ".sha256")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def record(binary: Path) -> None:
+    """Write the checksum sidecar of a freshly built binary."""
+    _checksum_path(binary).write_text(file_sha256(binary) + "\n")
+
+
+def is_cached(component: Component) -> bool:
+    """True when the binary and its checksum sidecar both exist (not yet verified)."""
+    path = binary_path(component)
+    return path.is_file() and _checksum_path(path).is_file()
+
+
+def verify(component: Component) -> Path:
+    """Return the cached binary's path after checking its checksum; raise if it is corrupt."""
+    path = binary_path(component)
+    sidecar = _checksum_path(path)
+    expected = sidecar.read_text().strip()
+    if file_sha256(path) != expected or not os.access(path, os.X_OK):
+        raise CorruptBinaryError(
+            f"cached {component.value} {PINS[component].version} at {path} is corrupt "
+            "(checksum mismatch): run `qd dev build --force` to rebuild it"
+        )
+    return path
+
+
+def missing_components() -> list[Component]:
+    return [c for c in Component if not is_cached(c)]

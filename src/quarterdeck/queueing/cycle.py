@@ -1,0 +1,247 @@
+"""One scheduling cycle: `cycle(snapshot, placer) -> Decisions`, pure.
+
+Each ClusterQueue orders its pending workloads by priority, then creation time. The
+cycle repeatedly takes the best head over all queues (lowest fair share, then not
+borrowing, then priority, then age), assigns flavors, and admits it, preempts for it,
+or leaves it pending with the reason. Unlike Kueue, which admits at most one head per
+queue per cycle, a cycle here goes on until every queue is drained or blocked, which is
+what makes replaying thousands of workloads cheap. StrictFIFO stops a queue at its
+first workload that is not admitted; BestEffortFIFO moves on to the next.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Mapping
+
+from quarterdeck.queueing.decisions import Admit, Decisions, Pending, PendingReason, Preempt
+from quarterdeck.queueing.fairshare import dominant_share
+from quarterdeck.queueing.flavors import Assignment, Mode, assign
+from quarterdeck.queueing.model import (
+    AdmittedWorkload,
+    ClusterQueue,
+    PodSetAdmission,
+    Snapshot,
+    Workload,
+)
+from quarterdeck.queueing.nodes import NodeState, Placement, Placer
+from quarterdeck.queueing.preemption import find_victims
+from quarterdeck.queueing.quota import QuotaState
+
+CLUSTER_QUEUE_STOPPED = "ClusterQueueStopped"
+
+
+def cycle(snapshot: Snapshot, placer: Placer | None = None) -> Decisions:
+    """Decide admissions, preemptions and pending reasons for `snapshot`.
+
+    With a `placer`, a workload is admitted only when every pod set is placed on nodes
+    of its flavors (the admission carries pods per node); without one, on quota alone.
+    """
+    return _Cycle(snapshot, placer).run()
+
+
+class _Cycle:
+    def __init__(self, snapshot: Snapshot, placer: Placer | None) -> None:
+        self.snap = snapshot
+        self.queues = snapshot.cluster_queues
+        self.quota = QuotaState(self.queues)
+        self.placement = (
+            Placement(NodeState(snapshot.nodes, snapshot.admitted), placer) if placer else None
+        )
+        self.admitted_by_cq: dict[str, list[AdmittedWorkload]] = {n: [] for n in self.queues}
+        for adm in snapshot.admitted:
+            name = adm.workload.cluster_queue
+            if name in self.queues:
+                self.quota.add(name, adm.usage())
+                self.admitted_by_cq[name].append(adm)
+        self.admits: list[Admit] = []
+        self.preempts: list[Preempt] = []
+        self.pending: list[Pending] = []
+        # Within a cycle room only shrinks, except when a workload is evicted. So a
+        # workload shaped like one that failed (same queue, pod sets, priority) fails
+        # the same way until the next eviction: remember (evictions, reason, message).
+        self.evictions = 0
+        self.failed: dict[tuple[str, Shape, int], tuple[int, PendingReason, str]] = {}
+
+    def run(self) -> Decisions:
+        self._drain_stopped()
+        waiting = self._queue_up()
+        heap: list[tuple[tuple[float, bool, int, float, str], str]] = []
+        for name, queue in waiting.items():
+            if queue:
+                heap.append((self._rank(name, queue[0]), name))
+        heapq.heapify(heap)
+        while heap:
+            _, name = heapq.heappop(heap)
+            queue = waiting[name]
+            head = queue.popleft()
+            if (
+                not self._attempt(head, self.queues[name])
+                and self.queues[name].strategy == "StrictFIFO"
+            ):
+                for wl in queue:
+                    msg = f"waiting behind {head.key} at the head of StrictFIFO ClusterQueue {name}"
+                    self.pending.append(Pending(wl, "Blocked", msg))
+                queue.clear()
+            if queue:
+                heapq.heappush(heap, (self._rank(name, queue[0]), name))
+        return Decisions(tuple(self.admits), tuple(self.preempts), tuple(self.pending))
+
+    def _drain_stopped(self) -> None:
+        for name, cq in self.queues.items():
+            if cq.stop_policy != "HoldAndDrain":
+                continue
+            for adm in self.admitted_by_cq[name]:
+                self._evict(adm, "", CLUSTER_QUEUE_STOPPED, f"ClusterQueue {name} is draining")
+            self.admitted_by_cq[name] = []
+
+    def _queue_up(self) -> dict[str, deque[Workload]]:
+        """Per-queue FIFO of admissible-looking workloads; the rest pending with a reason."""
+        missing_flavors = {
+            name: sorted(
+                {fq.flavor for g in cq.resource_groups for fq in g.flavors} - set(self.snap.flavors)
+            )
+            for name, cq in self.queues.items()
+        }
+        by_queue: dict[str, list[Workload]] = {}
+        for wl in self.snap.pending:
+            cq = self.queues.get(wl.cluster_queue)
+            if wl.error:
+                self.pending.append(Pending(wl, "Inadmissible", wl.error))
+            elif cq is None:
+                msg = f"ClusterQueue {wl.cluster_queue} not found"
+                self.pending.append(Pending(wl, "Inadmissible", msg))
+            elif missing_flavors[cq.name]:
+                flavor = missing_flavors[cq.name][0]
+                msg = f"ClusterQueue {cq.name} is inactive: flavor {flavor} not found"
+                self.pending.append(Pending(wl, "Inadmissible", msg))
+            elif cq.stop_policy != "None":
+                msg = f"ClusterQueue {cq.name} is stopped ({cq.stop_policy})"
+                self.pending.append(Pending(wl, "Stopped", msg))
+            else:
+                by_queue.setdefault(cq.name, []).append(wl)
+        return {
+            name: deque(sorted(wls, key=lambda w: (-w.priority, w.created, w.key)))
+            for name, wls in by_queue.items()
+        }
+
+    def _known_failure(self, wl: Workload) -> tuple[PendingReason, str] | None:
+        hit = self.failed.get((wl.cluster_queue, shape(wl), wl.priority))
+        if hit is None or hit[0] != self.evictions:
+            return None
+        return hit[1], hit[2]
+
+    def _remember_failure(self, wl: Workload, reason: PendingReason, message: str) -> None:
+        key = (wl.cluster_queue, shape(wl), wl.priority)
+        self.failed[key] = (self.evictions, reason, message)
+        self.pending.append(Pending(wl, reason, message))
+
+    def _rank(self, name: str, head: Workload) -> tuple[float, bool, int, float, str]:
+        """Order of heads across queues, estimated on quota alone.
+
+        Heads known to fail go first: they change nothing, and are cheap to settle.
+        """
+        if self._known_failure(head) is not None:
+            return (-math.inf, False, 0, 0.0, head.key)
+        estimate = assign(head, self.queues[name], self.snap.flavors, self.quota)
+        share = (
+            dominant_share(self.quota, name, estimate.usage()) if self.snap.fair_sharing else 0.0
+        )
+        return (share, estimate.borrows, -head.priority, head.created, head.key)
+
+    def _attempt(self, wl: Workload, cq: ClusterQueue) -> bool:
+        """Admit, preempt for, or leave `wl` pending; True only when admitted."""
+        known = self._known_failure(wl)
+        if known is not None:
+            self.pending.append(Pending(wl, *known))
+            return False
+        got = assign(wl, cq, self.snap.flavors, self.quota, self.placement)
+        if got.mode == Mode.FIT:
+            self._admit(wl, cq, got, tuple(c.nodes for c in got.pod_sets), got.borrows)
+            return True
+        if got.mode == Mode.NO_FIT:
+            self._remember_failure(wl, "Inadmissible" if got.never else "Pending", got.message)
+            return False
+        found = find_victims(
+            wl,
+            cq,
+            got,
+            self.quota,
+            self.placement,
+            self.admitted_by_cq,
+            self.snap.flavors,
+            self.snap.fair_sharing,
+        )
+        if found is None:
+            self._remember_failure(wl, "Pending", f"{got.message}; preemption cannot make room")
+            return False
+        for victim in found.victims:
+            verb = "reclaim quota" if victim.admitted.workload.cluster_queue != cq.name else "fit"
+            msg = f"preempted by {wl.key} (priority {wl.priority}) to {verb} in {cq.name}"
+            self._evict(victim.admitted, wl.key, victim.reason, msg)
+        # Hold the freed room for the preemptor so later heads cannot take it.
+        self._reserve(wl, got, found.nodes)
+        keys = ", ".join(v.admitted.workload.key for v in found.victims)
+        msg = f"waiting for {len(found.victims)} preempted workload(s) to stop: {keys}"
+        self.pending.append(Pending(wl, "Preempting", msg, reserved=got.usage()))
+        return False
+
+    def _admit(
+        self,
+        wl: Workload,
+        cq: ClusterQueue,
+        got: Assignment,
+        nodes: tuple[Mapping[str, int] | None, ...],
+        borrows: bool,
+    ) -> None:
+        pod_sets = tuple(
+            PodSetAdmission(
+                name=c.pod_set.name,
+                count=c.pod_set.count,
+                flavors=dict(c.flavors),
+                usage=c.pod_set.total(),
+                nodes=n,
+            )
+            for c, n in zip(got.pod_sets, nodes, strict=True)
+        )
+        self._reserve(wl, got, nodes)
+        self.admits.append(Admit(wl, pod_sets, borrows))
+
+    def _reserve(
+        self, wl: Workload, got: Assignment, nodes: tuple[Mapping[str, int] | None, ...]
+    ) -> None:
+        self.quota.add(wl.cluster_queue, got.usage())
+        if self.placement is not None:
+            for choice, placed in zip(got.pod_sets, nodes, strict=True):
+                if placed is not None:
+                    self.placement.state.bind(choice.pod_set, placed)
+
+    def _evict(self, adm: AdmittedWorkload, preemptor: str, reason: str, message: str) -> None:
+        name = adm.workload.cluster_queue
+        self.quota.add(name, adm.usage(), -1)
+        if self.placement is not None:
+            self.placement.state.take(adm, -1)
+        self.admitted_by_cq[name] = [a for a in self.admitted_by_cq[name] if a is not adm]
+        self.preempts.append(Preempt(adm, preemptor, reason, message))
+        self.evictions += 1
+
+
+Shape = tuple[tuple[object, ...], ...]
+
+
+def shape(wl: Workload) -> Shape:
+    """What decides whether a workload fits: its pod sets, not its name or age."""
+    return tuple(
+        (
+            ps.name,
+            ps.count,
+            tuple(sorted(ps.requests.items())),
+            tuple(sorted(ps.node_selector.items())),
+            tuple(repr(t) for t in ps.tolerations),
+            ps.topology_required,
+            ps.topology_preferred,
+        )
+        for ps in wl.pod_sets
+    )

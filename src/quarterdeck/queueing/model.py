@@ -1,0 +1,191 @@
+"""The plain data a scheduling cycle works on: queues, flavors, workloads, nodes.
+
+Everything is frozen and already parsed: quantities are integers in milli-units, names
+are resolved. The shell (controller, simulator, CLI) builds a `Snapshot`; `cycle()`
+reads it and never touches a clock, a client or a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from quarterdeck.api.queueing.meta import Taint, Toleration
+
+FlavorResource = tuple[str, str]
+"""(flavor name, resource name): the unit quota is counted in."""
+
+QueueingStrategy = Literal["StrictFIFO", "BestEffortFIFO"]
+WithinClusterQueue = Literal["Never", "LowerPriority", "LowerOrNewerEqualPriority"]
+ReclaimWithinCohort = Literal["Never", "LowerPriority", "Any"]
+StopPolicy = Literal["None", "Hold", "HoldAndDrain"]
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """Quota of one resource in one flavor of one ClusterQueue (milli-units)."""
+
+    nominal: int
+    borrowing_limit: int | None = None
+    lending_limit: int | None = None
+
+    @property
+    def guaranteed(self) -> int:
+        """The part of nominal the cohort can never use (nominal - lendingLimit)."""
+        return 0 if self.lending_limit is None else max(0, self.nominal - self.lending_limit)
+
+
+@dataclass(frozen=True, slots=True)
+class FlavorQuota:
+    flavor: str
+    resources: Mapping[str, Quota]
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceGroup:
+    """Resources always given the same flavor; flavors are tried in order."""
+
+    covered: tuple[str, ...]
+    flavors: tuple[FlavorQuota, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Preemption:
+    within_cluster_queue: WithinClusterQueue = "Never"
+    reclaim_within_cohort: ReclaimWithinCohort = "Never"
+    borrow_within_cohort: Literal["Never", "LowerPriority"] = "Never"
+    borrow_max_priority: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterQueue:
+    name: str
+    resource_groups: tuple[ResourceGroup, ...]
+    cohort: str | None = None
+    strategy: QueueingStrategy = "BestEffortFIFO"
+    preemption: Preemption = Preemption()
+    when_can_borrow: Literal["Borrow", "TryNextFlavor"] = "Borrow"
+    when_can_preempt: Literal["Preempt", "TryNextFlavor"] = "TryNextFlavor"
+    weight: float = 1.0
+    stop_policy: StopPolicy = "None"
+
+    def quota(self, flavor: str, resource: str) -> Quota | None:
+        for group in self.resource_groups:
+            if resource in group.covered:
+                for fq in group.flavors:
+                    if fq.flavor == flavor:
+                        return fq.resources.get(resource)
+        return None
+
+    def flavor_resources(self) -> list[tuple[FlavorResource, Quota]]:
+        return [
+            ((fq.flavor, res), q)
+            for group in self.resource_groups
+            for fq in group.flavors
+            for res, q in fq.resources.items()
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Flavor:
+    """A ResourceFlavor: which nodes it means and what admitted pods must tolerate."""
+
+    name: str
+    node_labels: Mapping[str, str] = field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    tolerations: tuple[Toleration, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PodSet:
+    """`count` identical pods, each requesting `requests` (milli-units)."""
+
+    name: str
+    count: int
+    requests: Mapping[str, int]
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+    topology_required: str | None = None
+    topology_preferred: str | None = None
+
+    def total(self) -> dict[str, int]:
+        return {res: v * self.count for res, v in self.requests.items() if v > 0}
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A unit of admission. `key` is "namespace/name"; `created` orders ties (seconds).
+
+    `error` carries a problem found while building the snapshot (unknown LocalQueue,
+    namespace not selected, ...); such a workload is reported Inadmissible with it.
+    """
+
+    key: str
+    cluster_queue: str
+    pod_sets: tuple[PodSet, ...]
+    priority: int = 0
+    created: float = 0.0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PodSetAdmission:
+    """Flavor per resource, total usage, and (when placed) pods per node."""
+
+    name: str
+    count: int
+    flavors: Mapping[str, str]
+    usage: Mapping[str, int]
+    nodes: Mapping[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdmittedWorkload:
+    workload: Workload
+    pod_sets: tuple[PodSetAdmission, ...]
+    admitted_at: float = 0.0
+
+    def usage(self) -> dict[FlavorResource, int]:
+        out: dict[FlavorResource, int] = {}
+        for ps in self.pod_sets:
+            for res, v in ps.usage.items():
+                fr = (ps.flavors[res], res)
+                out[fr] = out.get(fr, 0) + v
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A node: `used` counts pods that are not queueing workloads (daemons, others)."""
+
+    name: str
+    labels: Mapping[str, str]
+    allocatable: Mapping[str, int]
+    used: Mapping[str, int] = field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one cycle decides on. `pending` order does not matter (sorted inside)."""
+
+    cluster_queues: Mapping[str, ClusterQueue]
+    flavors: Mapping[str, Flavor]
+    admitted: tuple[AdmittedWorkload, ...] = ()
+    pending: tuple[Workload, ...] = ()
+    nodes: tuple[Node, ...] = ()
+    fair_sharing: bool = False
+    now: float = 0.0
+
+
+def fmt(milli: int, resource: str = "") -> str:
+    """Render milli-units the way people write them: 16, 1500m, 32Gi."""
+    if milli % 1000:
+        return f"{milli}m"
+    units = milli // 1000
+    if resource == "memory" or resource.endswith("storage"):
+        for suffix, size in (("Ti", 1024**4), ("Gi", 1024**3), ("Mi", 1024**2), ("Ki", 1024)):
+            if units >= size and units % size == 0:
+                return f"{units // size}{suffix}"
+    return str(units)

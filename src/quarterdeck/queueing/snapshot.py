@@ -1,0 +1,260 @@
+"""Build a cycle `Snapshot` from API objects (manifests or a cluster listing), and back.
+
+Pure translation: quantities become milli-integers, LocalQueues resolve to their
+ClusterQueue, priority classes to numbers, admitted Workloads to usage. A Workload
+whose queue cannot be resolved still enters the snapshot, carrying the error, so the
+cycle reports it Inadmissible instead of dropping it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from quarterdeck.api.queueing.clusterqueue import ClusterQueue as ApiClusterQueue
+from quarterdeck.api.queueing.clusterqueue import LocalQueue
+from quarterdeck.api.queueing.flavor import ResourceFlavor
+from quarterdeck.api.queueing.manifests import QueueingObject
+from quarterdeck.api.queueing.meta import Toleration
+from quarterdeck.api.queueing.quantity import from_milli, to_milli
+from quarterdeck.api.queueing.workload import (
+    FINISHED,
+    QUOTA_RESERVED,
+    Admission,
+    PodSetAssignment,
+    TopologyAssignment,
+    TopologyDomainAssignment,
+    WorkloadPriorityClass,
+    pod_requests,
+)
+from quarterdeck.api.queueing.workload import Workload as ApiWorkload
+from quarterdeck.queueing.decisions import Admit
+from quarterdeck.queueing.model import (
+    AdmittedWorkload,
+    ClusterQueue,
+    Flavor,
+    FlavorQuota,
+    Node,
+    PodSet,
+    PodSetAdmission,
+    Preemption,
+    Quota,
+    ResourceGroup,
+    Snapshot,
+    Workload,
+)
+
+HOSTNAME = "kubernetes.io/hostname"
+
+
+def snapshot_from_objects(
+    objects: Iterable[QueueingObject],
+    nodes: Iterable[Node] = (),
+    namespaces: Mapping[str, Mapping[str, str]] | None = None,
+    now: float = 0.0,
+    fair_sharing: bool = False,
+) -> Snapshot:
+    """A snapshot of `objects`; `namespaces` maps namespace name to its labels."""
+    objs = list(objects)
+    flavors = {o.metadata.name: flavor(o) for o in objs if isinstance(o, ResourceFlavor)}
+    api_cqs = {o.metadata.name: o for o in objs if isinstance(o, ApiClusterQueue)}
+    queues = {name: cluster_queue(o) for name, o in api_cqs.items()}
+    local = {
+        (o.metadata.namespace or "default", o.metadata.name): o
+        for o in objs
+        if isinstance(o, LocalQueue)
+    }
+    priorities = {o.metadata.name: o.value for o in objs if isinstance(o, WorkloadPriorityClass)}
+    admitted: list[AdmittedWorkload] = []
+    pending: list[Workload] = []
+    for o in objs:
+        if not isinstance(o, ApiWorkload):
+            continue
+        status = o.status
+        if status is not None and status.is_true(FINISHED):
+            continue
+        wl = workload(o, local, api_cqs, priorities, namespaces or {})
+        if status is not None and status.admission is not None and status.is_true(QUOTA_RESERVED):
+            admitted.append(_admitted(wl, status.admission))
+        elif o.spec.active:
+            pending.append(wl)
+    return Snapshot(
+        cluster_queues=queues,
+        flavors=flavors,
+        admitted=tuple(admitted),
+        pending=tuple(pending),
+        nodes=tuple(nodes),
+        fair_sharing=fair_sharing,
+        now=now,
+    )
+
+
+def flavor(rf: ResourceFlavor) -> Flavor:
+    return Flavor(
+        name=rf.metadata.name,
+        node_labels=dict(rf.spec.node_labels),
+        taints=tuple(rf.spec.node_taints),
+        tolerations=tuple(rf.spec.tolerations),
+    )
+
+
+def cluster_queue(cq: ApiClusterQueue) -> ClusterQueue:
+    """Model of a validated ClusterQueue (quantities already checked by the loader)."""
+    spec = cq.spec
+    groups = tuple(
+        ResourceGroup(
+            covered=tuple(g.covered_resources),
+            flavors=tuple(
+                FlavorQuota(
+                    flavor=f.name,
+                    resources={
+                        r.name: Quota(
+                            nominal=to_milli(r.nominal_quota, "nominalQuota"),
+                            borrowing_limit=None
+                            if r.borrowing_limit is None
+                            else to_milli(r.borrowing_limit, "borrowingLimit"),
+                            lending_limit=None
+                            if r.lending_limit is None
+                            else to_milli(r.lending_limit, "lendingLimit"),
+                        )
+                        for r in f.resources
+                    },
+                )
+                for f in g.flavors
+            ),
+        )
+        for g in spec.resource_groups
+    )
+    p = spec.preemption
+    bwc = p.borrow_within_cohort
+    weight = spec.fair_sharing.weight if spec.fair_sharing else 1
+    return ClusterQueue(
+        name=cq.metadata.name,
+        resource_groups=groups,
+        cohort=spec.cohort_of,
+        strategy=spec.queueing_strategy,
+        preemption=Preemption(
+            within_cluster_queue=p.within_cluster_queue,
+            reclaim_within_cohort=p.reclaim_within_cohort,
+            borrow_within_cohort=bwc.policy if bwc else "Never",
+            borrow_max_priority=bwc.max_priority_threshold if bwc else None,
+        ),
+        when_can_borrow="TryNextFlavor"
+        if spec.flavor_fungibility.when_can_borrow == "TryNextFlavor"
+        else "Borrow",
+        when_can_preempt="TryNextFlavor"
+        if spec.flavor_fungibility.when_can_preempt == "TryNextFlavor"
+        else "Preempt",
+        weight=to_milli(weight, "fairSharing.weight") / 1000,
+        stop_policy=spec.stop_policy,
+    )
+
+
+def workload(
+    wl: ApiWorkload,
+    local: Mapping[tuple[str, str], LocalQueue],
+    queues: Mapping[str, ApiClusterQueue],
+    priorities: Mapping[str, int],
+    namespaces: Mapping[str, Mapping[str, str]],
+) -> Workload:
+    ns = wl.metadata.namespace or "default"
+    key = f"{ns}/{wl.metadata.name}"
+    error: str | None = None
+    cq_name = ""
+    lq = local.get((ns, wl.spec.queue_name or ""))
+    if not wl.spec.queue_name:
+        error = "spec.queueName is not set"
+    elif lq is None:
+        error = f"LocalQueue {ns}/{wl.spec.queue_name} not found"
+    else:
+        cq_name = lq.spec.cluster_queue
+        cq = queues.get(cq_name)
+        selector = cq.spec.namespace_selector if cq else None
+        if lq.spec.stop_policy != "None":
+            error = f"LocalQueue {ns}/{lq.metadata.name} is stopped ({lq.spec.stop_policy})"
+        elif selector is not None and not selector.matches(dict(namespaces.get(ns, {}))):
+            error = f"namespace {ns} is not selected by ClusterQueue {cq_name}"
+    priority = wl.spec.priority
+    if priority is None and wl.spec.priority_class_name:
+        priority = priorities.get(wl.spec.priority_class_name)
+        if priority is None and error is None:
+            error = f"WorkloadPriorityClass {wl.spec.priority_class_name} not found"
+    pod_sets = tuple(
+        _pod_set(ps.name, ps.count, ps.template, ps.topology_request) for ps in wl.spec.pod_sets
+    )
+    return Workload(
+        key=key,
+        cluster_queue=cq_name,
+        pod_sets=pod_sets,
+        priority=priority or 0,
+        created=_seconds(wl.metadata.creation_timestamp),
+        error=error,
+    )
+
+
+def _pod_set(name: str, count: int, template: dict[str, Any], topology: Any) -> PodSet:
+    spec = template.get("spec") or {}
+    return PodSet(
+        name=name,
+        count=count,
+        requests=pod_requests(template, f"podSets[{name}].template"),
+        node_selector=dict(spec.get("nodeSelector") or {}),
+        tolerations=tuple(Toleration(**_snake(t)) for t in spec.get("tolerations") or []),
+        topology_required=topology.required if topology else None,
+        topology_preferred=topology.preferred if topology else None,
+    )
+
+
+def _snake(toleration: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in toleration.items() if k in ("key", "operator", "value", "effect")}
+
+
+def _seconds(timestamp: str | None) -> float:
+    if not timestamp:
+        return 0.0
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+def _admitted(wl: Workload, admission: Admission) -> AdmittedWorkload:
+    by_name = {ps.name: ps for ps in wl.pod_sets}
+    pod_sets = []
+    for psa in admission.pod_set_assignments:
+        spec = by_name.get(psa.name)
+        count = psa.count if psa.count is not None else (spec.count if spec else 0)
+        usage = {r: to_milli(v, f"resourceUsage.{r}") for r, v in psa.resource_usage.items()}
+        if not usage and spec is not None:
+            usage = spec.total()
+        nodes = None
+        ta = psa.topology_assignment
+        if ta is not None and ta.levels and ta.levels[-1] == HOSTNAME:
+            nodes = {d.values[-1]: d.count for d in ta.domains}
+        flavors = {r: f for r, f in psa.flavors.items() if r in usage}
+        pod_sets.append(PodSetAdmission(psa.name, count, flavors, usage, nodes))
+    return AdmittedWorkload(replace(wl, cluster_queue=admission.cluster_queue), tuple(pod_sets))
+
+
+def admission_of(admit: Admit) -> Admission:
+    """The Workload `status.admission` that records `admit` in the cluster."""
+    return Admission(
+        cluster_queue=admit.cluster_queue,
+        pod_set_assignments=[
+            PodSetAssignment(
+                name=ps.name,
+                flavors=dict(ps.flavors),
+                resource_usage={r: from_milli(v) for r, v in ps.usage.items()},
+                count=ps.count,
+                topology_assignment=None
+                if ps.nodes is None
+                else TopologyAssignment(
+                    levels=[HOSTNAME],
+                    domains=[
+                        TopologyDomainAssignment(values=[n], count=c)
+                        for n, c in sorted(ps.nodes.items())
+                    ],
+                ),
+            )
+            for ps in admit.pod_sets
+        ],
+    )
