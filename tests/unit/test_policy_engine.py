@@ -216,3 +216,30 @@ def test_unbound_native_policy_is_noted() -> None:
     policy = to_native(guardrail(**NO_LATEST))[0]
     guardrails, notes = load_policies([policy])
     assert guardrails == [] and "no binding" in notes[0]
+
+
+def test_deny_and_warn_together_is_rejected_like_the_api_server() -> None:
+    with pytest.raises(PolicyLoadError, match="both Deny and Warn"):
+        guardrail(**NO_LATEST, validationActions=["Deny", "Warn"])
+
+
+def test_program_cache_is_bounded_and_reuses_programs() -> None:
+    from quarterdeck.policy.cel_engine import CelExprBackend, ProgramCache
+
+    cache = ProgramCache(CelExprBackend(), max_entries=2)
+    first = cache.get("1 == 1", ())
+    assert cache.get("1 == 1", ()) is first
+    cache.get("2 == 2", ())
+    cache.get("3 == 3", ())
+    assert cache.get("1 == 1", ()) is not first  # evicted, compiled again
+
+
+def test_undeclared_variable_reference_is_a_compile_error() -> None:
+    g = guardrail(variables=[{"name": "a", "expression": "variables.b"},
+                             {"name": "b", "expression": "1"}],
+                  validations=[{"expression": "variables.c == 1"}])
+    problems = check([g], [pod()]).problems
+    assert [(p.field, p.detail) for p in problems] == [
+        ("spec.variables[0] (a)", "undeclared reference to variables.b"),
+        ("spec.validations[0].expression", "undeclared reference to variables.c"),
+    ]

@@ -151,9 +151,14 @@ class CelExprBackend:
 
 @dataclass
 class ProgramCache:
-    """Compiled programs keyed by (expression, variables); compile errors are cached too."""
+    """Compiled programs keyed by (expression, variables); compile errors are cached too.
+
+    Bounded (oldest entry out first) so a long-running operator whose policies keep
+    changing does not grow without limit.
+    """
 
     backend: CelBackend
+    max_entries: int = 4096
     _programs: dict[tuple[str, tuple[str, ...]], CelProgram | CelCompileError] | None = None
 
     def get(self, expression: str, variables: tuple[str, ...]) -> CelProgram:
@@ -162,6 +167,8 @@ class ProgramCache:
         key = (expression, variables)
         found = self._programs.get(key)
         if found is None:
+            if len(self._programs) >= self.max_entries:
+                del self._programs[next(iter(self._programs))]
             try:
                 found = self.backend.compile(expression, variables)
             except CelCompileError as err:

@@ -113,6 +113,14 @@ def compile_policy(guardrail: Guardrail, cache: ProgramCache) -> CompiledPolicy:
             out.match_conditions.append((cond.name, program))
     for i, var in enumerate(spec.variables):
         check(f"spec.variables[{i}] ({var.name})", var.expression, declared)
+        _check_references(out, f"spec.variables[{i}] ({var.name})", var.expression,
+                          {v.name for v in spec.variables[:i]})
+    known = {v.name for v in spec.variables}
+    for i, validation in enumerate(spec.validations):
+        for field_path, text in ((f"spec.validations[{i}].expression", validation.expression),
+                                 (f"spec.validations[{i}].messageExpression",
+                                  validation.message_expression)):
+            _check_references(out, field_path, text, known)
     if not spec.validations:
         out.problems.append(
             CompileProblem(
@@ -141,3 +149,17 @@ def compile_policy(guardrail: Guardrail, cache: ProgramCache) -> CompiledPolicy:
             )
         out.validations.append(CompiledValidation(i, validation, program, message_program))
     return out
+
+
+def _check_references(out: CompiledPolicy, field_path: str, expression: str,
+                      known: set[str]) -> None:
+    """`variables.x` must name a variable declared before (the API server types
+    `variables` by the declarations, so anything else does not compile there)."""
+    for name in _VARIABLE_REF.findall(expression):
+        if name not in known:
+            match = re.search(rf"\bvariables\s*\.\s*{re.escape(name)}\b", expression)
+            column = match.start() + 1 if match else None
+            out.problems.append(CompileProblem(
+                out.name, field_path, expression, column,
+                f"undeclared reference to variables.{name}"))
+            return
