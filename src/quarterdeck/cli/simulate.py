@@ -55,7 +55,7 @@ def _emit(rows: list[dict[str, float | int | str]], output: Output, title: str) 
             table.add_column(key, justify="left" if key == "policy" else "right")
         for row in rows:
             table.add_row(*(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()))
-        Console().print(table)
+        Console(width=max(Console().width, 110)).print(table)
 
 
 def _progress() -> Progress:
