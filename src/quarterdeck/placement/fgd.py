@@ -9,6 +9,8 @@ cache of a pure function; results do not depend on it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -23,6 +25,11 @@ def node_score(delta: F64) -> F64:
     scaled = np.clip(np.nan_to_num(delta, posinf=1e6) / MILLI_PER_GPU, -50.0, 50.0)
     score: F64 = np.floor(100.0 / (1.0 + np.exp(scaled)))
     return score
+
+
+Measure = Callable[
+    [Workload, NDArray[np.bool_], I64, I64, I64, I64], F64
+]  # signature of `fragmentation`
 
 
 class _Memo:
@@ -49,9 +56,16 @@ class FragmentationGradient:
 
     name = "fgd"
 
-    def __init__(self, workload: Workload, tie_break: str = "random", exact: bool = False) -> None:
+    def __init__(
+        self,
+        workload: Workload,
+        tie_break: str = "random",
+        exact: bool = False,
+        measure: Measure = fragmentation,
+    ) -> None:
         if tie_break not in ("bestfit", "random"):
             raise ValueError(f"tie_break must be 'bestfit' or 'random', not {tie_break!r}")
+        self.measure = measure
         self.tie_break = tie_break
         self.exact = exact
         self.workload = workload
@@ -64,7 +78,7 @@ class FragmentationGradient:
         memo = self._memo_for(cluster)
         stale = nodes[memo.frag_stamp[nodes] != cluster.version[nodes]]
         if stale.size:
-            memo.frag[stale] = fragmentation(
+            memo.frag[stale] = self.measure(
                 self.workload,
                 self.workload.allowed(cluster.models),
                 cluster.cpu_free[stale],
@@ -140,7 +154,7 @@ class FragmentationGradient:
             rows, cols = np.nonzero(gpu >= request.gpu_milli)
             after_gpu = gpu[rows].copy()
             after_gpu[np.arange(rows.size), cols] -= request.gpu_milli
-            after = fragmentation(
+            after = self.measure(
                 self.workload, allowed, cpu[rows], mem[rows], after_gpu, model[rows]
             )
             table = np.full(gpu.shape, np.inf)
@@ -151,5 +165,5 @@ class FragmentationGradient:
             free = gpu == MILLI_PER_GPU
             taken = free & (np.cumsum(free, axis=1) <= request.gpu_count)
             gpu = np.where(taken, 0, gpu)
-        after = fragmentation(self.workload, allowed, cpu, mem, gpu, model)
+        after = self.measure(self.workload, allowed, cpu, mem, gpu, model)
         return after - before, choice
