@@ -125,3 +125,13 @@ def test_queued_replay_waits_for_quota_and_starts_everything_in_the_end() -> Non
     assert tight.waits.mean() > roomy.waits.mean()
     capacity = sum(n.gpu_count for n in nodes) * 1000
     assert (tight.allocation * capacity <= 8000 + 1e-6).all()  # quota is never exceeded
+
+
+def test_queued_replay_with_a_tick_starts_on_tick_boundaries() -> None:
+    from quarterdeck.sim.queued import run_queued_replay
+
+    nodes = synthetic_nodes(6, seed=3)
+    tasks = synthetic_tasks(60, seed=4)
+    run = run_queued_replay(nodes, tasks, "bestfit", compress=20, tick=7.0)
+    assert run.never_started == 0
+    assert all(t % 7.0 == 0 for t in run.times)

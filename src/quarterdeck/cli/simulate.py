@@ -118,6 +118,9 @@ def replay(
     nodes: NodesOpt,
     policy: PolicyOpt = None,
     compress: Annotated[float, typer.Option(help="Divide arrival times by this.")] = 1.0,
+    tick: Annotated[
+        float, typer.Option(help="Run queueing cycles every TICK simulated s (0: every event).")
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Tie-breaking seed.")] = 0,
     queueing: Annotated[
         bool, typer.Option("--queueing/--fifo", help="Admit through the queueing cycle.")
@@ -156,7 +159,7 @@ def replay(
             try:
                 if queueing:
                     got = run_queued_replay(
-                        inputs.nodes, inputs.tasks, name, quotas or None, seed, compress
+                        inputs.nodes, inputs.tasks, name, quotas or None, seed, compress, tick
                     )
                 else:
                     got = run_replay(inputs.nodes, inputs.tasks, name, seed, compress=compress)

@@ -14,6 +14,7 @@ which admitted workloads are bound to, so shares are placed as in the fill exper
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -104,10 +105,15 @@ def run_queued_replay(
     quotas: Mapping[str, int] | None = None,
     seed: int = 0,
     compress: float = 1.0,
+    tick: float = 0.0,
 ) -> ReplayRun:
-    """Replay `tasks` through `cycle()`; `quotas` maps QoS class to nominal GPUs."""
-    if compress <= 0:
-        raise ValueError("compress must be > 0")
+    """Replay `tasks` through `cycle()`; `quotas` maps QoS class to nominal GPUs.
+
+    `tick` > 0 runs cycles only on multiples of `tick` simulated seconds (like a
+    controller's cycle cadence): far fewer cycles, waits rounded up to the tick.
+    """
+    if compress <= 0 or tick < 0:
+        raise ValueError("compress must be > 0 and tick >= 0")
     state = ClusterState(nodes)
     placer = _TracePlacer(state, tasks, policy, seed)
     timed = [i for i, t in enumerate(tasks) if t.creation_time is not None and t.duration]
@@ -146,7 +152,7 @@ def run_queued_replay(
         nonlocal dirty
         if not dirty:
             dirty = True
-            loop.at(now, run_cycle)
+            loop.at(math.ceil(now / tick) * tick if tick else now, run_cycle)
 
     def run_cycle(now: float) -> None:
         nonlocal dirty
