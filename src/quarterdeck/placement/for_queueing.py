@@ -70,6 +70,7 @@ class QueueingPlacer:
             cluster.cpu_free[i] = min(cpu, cluster.cpu_cap[i])
             cluster.mem_free[i] = min(mem, cluster.mem_cap[i])
             cluster.gpu_free[i, free_gpus : cluster.gpu_cap[i]] = 0
+        cluster.touch()
         gpus = pod_set.requests.get(GPU, 0)
         request = Request(
             cpu_milli=pod_set.requests.get("cpu", 0),
