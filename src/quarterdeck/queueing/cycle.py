@@ -31,6 +31,7 @@ from quarterdeck.queueing.preemption import find_victims
 from quarterdeck.queueing.quota import QuotaState
 
 CLUSTER_QUEUE_STOPPED = "ClusterQueueStopped"
+Shape = tuple[tuple[object, ...], ...]
 
 
 def cycle(snapshot: Snapshot, placer: Placer | None = None) -> Decisions:
@@ -85,6 +86,9 @@ class _Cycle:
                     msg = f"waiting behind {head.key} at the head of StrictFIFO ClusterQueue {name}"
                     self.pending.append(Pending(wl, "Blocked", msg))
                 queue.clear()
+            best_effort = self.queues[name].strategy == "BestEffortFIFO"
+            while best_effort and queue and (known := self._known_failure(queue[0])):
+                self.pending.append(Pending(queue.popleft(), *known))  # changes nothing
             if queue:
                 heapq.heappush(heap, (self._rank(name, queue[0]), name))
         return Decisions(tuple(self.admits), tuple(self.preempts), tuple(self.pending))
@@ -128,13 +132,13 @@ class _Cycle:
         }
 
     def _known_failure(self, wl: Workload) -> tuple[PendingReason, str] | None:
-        hit = self.failed.get((wl.cluster_queue, shape(wl), wl.priority))
+        hit = self.failed.get((wl.cluster_queue, wl.shape, wl.priority))
         if hit is None or hit[0] != self.evictions:
             return None
         return hit[1], hit[2]
 
     def _remember_failure(self, wl: Workload, reason: PendingReason, message: str) -> None:
-        key = (wl.cluster_queue, shape(wl), wl.priority)
+        key = (wl.cluster_queue, wl.shape, wl.priority)
         self.failed[key] = (self.evictions, reason, message)
         self.pending.append(Pending(wl, reason, message))
 
@@ -226,22 +230,3 @@ class _Cycle:
         self.admitted_by_cq[name] = [a for a in self.admitted_by_cq[name] if a is not adm]
         self.preempts.append(Preempt(adm, preemptor, reason, message))
         self.evictions += 1
-
-
-Shape = tuple[tuple[object, ...], ...]
-
-
-def shape(wl: Workload) -> Shape:
-    """What decides whether a workload fits: its pod sets, not its name or age."""
-    return tuple(
-        (
-            ps.name,
-            ps.count,
-            tuple(sorted(ps.requests.items())),
-            tuple(sorted(ps.node_selector.items())),
-            tuple(repr(t) for t in ps.tolerations),
-            ps.topology_required,
-            ps.topology_preferred,
-        )
-        for ps in wl.pod_sets
-    )

@@ -127,6 +127,24 @@ class Workload:
     priority: int = 0
     created: float = 0.0
     error: str | None = None
+    shape: tuple[tuple[object, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # What decides whether a workload fits (its pod sets, not its name or age),
+        # hashable, computed once: the cycle settles look-alikes of a failure by it.
+        shape = tuple(
+            (
+                ps.name,
+                ps.count,
+                tuple(sorted(ps.requests.items())),
+                tuple(sorted(ps.node_selector.items())),
+                tuple(repr(t) for t in ps.tolerations),
+                ps.topology_required,
+                ps.topology_preferred,
+            )
+            for ps in self.pod_sets
+        )
+        object.__setattr__(self, "shape", shape)
 
 
 @dataclass(frozen=True, slots=True)
