@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def binaries() -> dict[Component, object]:
-    return dict(build.ensure_binaries(PlainReporter().progress))
+def binaries() -> dict[Component, Path]:
+    return build.ensure_binaries(PlainReporter().progress)
 
 
 @pytest.fixture
@@ -30,12 +31,25 @@ def name() -> Iterator[str]:
     cluster.down(n)
 
 
-def _up(name: str, binaries: dict[Component, object], **kw: object) -> cluster.state.ClusterState:
+def _up(name: str, binaries: dict[Component, Path], **kw: object) -> cluster.state.ClusterState:
     return cluster.up(name, specs(["1x cpu-4"]), binaries, PlainReporter(), **kw)  # type: ignore[arg-type]
 
 
+def test_component_dying_during_up_is_reported_and_nothing_is_left_running(
+    binaries: dict[Component, Path], name: str, tmp_path: Path
+) -> None:
+    broken = tmp_path / "kwok"
+    broken.write_text("#!/bin/sh\necho 'kwok: cannot load stages: boom' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    with pytest.raises(RuntimeError, match=r"(?s)kwok exited during start-up.*boom"):
+        _up(name, {**binaries, Component.KWOK: broken})
+    layout = cluster.layout_for(name)
+    assert cluster.state.load(layout) is None  # not recorded as running
+    assert cluster.clean_stale(name)  # and the next `up` would clean it
+
+
 def test_down_leaves_no_listening_port_or_process(
-    binaries: dict[Component, object], name: str
+    binaries: dict[Component, Path], name: str
 ) -> None:
     st = _up(name, binaries)
     used = st.ports.by_component()
@@ -46,7 +60,7 @@ def test_down_leaves_no_listening_port_or_process(
     assert not cluster.layout_for(name).root.exists()
 
 
-def test_second_up_of_same_name_is_refused(binaries: dict[Component, object], name: str) -> None:
+def test_second_up_of_same_name_is_refused(binaries: dict[Component, Path], name: str) -> None:
     _up(name, binaries)
     with pytest.raises(cluster.ClusterError, match="already running"):
         _up(name, binaries)
@@ -54,7 +68,7 @@ def test_second_up_of_same_name_is_refused(binaries: dict[Component, object], na
 
 
 def test_taken_api_port_is_refused_before_anything_starts(
-    binaries: dict[Component, object], name: str
+    binaries: dict[Component, Path], name: str
 ) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
@@ -66,7 +80,7 @@ def test_taken_api_port_is_refused_before_anything_starts(
 
 
 def test_stale_cluster_of_a_killed_run_is_cleaned(
-    binaries: dict[Component, object], name: str
+    binaries: dict[Component, Path], name: str
 ) -> None:
     st = _up(name, binaries)
     for ref in st.processes.values():  # what a machine crash or `kill -9` of everything leaves
@@ -81,7 +95,7 @@ def test_stale_cluster_of_a_killed_run_is_cleaned(
 
 
 def test_a_dead_component_shows_in_status_with_its_log(
-    binaries: dict[Component, object], name: str
+    binaries: dict[Component, Path], name: str
 ) -> None:
     st = _up(name, binaries)
     process.stop(st.processes[Component.SCHEDULER])

@@ -43,3 +43,11 @@ def test_binary_without_checksum_counts_as_missing(qd_home: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_bytes(b"half a download")
     assert Component.ETCD in cache.missing_components()
+
+
+def test_missing_go_toolchain_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    from quarterdeck.devcluster import build
+
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(build.BuildError, match=r"Go toolchain not found.*qd dev build"):
+        build.find_go()

@@ -24,6 +24,7 @@ from quarterdeck.cli.output import OUTPUT_OPTION, OutputFormat, console, emit, e
 from quarterdeck.devcluster import build, cache, cluster, pools, process, tracedata
 from quarterdeck.devcluster.nodes import trace_nodes
 from quarterdeck.devcluster.ports import PortInUseError
+from quarterdeck.devcluster.session import PlainReporter
 from quarterdeck.devcluster.versions import PINS, Component
 
 app = typer.Typer(
@@ -71,9 +72,10 @@ def _ensure_binaries(force: bool = False) -> dict[Component, Path]:
                 f"building {', '.join(c.value for c in missing)} from source "
                 "(the first time takes many minutes; binaries are cached afterwards)"
             )
+        if not err_console.is_terminal:  # CI logs: plain lines instead of redrawn bars
+            return build.ensure_binaries(PlainReporter().progress, force=force)
         with _progress() as bar:
-            reporter = RichReporter(bar)
-            return build.ensure_binaries(reporter.progress, force=force)
+            return build.ensure_binaries(RichReporter(bar).progress, force=force)
     except (build.BuildError, cache.CorruptBinaryError) as e:
         fail(str(e))
 

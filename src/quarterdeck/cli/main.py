@@ -25,3 +25,7 @@ def version() -> None:
 from quarterdeck.cli import dev  # noqa: E402
 
 app.add_typer(dev.app, name="dev")
+
+from quarterdeck.cli.demo import demo  # noqa: E402
+
+app.command()(demo)
