@@ -21,11 +21,13 @@ from quarterdeck.api.queueing import (
     pod_requests,
 )
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "queueing" / "two-teams.yaml"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "queueing"
+EXAMPLE = EXAMPLES / "two-teams.yaml"
+PRETRAIN = EXAMPLES / "pretrain.yaml"
 
 
 def test_kueue_manifests_load_with_their_field_names() -> None:
-    objs = load_files([EXAMPLE])
+    objs = load_files([EXAMPLE, PRETRAIN])
     kinds = [type(o).__name__ for o in objs]
     assert kinds.count("ClusterQueue") == 2 and "Workload" in kinds
     team_a, team_b = (o for o in objs if isinstance(o, ClusterQueue))
@@ -41,7 +43,7 @@ def test_kueue_manifests_load_with_their_field_names() -> None:
 
 
 def test_round_trip_keeps_camel_case_names() -> None:
-    wl = next(o for o in load_files([EXAMPLE]) if isinstance(o, Workload))
+    wl = next(o for o in load_files([EXAMPLE, PRETRAIN]) if isinstance(o, Workload))
     data = msgspec.to_builtins(wl)
     assert data["spec"]["podSets"][0]["count"] == 2
     assert data["spec"]["queueName"] == "training"
@@ -171,7 +173,7 @@ def test_generated_crds_are_structural_and_cover_the_objects() -> None:
     assert crds["LocalQueue"]["spec"]["scope"] == "Namespaced"
     assert crds["ClusterQueue"]["spec"]["scope"] == "Cluster"
     assert "status" in crds["Workload"]["spec"]["versions"][0]["subresources"]
-    for obj in load_files([EXAMPLE]):
+    for obj in load_files([EXAMPLE, PRETRAIN]):
         schema = crds[obj.KIND]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
         _covered(msgspec.to_builtins(obj), schema, obj.KIND)
 

@@ -29,3 +29,7 @@ app.add_typer(dev.app, name="dev")
 from quarterdeck.cli.demo import demo  # noqa: E402
 
 app.command()(demo)
+
+from quarterdeck.cli import queue  # noqa: E402
+
+app.add_typer(queue.app, name="queue")

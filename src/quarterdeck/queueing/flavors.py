@@ -76,6 +76,7 @@ def assign(
     mode, borrows = Mode.FIT, False
     scratch = placement
     prefix_names = len(wl.pod_sets) > 1
+    notes: list[str] = []  # why pod sets only fit after preemption
     for index, ps in enumerate(wl.pod_sets):
         if placement is not None and index == 1:
             scratch = placement.copy()  # later pod sets see the earlier ones' pods
@@ -92,9 +93,9 @@ def assign(
             acc[fr] = acc.get(fr, 0) + v
         choices.append(choice)
         mode, borrows = min(mode, result.mode), borrows or result.borrows
-    return Assignment(
-        mode, choices, borrows=borrows, message="" if mode == Mode.FIT else "needs preemption"
-    )
+        if result.mode == Mode.PREEMPT:
+            notes.append((f"pod set {ps.name}: " if prefix_names else "") + result.message)
+    return Assignment(mode, choices, borrows=borrows, message=". ".join(notes))
 
 
 def _assign_pod_set(

@@ -13,11 +13,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from quarterdeck.api.queueing.clusterqueue import ClusterQueue as ApiClusterQueue
 from quarterdeck.api.queueing.clusterqueue import LocalQueue
 from quarterdeck.api.queueing.flavor import ResourceFlavor
 from quarterdeck.api.queueing.manifests import QueueingObject
-from quarterdeck.api.queueing.meta import Toleration
+from quarterdeck.api.queueing.meta import Taint, Toleration
 from quarterdeck.api.queueing.quantity import from_milli, to_milli
 from quarterdeck.api.queueing.workload import (
     FINISHED,
@@ -88,6 +90,32 @@ def snapshot_from_objects(
         nodes=tuple(nodes),
         fair_sharing=fair_sharing,
         now=now,
+    )
+
+
+def node_from_object(obj: Mapping[str, Any], where: str) -> Node:
+    """A core/v1 Node manifest as the cycle sees it: labels, taints, allocatable."""
+    meta = obj.get("metadata") or {}
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{where}: Node without metadata.name")
+    status = obj.get("status") or {}
+    spec = obj.get("spec") or {}
+    allocatable = status.get("allocatable") or status.get("capacity") or {}
+    if not isinstance(allocatable, Mapping) or not allocatable:
+        raise ValueError(f"{where} (Node {name}): status.allocatable is missing")
+    try:
+        taints = msgspec.convert(spec.get("taints") or [], list[Taint])
+    except msgspec.ValidationError as err:
+        raise ValueError(f"{where} (Node {name}): spec.taints: {err}") from err
+    return Node(
+        name=name,
+        labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
+        allocatable={
+            r: to_milli(v, f"{where} (Node {name}): status.allocatable.{r}")
+            for r, v in allocatable.items()
+        },
+        taints=tuple(taints),
     )
 
 

@@ -14,6 +14,7 @@ from quarterdeck.api.queueing.flavor import ResourceFlavor, ResourceFlavorSpec, 
 from quarterdeck.api.queueing.manifests import (
     ManifestError,
     QueueingObject,
+    load_documents,
     load_files,
     load_manifests,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "WorkloadSpec",
     "all_crds",
     "crd",
+    "load_documents",
     "load_files",
     "load_manifests",
     "pod_requests",

@@ -51,6 +51,11 @@ def load_manifests(text: str, source: str = "<input>") -> list[QueueingObject]:
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err)
         raise ManifestError(f"{source}{line}: invalid YAML: {problem}") from err
+    return load_documents(docs, source)
+
+
+def load_documents(docs: Iterable[Any], source: str = "<input>") -> list[QueueingObject]:
+    """Typed objects from already-parsed YAML documents (None documents are skipped)."""
     objects: list[QueueingObject] = []
     for index, doc in enumerate(docs, start=1):
         if doc is None:
