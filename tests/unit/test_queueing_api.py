@@ -10,6 +10,7 @@ import pytest
 
 from quarterdeck.api.queueing import (
     ClusterQueue,
+    Cohort,
     LocalQueue,
     ManifestError,
     ResourceFlavor,
@@ -160,6 +161,7 @@ def test_generated_crds_are_structural_and_cover_the_objects() -> None:
         "ResourceFlavor",
         "Topology",
         "ClusterQueue",
+        "Cohort",
         "LocalQueue",
         "Workload",
         "WorkloadPriorityClass",
@@ -184,3 +186,17 @@ def test_local_queue_requires_a_cluster_queue_name() -> None:
         "metadata: {name: l, namespace: n}\nspec: {clusterQueue: q}\n"
     )[0]
     assert isinstance(lq, LocalQueue) and lq.spec.cluster_queue == "q"
+
+
+def test_kueue_cohorts_load_in_both_spellings_and_reject_self_parents() -> None:
+    text = (
+        "apiVersion: kueue.x-k8s.io/v1alpha1\nkind: Cohort\nmetadata: {name: a}\n"
+        "spec: {parent: org}\n---\n"
+        "apiVersion: kueue.x-k8s.io/v1beta2\nkind: Cohort\nmetadata: {name: b}\n"
+        "spec: {parentName: org}\n"
+    )
+    a, b = load_manifests(text)
+    assert isinstance(a, Cohort) and isinstance(b, Cohort)
+    assert a.spec.parent_of == b.spec.parent_of == "org"
+    with pytest.raises(ManifestError, match="cohort a is its own parent"):
+        load_manifests(text.replace("parent: org", "parent: a"))

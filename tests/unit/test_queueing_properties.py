@@ -19,6 +19,7 @@ from queueing_scenarios import GPU, LABEL, flavors
 
 from quarterdeck.queueing import (
     ClusterQueue,
+    Cohort,
     Decisions,
     FlavorQuota,
     Node,
@@ -121,8 +122,31 @@ def scenarios(draw: st.DrawFn) -> tuple[Snapshot, list[list[Workload]], bool]:
         flavors=flavors(*FLAVORS),
         nodes=tuple(node_list),
         fair_sharing=draw(st.booleans()),
+        cohorts=draw(cohort_trees()),
     )
     return snap, rounds, placed
+
+
+@st.composite
+def cohort_trees(draw: st.DrawFn) -> dict[str, Cohort]:
+    """None (flat cohorts), or c0 and c1 under a root, with quota and limits of their own."""
+    if not draw(st.booleans()):
+        return {}
+
+    def quota() -> tuple[ResourceGroup, ...]:
+        nominal = draw(st.integers(0, 6))
+        q = Quota(
+            nominal * 1000,
+            draw(st.none() | st.integers(0, 6).map(lambda v: v * 1000)),
+            draw(st.none() | st.integers(0, nominal).map(lambda v: v * 1000)),
+        )
+        return (ResourceGroup((GPU,), (FlavorQuota("h100", {GPU: q}),)),)
+
+    return {
+        "root": Cohort("root", None, quota()),
+        "c0": Cohort("c0", "root", quota()),
+        "c1": Cohort("c1", "root", quota()),
+    }
 
 
 def check(snap: Snapshot, d: Decisions, placed: bool) -> None:
@@ -144,7 +168,7 @@ def check(snap: Snapshot, d: Decisions, placed: bool) -> None:
                     assert node.startswith(got.flavors[GPU] + "-")
 
     # Limits hold for what stays admitted + new admissions + room held by preemptors.
-    quota = QuotaState(snap.cluster_queues)
+    quota = QuotaState(snap.cluster_queues, snap.cohorts)
     staying = [a for a in snap.admitted if a.workload.key not in set(victims)]
     for a in staying:
         quota.add(a.workload.cluster_queue, a.usage())
@@ -156,16 +180,14 @@ def check(snap: Snapshot, d: Decisions, placed: bool) -> None:
             quota.add(p.workload.cluster_queue, p.reserved)
         else:
             assert not p.reserved
-    for name, cq in snap.cluster_queues.items():
-        for fr, q in cq.flavor_resources():
-            used = quota.used(name, fr)
-            if cq.cohort is None:
-                assert used <= q.nominal
-            elif q.borrowing_limit is not None:
-                assert used <= q.nominal + q.borrowing_limit
-    for cohort, lendable in quota.cohort_lendable.items():
-        for fr, total in lendable.items():
-            assert quota.cohort_usage[cohort].get(fr, 0) <= total
+    for node, parent in quota.parent.items():
+        for fr, size in quota.subtree[node].items():
+            used = quota.used(node, fr)
+            q = quota.quotas[node].get(fr)
+            if parent is None:
+                assert used <= size, (node, fr)
+            elif q is not None and q.borrowing_limit is not None:
+                assert used <= size + q.borrowing_limit, (node, fr)
 
     # Nodes are never over-committed by admitted workloads.
     if placed:

@@ -99,3 +99,19 @@ def test_admitted_workloads_in_status_count_and_finished_ones_do_not() -> None:
     }
     done = msgspec.convert({**msgspec.to_builtins(api_wl), "status": finished_status}, ApiWorkload)
     assert snapshot_from_objects([*others, done]).admitted == ()
+
+
+def test_cohort_objects_build_the_tree_and_cycles_are_reported() -> None:
+    cohorts = (
+        "---\napiVersion: kueue.x-k8s.io/v1alpha1\nkind: Cohort\nmetadata: {name: research}\n"
+        "spec: {parent: org}\n"
+        "---\napiVersion: kueue.x-k8s.io/v1alpha1\nkind: Cohort\nmetadata: {name: org}\n"
+        "spec: {parent: research}\n"
+    )
+    text = EXAMPLE.read_text() + "---\n" + PRETRAIN.read_text() + cohorts
+    snap = snapshot_from_objects(load_manifests(text))
+    assert snap.cohorts["research"].parent == "org"
+    (pending,) = cycle(snap).pending
+    assert pending.message == (
+        "ClusterQueue team-a is inactive: cohort cycle: research -> org -> research"
+    )

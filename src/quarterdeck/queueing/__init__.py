@@ -13,6 +13,7 @@ from quarterdeck.queueing.decisions import Admit, Decisions, Pending, PendingRea
 from quarterdeck.queueing.model import (
     AdmittedWorkload,
     ClusterQueue,
+    Cohort,
     Flavor,
     FlavorQuota,
     Node,
@@ -31,6 +32,7 @@ __all__ = [
     "Admit",
     "AdmittedWorkload",
     "ClusterQueue",
+    "Cohort",
     "Decisions",
     "Flavor",
     "FlavorQuota",

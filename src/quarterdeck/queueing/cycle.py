@@ -47,7 +47,7 @@ class _Cycle:
     def __init__(self, snapshot: Snapshot, placer: Placer | None) -> None:
         self.snap = snapshot
         self.queues = snapshot.cluster_queues
-        self.quota = QuotaState(self.queues)
+        self.quota = QuotaState(self.queues, snapshot.cohorts)
         self.placement = (
             Placement(NodeState(snapshot.nodes, snapshot.admitted), placer) if placer else None
         )
@@ -116,6 +116,9 @@ class _Cycle:
                 self.pending.append(Pending(wl, "Inadmissible", wl.error))
             elif cq is None:
                 msg = f"ClusterQueue {wl.cluster_queue} not found"
+                self.pending.append(Pending(wl, "Inadmissible", msg))
+            elif (problem := self.quota.cohort_problem(cq.name)) is not None:
+                msg = f"ClusterQueue {cq.name} is inactive: {problem}"
                 self.pending.append(Pending(wl, "Inadmissible", msg))
             elif missing_flavors[cq.name]:
                 flavor = missing_flavors[cq.name][0]

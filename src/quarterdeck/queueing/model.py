@@ -88,6 +88,28 @@ class ClusterQueue:
 
 
 @dataclass(frozen=True, slots=True)
+class Cohort:
+    """A named group of ClusterQueues (and cohorts) that lend each other unused quota.
+
+    ClusterQueues name their cohort; a Cohort object is only needed for a parent
+    (hierarchical cohorts) or for quota of its own, which its members may borrow.
+    """
+
+    name: str
+    parent: str | None = None
+    resource_groups: tuple[ResourceGroup, ...] = ()
+    weight: float = 1.0
+
+    def flavor_resources(self) -> list[tuple[FlavorResource, Quota]]:
+        return [
+            ((fq.flavor, res), q)
+            for group in self.resource_groups
+            for fq in group.flavors
+            for res, q in fq.resources.items()
+        ]
+
+
+@dataclass(frozen=True, slots=True)
 class Flavor:
     """A ResourceFlavor: which nodes it means and what admitted pods must tolerate."""
 
@@ -195,6 +217,7 @@ class Snapshot:
     nodes: tuple[Node, ...] = ()
     fair_sharing: bool = False
     now: float = 0.0
+    cohorts: Mapping[str, Cohort] = field(default_factory=dict)
 
 
 def fmt(milli: int, resource: str = "") -> str:

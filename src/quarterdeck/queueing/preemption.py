@@ -67,7 +67,7 @@ def find_victims(
         if allowed and needed & adm.usage().keys():
             candidates.append(((0.0, 1, w.priority, -adm.admitted_at), adm))
     if cq.cohort is not None and policy.reclaim_within_cohort != "Never":
-        for other in quota.members.get(cq.cohort, []):
+        for other in quota.members[cq.name]:
             if other == cq.name:
                 continue
             share = dominant_share(quota, other) if fair_sharing else 0.0

@@ -16,7 +16,9 @@ from typing import Any
 import msgspec
 
 from quarterdeck.api.queueing.clusterqueue import ClusterQueue as ApiClusterQueue
+from quarterdeck.api.queueing.clusterqueue import Cohort as ApiCohort
 from quarterdeck.api.queueing.clusterqueue import LocalQueue
+from quarterdeck.api.queueing.clusterqueue import ResourceGroup as ApiResourceGroup
 from quarterdeck.api.queueing.flavor import ResourceFlavor
 from quarterdeck.api.queueing.manifests import QueueingObject
 from quarterdeck.api.queueing.meta import Taint, Toleration
@@ -36,6 +38,7 @@ from quarterdeck.queueing.decisions import Admit
 from quarterdeck.queueing.model import (
     AdmittedWorkload,
     ClusterQueue,
+    Cohort,
     Flavor,
     FlavorQuota,
     Node,
@@ -63,6 +66,7 @@ def snapshot_from_objects(
     flavors = {o.metadata.name: flavor(o) for o in objs if isinstance(o, ResourceFlavor)}
     api_cqs = {o.metadata.name: o for o in objs if isinstance(o, ApiClusterQueue)}
     queues = {name: cluster_queue(o) for name, o in api_cqs.items()}
+    cohorts = {o.metadata.name: cohort(o) for o in objs if isinstance(o, ApiCohort)}
     local = {
         (o.metadata.namespace or "default", o.metadata.name): o
         for o in objs
@@ -90,6 +94,7 @@ def snapshot_from_objects(
         nodes=tuple(nodes),
         fair_sharing=fair_sharing,
         now=now,
+        cohorts=cohorts,
     )
 
 
@@ -128,10 +133,9 @@ def flavor(rf: ResourceFlavor) -> Flavor:
     )
 
 
-def cluster_queue(cq: ApiClusterQueue) -> ClusterQueue:
-    """Model of a validated ClusterQueue (quantities already checked by the loader)."""
-    spec = cq.spec
-    groups = tuple(
+def resource_groups(groups: list[ApiResourceGroup]) -> tuple[ResourceGroup, ...]:
+    """Model resource groups from validated API ones (quantities already checked)."""
+    return tuple(
         ResourceGroup(
             covered=tuple(g.covered_resources),
             flavors=tuple(
@@ -153,8 +157,24 @@ def cluster_queue(cq: ApiClusterQueue) -> ClusterQueue:
                 for f in g.flavors
             ),
         )
-        for g in spec.resource_groups
+        for g in groups
     )
+
+
+def cohort(obj: ApiCohort) -> Cohort:
+    weight = obj.spec.fair_sharing.weight if obj.spec.fair_sharing else 1
+    return Cohort(
+        name=obj.metadata.name,
+        parent=obj.spec.parent_of,
+        resource_groups=resource_groups(obj.spec.resource_groups),
+        weight=to_milli(weight, "fairSharing.weight") / 1000,
+    )
+
+
+def cluster_queue(cq: ApiClusterQueue) -> ClusterQueue:
+    """Model of a validated ClusterQueue (quantities already checked by the loader)."""
+    spec = cq.spec
+    groups = resource_groups(spec.resource_groups)
     p = spec.preemption
     bwc = p.borrow_within_cohort
     weight = spec.fair_sharing.weight if spec.fair_sharing else 1

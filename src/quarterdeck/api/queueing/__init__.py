@@ -3,6 +3,8 @@
 from quarterdeck.api.queueing.clusterqueue import (
     ClusterQueue,
     ClusterQueueSpec,
+    Cohort,
+    CohortSpec,
     FlavorQuotas,
     LocalQueue,
     LocalQueueSpec,
@@ -33,6 +35,8 @@ __all__ = [
     "VERSION",
     "ClusterQueue",
     "ClusterQueueSpec",
+    "Cohort",
+    "CohortSpec",
     "FlavorQuotas",
     "LocalQueue",
     "LocalQueueSpec",

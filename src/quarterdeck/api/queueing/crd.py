@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from quarterdeck.api.queueing.clusterqueue import ClusterQueue, LocalQueue
+from quarterdeck.api.queueing.clusterqueue import ClusterQueue, Cohort, LocalQueue
 from quarterdeck.api.queueing.flavor import ResourceFlavor, Topology
 from quarterdeck.api.queueing.meta import GROUP, VERSION
 from quarterdeck.api.queueing.workload import Workload, WorkloadPriorityClass
@@ -32,6 +32,12 @@ _RESOURCES: dict[str, tuple[str, str, list[str], list[tuple[str, str, str]]]] = 
             ("Pending", "integer", ".status.pendingWorkloads"),
             ("Admitted", "integer", ".status.admittedWorkloads"),
         ],
+    ),
+    "Cohort": (
+        "cohorts",
+        "Cluster",
+        [],
+        [("Parent", "string", ".spec.parentName")],
     ),
     "LocalQueue": (
         "localqueues",
@@ -60,6 +66,7 @@ _TYPES: dict[str, type[msgspec.Struct]] = {
     "ResourceFlavor": ResourceFlavor,
     "Topology": Topology,
     "ClusterQueue": ClusterQueue,
+    "Cohort": Cohort,
     "LocalQueue": LocalQueue,
     "Workload": Workload,
     "WorkloadPriorityClass": WorkloadPriorityClass,

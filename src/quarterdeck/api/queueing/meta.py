@@ -13,7 +13,11 @@ import msgspec
 GROUP = "queueing.quarterdeck.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
-KUEUE_API_VERSIONS = ("kueue.x-k8s.io/v1beta1", "kueue.x-k8s.io/v1beta2")
+KUEUE_API_VERSIONS = (
+    "kueue.x-k8s.io/v1alpha1",  # Cohort
+    "kueue.x-k8s.io/v1beta1",
+    "kueue.x-k8s.io/v1beta2",
+)
 
 Quantity = int | float | str
 """A Kubernetes quantity as written in a manifest ("8", 8, "500m", "32Gi")."""
