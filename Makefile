@@ -21,7 +21,6 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 test: lint

@@ -2,6 +2,9 @@
 
 import typer
 
+from quarterdeck.cli import delivery, dev, policy, queue, simulate
+from quarterdeck.cli.demo import demo
+
 app = typer.Typer(
     help="quarterdeck: a Kubernetes platform control plane.",
     no_args_is_help=True,
@@ -22,14 +25,9 @@ def version() -> None:
     typer.echo(__version__)
 
 
-from quarterdeck.cli import dev  # noqa: E402
-
 app.add_typer(dev.app, name="dev")
-
-from quarterdeck.cli.demo import demo  # noqa: E402
-
 app.command()(demo)
-
-from quarterdeck.cli import queue  # noqa: E402
-
+app.add_typer(simulate.app, name="simulate")
+delivery.register(app)
+policy.register(app)
 app.add_typer(queue.app, name="queue")

@@ -1,0 +1,260 @@
+"""The ``delivery.quarterdeck.dev/v1alpha1`` API: Source and Application.
+
+Shapes follow Flux (GitRepository + Kustomization) and Argo CD vocabulary so that
+users' habits carry over. The CRD manifests in deploy/crds are generated from
+these types by ``quarterdeck.api.crd``; the types are the single definition.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from quarterdeck.api.crd import KindSpec, PrinterColumn
+from quarterdeck.api.duration import DURATION_PATTERN
+from quarterdeck.api.meta import Condition, LocalReference, ObjectMeta, ObjectReference
+
+GROUP = "delivery.quarterdeck.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+Duration = Annotated[
+    str, msgspec.Meta(pattern=DURATION_PATTERN, description="A duration such as 30s, 5m, 1h.")
+]
+
+
+class GitRef(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """Which revision to follow; the most specific field wins: commit, semver, tag, branch."""
+
+    branch: str = ""
+    tag: str = ""
+    semver: Annotated[str, msgspec.Meta(description="A range over tags: '>=1.0.0 <2.0.0'.")] = ""
+    commit: Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{7,64})?$")] = ""
+
+
+class SourceSpec(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """A Git repository to follow."""
+
+    url: Annotated[str, msgspec.Meta(pattern=r"^(file|https?|ssh)://.+", min_length=1)]
+    ref: GitRef = msgspec.field(default_factory=GitRef)
+    interval: Duration = "1m"
+    timeout: Duration = "60s"
+    secret_ref: Annotated[
+        LocalReference | None,
+        msgspec.Meta(description="Secret: 'token' (HTTPS) or 'identity' + 'known_hosts' (SSH)."),
+    ] = None
+    ignore: Annotated[str, msgspec.Meta(description="gitignore-style patterns to leave out.")] = ""
+    suspend: bool = False
+
+
+class Artifact(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """The resolved revision of a Source."""
+
+    revision: str
+    ref: str = ""
+    time: str = ""
+    author: str = ""
+    message: str = ""
+
+
+class SourceStatus(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """What the Source controller last observed."""
+
+    conditions: list[Condition] = []
+    observed_generation: int = 0
+    artifact: Artifact | None = None
+
+
+class Source(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """A Git repository and a ref to follow (Flux: GitRepository)."""
+
+    api_version: str = API_VERSION
+    kind: str = "Source"
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: SourceSpec
+    status: SourceStatus | None = None
+
+
+class RenderOptions(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """How to turn the checked-out path into objects."""
+
+    type: Literal["auto", "directory", "kustomize"] = "auto"
+    target_namespace: str = ""
+    name_prefix: str = ""
+    allow_remote_bases: bool = False
+
+
+class Destination(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """Where objects go; an empty cluster means the cluster the operator runs in."""
+
+    cluster: str = ""
+
+
+class PruneOptions(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """Guard against a bad commit deleting most of an Application."""
+
+    allow_empty: bool = False
+    max_share: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.5
+
+
+class HealthExpression(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """CEL over ``object`` deciding the health of a kind without built-in rules."""
+
+    api_version: str
+    kind: str
+    current: Annotated[str, msgspec.Meta(description="CEL: true when healthy.")]
+    failed: Annotated[str, msgspec.Meta(description="CEL: true when degraded.")] = ""
+
+
+class Retry(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """How a failed sync is retried before the Application is Stalled."""
+
+    interval: Duration = "30s"
+    limit: Annotated[int, msgspec.Meta(ge=0)] = 5
+
+
+class ApplicationSpec(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """Sync a path of a Source into a cluster."""
+
+    source_ref: LocalReference
+    path: str = "."
+    render: RenderOptions = msgspec.field(default_factory=RenderOptions)
+    destination: Destination = msgspec.field(default_factory=Destination)
+    prune: bool = True
+    prune_options: PruneOptions = msgspec.field(default_factory=PruneOptions)
+    self_heal: bool = True
+    wait: bool = True
+    health_checks: list[ObjectReference] = []
+    health_expressions: list[HealthExpression] = []
+    depends_on: list[LocalReference] = []
+    suspend: bool = False
+    interval: Duration = "5m"
+    timeout: Duration = "5m"
+    retry: Retry = msgspec.field(default_factory=Retry)
+    revision: Annotated[
+        str,
+        msgspec.Meta(description="Pin to this commit (`qd rollback`); empty follows the Source."),
+    ] = ""
+    recreate_on_immutable: bool = False
+    history_limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+
+
+SyncState = Literal["Synced", "OutOfSync", "Pruned", "Failed", "Skipped"]
+HealthState = Literal["Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"]
+
+
+class ResourceStatus(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """Sync and health of one managed object."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str = ""
+    sync: SyncState = "Synced"
+    health: HealthState = "Unknown"
+    message: str = ""
+
+
+class FieldDrift(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """One field whose live value differs from what Git says."""
+
+    path: str
+    desired: Any = None
+    live: Any = None
+
+
+class ObjectDrift(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """Drift found on one object."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str = ""
+    fields: list[FieldDrift] = []
+
+
+class HistoryEntry(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """One sync attempt, newest first in status.history."""
+
+    revision: str
+    time: str
+    result: Literal["Succeeded", "Failed"]
+    message: str = ""
+    created: int = 0
+    configured: int = 0
+    unchanged: int = 0
+    pruned: int = 0
+
+
+class ApplicationStatus(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """What the Application controller last did and saw."""
+
+    conditions: list[Condition] = []
+    observed_generation: int = 0
+    last_applied_revision: str = ""
+    last_attempted_revision: str = ""
+    inventory: list[ObjectReference] = []
+    resources: list[ResourceStatus] = []
+    drift: list[ObjectDrift] = []
+    history: list[HistoryEntry] = []
+
+
+class Application(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """A path in a Source, rendered and kept in sync with a cluster (Flux: Kustomization)."""
+
+    api_version: str = API_VERSION
+    kind: str = "Application"
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: ApplicationSpec
+    status: ApplicationStatus | None = None
+
+
+def decode_source(obj: dict[str, Any]) -> Source:
+    """A Source from a plain dict (lightkube or YAML); raises msgspec.ValidationError."""
+    return msgspec.convert(obj, Source)
+
+
+def decode_application(obj: dict[str, Any]) -> Application:
+    """An Application from a plain dict; raises msgspec.ValidationError."""
+    return msgspec.convert(obj, Application)
+
+
+def encode(obj: Source | Application) -> dict[str, Any]:
+    """Plain dict with Kubernetes field names, ready for the API server."""
+    out: dict[str, Any] = msgspec.to_builtins(obj)
+    return out
+
+
+_READY = '.status.conditions[?(@.type=="Ready")]'
+KINDS = (
+    KindSpec(
+        Source,
+        GROUP,
+        VERSION,
+        "sources",
+        short_names=("qsrc",),
+        categories=("quarterdeck",),
+        columns=(
+            PrinterColumn("URL", ".spec.url"),
+            PrinterColumn("Revision", ".status.artifact.revision"),
+            PrinterColumn("Ready", f"{_READY}.status"),
+            PrinterColumn("Status", f"{_READY}.message", priority=1),
+            PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
+        ),
+    ),
+    KindSpec(
+        Application,
+        GROUP,
+        VERSION,
+        "applications",
+        short_names=("qapp",),
+        categories=("quarterdeck",),
+        columns=(
+            PrinterColumn("Revision", ".status.lastAppliedRevision"),
+            PrinterColumn("Ready", f"{_READY}.status"),
+            PrinterColumn("Status", f"{_READY}.message"),
+            PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
+        ),
+    ),
+)

@@ -1,0 +1,219 @@
+"""`qd check` and `qd policy ...`: guardrails shift-left and into the cluster.
+
+Exit codes (for CI): 0 nothing denied (warnings allowed), 1 a Deny outcome or a
+failed policy test, 2 bad input (unreadable manifest, invalid policy, unknown name).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from quarterdeck.api.policy import Guardrail, PolicyLoadError, is_policy_document, load_policies
+from quarterdeck.api.policy_crd import guardrail_crd
+from quarterdeck.cli.manifest_sources import ManifestError, parse_documents, read_documents
+from quarterdeck.policy import library
+from quarterdeck.policy.evaluate import Report, Violation, check
+from quarterdeck.policy.export import export_all
+from quarterdeck.policy.matching import object_ref
+from quarterdeck.policy.testcases import TestOutcome, judge, parse_test
+
+app = typer.Typer(help="Guardrails: built-in policies, CRD, export to ValidatingAdmissionPolicy.",
+                  no_args_is_help=True)
+_err = Console(stderr=True)
+OUTPUT = typer.Option("table", "--output", "-o", help="table, json or yaml")
+EXIT_DENIED, EXIT_INPUT = 1, 2
+
+
+def register(root: typer.Typer) -> None:
+    """Add `qd check` and the `qd policy` group to the root app."""
+    root.command("check")(check_command)
+    root.add_typer(app, name="policy")
+
+
+def _fail_input(message: str) -> typer.Exit:
+    _err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(EXIT_INPUT)
+
+
+def _emit(data: Any, output: str) -> None:
+    if output == "json":
+        typer.echo(json.dumps(data, indent=2, sort_keys=False))
+    else:
+        typer.echo(yaml.safe_dump_all(data if isinstance(data, list) else [data],
+                                      sort_keys=False), nl=False)
+
+
+def _policies(names: list[str], sources: list[str], found: list[dict[str, Any]]
+              ) -> list[Guardrail]:
+    docs = list(found)
+    for source in sources:
+        docs.extend(d for d in read_documents(source) if is_policy_document(d))
+    guardrails, notes = load_policies(docs)
+    for note in notes:
+        _err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    selected = library.select(names) if names else []
+    if not guardrails and not selected:
+        selected = library.select(["all"])
+        _err.print("note: no policies given or found; checking all built-ins "
+                   "(see `qd policy list`)", highlight=False)
+    return [*selected, *guardrails]
+
+
+def _violation_dict(v: Violation) -> dict[str, Any]:
+    return {
+        "policy": v.policy, "object": str(v.object), "apiVersion": v.object.api_version,
+        "kind": v.kind, "actions": list(v.actions), "reason": v.reason, "message": v.message,
+    }
+
+
+def _print_report(report: Report, objects: int, policies: int, output: str) -> None:
+    denied = sum(v.denied for v in report.violations)
+    summary = {
+        "objects": objects, "policies": policies, "denied": denied,
+        "warned": sum("Warn" in v.actions for v in report.violations),
+        "audited": sum("Audit" in v.actions for v in report.violations),
+        "ignoredErrors": sum(not v.actions for v in report.violations),
+    }
+    if output in ("json", "yaml"):
+        _emit({"summary": summary, "violations": [_violation_dict(v) for v in report.violations],
+               "policyErrors": [str(p) for p in report.problems]}, output)
+        return
+    console = Console()
+    for problem in report.problems:
+        _err.print(f"[red]policy error:[/red] {problem}", highlight=False)
+    idle = [name for name, matched in report.matched.items() if not matched]
+    if idle:
+        _err.print(f"note: policies matching no object: {', '.join(idle)}", highlight=False)
+    if report.violations:
+        table = Table("OBJECT", "POLICY", "ACTION", "MESSAGE", box=None, pad_edge=False)
+        for v in report.violations:
+            table.add_row(str(v.object), v.policy, ",".join(v.actions) or "ignored", v.message)
+        console.print(table)
+    console.print(
+        f"{objects} objects, {policies} policies: {denied} denied, {summary['warned']} warned, "
+        f"{summary['audited']} audited", highlight=False,
+    )
+
+
+def check_command(
+    path: str = typer.Argument(None, help="Manifest file, directory (kustomize-aware) or -"),
+    policy: list[str] = typer.Option([], "--policy", "-p", help="Built-in policy or category"),
+    policies: list[str] = typer.Option([], "--policies", help="Files/dirs with policies"),
+    tests: Path = typer.Option(None, "--tests", help="Run GuardrailTest files in DIR"),
+    output: str = OUTPUT,
+) -> None:
+    """Evaluate guardrails on manifests before they reach a cluster."""
+    try:
+        if tests is not None:
+            raise typer.Exit(_run_tests(tests, output))
+        if path is None:
+            raise _fail_input("give a PATH (or - for stdin), or --tests DIR")
+        docs = read_documents(path)
+        guardrails = _policies(policy, policies, [d for d in docs if is_policy_document(d)])
+    except (ManifestError, PolicyLoadError, KeyError) as err:
+        raise _fail_input(str(err).strip("'\"")) from None
+    objects = [d for d in docs if not is_policy_document(d)]
+    report = check(guardrails, objects, clock=time.perf_counter)
+    _print_report(report, len(objects), len(guardrails), output)
+    if any(v.denied for v in report.violations):
+        raise typer.Exit(EXIT_DENIED)
+
+
+def _run_tests(directory: Path, output: str) -> int:
+    files = sorted([*directory.rglob("*.test.yaml"), *directory.rglob("*.test.yml")])
+    if not files:
+        raise ManifestError(f"{directory}: no *.test.yaml files")
+    outcomes: list[TestOutcome] = []
+    for file in files:
+        for doc in parse_documents(file.read_text(encoding="utf-8"), str(file)):
+            test = parse_test(doc, str(file))
+            objects: list[dict[str, Any]] = []
+            for resource in test.resources:
+                objects.extend(read_documents(str(file.parent / resource)))
+            names = [p for p in test.policies if not (file.parent / p).exists()]
+            files_ = [str(file.parent / p) for p in test.policies if (file.parent / p).exists()]
+            guardrails = _policies(names, files_, []) if names or files_ else []
+            plain = [o for o in objects if not is_policy_document(o)]
+            report = check(guardrails, plain, clock=time.perf_counter)
+            outcomes.extend(judge(test, [object_ref(o) for o in plain], report))
+    failed = [o for o in outcomes if not o.ok]
+    if output in ("json", "yaml"):
+        _emit({"passed": len(outcomes) - len(failed), "failed": len(failed),
+               "results": [{"test": o.test, "policy": o.policy, "resource": o.resource,
+                            "expected": o.expected, "actual": o.actual} for o in outcomes]},
+              output)
+    else:
+        table = Table("TEST", "POLICY", "RESOURCE", "EXPECTED", "ACTUAL", "", box=None)
+        for o in outcomes:
+            table.add_row(o.test, o.policy, o.resource, o.expected, o.actual,
+                          "[green]ok[/green]" if o.ok else "[red]FAIL[/red]")
+        Console().print(table)
+        typer.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
+    return EXIT_DENIED if failed else 0
+
+
+@app.command("list")
+def list_command(output: str = OUTPUT) -> None:
+    """List the built-in Guardrails (enable with `qd check -p NAME|CATEGORY`)."""
+    lib = library.builtins()
+    if output in ("json", "yaml"):
+        _emit([msgspec_builtins(g) for g in lib.values()], output)
+        return
+    table = Table("NAME", "CATEGORY", "SCOPE", "DESCRIPTION", box=None, pad_edge=False)
+    for g in lib.values():
+        notes = g.metadata.annotations
+        table.add_row(g.name, library.category(g), notes.get(library.SCOPE_ANNOTATION, ""),
+                      notes.get(library.DESCRIPTION_ANNOTATION, ""))
+    Console().print(table)
+
+
+def msgspec_builtins(guardrail: Guardrail) -> dict[str, Any]:
+    import msgspec
+
+    out: dict[str, Any] = msgspec.to_builtins(guardrail)
+    return out
+
+
+@app.command("export")
+def export_command(
+    names: list[str] = typer.Argument(None, help="Built-in policies or categories"),
+    policies: list[str] = typer.Option([], "--from", help="Files/dirs with Guardrails"),
+    include_shift_left: bool = typer.Option(
+        False, help="Also export policies meant only for pre-sync checks"),
+    output: str = typer.Option("yaml", "--output", "-o", help="yaml or json"),
+) -> None:
+    """Print ValidatingAdmissionPolicy + Binding objects for the API server to enforce."""
+    try:
+        guardrails = library.select(names) if names else []
+        docs = [d for src in policies for d in read_documents(src) if is_policy_document(d)]
+        guardrails += load_policies(docs)[0]
+    except (ManifestError, PolicyLoadError, KeyError) as err:
+        raise _fail_input(str(err).strip("'\"")) from None
+    if not guardrails:
+        raise _fail_input("nothing to export: name built-ins or pass --from PATH")
+    kept = [g for g in guardrails if include_shift_left
+            or g.metadata.annotations.get(library.SCOPE_ANNOTATION) != "shift-left"]
+    for g in guardrails:
+        if g not in kept:
+            _err.print(f"note: {g.name} is shift-left only; not exported "
+                       "(--include-shift-left to force)", highlight=False)
+    natives = export_all(kept)
+    if output == "json":
+        _emit({"apiVersion": "v1", "kind": "List", "items": natives}, "json")
+    else:
+        _emit(natives, "yaml")
+
+
+@app.command("crd")
+def crd_command() -> None:
+    """Print the Guardrail CustomResourceDefinition."""
+    sys.stdout.write(yaml.safe_dump(guardrail_crd(), sort_keys=False))

@@ -1,0 +1,131 @@
+"""Kubernetes manifests as plain data: parsing YAML text, identity, validation.
+
+Pure: text in, objects out. Every error names the file and line so a bad commit
+can be fixed from the message alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+Obj = dict[str, Any]
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be applied; ``str()`` says where and why."""
+
+
+@dataclass(frozen=True, order=True)
+class Key:
+    """The identity of an object: group, kind, namespace, name (version does not count)."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        gk = f"{self.kind}.{self.group}" if self.group else self.kind
+        return f"{gk} {self.namespace}/{self.name}" if self.namespace else f"{gk} {self.name}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """An object and where it came from (``file:line``) for error messages."""
+
+    obj: Obj
+    origin: str
+
+    @property
+    def key(self) -> Key:
+        return key_of(self.obj)
+
+
+def group_of(api_version: str) -> str:
+    """The API group of an apiVersion: ``apps/v1`` -> ``apps``, ``v1`` -> ``""``."""
+    return api_version.rpartition("/")[0]
+
+
+def key_of(obj: Obj) -> Key:
+    """The identity of a (validated) object."""
+    meta = obj.get("metadata") or {}
+    return Key(
+        group_of(str(obj.get("apiVersion", ""))),
+        str(obj.get("kind", "")),
+        str(meta.get("namespace") or ""),
+        str(meta.get("name", "")),
+    )
+
+
+def parse_documents(text: str, origin: str) -> list[Manifest]:
+    """All objects in a multi-document YAML text; ``v1 List`` objects are expanded.
+
+    Empty documents are skipped. ``origin`` is the file name used in messages.
+    """
+    out: list[Manifest] = []
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            where = f"{origin}:{node.start_mark.line + 1}"
+            data = loader.construct_document(node)
+            if data is None:
+                continue
+            if not isinstance(data, dict):
+                raise ManifestError(f"{where}: a document must be a mapping, not {_kind(data)}")
+            items = data.get("items")
+            if str(data.get("kind", "")).endswith("List") and isinstance(items, list):
+                out += [Manifest(item, where) for item in items]
+            else:
+                out.append(Manifest(data, where))
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = f"{mark.line + 1}:{mark.column + 1}" if mark else "?"
+        raise ManifestError(
+            f"{origin}:{line}: invalid YAML: {err.problem or err.context}"
+        ) from None
+    except yaml.YAMLError as err:
+        raise ManifestError(f"{origin}: invalid YAML: {err}") from None
+    finally:
+        loader.dispose()
+    for manifest in out:
+        validate(manifest)
+    return out
+
+
+def _kind(data: object) -> str:
+    return {list: "a list", str: "a string", int: "a number"}.get(type(data), type(data).__name__)
+
+
+def validate(manifest: Manifest) -> None:
+    """Refuse objects the API server would reject for lack of identity."""
+    obj, where = manifest.obj, manifest.origin
+    if not isinstance(obj, dict):
+        raise ManifestError(f"{where}: list item is {_kind(obj)}, not an object")
+    for field in ("apiVersion", "kind"):
+        if not isinstance(obj.get(field), str) or not obj[field]:
+            raise ManifestError(f"{where}: object has no {field}")
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+        raise ManifestError(f"{where}: {obj['kind']} has no metadata.name")
+    namespace = meta.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        raise ManifestError(
+            f"{where}: {obj['kind']} {meta['name']}: metadata.namespace must be a string"
+        )
+
+
+def check_unique(manifests: Iterable[Manifest]) -> None:
+    """Refuse the same object defined twice (it would be applied twice, last one winning)."""
+    seen: dict[Key, str] = {}
+    for manifest in manifests:
+        key = manifest.key
+        if key in seen:
+            raise ManifestError(f"{manifest.origin}: duplicate {key}, first defined at {seen[key]}")
+        seen[key] = manifest.origin

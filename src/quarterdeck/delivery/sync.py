@@ -1,0 +1,260 @@
+"""One sync: render result in, cluster changed (or not at all), result out.
+
+The imperative shell around ``plan``: read live state, plan, dry-run the whole
+set (a bad commit stops here with nothing changed), apply wave by wave with
+bounded concurrency (waiting for CRDs to be established), prune, then wait for
+health. ``diff`` is the same up to the dry-run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from quarterdeck.delivery.cluster import Cluster, ClusterError, UnknownKind
+from quarterdeck.delivery.drift import FieldDiff, drift
+from quarterdeck.delivery.health import Health, aggregate, health
+from quarterdeck.delivery.inventory import Entry, Owner, entries_of, next_inventory
+from quarterdeck.delivery.manifests import Key, Obj, key_of
+from quarterdeck.delivery.plan import Action, Plan, PlanOptions, plan
+from quarterdeck.delivery.stages import CLUSTER_SCOPED, with_namespace
+
+T = TypeVar("T")
+R = TypeVar("R")
+CRD_KIND = ("apiextensions.k8s.io", "CustomResourceDefinition")
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """Switches of one sync (from an Application spec or `qd sync` flags)."""
+
+    namespace: str = "default"
+    prune: bool = True
+    allow_empty: bool = False
+    max_share: float = 0.5
+    concurrency: int = 8
+    wait: bool = True
+    timeout: float = 300.0
+    dry_run: bool = False
+
+
+@dataclass
+class SyncResult:
+    """What a sync did; ``errors`` non-empty means nothing was changed (or it stopped)."""
+
+    plan: Plan
+    created: list[Key] = field(default_factory=list)
+    configured: list[Key] = field(default_factory=list)
+    unchanged: list[Key] = field(default_factory=list)
+    pruned: list[Key] = field(default_factory=list)
+    drift: dict[Key, list[FieldDiff]] = field(default_factory=dict)
+    health: dict[Key, Health] = field(default_factory=dict)
+    inventory: list[Entry] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def overall(self) -> Health:
+        return aggregate(self.health.values())
+
+
+def _pool_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+    if len(items) <= 1 or workers <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def _attempt(fn: Callable[[], R]) -> tuple[R | None, str]:
+    try:
+        return fn(), ""
+    except (ClusterError, UnknownKind) as err:
+        return None, str(err)
+
+
+def prepare(
+    cluster: Cluster, desired: Sequence[Obj], namespace: str
+) -> tuple[list[Obj], frozenset[tuple[str, str]]]:
+    """Desired objects with namespaces settled by discovery, and the cluster-scoped kinds.
+
+    Raises UnknownKind for a kind neither built in nor defined by a CRD.
+    """
+    crds = [o for o in desired if (str(o["apiVersion"]).split("/")[0], o["kind"]) == CRD_KIND]
+    cluster.learn_crds(crds)
+    scoped = set(CLUSTER_SCOPED)
+    for obj in desired:
+        kind = cluster.kind(str(obj["apiVersion"]), str(obj["kind"]))
+        gk = (str(obj["apiVersion"]).rpartition("/")[0], kind.kind)
+        if kind.namespaced:
+            scoped.discard(gk)
+        else:
+            scoped.add(gk)
+    frozen = frozenset(scoped)
+    return [with_namespace(o, namespace, frozen) for o in desired], frozen
+
+
+def make_plan(
+    cluster: Cluster,
+    desired: Sequence[Obj],
+    inventory: Sequence[Entry],
+    owner: Owner,
+    opts: SyncOptions,
+) -> tuple[Plan, dict[Key, Obj], list[str]]:
+    """Read live state for desired and inventory objects and plan the sync."""
+    try:
+        objs, scoped = prepare(cluster, desired, opts.namespace)
+    except UnknownKind as unknown:
+        return Plan(errors=(str(unknown),)), {}, []
+    wanted = [(str(o["apiVersion"]), key_of(o)) for o in objs]
+    seen = {k for _, k in wanted}
+    wanted += [(e.api_version, e.key) for e in inventory if e.key not in seen]
+    live, errors = cluster.get_many(wanted, opts.concurrency)
+    options = PlanOptions(
+        prune=opts.prune,
+        allow_empty=opts.allow_empty,
+        max_share=opts.max_share,
+        cluster_scoped=scoped,
+    )
+    return plan(objs, live, inventory, owner, options), live, errors
+
+
+def _needs_foundation(p: Plan) -> set[Key]:
+    """Objects that cannot be dry-run before stage 0: in new namespaces or of new CRDs."""
+    creates = [a for a in p.applies if a.stage == 0 and a.kind == "create"]
+    new_namespaces = {a.key.name for a in creates if a.key.kind == "Namespace"}
+    new_kinds = {
+        (a.obj["spec"]["group"], a.obj["spec"]["names"]["kind"])
+        for a in creates
+        if (a.key.group, a.key.kind) == CRD_KIND
+    }
+    return {
+        a.key
+        for a in p.applies
+        if a.stage > 0
+        and ((a.key.group, a.key.kind) in new_kinds or a.key.namespace in new_namespaces)
+    }
+
+
+def _dry_run(
+    cluster: Cluster,
+    actions: Sequence[Action],
+    live: dict[Key, Obj],
+    result: SyncResult,
+    opts: SyncOptions,
+) -> None:
+    """Dry-run ``actions``; record errors and the drift of existing objects."""
+    outcomes = _pool_map(
+        lambda a: _attempt(lambda: cluster.apply(a.obj, dry_run=True)), actions, opts.concurrency
+    )
+    for action, (obj, err) in zip(actions, outcomes, strict=True):
+        if err:
+            result.errors.append(f"{action.key}: {err}")
+        elif obj is not None and action.key in live:
+            diffs = drift(obj, live[action.key])
+            if diffs:
+                result.drift[action.key] = diffs
+
+
+def sync(
+    cluster: Cluster,
+    desired: Sequence[Obj],
+    inventory: Sequence[Entry],
+    owner: Owner,
+    opts: SyncOptions | None = None,
+) -> SyncResult:
+    """Make the cluster match ``desired`` for ``owner``; all-or-nothing up to the dry-run."""
+    opts = opts or SyncOptions()
+    p, live, read_errors = make_plan(cluster, desired, inventory, owner, opts)
+    result = SyncResult(plan=p, inventory=list(inventory))
+    result.errors += read_errors + list(p.errors)
+    if result.errors:
+        return result
+    later = _needs_foundation(p)
+    _dry_run(cluster, [a for a in p.applies if a.key not in later], live, result, opts)
+    if result.errors or opts.dry_run:
+        return result
+    for wave in p.waves:
+        _apply_wave(cluster, wave, live, result, opts)
+        if result.errors:
+            return result
+        if later and wave[0].stage == 0:  # the foundation exists now: check the rest
+            _dry_run(cluster, [a for a in p.applies if a.key in later], live, result, opts)
+            if result.errors:
+                return result
+    _prune(cluster, p, result, opts)
+    applied = entries_of(a.obj for a in p.applies)
+    failed_prunes = [Entry(a.key, a.api_version) for a in p.prunes if a.key not in result.pruned]
+    result.inventory = next_inventory(applied, [s.entry for s in p.skipped] + failed_prunes)
+    if opts.wait:
+        wait_healthy(cluster, p.applies, result, opts.timeout)
+    return result
+
+
+def _apply_wave(
+    cluster: Cluster,
+    wave: Sequence[Action],
+    live: dict[Key, Obj],
+    result: SyncResult,
+    opts: SyncOptions,
+) -> None:
+    todo = [a for a in wave if a.kind == "create" or a.key in result.drift or a.key not in live]
+    result.unchanged += [a.key for a in wave if a not in todo]
+    outcomes = _pool_map(lambda a: _attempt(lambda: cluster.apply(a.obj)), todo, opts.concurrency)
+    for action, (_, err) in zip(todo, outcomes, strict=True):
+        if err:
+            result.errors.append(f"{action.key}: {err}")
+        elif action.kind == "create":
+            result.created.append(action.key)
+        else:
+            result.configured.append(action.key)
+    crds = [a.key.name for a in wave if (a.key.group, a.key.kind) == CRD_KIND]
+    if crds and not result.errors:
+        late = cluster.wait_established(crds, timeout=min(opts.timeout, 60.0))
+        result.errors += [f"CustomResourceDefinition {n} was not established in time" for n in late]
+        cluster.learn_crds()
+
+
+def _prune(cluster: Cluster, p: Plan, result: SyncResult, opts: SyncOptions) -> None:
+    by_stage: dict[int, list[Action]] = {}
+    for action in p.prunes:
+        by_stage.setdefault(action.stage, []).append(action)
+    for stage in sorted(by_stage, reverse=True):
+        actions = by_stage[stage]
+        outcomes = _pool_map(
+            lambda a: _attempt(lambda: cluster.delete(a.api_version, a.key)),
+            actions,
+            opts.concurrency,
+        )
+        for action, (_, err) in zip(actions, outcomes, strict=True):
+            if err:
+                result.errors.append(f"prune {action.key}: {err}")
+            else:
+                result.pruned.append(action.key)
+
+
+def wait_healthy(
+    cluster: Cluster, actions: Sequence[Action], result: SyncResult, timeout: float
+) -> None:
+    """Poll applied objects until all are Healthy (or Degraded) or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    pending = list(actions)
+    while True:
+        live, errors = cluster.get_many([(a.api_version, a.key) for a in pending])
+        still = []
+        for action in pending:
+            h = health(live.get(action.key))
+            if errors and action.key not in live:
+                h = Health("Unknown", "; ".join(errors))
+            result.health[action.key] = h
+            if h.status not in ("Healthy", "Suspended", "Degraded"):
+                still.append(action)
+        pending = still
+        if not pending or time.monotonic() > deadline:
+            return
+        time.sleep(0.5)

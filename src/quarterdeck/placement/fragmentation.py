@@ -1,0 +1,136 @@
+"""GPU fragmentation of nodes with respect to a target workload (Weng et al., ATC'23).
+
+Definitions, per node n with per-GPU free capacity r_g and a typical task m:
+- if m cannot run on n at all (CPU, memory, GPU model or GPU capacity short), every free
+  GPU share of n is a fragment: F_n(m) = sum_g r_g;
+- if it can, the GPUs too empty-handed for it are fragments:
+  F_n(m) = sum of r_g over GPUs with r_g < min(gpu demand of m, 1 GPU);
+- a task that asks for no GPU can use no GPU capacity, so all of it counts.
+The expected fragmentation of n is F_n(M) = sum_m p_m F_n(m), p_m the popularity of m.
+
+Everything is computed for a batch of hypothetical node states at once (numpy), because
+FGD evaluates every feasible node and GPU choice on each arrival.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from quarterdeck.placement.cluster import ClusterState
+from quarterdeck.placement.model import MILLI_PER_GPU, Request
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+ClassKey = tuple[int, int, int, int, frozenset[str]]
+
+
+def class_key(r: Request) -> ClassKey:
+    """Requests with equal keys are the same typical task."""
+    return (r.cpu_milli, r.memory_mib, r.gpu_count, r.gpu_milli, r.gpu_models)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Typical tasks of a workload and their popularity (weights sum to 1)."""
+
+    keys: tuple[ClassKey, ...]
+    weight: F64
+    cpu: I64
+    mem: I64
+    need_full: I64  # whole GPUs a class needs entirely free (0 for shared / CPU-only)
+    need_max: I64  # milli one GPU must have free for a shared class (0 otherwise)
+    threshold: I64  # GPUs with less free than this are fragments when the class fits
+    index: dict[ClassKey, int] = field(repr=False)
+    _allowed: dict[tuple[str, ...], NDArray[np.bool_]] = field(default_factory=dict, repr=False)
+
+    @staticmethod
+    def from_requests(requests: Iterable[Request]) -> Workload:
+        """The workload whose typical tasks are `requests` weighted by how often they occur.
+
+        MIG requests are left out: they do not use the shareable GPU capacity.
+        """
+        counts = Counter(class_key(r) for r in requests if r.mig_profile is None)
+        if not counts:
+            raise ValueError("a workload needs at least one request")
+        keys = tuple(sorted(counts, key=lambda k: (k[:4], sorted(k[4]))))
+        total = sum(counts.values())
+        weight = np.array([counts[k] / total for k in keys], dtype=np.float64)
+        shared = [0 < k[3] < MILLI_PER_GPU for k in keys]
+        cpu_only = [k[2] == 0 for k in keys]
+        return Workload(
+            keys=keys,
+            weight=weight,
+            cpu=np.array([k[0] for k in keys], dtype=np.int64),
+            mem=np.array([k[1] for k in keys], dtype=np.int64),
+            need_full=np.array([0 if s else k[2] for k, s in zip(keys, shared, strict=True)]),
+            need_max=np.array([k[3] if s else 0 for k, s in zip(keys, shared, strict=True)]),
+            threshold=np.array(
+                [
+                    MILLI_PER_GPU + 1 if c else min(k[3], MILLI_PER_GPU)
+                    for k, c in zip(keys, cpu_only, strict=True)
+                ],
+                dtype=np.int64,
+            ),
+            index={k: i for i, k in enumerate(keys)},
+        )
+
+    def allowed(self, models: tuple[str, ...]) -> NDArray[np.bool_]:
+        """(model, class) matrix: may class run on a GPU of that model."""
+        got = self._allowed.get(models)
+        if got is None:
+            got = np.array(
+                [[k[2] == 0 or not k[4] or m in k[4] for k in self.keys] for m in models],
+                dtype=np.bool_,
+            ).reshape(len(models), len(self.keys))
+            self._allowed[models] = got
+        return got
+
+
+def fragmentation(
+    workload: Workload,
+    allowed: NDArray[np.bool_],
+    cpu: I64,
+    mem: I64,
+    gpu: I64,
+    model: I64,
+) -> F64:
+    """Expected fragmentation F_n(M) in milli-GPU for C node states.
+
+    `cpu`, `mem`, `model` have shape (C,), `gpu` (C, G) free milli per GPU (padding 0);
+    `allowed` is `workload.allowed(cluster.models)`.
+    """
+    total = gpu.sum(axis=1)
+    full = (gpu == MILLI_PER_GPU).sum(axis=1)
+    most = gpu.max(axis=1)
+    fits = (
+        (cpu[:, None] >= workload.cpu[None, :])
+        & (mem[:, None] >= workload.mem[None, :])
+        & (full[:, None] >= workload.need_full[None, :])
+        & (most[:, None] >= workload.need_max[None, :])
+        & allowed[model]
+    )
+    thresholds, tidx = np.unique(workload.threshold, return_inverse=True)
+    # below[c, t] = free capacity on GPUs of state c holding less than threshold t.
+    g3 = gpu[:, :, None]
+    below = (g3 * (g3 < thresholds[None, None, :])).sum(axis=1)
+    frag = np.where(fits, below[:, tidx], total[:, None]).astype(np.float64)
+    result: F64 = frag @ workload.weight
+    return result
+
+
+def cluster_fragmentation(workload: Workload, cluster: ClusterState) -> F64:
+    """F_n(M) of every node of `cluster` as it is now, in milli-GPU."""
+    return fragmentation(
+        workload,
+        workload.allowed(cluster.models),
+        cluster.cpu_free,
+        cluster.mem_free,
+        cluster.gpu_free,
+        cluster.model_idx,
+    )

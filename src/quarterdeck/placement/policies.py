@@ -1,0 +1,43 @@
+"""Scorers by name, as the CLI and the simulator spell them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from quarterdeck.placement.fgd import FragmentationGradient
+from quarterdeck.placement.fragmentation import Workload
+from quarterdeck.placement.model import PlacementError
+from quarterdeck.placement.scorers import (
+    BestFit,
+    DotProduct,
+    GpuClustering,
+    GpuPacking,
+    RandomFit,
+    Scorer,
+)
+
+_FACTORIES: dict[str, Callable[[Workload | None], Scorer]] = {
+    "random": lambda _: RandomFit(),
+    "dotprod": lambda _: DotProduct(),
+    "clustering": lambda _: GpuClustering(),
+    "packing": lambda _: GpuPacking(),
+    "bestfit": lambda _: BestFit(),
+    "fgd": lambda w: FragmentationGradient(_needs(w, "fgd")),
+    "fgd-bf": lambda w: FragmentationGradient(_needs(w, "fgd-bf"), "bestfit"),
+}
+
+POLICIES: tuple[str, ...] = tuple(_FACTORIES)
+
+
+def _needs(workload: Workload | None, name: str) -> Workload:
+    if workload is None:
+        raise PlacementError(f"policy {name!r} needs a target workload")
+    return workload
+
+
+def scorer_named(name: str, workload: Workload | None = None) -> Scorer:
+    """A fresh scorer for policy `name`; FGD-class policies need the target `workload`."""
+    factory = _FACTORIES.get(name)
+    if factory is None:
+        raise PlacementError(f"unknown policy {name!r}; choose from {', '.join(POLICIES)}")
+    return factory(workload)

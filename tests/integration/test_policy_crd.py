@@ -1,0 +1,39 @@
+"""The generated Guardrail CRD installs in a real API server and stores every built-in."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from lightkube import Client, codecs
+from lightkube.generic_resource import create_global_resource
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+
+from quarterdeck.api.policy import GROUP, VERSION, guardrail_from_dict, to_dict
+from quarterdeck.api.policy_crd import guardrail_crd
+from quarterdeck.policy.library import builtins
+
+pytestmark = pytest.mark.integration
+
+
+def test_crd_accepts_and_round_trips_every_builtin(kube: Client) -> None:
+    crd = guardrail_crd()
+    kube.apply(codecs.from_dict(crd), force=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = kube.get(CustomResourceDefinition, crd["metadata"]["name"]).status
+        if status and any(c.type == "Established" and c.status == "True"
+                          for c in status.conditions or []):
+            break
+        time.sleep(0.2)
+    guardrail_kind = create_global_resource(GROUP, VERSION, "Guardrail", "guardrails")
+    try:
+        for guardrail in builtins().values():
+            stored = kube.apply(guardrail_kind(to_dict(guardrail)), force=True)
+            back = guardrail_from_dict({k: v for k, v in stored.to_dict().items()
+                                        if k in ("apiVersion", "kind", "spec")}
+                                       | {"metadata": {"name": guardrail.name}})
+            assert back.spec == guardrail.spec, guardrail.name
+    finally:
+        for guardrail in builtins().values():
+            kube.delete(guardrail_kind, guardrail.name)

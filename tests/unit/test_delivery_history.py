@@ -1,0 +1,65 @@
+"""History recording, rollback lookup and dependsOn arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from quarterdeck.api.delivery import HistoryEntry
+from quarterdeck.delivery.dependencies import find_cycle, waiting_for
+from quarterdeck.delivery.history import HistoryError, find_revision, record
+from quarterdeck.delivery.inventory import Owner
+
+A, B = "a" * 40, "b" * 40
+
+
+def entry(rev: str, result: str = "Succeeded", created: int = 0) -> HistoryEntry:
+    return HistoryEntry(
+        revision=rev,
+        time="2026-01-01T00:00:00Z",
+        result=result,  # type: ignore[arg-type]
+        created=created,
+    )
+
+
+def test_record_is_newest_first_and_bounded() -> None:
+    history: list[HistoryEntry] = []
+    for i in range(5):
+        history = record(history, entry(f"{i}" * 40), limit=3)
+    assert [h.revision[0] for h in history] == ["4", "3", "2"]
+
+
+def test_repeated_syncs_of_one_revision_fold_into_one_entry() -> None:
+    history = record([entry(A, created=3)], entry(A), limit=10)
+    assert len(history) == 1 and history[0].created == 3
+    history = record(history, entry(A, "Failed"), limit=10)
+    assert [h.result for h in history] == ["Failed", "Succeeded"]
+
+
+def test_find_revision_by_prefix_only_for_successful_syncs() -> None:
+    history = [entry(B, "Failed"), entry(A)]
+    assert find_revision(history, A[:7]) == history[1]
+    with pytest.raises(HistoryError, match="never synced successfully"):
+        find_revision(history, B[:8])
+    with pytest.raises(HistoryError, match="too short"):
+        find_revision(history, "aa")
+
+
+def test_find_revision_refuses_ambiguous_prefixes() -> None:
+    with pytest.raises(HistoryError, match="ambiguous"):
+        find_revision([entry("abcdef1" + "0" * 33), entry("abcdef1" + "1" * 33)], "abcdef1")
+
+
+X, Y, Z = Owner("ns", "x"), Owner("ns", "y"), Owner("ns", "z")
+
+
+def test_waiting_for_lists_dependencies_not_ready() -> None:
+    graph = {X: [Y, Z]}
+    assert waiting_for(X, graph, [Y]) == [Z]
+    assert waiting_for(X, graph, [Y, Z]) == []
+    assert waiting_for(Y, graph, []) == []
+
+
+def test_cycles_are_found() -> None:
+    assert find_cycle({X: [Y], Y: [Z]}) is None
+    assert find_cycle({X: [Y], Y: [Z], Z: [X]}) == [X, Y, Z, X]
+    assert find_cycle({X: [X]}) == [X, X]
