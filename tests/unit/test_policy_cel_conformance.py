@@ -28,9 +28,13 @@ LISTS: list[Any] = [
     ("[1, 3].sum()", 4),
     ("[1.0, 3.0].sum()", 4.0),
     pytest.param(
-        "[duration('1m'), duration('1s')].sum()", datetime.timedelta(minutes=1, seconds=1),
-        marks=pytest.mark.xfail(strict=True, reason="cel-expr-python cannot return a "
-                                "duration from a dyn-typed overload; see docs/policy.md"),
+        "[duration('1m'), duration('1s')].sum()",
+        datetime.timedelta(minutes=1, seconds=1),
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="cel-expr-python cannot return a "
+            "duration from a dyn-typed overload; see docs/policy.md",
+        ),
     ),
     ("[].sum()", 0),
     ("[1, 3].min()", 1),
@@ -75,8 +79,10 @@ URLS = [
     ("url('https://example.com/path with spaces/').getEscapedPath()", "/path%20with%20spaces/"),
     ("url('https://example.com').getEscapedPath()", ""),
     ("url('https://example.com/path?k1=a&k2=b&k2=c').getQuery()", {"k1": ["a"], "k2": ["b", "c"]}),
-    ("url('https://example.com/path?key with spaces=value with spaces').getQuery()",
-     {"key with spaces": ["value with spaces"]}),
+    (
+        "url('https://example.com/path?key with spaces=value with spaces').getQuery()",
+        {"key with spaces": ["value with spaces"]},
+    ),
     ("url('https://example.com/path?').getQuery()", {}),
     ("url('https://example.com/path').getQuery()", {}),
 ]
@@ -187,8 +193,9 @@ ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("expression", "expected"),
-                         LISTS + REGEX + URLS + IPS + QUANTITIES + OPTIONALS)
+@pytest.mark.parametrize(
+    ("expression", "expected"), LISTS + REGEX + URLS + IPS + QUANTITIES + OPTIONALS
+)
 def test_documented_example(expression: str, expected: Any) -> None:
     assert run(expression) == expected
 

@@ -6,14 +6,16 @@ from collections.abc import Mapping, Sequence
 
 from queueing_scenarios import GPU, LABEL, job, nodes, queue, running, world
 
-from quarterdeck.queueing import NodeCapacity, PodSet, apply, best_fit, cycle
+from quarterdeck.queueing import FunctionPlacer, GpuPlacer, NodeCapacity, PodSet, apply, cycle
+
+BEST_FIT = GpuPlacer("bestfit")
 
 
 def test_gang_that_fits_quota_but_not_nodes_is_not_admitted_and_says_why() -> None:
     # 16 GPUs of quota, 8 nodes with 2 GPUs each: 4 pods x 4 GPUs never fit on a node.
     snap = world([queue("a", 16)], [job("n/gang", "a", 4, count=4)], node_list=nodes("h100", 8, 2))
     assert [a.workload.key for a in cycle(snap).admitted] == ["n/gang"]  # quota alone: admitted
-    d = cycle(snap, placer=best_fit)
+    d = cycle(snap, placer=BEST_FIT)
     assert d.admitted == ()
     (p,) = d.pending
     assert p.reason == "Pending"
@@ -28,7 +30,7 @@ def test_admission_carries_pods_per_node_and_respects_free_capacity() -> None:
         [job("n/1", "a", 4, count=2), job("n/2", "a", 4, count=2, created=1)],
         node_list=nodes("h100", 3, 4),
     )
-    d = cycle(snap, placer=best_fit)
+    d = cycle(snap, placer=BEST_FIT)
     assert [a.workload.key for a in d.admitted] == ["n/1"]
     placed = d.admitted[0].pod_sets[0].nodes
     assert placed is not None and sum(placed.values()) == 2
@@ -41,7 +43,7 @@ def test_next_flavor_is_tried_when_the_first_cannot_be_placed() -> None:
         [job("n/1", "a", 4)],
         node_list=[*nodes("h100", 4, 2), *nodes("a100", 1, 8)],
     )
-    d = cycle(snap, placer=best_fit)
+    d = cycle(snap, placer=BEST_FIT)
     (adm,) = d.admitted
     assert adm.pod_sets[0].flavors[GPU] == "a100"
     assert adm.pod_sets[0].nodes == {"a100-0": 1}
@@ -51,7 +53,7 @@ def test_existing_pods_and_other_users_take_node_capacity() -> None:
     node_list = nodes("h100", 2, 4)
     busy = running(job("n/run", "a", 4), nodes={"h100-0": 1})
     snap = world([queue("a", 16)], [job("n/1", "a", 4, count=2)], [busy], node_list=node_list)
-    assert cycle(snap, placer=best_fit).admitted == ()
+    assert cycle(snap, placer=BEST_FIT).admitted == ()
 
 
 def test_required_topology_keeps_the_gang_in_one_rack() -> None:
@@ -59,14 +61,14 @@ def test_required_topology_keeps_the_gang_in_one_rack() -> None:
     snap = world(
         [queue("a", 8)], [job("n/1", "a", 2, count=2, topology="rack")], node_list=node_list
     )
-    (adm,) = cycle(snap, placer=best_fit).admitted
+    (adm,) = cycle(snap, placer=BEST_FIT).admitted
     placed = adm.pod_sets[0].nodes or {}
     racks = {next(n for n in node_list if n.name == name).labels["rack"] for name in placed}
     assert len(racks) == 1
     three = world(
         [queue("a", 8)], [job("n/1", "a", 2, count=3, topology="rack")], node_list=node_list
     )
-    assert cycle(three, placer=best_fit).admitted == ()
+    assert cycle(three, placer=BEST_FIT).admitted == ()
 
 
 def test_preemption_frees_the_nodes_the_victims_used() -> None:
@@ -78,9 +80,9 @@ def test_preemption_frees_the_nodes_the_victims_used() -> None:
         [low],
         node_list=node_list,
     )
-    d = cycle(snap, placer=best_fit)
+    d = cycle(snap, placer=BEST_FIT)
     assert [p.victim.workload.key for p in d.preempted] == ["n/low"]
-    nxt = cycle(apply(snap, d, now=1), placer=best_fit)
+    nxt = cycle(apply(snap, d, now=1), placer=BEST_FIT)
     assert [a.workload.key for a in nxt.admitted] == ["n/high"]
     assert nxt.admitted[0].pod_sets[0].nodes == {"h100-0": 1}
 
@@ -90,7 +92,7 @@ def test_a_placer_that_lies_cannot_overcommit_nodes() -> None:
         return {nodes[0].name: pod_set.count} if nodes else None
 
     snap = world([queue("a", 16)], [job("n/1", "a", 4, count=2)], node_list=nodes("h100", 2, 4))
-    d = cycle(snap, placer=greedy)
+    d = cycle(snap, placer=FunctionPlacer(greedy))
     assert d.admitted == ()
     assert "placer returned an invalid placement" in d.pending[0].message
 

@@ -22,6 +22,7 @@ from quarterdeck.queueing import (
     Cohort,
     Decisions,
     FlavorQuota,
+    GpuPlacer,
     Node,
     PodSet,
     Preemption,
@@ -30,7 +31,6 @@ from quarterdeck.queueing import (
     Snapshot,
     Workload,
     apply,
-    best_fit,
     cycle,
 )
 from quarterdeck.queueing.nodes import NodeState
@@ -218,7 +218,9 @@ def test_invariants_hold_over_consecutive_cycles(
     scenario: tuple[Snapshot, list[list[Workload]], bool], data: st.DataObject
 ) -> None:
     snap, rounds, placed = scenario
-    placer = best_fit if placed else None
+    placer = (
+        GpuPlacer(data.draw(st.sampled_from(["bestfit", "packing", "random"]))) if placed else None
+    )
     for now, arrivals in enumerate(rounds):
         snap = Snapshot(
             cluster_queues=snap.cluster_queues,

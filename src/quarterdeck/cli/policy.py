@@ -26,8 +26,10 @@ from quarterdeck.policy.export import export_all
 from quarterdeck.policy.matching import object_ref
 from quarterdeck.policy.testcases import TestOutcome, judge, parse_test
 
-app = typer.Typer(help="Guardrails: built-in policies, CRD, export to ValidatingAdmissionPolicy.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Guardrails: built-in policies, CRD, export to ValidatingAdmissionPolicy.",
+    no_args_is_help=True,
+)
 _err = Console(stderr=True)
 OUTPUT = typer.Option("table", "--output", "-o", help="table, json or yaml")
 EXIT_DENIED, EXIT_INPUT = 1, 2
@@ -48,12 +50,13 @@ def _emit(data: Any, output: str) -> None:
     if output == "json":
         typer.echo(json.dumps(data, indent=2, sort_keys=False))
     else:
-        typer.echo(yaml.safe_dump_all(data if isinstance(data, list) else [data],
-                                      sort_keys=False), nl=False)
+        typer.echo(
+            yaml.safe_dump_all(data if isinstance(data, list) else [data], sort_keys=False),
+            nl=False,
+        )
 
 
-def _policies(names: list[str], sources: list[str], found: list[dict[str, Any]]
-              ) -> list[Guardrail]:
+def _policies(names: list[str], sources: list[str], found: list[dict[str, Any]]) -> list[Guardrail]:
     docs = list(found)
     for source in sources:
         docs.extend(d for d in read_documents(source) if is_policy_document(d))
@@ -63,29 +66,44 @@ def _policies(names: list[str], sources: list[str], found: list[dict[str, Any]]
     selected = library.select(names) if names else []
     if not guardrails and not selected:
         selected = library.select(["all"])
-        _err.print("note: no policies given or found; checking all built-ins "
-                   "(see `qd policy list`)", highlight=False)
+        _err.print(
+            "note: no policies given or found; checking all built-ins (see `qd policy list`)",
+            highlight=False,
+        )
     return [*selected, *guardrails]
 
 
 def _violation_dict(v: Violation) -> dict[str, Any]:
     return {
-        "policy": v.policy, "object": str(v.object), "apiVersion": v.object.api_version,
-        "kind": v.kind, "actions": list(v.actions), "reason": v.reason, "message": v.message,
+        "policy": v.policy,
+        "object": str(v.object),
+        "apiVersion": v.object.api_version,
+        "kind": v.kind,
+        "actions": list(v.actions),
+        "reason": v.reason,
+        "message": v.message,
     }
 
 
 def _print_report(report: Report, objects: int, policies: int, output: str) -> None:
     denied = sum(v.denied for v in report.violations)
     summary = {
-        "objects": objects, "policies": policies, "denied": denied,
+        "objects": objects,
+        "policies": policies,
+        "denied": denied,
         "warned": sum("Warn" in v.actions for v in report.violations),
         "audited": sum("Audit" in v.actions for v in report.violations),
         "ignoredErrors": sum(not v.actions for v in report.violations),
     }
     if output in ("json", "yaml"):
-        _emit({"summary": summary, "violations": [_violation_dict(v) for v in report.violations],
-               "policyErrors": [str(p) for p in report.problems]}, output)
+        _emit(
+            {
+                "summary": summary,
+                "violations": [_violation_dict(v) for v in report.violations],
+                "policyErrors": [str(p) for p in report.problems],
+            },
+            output,
+        )
         return
     console = Console()
     for problem in report.problems:
@@ -100,7 +118,8 @@ def _print_report(report: Report, objects: int, policies: int, output: str) -> N
         console.print(table)
     console.print(
         f"{objects} objects, {policies} policies: {denied} denied, {summary['warned']} warned, "
-        f"{summary['audited']} audited", highlight=False,
+        f"{summary['audited']} audited",
+        highlight=False,
     )
 
 
@@ -147,15 +166,34 @@ def _run_tests(directory: Path, output: str) -> int:
             outcomes.extend(judge(test, [object_ref(o) for o in plain], report))
     failed = [o for o in outcomes if not o.ok]
     if output in ("json", "yaml"):
-        _emit({"passed": len(outcomes) - len(failed), "failed": len(failed),
-               "results": [{"test": o.test, "policy": o.policy, "resource": o.resource,
-                            "expected": o.expected, "actual": o.actual} for o in outcomes]},
-              output)
+        _emit(
+            {
+                "passed": len(outcomes) - len(failed),
+                "failed": len(failed),
+                "results": [
+                    {
+                        "test": o.test,
+                        "policy": o.policy,
+                        "resource": o.resource,
+                        "expected": o.expected,
+                        "actual": o.actual,
+                    }
+                    for o in outcomes
+                ],
+            },
+            output,
+        )
     else:
         table = Table("TEST", "POLICY", "RESOURCE", "EXPECTED", "ACTUAL", "", box=None)
         for o in outcomes:
-            table.add_row(o.test, o.policy, o.resource, o.expected, o.actual,
-                          "[green]ok[/green]" if o.ok else "[red]FAIL[/red]")
+            table.add_row(
+                o.test,
+                o.policy,
+                o.resource,
+                o.expected,
+                o.actual,
+                "[green]ok[/green]" if o.ok else "[red]FAIL[/red]",
+            )
         Console().print(table)
         typer.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
     return EXIT_DENIED if failed else 0
@@ -171,8 +209,12 @@ def list_command(output: str = OUTPUT) -> None:
     table = Table("NAME", "CATEGORY", "SCOPE", "DESCRIPTION", box=None, pad_edge=False)
     for g in lib.values():
         notes = g.metadata.annotations
-        table.add_row(g.name, library.category(g), notes.get(library.SCOPE_ANNOTATION, ""),
-                      notes.get(library.DESCRIPTION_ANNOTATION, ""))
+        table.add_row(
+            g.name,
+            library.category(g),
+            notes.get(library.SCOPE_ANNOTATION, ""),
+            notes.get(library.DESCRIPTION_ANNOTATION, ""),
+        )
     Console().print(table)
 
 
@@ -188,7 +230,8 @@ def export_command(
     names: list[str] = typer.Argument(None, help="Built-in policies or categories"),
     policies: list[str] = typer.Option([], "--from", help="Files/dirs with Guardrails"),
     include_shift_left: bool = typer.Option(
-        False, help="Also export policies meant only for pre-sync checks"),
+        False, help="Also export policies meant only for pre-sync checks"
+    ),
     output: str = typer.Option("yaml", "--output", "-o", help="yaml or json"),
 ) -> None:
     """Print ValidatingAdmissionPolicy + Binding objects for the API server to enforce."""
@@ -200,12 +243,18 @@ def export_command(
         raise _fail_input(str(err).strip("'\"")) from None
     if not guardrails:
         raise _fail_input("nothing to export: name built-ins or pass --from PATH")
-    kept = [g for g in guardrails if include_shift_left
-            or g.metadata.annotations.get(library.SCOPE_ANNOTATION) != "shift-left"]
+    kept = [
+        g
+        for g in guardrails
+        if include_shift_left
+        or g.metadata.annotations.get(library.SCOPE_ANNOTATION) != "shift-left"
+    ]
     for g in guardrails:
         if g not in kept:
-            _err.print(f"note: {g.name} is shift-left only; not exported "
-                       "(--include-shift-left to force)", highlight=False)
+            _err.print(
+                f"note: {g.name} is shift-left only; not exported (--include-shift-left to force)",
+                highlight=False,
+            )
     natives = export_all(kept)
     if output == "json":
         _emit({"apiVersion": "v1", "kind": "List", "items": natives}, "json")

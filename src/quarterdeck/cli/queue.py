@@ -17,7 +17,7 @@ from rich.table import Table
 from quarterdeck.api.queueing import all_crds, load_documents
 from quarterdeck.api.queueing.manifests import ManifestError, QueueingObject
 from quarterdeck.cli.output import OUTPUT_OPTION, OutputFormat, console, emit, fail
-from quarterdeck.queueing import Decisions, Node, best_fit, cycle, snapshot_from_objects
+from quarterdeck.queueing import Decisions, GpuPlacer, Node, cycle, snapshot_from_objects
 from quarterdeck.queueing.model import fmt
 from quarterdeck.queueing.snapshot import node_from_object
 
@@ -43,13 +43,16 @@ def simulate(
             help="Admit only gangs that fit on the given Nodes (default when Nodes are given).",
         ),
     ] = True,
+    policy: Annotated[
+        str, typer.Option("--policy", help="Placement scorer: bestfit, packing, clustering, ...")
+    ] = "bestfit",
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Run one admission cycle over manifests and show admit / preempt / pending and why."""
     objects, nodes = _load(files)
     snapshot = snapshot_from_objects(objects, nodes=nodes, fair_sharing=fair_sharing)
     use_placer = placement and bool(nodes)
-    decisions = cycle(snapshot, placer=best_fit if use_placer else None)
+    decisions = cycle(snapshot, placer=GpuPlacer(policy) if use_placer else None)
     if emit(_as_data(decisions), output):
         return
     _table(decisions, placed=use_placer)

@@ -73,8 +73,7 @@ def _needed(expression: str, variables: list[Variable]) -> list[Variable]:
         name = stack.pop()
         if name not in wanted:
             wanted.add(name)
-            stack.extend(m for m in _VARIABLE_REF.findall(by_name[name].expression)
-                         if m in by_name)
+            stack.extend(m for m in _VARIABLE_REF.findall(by_name[name].expression) if m in by_name)
     return [v for v in variables if v.name in wanted]
 
 
@@ -115,15 +114,23 @@ def compile_policy(guardrail: Guardrail, cache: ProgramCache) -> CompiledPolicy:
     for i, var in enumerate(spec.variables):
         check(f"spec.variables[{i}] ({var.name})", var.expression, declared)
     if not spec.validations:
-        out.problems.append(CompileProblem(guardrail.name, "spec.validations", "", None,
-                                           "a Guardrail needs at least one validation"))
+        out.problems.append(
+            CompileProblem(
+                guardrail.name,
+                "spec.validations",
+                "",
+                None,
+                "a Guardrail needs at least one validation",
+            )
+        )
     for i, validation in enumerate(spec.validations):
         program = check(f"spec.validations[{i}].expression", validation.expression, declared)
         message_program = None
         if validation.message_expression:
             message_program = check(
                 f"spec.validations[{i}].messageExpression",
-                validation.message_expression, declared,
+                validation.message_expression,
+                declared,
             )
         if program is None or out.problems:
             continue

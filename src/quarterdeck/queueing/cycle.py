@@ -26,7 +26,7 @@ from quarterdeck.queueing.model import (
     Snapshot,
     Workload,
 )
-from quarterdeck.queueing.nodes import NodeState, Placement, Placer
+from quarterdeck.queueing.nodes import Placer
 from quarterdeck.queueing.preemption import find_victims
 from quarterdeck.queueing.quota import QuotaState
 
@@ -48,9 +48,7 @@ class _Cycle:
         self.snap = snapshot
         self.queues = snapshot.cluster_queues
         self.quota = QuotaState(self.queues, snapshot.cohorts)
-        self.placement = (
-            Placement(NodeState(snapshot.nodes, snapshot.admitted), placer) if placer else None
-        )
+        self.placement = placer.start(snapshot.nodes, snapshot.admitted) if placer else None
         self.admitted_by_cq: dict[str, list[AdmittedWorkload]] = {n: [] for n in self.queues}
         for adm in snapshot.admitted:
             name = adm.workload.cluster_queue
@@ -223,13 +221,13 @@ class _Cycle:
         if self.placement is not None:
             for choice, placed in zip(got.pod_sets, nodes, strict=True):
                 if placed is not None:
-                    self.placement.state.bind(choice.pod_set, placed)
+                    self.placement.bind(choice.pod_set, placed)
 
     def _evict(self, adm: AdmittedWorkload, preemptor: str, reason: str, message: str) -> None:
         name = adm.workload.cluster_queue
         self.quota.add(name, adm.usage(), -1)
         if self.placement is not None:
-            self.placement.state.take(adm, -1)
+            self.placement.take(adm, -1)
         self.admitted_by_cq[name] = [a for a in self.admitted_by_cq[name] if a is not adm]
         self.preempts.append(Preempt(adm, preemptor, reason, message))
         self.evictions += 1
