@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from queueing_scenarios import GPU, LABEL, job, nodes, queue, running, world
 
-from quarterdeck.queueing import FunctionPlacer, GpuPlacer, NodeCapacity, PodSet, apply, cycle
+from quarterdeck.queueing import (
+    FlavorQuota,
+    FunctionPlacer,
+    GpuPlacer,
+    Node,
+    NodeCapacity,
+    PodSet,
+    Quota,
+    ResourceGroup,
+    apply,
+    cycle,
+)
 
 BEST_FIT = GpuPlacer("bestfit")
 
@@ -98,8 +110,6 @@ def test_a_placer_that_lies_cannot_overcommit_nodes() -> None:
 
 
 def test_untolerated_flavor_taint_rules_the_flavor_out() -> None:
-    from dataclasses import replace
-
     from quarterdeck.api.queueing.meta import Taint
 
     snap = world([queue("a", 8)], [job("n/1", "a", 1)])
@@ -109,3 +119,58 @@ def test_untolerated_flavor_taint_rules_the_flavor_out() -> None:
     assert d.pending[0].reason == "Inadmissible"
     assert d.pending[0].message == "flavor h100: untolerated taint gpu=:NoSchedule"
     assert LABEL in snap.flavors["h100"].node_labels
+
+
+def _gpu_node(name: str, alloc: dict[str, int], used: dict[str, int] | None = None) -> Node:
+    return Node(name, {LABEL: "h100"}, alloc, used or {})
+
+
+def test_shares_of_one_gpu_pack_onto_the_same_device() -> None:
+    node_list = [_gpu_node("n0", {GPU: 1000, "cpu": 8000})]
+    half = [
+        job(f"n/half{i}", "a", pod_sets=[PodSet("main", 1, {GPU: 500})], created=i)
+        for i in range(3)
+    ]
+    d = cycle(world([queue("a", 8)], half, node_list=node_list), placer=BEST_FIT)
+    assert [a.workload.key for a in d.admitted] == ["n/half0", "n/half1"]
+    assert "1 matching nodes hold 0 of 1 pods" in d.pending[0].message
+
+
+def test_mig_instances_are_counted_per_profile() -> None:
+    mig = "nvidia.com/mig-1g.10gb"
+    node_list = [_gpu_node("n0", {mig: 2000})]
+    q = replace(
+        queue("a", 8),
+        resource_groups=(ResourceGroup((mig,), (FlavorQuota("h100", {mig: Quota(8000)}),)),),
+    )
+    wls = [
+        job(f"n/m{i}", "a", pod_sets=[PodSet("main", 1, {mig: 1000})], created=i) for i in range(3)
+    ]
+    d = cycle(world([q], wls, node_list=node_list), placer=BEST_FIT)
+    assert len(d.admitted) == 2
+
+
+def test_pods_outside_queueing_take_their_gpus() -> None:
+    node_list = [_gpu_node("n0", {GPU: 8000}, used={GPU: 6000})]
+    d = cycle(world([queue("a", 8)], [job("n/1", "a", 4)], node_list=node_list), placer=BEST_FIT)
+    assert d.admitted == ()
+    d = cycle(world([queue("a", 8)], [job("n/1", "a", 2)], node_list=node_list), placer=BEST_FIT)
+    assert d.admitted[0].pod_sets[0].nodes == {"n0": 1}
+
+
+def test_pod_sets_of_one_gang_see_each_others_pods() -> None:
+    node_list = nodes("h100", 2, 8)
+    gang = job(
+        "n/gang",
+        "a",
+        pod_sets=[PodSet("driver", 1, {GPU: 4000}), PodSet("workers", 3, {GPU: 4000})],
+    )
+    (adm,) = cycle(world([queue("a", 16)], [gang], node_list=node_list), placer=BEST_FIT).admitted
+    per_node: dict[str, int] = {}
+    for ps in adm.pod_sets:
+        for node, pods in (ps.nodes or {}).items():
+            per_node[node] = per_node.get(node, 0) + pods
+    assert per_node == {"h100-0": 2, "h100-1": 2}
+    bigger = replace(gang, pod_sets=(gang.pod_sets[0], PodSet("workers", 4, {GPU: 4000})))
+    d = cycle(world([queue("a", 20)], [bigger], node_list=node_list), placer=BEST_FIT)
+    assert d.admitted == () and d.pending[0].message.startswith("pod set workers:")
