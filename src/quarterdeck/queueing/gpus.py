@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from quarterdeck.placement import (
     MILLI_PER_GPU,
@@ -106,12 +107,16 @@ class GpuView:
         self.index = {n.name: i for i, n in enumerate(nodes)}
         self.running: dict[tuple[str, str], list[tuple[Request, PodPlacement]]] = {}
         self.chosen: dict[tuple[int, tuple[tuple[str, int], ...]], list[PodPlacement]] = {}
+        self.templates: dict[
+            tuple[object, ...], tuple[list[int], NDArray[np.int64], ClusterState]
+        ] = {}
 
     def copy(self) -> GpuView:
         new = GpuView(self.nodes, self.cluster.copy(), self.placer)
         new.scorer = self.scorer
         new.running = dict(self.running)
         new.chosen = dict(self.chosen)
+        new.templates = self.templates  # static shapes, refilled on every use
         return new
 
     def bind_used(self, i: int, used: Mapping[str, int]) -> None:
@@ -133,7 +138,7 @@ class GpuView:
     def place(
         self, flavors: Sequence[Flavor], pod_set: PodSet
     ) -> tuple[Mapping[str, int] | None, str]:
-        candidates = [i for i, n in enumerate(self.nodes) if matches(n, flavors, pod_set)]
+        candidates, sub = self._candidates(flavors, pod_set)
         if not candidates:
             return None, "no node matches the flavor"
         try:
@@ -145,7 +150,6 @@ class GpuView:
         if level is not None:
             mode = Topology.REQUIRED if pod_set.topology_required else Topology.PREFERRED
             topology = TopologyConstraint(level, mode)
-        sub = self._subset(candidates)
         gang = GangSpec(request, pod_set.count, topology) if pod_set.count else None
         got = (
             None
@@ -190,35 +194,69 @@ class GpuView:
             ]
             self.running[key] = held
 
-    def _subset(self, rows: list[int]) -> ClusterState:
-        """A cluster of the candidate nodes carrying their current free capacity."""
+    def _candidates(
+        self, flavors: Sequence[Flavor], pod_set: PodSet
+    ) -> tuple[list[int], ClusterState]:
+        """Candidate node rows and a sub-cluster of them carrying current free capacity.
+
+        Which nodes match never changes within a cycle, so rows and the sub-cluster's
+        shape are built once per (flavors, selector, tolerations); only the free
+        capacity is copied in each time. `place()` never changes the cluster it gets.
+        """
+        key = (
+            tuple(f.name for f in flavors),
+            tuple(sorted(pod_set.node_selector.items())),
+            tuple(repr(t) for t in pod_set.tolerations),
+        )
+        hit = self.templates.get(key)
+        if hit is None:
+            rows = [i for i, n in enumerate(self.nodes) if matches(n, flavors, pod_set)]
+            hit = (
+                rows,
+                np.array(rows, dtype=np.int64),
+                ClusterState([self.cluster.specs[i] for i in rows]),
+            )
+            self.templates[key] = hit
+        rows, idx, sub = hit
         full = self.cluster
-        sub = ClusterState([full.specs[i] for i in rows])
-        idx = np.array(rows, dtype=np.int64)
-        sub.cpu_free = full.cpu_free[idx].copy()
-        sub.mem_free = full.mem_free[idx].copy()
-        sub.gpu_free = full.gpu_free[idx, : sub.gpu_free.shape[1]].copy()
+        sub.cpu_free = full.cpu_free[idx]
+        sub.mem_free = full.mem_free[idx]
+        sub.gpu_free = full.gpu_free[idx, : sub.gpu_free.shape[1]]
         for col, profile in enumerate(sub.mig_profiles):
             sub.mig_free[:, col] = full.mig_free[idx, full.mig_profiles.index(profile)]
-        sub.demands = [Counter(full.demands[i]) for i in rows]
-        return sub
+        sub.version = full.version[idx]
+        sub.demands = [full.demands[i] for i in rows]
+        return rows, sub
 
     def _shortfall(self, sub: ClusterState, request: Request, pod_set: PodSet) -> str:
-        """How many pods of the gang the candidate nodes could hold, one node at a time."""
-        per_node = []
-        for i in range(len(sub)):
-            scratch = sub.copy()
-            count = 0
-            while count < pod_set.count and scratch.fits(request)[i]:
-                scratch.bind(request, PodPlacement(i, gpus_for(scratch, request, i)))
-                count += 1
-            per_node.append(count)
-        total = min(sum(per_node), pod_set.count)
+        """How many pods of the gang the candidate nodes could hold, each on its own."""
+        per_node = pods_per_node(sub, request)
+        total = min(int(per_node.sum()), pod_set.count)
         if total == pod_set.count:
             level = pod_set.topology_required or pod_set.topology_preferred
             where = f"within one {level} domain" if level else "at once"
             return f"{len(sub)} matching nodes hold all {pod_set.count} pods, but not {where}"
         return (
             f"{len(sub)} matching nodes hold {total} of {pod_set.count} pods "
-            f"(at most {max(per_node, default=0)} on one node)"
+            f"(at most {int(per_node.max(initial=0))} on one node)"
         )
+
+
+def pods_per_node(cluster: ClusterState, request: Request) -> NDArray[np.int64]:
+    """Pods of `request` each node could still take (GPU devices counted one by one)."""
+    big = np.iinfo(np.int64).max
+    cpu = cluster.cpu_free // request.cpu_milli if request.cpu_milli else np.full(len(cluster), big)
+    mem = (
+        cluster.mem_free // request.memory_mib if request.memory_mib else np.full(len(cluster), big)
+    )
+    out = np.minimum(cpu, mem)
+    if request.mig_profile is not None:
+        if request.mig_profile not in cluster.mig_profiles:
+            return np.zeros(len(cluster), dtype=np.int64)
+        out = np.minimum(out, cluster.mig_free[:, cluster.mig_profiles.index(request.mig_profile)])
+    elif request.is_shared:
+        out = np.minimum(out, (cluster.gpu_free // request.gpu_milli).sum(axis=1))
+    elif request.gpu_count:
+        whole = (cluster.gpu_free == MILLI_PER_GPU).sum(axis=1)
+        out = np.minimum(out, whole // request.gpu_count)
+    return out.astype(np.int64)
