@@ -64,10 +64,14 @@ def main() -> None:
     print(f"policy-object pairs in scope: {pairs}  violations: {len(report.violations)}")
     print(f"first call (compile {len(policies)} policies + 1 object): {cold * 1000:.1f} ms")
     print(f"evaluate, no time budget:   best {best:.3f} s  median {statistics.median(runs):.3f} s")
-    print(f"evaluate, with time budget: best {best_budget:.3f} s  "
-          f"median {statistics.median(runs_with_budget):.3f} s")
-    print(f"per policy-object pair: {best / pairs * 1e6:.1f} us "
-          f"({best_budget / pairs * 1e6:.1f} us with budget clock)")
+    print(
+        f"evaluate, with time budget: best {best_budget:.3f} s  "
+        f"median {statistics.median(runs_with_budget):.3f} s"
+    )
+    print(
+        f"per policy-object pair: {best / pairs * 1e6:.1f} us "
+        f"({best_budget / pairs * 1e6:.1f} us with budget clock)"
+    )
     print(f"per object, all {len(policies)} policies: {best / len(objs) * 1000:.3f} ms")
 
 
