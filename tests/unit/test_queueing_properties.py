@@ -96,15 +96,22 @@ def scenarios(draw: st.DrawFn) -> tuple[Snapshot, list[list[Workload]], bool]:
         arrivals = []
         for _ in range(draw(st.integers(0, 6))):
             serial += 1
-            sets = tuple(
-                PodSet(f"ps{j}", draw(st.integers(1, 3)), {GPU: draw(st.integers(1, 3)) * 1000})
-                for j in range(draw(st.integers(1, 2)))
-            )
+            sets = []
+            for j in range(draw(st.integers(1, 2))):
+                count = draw(st.integers(1, 3))
+                sets.append(
+                    PodSet(
+                        f"ps{j}",
+                        count,
+                        {GPU: draw(st.integers(1, 3)) * 1000},
+                        min_count=draw(st.none() | st.integers(1, count)),
+                    )
+                )
             arrivals.append(
                 Workload(
                     key=f"ns/w{serial}",
                     cluster_queue=draw(st.sampled_from([q.name for q in queues])),
-                    pod_sets=sets,
+                    pod_sets=tuple(sets),
                     priority=draw(st.integers(0, 3)) * (1 + r),
                     created=float(r * 10 + serial),
                 )
@@ -161,9 +168,12 @@ def check(snap: Snapshot, d: Decisions, placed: bool) -> None:
     for adm in d.admitted:
         assert [ps.name for ps in adm.pod_sets] == [ps.name for ps in adm.workload.pod_sets]
         for got, spec in zip(adm.pod_sets, adm.workload.pod_sets, strict=True):
-            assert set(got.flavors) == set(spec.total()) and dict(got.usage) == spec.total()
+            # Whole, or shrunk by partial admission but never below minCount.
+            assert (spec.min_count or spec.count) <= got.count <= spec.count
+            assert set(got.flavors) == {r for r, v in spec.requests.items() if v > 0}
+            assert dict(got.usage) == {r: v * got.count for r, v in spec.requests.items() if v}
             if placed:
-                assert got.nodes is not None and sum(got.nodes.values()) == spec.count
+                assert got.nodes is not None and sum(got.nodes.values()) == got.count
                 for node in got.nodes:
                     assert node.startswith(got.flavors[GPU] + "-")
 

@@ -15,6 +15,7 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import replace
 
 from quarterdeck.queueing.decisions import Admit, Decisions, Pending, PendingReason, Preempt
 from quarterdeck.queueing.fairshare import dominant_share
@@ -167,7 +168,11 @@ class _Cycle:
             self._admit(wl, cq, got, tuple(c.nodes for c in got.pod_sets), got.borrows)
             return True
         if got.mode == Mode.NO_FIT:
-            self._remember_failure(wl, "Inadmissible" if got.never else "Pending", got.message)
+            partial = self._admit_partially(wl, cq)
+            if partial is True:
+                return True
+            never = got.never and partial is None  # a smaller gang might fit later
+            self._remember_failure(wl, "Inadmissible" if never else "Pending", got.message)
             return False
         found = find_victims(
             wl,
@@ -180,6 +185,8 @@ class _Cycle:
             self.snap.fair_sharing,
         )
         if found is None:
+            if self._admit_partially(wl, cq) is True:
+                return True
             self._remember_failure(wl, "Pending", f"{got.message}; preemption cannot make room")
             return False
         for victim in found.victims:
@@ -192,6 +199,41 @@ class _Cycle:
         msg = f"waiting for {len(found.victims)} preempted workload(s) to stop: {keys}"
         self.pending.append(Pending(wl, "Preempting", msg, reserved=got.usage()))
         return False
+
+    def _admit_partially(self, wl: Workload, cq: ClusterQueue) -> bool | None:
+        """Admit with fewer pods (down to each pod set's minCount) if that fits now.
+
+        As Kueue's partial admission: counts shrink together between count and
+        minCount; a binary search finds the largest that fits without preemption.
+        True: admitted; False: not now; None: not even the minimum could ever fit
+        (or the workload has no minCount).
+        """
+        span = max((ps.count - ps.min_count for ps in wl.pod_sets if ps.min_count), default=0)
+        if span <= 0:
+            return None
+
+        def shrunk(step: int) -> Workload:
+            sets = tuple(
+                replace(ps, count=ps.min_count + (ps.count - ps.min_count) * step // span)
+                if ps.min_count
+                else ps
+                for ps in wl.pod_sets
+            )
+            return replace(wl, pod_sets=sets)
+
+        smallest = assign(shrunk(0), cq, self.snap.flavors, self.quota, self.placement)
+        if smallest.mode != Mode.FIT:
+            return None if smallest.never else False
+        best, low, high = smallest, 1, span - 1  # step span is the full count: no fit
+        while low <= high:
+            step = (low + high) // 2
+            got = assign(shrunk(step), cq, self.snap.flavors, self.quota, self.placement)
+            if got.mode == Mode.FIT:
+                best, low = got, step + 1
+            else:
+                high = step - 1
+        self._admit(wl, cq, best, tuple(c.nodes for c in best.pod_sets), best.borrows)
+        return True
 
     def _admit(
         self,

@@ -138,6 +138,8 @@ class GpuView:
     def place(
         self, flavors: Sequence[Flavor], pod_set: PodSet
     ) -> tuple[Mapping[str, int] | None, str]:
+        if pod_set.count == 0:
+            return {}, ""
         candidates, sub = self._candidates(flavors, pod_set)
         if not candidates:
             return None, "no node matches the flavor"
@@ -150,12 +152,8 @@ class GpuView:
         if level is not None:
             mode = Topology.REQUIRED if pod_set.topology_required else Topology.PREFERRED
             topology = TopologyConstraint(level, mode)
-        gang = GangSpec(request, pod_set.count, topology) if pod_set.count else None
-        got = (
-            None
-            if gang is None
-            else place(sub, gang, self.scorer, np.random.default_rng(self.placer.seed))
-        )
+        gang = GangSpec(request, pod_set.count, topology)
+        got = place(sub, gang, self.scorer, np.random.default_rng(self.placer.seed))
         if got is None:
             return None, self._shortfall(sub, request, pod_set)
         pods = [PodPlacement(candidates[p.node], p.gpus) for p in got.pods]

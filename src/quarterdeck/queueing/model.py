@@ -130,6 +130,7 @@ class PodSet:
     tolerations: tuple[Toleration, ...] = ()
     topology_required: str | None = None
     topology_preferred: str | None = None
+    min_count: int | None = None  # partial admission may shrink count down to this
 
     def total(self) -> dict[str, int]:
         return {res: v * self.count for res, v in self.requests.items() if v > 0}
@@ -163,6 +164,7 @@ class Workload:
                 tuple(repr(t) for t in ps.tolerations),
                 ps.topology_required,
                 ps.topology_preferred,
+                ps.min_count,
             )
             for ps in self.pod_sets
         )

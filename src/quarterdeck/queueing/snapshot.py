@@ -230,7 +230,10 @@ def workload(
         if priority is None and error is None:
             error = f"WorkloadPriorityClass {wl.spec.priority_class_name} not found"
     pod_sets = tuple(
-        _pod_set(ps.name, ps.count, ps.template, ps.topology_request) for ps in wl.spec.pod_sets
+        replace(
+            _pod_set(ps.name, ps.count, ps.template, ps.topology_request), min_count=ps.min_count
+        )
+        for ps in wl.spec.pod_sets
     )
     return Workload(
         key=key,
