@@ -74,6 +74,11 @@ def test_namespace_selector_is_enforced() -> None:
     assert d.pending[0].message == "namespace team-a is not selected by ClusterQueue team-a"
     d = cycle(snapshot_from_objects(objs, namespaces={"team-a": {"team": "a"}}))
     assert len(d.admitted) == 1
+    unset = load_manifests(text.replace("  namespaceSelector: {matchLabels: {team: a}}\n", ""))
+    d = cycle(snapshot_from_objects(unset))
+    assert d.pending[0].message == (
+        "ClusterQueue team-a has no namespaceSelector ({} admits all namespaces)"
+    )
 
 
 def test_admitted_workloads_in_status_count_and_finished_ones_do_not() -> None:

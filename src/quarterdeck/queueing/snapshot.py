@@ -222,6 +222,9 @@ def workload(
         selector = cq.spec.namespace_selector if cq else None
         if lq.spec.stop_policy != "None":
             error = f"LocalQueue {ns}/{lq.metadata.name} is stopped ({lq.spec.stop_policy})"
+        elif cq is not None and selector is None:
+            # Kueue: an unset namespaceSelector selects nothing; {} selects everything.
+            error = f"ClusterQueue {cq_name} has no namespaceSelector ({{}} admits all namespaces)"
         elif selector is not None and not selector.matches(dict(namespaces.get(ns, {}))):
             error = f"namespace {ns} is not selected by ClusterQueue {cq_name}"
     priority = wl.spec.priority
