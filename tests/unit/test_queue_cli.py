@@ -56,3 +56,19 @@ def test_crds_print_as_applyable_yaml() -> None:
     docs = list(yaml.safe_load_all(result.stdout))
     assert {d["spec"]["names"]["kind"] for d in docs} >= {"ClusterQueue", "Workload"}
     assert all(d["kind"] == "CustomResourceDefinition" for d in docs)
+
+
+def test_bad_node_manifests_are_one_line_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "nodes.yaml"
+    bad.write_text(
+        "apiVersion: v1\nkind: Node\nmetadata: {name: n0}\n"
+        "status: {allocatable: {nvidia.com/gpu: lots}}\n"
+    )
+    result = runner.invoke(app, ["queue", "simulate", str(EXAMPLES / "two-teams.yaml"), str(bad)])
+    assert result.exit_code == 1
+    assert "document 1 (Node n0): status.allocatable.nvidia.com/gpu: malformed quantity" in (
+        result.output
+    )
+    bad.write_text("apiVersion: v1\nkind: Node\nmetadata: {name: n0}\n")
+    result = runner.invoke(app, ["queue", "simulate", str(bad)])
+    assert result.exit_code == 1 and "status.allocatable is missing" in result.output
