@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 import pytest
+import yaml
 
 from quarterdeck.api.queueing import (
     ClusterQueue,
@@ -96,6 +97,10 @@ spec:
         ),
         ("a: [1\n", "<input>:2: invalid YAML"),
         ((CQ % "1") + "---\n" + (CQ % "2"), "duplicate ClusterQueue q"),
+        (
+            "apiVersion: kueue.x-k8s.io/v1beta1\nkind: ResourceFlavor\nmetadata: {}\n",
+            "name is required",
+        ),
         (
             "apiVersion: kueue.x-k8s.io/v1beta1\nkind: Workload\nmetadata: {name: w}\n"
             "spec: {podSets: [{name: a, count: 1}, {name: a, count: 1}]}\n",
@@ -200,3 +205,12 @@ def test_kueue_cohorts_load_in_both_spellings_and_reject_self_parents() -> None:
     assert a.spec.parent_of == b.spec.parent_of == "org"
     with pytest.raises(ManifestError, match="cohort a is its own parent"):
         load_manifests(text.replace("parent: org", "parent: a"))
+
+
+def test_committed_crds_match_the_types() -> None:
+    deploy = Path(__file__).parents[2] / "deploy" / "crds"
+    for manifest in all_crds():
+        path = deploy / f"{manifest['metadata']['name']}.yaml"
+        hint = "regenerate: python -m quarterdeck.api.crd quarterdeck.api.queueing deploy/crds"
+        assert path.exists(), hint
+        assert yaml.safe_load(path.read_text()) == manifest, hint

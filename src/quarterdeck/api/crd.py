@@ -91,6 +91,18 @@ def _schema(t: mi.Type) -> Schema:
         return {"type": "object", "additionalProperties": _schema(t.value_type)}
     if isinstance(t, mi.UnionType):
         members = [m for m in t.types if not isinstance(m, mi.NoneType)]
+        scalars = {type(m) for m in members}
+        if (
+            mi.StrType in scalars
+            and scalars & {mi.IntType, mi.FloatType}
+            and scalars
+            <= {
+                mi.StrType,
+                mi.IntType,
+                mi.FloatType,
+            }
+        ):
+            return {"x-kubernetes-int-or-string": True}  # quantities: 8, "500m", "32Gi"
         if len(members) != 1:
             raise TypeError(f"CRD schemas cannot express the union {t}")
         return _schema(members[0])

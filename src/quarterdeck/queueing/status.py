@@ -13,8 +13,9 @@ from typing import Literal
 
 import msgspec
 
+from quarterdeck.api.meta import Condition
+from quarterdeck.api.meta import set_condition as shared_set_condition
 from quarterdeck.api.queueing.clusterqueue import ClusterQueueStatus, FlavorUsage, ResourceUsage
-from quarterdeck.api.queueing.meta import Condition
 from quarterdeck.api.queueing.quantity import from_milli
 from quarterdeck.api.queueing.workload import (
     ADMITTED,
@@ -31,10 +32,7 @@ from quarterdeck.queueing.snapshot import admission_of
 
 def set_condition(conditions: list[Condition], new: Condition, now: str) -> list[Condition]:
     """`conditions` with `new` in place of its type; the transition time moves on change."""
-    old = next((c for c in conditions if c.type == new.type), None)
-    since = old.last_transition_time if old is not None and old.status == new.status else now
-    stamped = msgspec.structs.replace(new, last_transition_time=since)
-    return [c for c in conditions if c.type != new.type] + [stamped]
+    return shared_set_condition(conditions, msgspec.structs.replace(new, last_transition_time=now))
 
 
 def _cond(type_: str, status: Literal["True", "False"], reason: str, message: str) -> Condition:

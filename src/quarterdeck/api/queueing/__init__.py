@@ -1,5 +1,6 @@
 """queueing.quarterdeck.dev/v1alpha1: Kueue-shaped admission API (field names as in Kueue)."""
 
+from quarterdeck.api.meta import ObjectMeta
 from quarterdeck.api.queueing.clusterqueue import (
     ClusterQueue,
     ClusterQueueSpec,
@@ -11,7 +12,7 @@ from quarterdeck.api.queueing.clusterqueue import (
     ResourceGroup,
     ResourceQuota,
 )
-from quarterdeck.api.queueing.crd import all_crds, crd
+from quarterdeck.api.queueing.crd import KINDS, all_crds
 from quarterdeck.api.queueing.flavor import ResourceFlavor, ResourceFlavorSpec, Topology
 from quarterdeck.api.queueing.manifests import (
     ManifestError,
@@ -20,7 +21,7 @@ from quarterdeck.api.queueing.manifests import (
     load_files,
     load_manifests,
 )
-from quarterdeck.api.queueing.meta import API_VERSION, GROUP, VERSION, ObjectMeta
+from quarterdeck.api.queueing.meta import API_VERSION, GROUP, VERSION
 from quarterdeck.api.queueing.workload import (
     PodSet,
     Workload,
@@ -32,6 +33,7 @@ from quarterdeck.api.queueing.workload import (
 __all__ = [
     "API_VERSION",
     "GROUP",
+    "KINDS",
     "VERSION",
     "ClusterQueue",
     "ClusterQueueSpec",
@@ -53,7 +55,6 @@ __all__ = [
     "WorkloadPriorityClass",
     "WorkloadSpec",
     "all_crds",
-    "crd",
     "load_documents",
     "load_files",
     "load_manifests",

@@ -6,14 +6,8 @@ from typing import ClassVar, Literal
 
 import msgspec
 
-from quarterdeck.api.queueing.meta import (
-    API_VERSION,
-    Condition,
-    LabelSelector,
-    ObjectMeta,
-    Quantity,
-    Spec,
-)
+from quarterdeck.api.meta import Condition, ObjectMeta
+from quarterdeck.api.queueing.meta import API_VERSION, LabelSelector, Quantity, Spec
 
 StopPolicy = Literal["None", "Hold", "HoldAndDrain"]
 

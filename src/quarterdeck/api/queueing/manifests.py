@@ -105,6 +105,8 @@ def _load_document(doc: Any, where: str) -> list[QueueingObject]:
         obj = msgspec.convert(doc, cls)
     except msgspec.ValidationError as err:
         raise ManifestError(f"{where}: {err}") from err
+    if not obj.metadata.name:
+        raise ManifestError(f"{where}: metadata.name is required")
     try:
         validate(obj)
     except (QuantityError, ValueError) as err:

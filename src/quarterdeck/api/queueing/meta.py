@@ -1,4 +1,6 @@
-"""Kubernetes object plumbing shared by the queueing kinds: metadata, conditions, selectors.
+"""Plumbing of the queueing kinds: quantities, label selectors, taints and tolerations.
+
+ObjectMeta and Condition are the ones every quarterdeck group shares (`api.meta`).
 
 Field names follow the Kubernetes API (camelCase when serialized) so that manifests
 written for Kueue or kubectl load unchanged.
@@ -25,30 +27,6 @@ Quantity = int | float | str
 
 class Spec(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     """Base for every nested API struct: camelCase on the wire, defaults omitted."""
-
-
-class ObjectMeta(Spec, kw_only=True):
-    """The subset of metav1.ObjectMeta the queueing core reads."""
-
-    name: str
-    namespace: str | None = None
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
-    uid: str | None = None
-    resource_version: str | None = None
-    generation: int | None = None
-    creation_timestamp: str | None = None
-
-
-class Condition(Spec, kw_only=True):
-    """metav1.Condition."""
-
-    type: str
-    status: Literal["True", "False", "Unknown"]
-    reason: str = ""
-    message: str = ""
-    last_transition_time: str | None = None
-    observed_generation: int | None = None
 
 
 class LabelSelectorRequirement(Spec, kw_only=True):
