@@ -1,0 +1,181 @@
+"""Job integration, pure: what the webhook and controller do to a Job, as patches.
+
+A batch/v1 Job labelled `queueing.quarterdeck.dev/queue-name` (or Kueue's
+`kueue.x-k8s.io/queue-name`, so Kueue users' Jobs work unchanged) is suspended at
+creation and gets a Workload. On admission it is unsuspended with its flavors' node
+labels and tolerations, its parallelism set to the admitted count, and a scheduling
+gate on its pods; each gated pod is then pinned to the node placement chose and the
+gate removed, so kube-scheduler binds where we decided. On eviction the Job is
+suspended again with its original node selector restored.
+
+Other job kinds (JobSet, PyTorchJob) plug in through `JobAdapter`. Objects are plain
+JSON dicts as the API server returns them; results are merge patches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import msgspec
+
+from quarterdeck.api.meta import ObjectMeta
+from quarterdeck.api.queueing.flavor import ResourceFlavor
+from quarterdeck.api.queueing.workload import Admission, PodSet, Workload, WorkloadSpec
+
+QUEUE_LABELS = ("queueing.quarterdeck.dev/queue-name", "kueue.x-k8s.io/queue-name")
+PRIORITY_LABELS = ("queueing.quarterdeck.dev/priority-class", "kueue.x-k8s.io/priority-class")
+GATE = "queueing.quarterdeck.dev/placement"
+SAVED_SELECTOR = "queueing.quarterdeck.dev/original-node-selector"
+HOSTNAME = "kubernetes.io/hostname"
+
+Object = Mapping[str, Any]
+Patch = dict[str, Any]
+
+
+class JobAdapter(Protocol):
+    """What queueing needs from one job kind."""
+
+    api_version: str
+    kind: str
+
+    def workload(self, job: Object) -> Workload: ...
+
+    def on_create(self, job: Object) -> Patch: ...
+
+    def on_admit(
+        self, job: Object, admission: Admission, flavors: Mapping[str, ResourceFlavor]
+    ) -> Patch: ...
+
+    def on_evict(self, job: Object) -> Patch: ...
+
+    def finished(self, job: Object) -> bool: ...
+
+
+def queue_name(obj: Object) -> str | None:
+    """The queue a job asks for, by our label or Kueue's."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return next((labels[k] for k in QUEUE_LABELS if labels.get(k)), None)
+
+
+class BatchJob:
+    """batch/v1 Job: one pod set of `parallelism` pods."""
+
+    api_version = "batch/v1"
+    kind = "Job"
+
+    def workload(self, job: Object) -> Workload:
+        meta = job.get("metadata") or {}
+        spec = job.get("spec") or {}
+        labels = meta.get("labels") or {}
+        name = meta.get("name", "")
+        parallelism = int(spec.get("parallelism", 1))
+        completions = spec.get("completions")
+        count = min(parallelism, int(completions)) if completions is not None else parallelism
+        min_count = _int_annotation(meta, "kueue.x-k8s.io/job-min-parallelism")
+        return Workload(
+            metadata=ObjectMeta(
+                name=f"job-{name}",
+                namespace=meta.get("namespace", ""),
+                labels={k: v for k, v in labels.items() if k in QUEUE_LABELS},
+            ),
+            spec=WorkloadSpec(
+                pod_sets=[
+                    PodSet(
+                        name="main",
+                        count=count,
+                        min_count=min_count,
+                        template=dict(spec.get("template") or {}),
+                    )
+                ],
+                queue_name=queue_name(job),
+                priority_class_name=next(
+                    (labels[k] for k in PRIORITY_LABELS if labels.get(k)), None
+                ),
+            ),
+        )
+
+    def on_create(self, job: Object) -> Patch:
+        return {"spec": {"suspend": True}}
+
+    def on_admit(
+        self, job: Object, admission: Admission, flavors: Mapping[str, ResourceFlavor]
+    ) -> Patch:
+        spec = job.get("spec") or {}
+        pod_spec = (spec.get("template") or {}).get("spec") or {}
+        sets = admission.pod_set_assignments
+        assignment = sets[0] if sets else None
+        selector = dict(pod_spec.get("nodeSelector") or {})
+        tolerations = list(pod_spec.get("tolerations") or [])
+        used = dict.fromkeys(assignment.flavors.values()) if assignment else {}
+        for name in used:
+            rf = flavors.get(name)
+            if rf is None:
+                continue
+            selector.update(rf.spec.node_labels)
+            for t in rf.spec.tolerations:
+                entry = {k: v for k, v in _camel(t).items() if v is not None}
+                if entry not in tolerations:
+                    tolerations.append(entry)
+        gates = list(pod_spec.get("schedulingGates") or [])
+        if assignment is not None and assignment.topology_assignment is not None:
+            gates = [*[g for g in gates if g.get("name") != GATE], {"name": GATE}]
+        patch: Patch = {
+            "metadata": {
+                "annotations": {SAVED_SELECTOR: json.dumps(pod_spec.get("nodeSelector") or {})}
+            },
+            "spec": {
+                "suspend": False,
+                "template": {
+                    "spec": {
+                        "nodeSelector": selector,
+                        "tolerations": tolerations,
+                        "schedulingGates": gates,
+                    }
+                },
+            },
+        }
+        if assignment is not None and assignment.count is not None:
+            patch["spec"]["parallelism"] = assignment.count
+        return patch
+
+    def on_evict(self, job: Object) -> Patch:
+        meta = job.get("metadata") or {}
+        saved = (meta.get("annotations") or {}).get(SAVED_SELECTOR)
+        patch: Patch = {"spec": {"suspend": True}}
+        if saved is not None:
+            # A merge patch replaces the selector wholesale: flavor labels disappear.
+            patch["spec"]["template"] = {"spec": {"nodeSelector": json.loads(saved) or None}}
+            patch["metadata"] = {"annotations": {SAVED_SELECTOR: None}}
+        return patch
+
+    def finished(self, job: Object) -> bool:
+        conditions = (job.get("status") or {}).get("conditions") or []
+        return any(
+            c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            for c in conditions
+        )
+
+
+def pods_to_nodes(pods: Sequence[str], nodes: Mapping[str, int]) -> dict[str, str]:
+    """Which gated pod goes to which node: pods in name order fill nodes in name order."""
+    slots = [node for node in sorted(nodes) for _ in range(nodes[node])]
+    return dict(zip(sorted(pods), slots, strict=False))
+
+
+def release_gate(pod: Object, node: str) -> Patch:
+    """Pin a gated pod to `node` and lift our gate (both allowed while it is gated)."""
+    spec = pod.get("spec") or {}
+    gates = [g for g in spec.get("schedulingGates") or [] if g.get("name") != GATE]
+    selector = {**(spec.get("nodeSelector") or {}), HOSTNAME: node}
+    return {"spec": {"nodeSelector": selector, "schedulingGates": gates}}
+
+
+def _camel(toleration: Any) -> dict[str, Any]:
+    return dict(msgspec.to_builtins(toleration))
+
+
+def _int_annotation(meta: Mapping[str, Any], key: str) -> int | None:
+    value = (meta.get("annotations") or {}).get(key)
+    return int(value) if value is not None and str(value).isdigit() else None
