@@ -1,30 +1,37 @@
-"""`qd queue`: offline admission on manifests, and the queueing CRDs.
+"""`qd queue`: queues, usage and why a workload waits; offline simulation; the CRDs.
 
-`qd queue simulate` runs one scheduling cycle (the same pure code the controller will
-run) over ClusterQueues, LocalQueues, ResourceFlavors, Workloads and optional Node
-manifests, and prints what would be admitted, preempted, or left pending and why.
+`list`, `pending` and `why` read the live cluster and run the same pure cycle the
+controller runs (without acting), so "why" is the reason as of now. `simulate` does
+the same over manifest files, offline.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 import yaml
 from rich.table import Table
 
 from quarterdeck.api.queueing import all_crds, load_documents
 from quarterdeck.api.queueing.manifests import ManifestError, QueueingObject
-from quarterdeck.cli.output import OUTPUT_OPTION, OutputFormat, console, emit, fail
-from quarterdeck.queueing import Decisions, GpuPlacer, Node, cycle, snapshot_from_objects
+from quarterdeck.api.queueing.quantity import to_milli
+from quarterdeck.cli.output import OUTPUT_OPTION, OutputFormat, console, emit, err_console, fail
+from quarterdeck.queueing import Decisions, GpuPlacer, Node, Snapshot, cycle, snapshot_from_objects
 from quarterdeck.queueing.model import fmt
 from quarterdeck.queueing.snapshot import node_from_object
+from quarterdeck.queueing.status import cluster_queue_status
 
 app = typer.Typer(
     help="Kueue-shaped GPU admission: queues, quotas, why pending.", no_args_is_help=True
 )
 
+KubeOption = Annotated[
+    Path | None, typer.Option("--kubeconfig", help="Kubeconfig (default: $KUBECONFIG).")
+]
 FilesArgument = Annotated[
     list[Path], typer.Argument(help="YAML manifests (queueing kinds, Kueue kinds, Nodes).")
 ]
@@ -174,3 +181,163 @@ def _table(d: Decisions, placed: bool) -> None:
             q.workload.key, q.workload.cluster_queue, f"[yellow]{q.reason}[/]", "", q.message
         )
     console.print(table)
+
+
+def _live(kubeconfig: Path | None) -> tuple[Snapshot, Decisions]:
+    """The live snapshot and what a cycle would decide on it now (nothing is changed)."""
+    from lightkube import ApiError, ConfigError
+
+    from quarterdeck.kube.client import describe_target, load_client
+    from quarterdeck.queueing.live import QueueingNotInstalledError, read_snapshot
+
+    try:
+        client = load_client(kubeconfig, field_manager="quarterdeck-queueing")
+        snapshot, problems = read_snapshot(client, now=time.time())
+    except QueueingNotInstalledError as err:
+        fail(str(err))
+    except (ApiError, ConfigError, OSError, httpx.HTTPError) as err:
+        fail(f"cannot read the cluster at {describe_target(kubeconfig)}: {err}")
+    for problem in problems:
+        err_console.print(
+            f"[yellow]warning:[/] left out {problem}", highlight=False, soft_wrap=True
+        )
+    placer = GpuPlacer() if snapshot.nodes else None
+    return snapshot, cycle(snapshot, placer)
+
+
+@app.command("list")
+def list_queues(kubeconfig: KubeOption = None, output: OutputFormat = OUTPUT_OPTION) -> None:
+    """ClusterQueues with their cohort, workloads and quota usage per flavor."""
+    snapshot, _ = _live(kubeconfig)
+    status = cluster_queue_status(snapshot, Decisions())
+    rows: list[dict[str, Any]] = []
+    for name, cq in sorted(snapshot.cluster_queues.items()):
+        st = status[name]
+        usage: list[dict[str, Any]] = []
+        for fr, quota in cq.flavor_resources():
+            used = next(
+                (
+                    to_milli(r.total, "total")
+                    for f in st.flavors_usage
+                    if f.name == fr[0]
+                    for r in f.resources
+                    if r.name == fr[1]
+                ),
+                0,
+            )
+            usage.append(
+                {
+                    "flavor": fr[0],
+                    "resource": fr[1],
+                    "used": fmt(used, fr[1]),
+                    "nominal": fmt(quota.nominal, fr[1]),
+                    "usedMilli": used,
+                    "nominalMilli": quota.nominal,
+                }
+            )
+        rows.append(
+            {
+                "name": name,
+                "cohort": cq.cohort,
+                "strategy": cq.strategy,
+                "pending": st.pending_workloads,
+                "admitted": st.admitted_workloads,
+                "usage": usage,
+            }
+        )
+    if emit(rows, output):
+        return
+    table = Table("NAME", "COHORT", "STRATEGY", "PENDING", "ADMITTED", "USAGE")
+    for r in rows:
+        bars = "\n".join(
+            f"{u['flavor']} {u['resource']} {_bar(u['usedMilli'], u['nominalMilli'])} "
+            f"{u['used']}/{u['nominal']}"
+            for u in r["usage"]
+        )
+        table.add_row(
+            r["name"], r["cohort"] or "", r["strategy"], str(r["pending"]), str(r["admitted"]), bars
+        )
+    console.print(table)
+
+
+@app.command()
+def pending(
+    queue: Annotated[str | None, typer.Argument(help="ClusterQueue (default: all).")] = None,
+    kubeconfig: KubeOption = None,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Workloads not running, in queue order, with what the next cycle would do and why."""
+    snapshot, decisions = _live(kubeconfig)
+    if queue is not None and queue not in snapshot.cluster_queues:
+        fail(f"ClusterQueue {queue} not found")
+    data = _as_data(decisions)
+    rows = [
+        {
+            "workload": a["workload"],
+            "clusterQueue": a["clusterQueue"],
+            "reason": "Admissible",
+            "message": "the next cycle admits it",
+        }
+        for a in data["admitted"]
+    ] + data["pending"]
+    rows = [r for r in rows if queue is None or r["clusterQueue"] == queue]
+    if emit(rows, output):
+        return
+    table = Table("WORKLOAD", "CLUSTER QUEUE", "REASON", "MESSAGE")
+    for r in rows:
+        table.add_row(r["workload"], r["clusterQueue"], r["reason"], r["message"])
+    console.print(table)
+
+
+@app.command()
+def why(
+    workload: Annotated[str, typer.Argument(help="Workload name.")],
+    namespace: Annotated[str, typer.Option("--namespace", "-n")] = "default",
+    kubeconfig: KubeOption = None,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Why a workload is pending (or where it runs), as of now."""
+    snapshot, decisions = _live(kubeconfig)
+    key = f"{namespace}/{workload}"
+    answer: dict[str, Any] | None = None
+    for adm in snapshot.admitted:
+        if adm.workload.key == key:
+            nodes = sorted({n for ps in adm.pod_sets for n in (ps.nodes or {})})
+            flavors = sorted({f for ps in adm.pod_sets for f in ps.flavors.values()})
+            answer = {
+                "workload": key,
+                "state": "Admitted",
+                "clusterQueue": adm.workload.cluster_queue,
+                "message": f"running on flavor {', '.join(flavors)}"
+                + (f", nodes {', '.join(nodes)}" if nodes else ""),
+            }
+    for a in decisions.admitted:
+        if a.workload.key == key:
+            answer = {
+                "workload": key,
+                "state": "Admissible",
+                "clusterQueue": a.cluster_queue,
+                "message": "fits now; the next cycle admits it",
+            }
+    for p in decisions.pending:
+        if p.workload.key == key:
+            answer = {
+                "workload": key,
+                "state": p.reason,
+                "clusterQueue": p.workload.cluster_queue,
+                "message": p.message,
+            }
+    if answer is None:
+        fail(f"workload {key} not found")
+    if emit(answer, output):
+        return
+    console.print(f"[bold]{key}[/] ({answer['clusterQueue']}): {answer['state']}", soft_wrap=True)
+    console.print(answer["message"], highlight=False, soft_wrap=True)
+
+
+def _bar(used: int, nominal: int, width: int = 10) -> str:
+    if nominal <= 0:
+        return "[" + ("!" * width if used else " " * width) + "]"
+    filled = min(width, round(width * used / nominal))
+    over = "+" if used > nominal else ""
+    return "[" + "#" * filled + "." * (width - filled) + "]" + over

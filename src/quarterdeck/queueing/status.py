@@ -81,8 +81,8 @@ def cluster_queue_status(snapshot: Snapshot, decisions: Decisions) -> dict[str, 
         if adm.workload.cluster_queue in quota.queues:
             quota.add(adm.workload.cluster_queue, adm.usage())
     pending: dict[str, int] = {}
-    for p in decisions.pending:
-        pending[p.workload.cluster_queue] = pending.get(p.workload.cluster_queue, 0) + 1
+    for wl in after.pending:
+        pending[wl.cluster_queue] = pending.get(wl.cluster_queue, 0) + 1
     admitted: dict[str, int] = {}
     for adm in after.admitted:
         admitted[adm.workload.cluster_queue] = admitted.get(adm.workload.cluster_queue, 0) + 1
