@@ -10,6 +10,7 @@ from quarterdeck.queueing import GpuPlacer, admission_of, cycle, snapshot_from_o
 from quarterdeck.queueing.jobs import (
     GATE,
     BatchJob,
+    pinned_node,
     pods_to_nodes,
     queue_name,
     release_gate,
@@ -91,7 +92,32 @@ def test_admission_unsuspends_with_flavor_labels_gate_and_then_pins_pods() -> No
     pod = {"spec": {"schedulingGates": [{"name": GATE}, {"name": "other"}]}}
     release = release_gate(pod, pinned["train-a"])
     assert release["spec"]["schedulingGates"] == [{"name": "other"}]
-    assert release["spec"]["nodeSelector"]["kubernetes.io/hostname"] == pinned["train-a"]
+    assert pinned_node({"spec": {**pod["spec"], **release["spec"]}}) == pinned["train-a"]
+    narrowed = release_gate(
+        {
+            "spec": {
+                "affinity": {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {
+                            "nodeSelectorTerms": [
+                                {
+                                    "matchExpressions": [
+                                        {"key": "zone", "operator": "In", "values": ["a"]}
+                                    ]
+                                }
+                            ]
+                        }
+                    }
+                }
+            }
+        },
+        "n1",
+    )
+    (term,) = narrowed["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]["nodeSelectorTerms"]
+    assert term["matchExpressions"][0]["key"] == "zone"
+    assert term["matchFields"] == [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]
 
     evicted = {**job, "metadata": {**job["metadata"], **patch["metadata"]}}
     back = BatchJob().on_evict(evicted)

@@ -192,7 +192,7 @@ def _live(kubeconfig: Path | None) -> tuple[Snapshot, Decisions]:
 
     try:
         client = load_client(kubeconfig, field_manager="quarterdeck-queueing")
-        snapshot, problems = read_snapshot(client, now=time.time())
+        snapshot, _, problems = read_snapshot(client, now=time.time())
     except QueueingNotInstalledError as err:
         fail(str(err))
     except (ApiError, ConfigError, OSError, httpx.HTTPError) as err:

@@ -28,7 +28,6 @@ QUEUE_LABELS = ("queueing.quarterdeck.dev/queue-name", "kueue.x-k8s.io/queue-nam
 PRIORITY_LABELS = ("queueing.quarterdeck.dev/priority-class", "kueue.x-k8s.io/priority-class")
 GATE = "queueing.quarterdeck.dev/placement"
 SAVED_SELECTOR = "queueing.quarterdeck.dev/original-node-selector"
-HOSTNAME = "kubernetes.io/hostname"
 
 Object = Mapping[str, Any]
 Patch = dict[str, Any]
@@ -165,11 +164,40 @@ def pods_to_nodes(pods: Sequence[str], nodes: Mapping[str, int]) -> dict[str, st
 
 
 def release_gate(pod: Object, node: str) -> Patch:
-    """Pin a gated pod to `node` and lift our gate (both allowed while it is gated)."""
+    """Pin a gated pod to `node` and lift our gate (both allowed while it is gated).
+
+    The pin is a required node affinity on the node's name (`matchFields`), which
+    works whether or not nodes carry a hostname label; existing required terms are
+    narrowed, never widened.
+    """
     spec = pod.get("spec") or {}
     gates = [g for g in spec.get("schedulingGates") or [] if g.get("name") != GATE]
-    selector = {**(spec.get("nodeSelector") or {}), HOSTNAME: node}
-    return {"spec": {"nodeSelector": selector, "schedulingGates": gates}}
+    pin = {"key": "metadata.name", "operator": "In", "values": [node]}
+    affinity = dict(spec.get("affinity") or {})
+    node_affinity = dict(affinity.get("nodeAffinity") or {})
+    required = dict(node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    terms = [dict(t) for t in required.get("nodeSelectorTerms") or []] or [{}]
+    for term in terms:
+        term["matchFields"] = [*(term.get("matchFields") or []), pin]
+    required["nodeSelectorTerms"] = terms
+    node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = required
+    affinity["nodeAffinity"] = node_affinity
+    return {"spec": {"affinity": affinity, "schedulingGates": gates}}
+
+
+def pinned_node(pod: Object) -> str | None:
+    """The node a pod is bound or pinned to (by `release_gate`), if any."""
+    spec = pod.get("spec") or {}
+    if spec.get("nodeName"):
+        return str(spec["nodeName"])
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ) or {}
+    for term in required.get("nodeSelectorTerms") or []:
+        for field in term.get("matchFields") or []:
+            if field.get("key") == "metadata.name" and len(field.get("values") or []) == 1:
+                return str(field["values"][0])
+    return None
 
 
 def _camel(toleration: Any) -> dict[str, Any]:

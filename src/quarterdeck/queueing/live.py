@@ -108,8 +108,8 @@ def _owned_by(meta: dict[str, Any], jobs: Iterable[tuple[str | None, str | None]
 
 def read_snapshot(
     client: Client, now: float, fair_sharing: bool = False
-) -> tuple[Snapshot, list[str]]:
-    """The snapshot of the live cluster, and the objects left out of it."""
+) -> tuple[Snapshot, list[QueueingObject], list[str]]:
+    """The snapshot of the live cluster, the objects it came from, and those left out."""
     objects, problems = read_objects(client)
     namespaces = {
         n.metadata.name: dict(n.metadata.labels or {})
@@ -119,4 +119,4 @@ def read_snapshot(
     snap = snapshot_from_objects(
         objects, nodes=read_nodes(client), namespaces=namespaces, now=now, fair_sharing=fair_sharing
     )
-    return snap, problems
+    return snap, objects, problems
