@@ -224,3 +224,10 @@ def test_qd_queue_list_pending_why_read_the_live_cluster(
     assert "2 matching nodes hold 2 of 4 pods" in why.stdout
     missing = runner.invoke(app, [*base, "why", "nope", "-n", namespace, *cfg])
     assert missing.exit_code == 1 and "not found" in missing.output
+
+    passed = runner.invoke(app, [*base, "reconcile", "--once", *cfg])
+    assert passed.exit_code == 0, passed.output
+    assert f"admitted  {namespace}/pair" in passed.stdout
+    why = runner.invoke(app, [*base, "why", "pair", "-n", namespace, *cfg, "-o", "json"])
+    answer = json.loads(why.stdout)
+    assert answer["state"] == "Admitted" and "gpu-h100-8-00" in answer["message"]

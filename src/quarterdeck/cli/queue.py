@@ -341,3 +341,40 @@ def _bar(used: int, nominal: int, width: int = 10) -> str:
     filled = min(width, round(width * used / nominal))
     over = "+" if used > nominal else ""
     return "[" + "#" * filled + "." * (width - filled) + "]" + over
+
+
+@app.command()
+def reconcile(
+    kubeconfig: KubeOption = None,
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 1.0,
+) -> None:
+    """Run the queueing controller's passes against a cluster (until interrupted)."""
+    from lightkube import ApiError, ConfigError
+
+    from quarterdeck.kube.client import describe_target, load_client
+    from quarterdeck.queueing.controller import FIELD_MANAGER, reconcile_once
+    from quarterdeck.queueing.live import QueueingNotInstalledError
+
+    try:
+        client = load_client(kubeconfig, field_manager=FIELD_MANAGER)
+        while True:
+            report = reconcile_once(client, time.time())
+            for label, keys in (
+                ("created", report.created),
+                ("admitted", report.admitted),
+                ("preempted", report.preempted),
+                ("finished", report.finished),
+                ("released", report.released),
+            ):
+                for key in keys:
+                    console.print(f"{label:<9} {key}", highlight=False)
+            for problem in report.problems:
+                err_console.print(f"[yellow]warning:[/] {problem}", highlight=False, soft_wrap=True)
+            if once:
+                return
+            time.sleep(interval)
+    except QueueingNotInstalledError as err:
+        fail(str(err))
+    except (ApiError, ConfigError, OSError, httpx.HTTPError) as err:
+        fail(f"cannot reconcile the cluster at {describe_target(kubeconfig)}: {err}")
