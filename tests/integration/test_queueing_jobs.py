@@ -6,6 +6,7 @@ kube-scheduler binds them exactly there.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -102,10 +103,15 @@ def gpu_queue(kube: Client, namespace: str) -> Iterator[str]:
         force=True,
     )
     yield namespace
-    # Free the GPU nodes for other tests: the Job, its pods and its Workload go first.
-    kube.delete(Job, "train", namespace=namespace, cascade=CascadeType.FOREGROUND)
-    wait_for(lambda: not _pods(kube, namespace), "the Job's pods to be deleted", 60)
-    kube.delete(Workload, "job-train", namespace=namespace)
+    # Free the GPU nodes for other tests: Jobs, their pods and Workloads go first.
+    for job in kube.list(Job, namespace=namespace):
+        if job.metadata is not None and job.metadata.name:
+            kube.delete(Job, job.metadata.name, namespace=namespace, cascade=CascadeType.FOREGROUND)
+    wait_for(lambda: not list(kube.list(Pod, namespace=namespace)), "pods to be deleted", 60)
+    for wl in kube.list(Workload, namespace=namespace):
+        if wl.metadata is not None and wl.metadata.name:
+            with contextlib.suppress(ApiError):
+                kube.delete(Workload, wl.metadata.name, namespace=namespace)
     kube.delete(ClusterQueue, f"cq-{namespace}")
     kube.delete(Flavor, f"h100-{namespace}")
 
@@ -184,3 +190,84 @@ def test_job_is_admitted_gated_pinned_and_bound_where_placement_decided(
 
     pods = wait_for(bound, "pods bound by kube-scheduler", 60)
     assert Counter(p["spec"]["nodeName"] for p in pods) == planned
+
+
+WorkloadPriorityClass = create_global_resource(
+    GROUP, VERSION, "WorkloadPriorityClass", "workloadpriorityclasses"
+)
+
+
+def _labelled_job(namespace: str, name: str, priority_class: str) -> dict[str, Any]:
+    job = _job(namespace)
+    job["metadata"]["name"] = name
+    job["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] = priority_class
+    job["spec"]["parallelism"] = job["spec"]["completions"] = 1
+    return job
+
+
+def test_high_priority_job_preempts_a_lower_one_which_later_resumes(
+    kube: Client, gpu_queue: str
+) -> None:
+    namespace = gpu_queue
+    for name, value in (("low", 10), ("high", 100)):
+        kube.apply(
+            WorkloadPriorityClass.from_dict(
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "WorkloadPriorityClass",
+                    "metadata": {"name": f"{name}-{namespace}"},
+                    "value": value,
+                }
+            ),
+            force=True,
+        )
+    cq = _dict(kube.get(ClusterQueue, f"cq-{namespace}"))
+    cq["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["nominalQuota"] = 8
+    cq["spec"]["preemption"] = {"withinClusterQueue": "LowerPriority"}
+    kube.apply(
+        ClusterQueue.from_dict(
+            {k: cq[k] for k in ("apiVersion", "kind", "spec")}
+            | {"metadata": {"name": f"cq-{namespace}"}}
+        ),
+        force=True,
+    )
+
+    def suspended(name: str) -> bool:
+        return bool(_dict(kube.get(Job, name, namespace=namespace))["spec"].get("suspend"))
+
+    try:
+        kube.create(codecs.from_dict(_labelled_job(namespace, "batch", f"low-{namespace}")))
+        first = reconcile_once(kube, time.time())
+        assert first.admitted == [f"{namespace}/job-batch"], first
+        assert not suspended("batch")
+
+        kube.create(codecs.from_dict(_labelled_job(namespace, "urgent", f"high-{namespace}")))
+        second = reconcile_once(kube, time.time())
+        assert second.preempted == [f"{namespace}/job-batch"], second
+        assert suspended("batch") and suspended("urgent")
+        evicted = _dict(kube.get(Workload, "job-batch", namespace=namespace))["status"]
+        assert {c["type"]: c["reason"] for c in evicted["conditions"]}["Evicted"] == "Preempted"
+
+        third = reconcile_once(kube, time.time())
+        assert third.admitted == [f"{namespace}/job-urgent"], third
+        assert not suspended("urgent") and suspended("batch")
+
+        # The urgent Job goes away; its Workload is garbage-collected with it.
+        kube.delete(Job, "urgent", namespace=namespace, cascade=CascadeType.FOREGROUND)
+        wait_for(
+            lambda: (
+                not [
+                    w
+                    for w in kube.list(Workload, namespace=namespace)
+                    if w.metadata is not None and w.metadata.name == "job-urgent"
+                ]
+            ),
+            "the urgent Workload to be collected",
+            60,
+        )
+        fourth = reconcile_once(kube, time.time())
+        assert fourth.admitted == [f"{namespace}/job-batch"], fourth
+        assert not suspended("batch")  # resumed
+    finally:
+        for name in ("low", "high"):
+            kube.delete(WorkloadPriorityClass, f"{name}-{namespace}")

@@ -119,10 +119,19 @@ def test_admission_unsuspends_with_flavor_labels_gate_and_then_pins_pods() -> No
     assert term["matchExpressions"][0]["key"] == "zone"
     assert term["matchFields"] == [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]
 
-    evicted = {**job, "metadata": {**job["metadata"], **patch["metadata"]}}
-    back = BatchJob().on_evict(evicted)
-    assert back["spec"]["suspend"] is True
-    assert back["spec"]["template"]["spec"]["nodeSelector"] == {"disk": "ssd"}
+    assert BatchJob().on_evict(job) == {"spec": {"suspend": True}}
+    # Readmitted later (say on another flavor): built from the saved original, so
+    # the labels of the first admission do not pile up.
+    readmitted = {
+        **job,
+        "metadata": {**job["metadata"], **patch["metadata"]},
+        "spec": {**job["spec"], "template": {"spec": {**pod_spec, "nodeSelector": {"x": "y"}}}},
+    }
+    again = BatchJob().on_admit(readmitted, admission, flavors)
+    assert again["spec"]["template"]["spec"]["nodeSelector"] == {
+        "disk": "ssd",
+        "gpu.quarterdeck.dev/model": "h100",
+    }
 
 
 def test_finished_jobs_release_their_quota() -> None:

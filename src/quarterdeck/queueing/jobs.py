@@ -6,7 +6,8 @@ creation and gets a Workload. On admission it is unsuspended with its flavors' n
 labels and tolerations, its parallelism set to the admitted count, and a scheduling
 gate on its pods; each gated pod is then pinned to the node placement chose and the
 gate removed, so kube-scheduler binds where we decided. On eviction the Job is
-suspended again with its original node selector restored.
+suspended; its original node selector and tolerations (saved at admission) are the
+base of the next admission.
 
 Other job kinds (JobSet, PyTorchJob) plug in through `JobAdapter`. Objects are plain
 JSON dicts as the API server returns them; results are merge patches.
@@ -27,7 +28,7 @@ from quarterdeck.api.queueing.workload import Admission, PodSet, Workload, Workl
 QUEUE_LABELS = ("queueing.quarterdeck.dev/queue-name", "kueue.x-k8s.io/queue-name")
 PRIORITY_LABELS = ("queueing.quarterdeck.dev/priority-class", "kueue.x-k8s.io/priority-class")
 GATE = "queueing.quarterdeck.dev/placement"
-SAVED_SELECTOR = "queueing.quarterdeck.dev/original-node-selector"
+SAVED_SCHEDULING = "queueing.quarterdeck.dev/original-scheduling"
 
 Object = Mapping[str, Any]
 Patch = dict[str, Any]
@@ -101,12 +102,23 @@ class BatchJob:
     def on_admit(
         self, job: Object, admission: Admission, flavors: Mapping[str, ResourceFlavor]
     ) -> Patch:
+        meta = job.get("metadata") or {}
         spec = job.get("spec") or {}
         pod_spec = (spec.get("template") or {}).get("spec") or {}
+        saved = (meta.get("annotations") or {}).get(SAVED_SCHEDULING)
+        # Start from what the user wrote, not from what an earlier admission added.
+        original = (
+            json.loads(saved)
+            if saved
+            else {
+                "nodeSelector": pod_spec.get("nodeSelector") or {},
+                "tolerations": pod_spec.get("tolerations") or [],
+            }
+        )
         sets = admission.pod_set_assignments
         assignment = sets[0] if sets else None
-        selector = dict(pod_spec.get("nodeSelector") or {})
-        tolerations = list(pod_spec.get("tolerations") or [])
+        selector = dict(original["nodeSelector"])
+        tolerations = list(original["tolerations"])
         used = dict.fromkeys(assignment.flavors.values()) if assignment else {}
         for name in used:
             rf = flavors.get(name)
@@ -117,13 +129,11 @@ class BatchJob:
                 entry = {k: v for k, v in _camel(t).items() if v is not None}
                 if entry not in tolerations:
                     tolerations.append(entry)
-        gates = list(pod_spec.get("schedulingGates") or [])
+        gates = [g for g in pod_spec.get("schedulingGates") or [] if g.get("name") != GATE]
         if assignment is not None and assignment.topology_assignment is not None:
-            gates = [*[g for g in gates if g.get("name") != GATE], {"name": GATE}]
+            gates.append({"name": GATE})
         patch: Patch = {
-            "metadata": {
-                "annotations": {SAVED_SELECTOR: json.dumps(pod_spec.get("nodeSelector") or {})}
-            },
+            "metadata": {"annotations": {SAVED_SCHEDULING: json.dumps(original)}},
             "spec": {
                 "suspend": False,
                 "template": {
@@ -140,14 +150,9 @@ class BatchJob:
         return patch
 
     def on_evict(self, job: Object) -> Patch:
-        meta = job.get("metadata") or {}
-        saved = (meta.get("annotations") or {}).get(SAVED_SELECTOR)
-        patch: Patch = {"spec": {"suspend": True}}
-        if saved is not None:
-            # A merge patch replaces the selector wholesale: flavor labels disappear.
-            patch["spec"]["template"] = {"spec": {"nodeSelector": json.loads(saved) or None}}
-            patch["metadata"] = {"annotations": {SAVED_SELECTOR: None}}
-        return patch
+        """Suspend only: a running Job's template is immutable, so the flavor's node
+        labels stay until the next admission recomputes them from the saved original."""
+        return {"spec": {"suspend": True}}
 
     def finished(self, job: Object) -> bool:
         conditions = (job.get("status") or {}).get("conditions") or []
