@@ -26,6 +26,7 @@ from quarterdeck.kube.wait import wait_for
 from quarterdeck.queueing.controller import reconcile_once
 from quarterdeck.queueing.jobs import GATE
 from quarterdeck.queueing.live import read_objects
+from quarterdeck.queueing.metrics import QueueMetrics
 
 pytestmark = pytest.mark.integration
 
@@ -157,7 +158,8 @@ def test_job_is_admitted_gated_pinned_and_bound_where_placement_decided(
     kube.create(codecs.from_dict(_job(namespace)))
 
     # One pass creates the Workload, sees it in the snapshot it reads next, admits it.
-    first = reconcile_once(kube, time.time())
+    metrics = QueueMetrics()
+    first = reconcile_once(kube, time.time(), metrics=metrics)
     assert first.created == [f"{namespace}/job-train"], first
     assert first.admitted == [f"{namespace}/job-train"], first
 
@@ -167,6 +169,10 @@ def test_job_is_admitted_gated_pinned_and_bound_where_placement_decided(
         {d["values"][0]: d["count"] for d in assignment["topologyAssignment"]["domains"]}
     )
     assert sum(planned.values()) == 2
+    cq_label = {"cluster_queue": f"cq-{namespace}"}
+    value = metrics.registry.get_sample_value
+    assert value("quarterdeck_queueing_admitted_workloads", cq_label) == 1
+    assert value("quarterdeck_queueing_admission_wait_seconds_count", cq_label) == 1
     job = _dict(kube.get(Job, "train", namespace=namespace))
     assert job["spec"]["suspend"] is False
     pod_spec = job["spec"]["template"]["spec"]

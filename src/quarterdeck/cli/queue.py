@@ -348,6 +348,9 @@ def reconcile(
     kubeconfig: KubeOption = None,
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 1.0,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+    ] = None,
 ) -> None:
     """Run the queueing controller's passes against a cluster (until interrupted)."""
     from lightkube import ApiError, ConfigError
@@ -355,11 +358,17 @@ def reconcile(
     from quarterdeck.kube.client import describe_target, load_client
     from quarterdeck.queueing.controller import FIELD_MANAGER, reconcile_once
     from quarterdeck.queueing.live import QueueingNotInstalledError
+    from quarterdeck.queueing.metrics import QueueMetrics
 
+    metrics = QueueMetrics()
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, registry=metrics.registry)
     try:
         client = load_client(kubeconfig, field_manager=FIELD_MANAGER)
         while True:
-            report = reconcile_once(client, time.time())
+            report = reconcile_once(client, time.time(), metrics=metrics)
             for label, keys in (
                 ("created", report.created),
                 ("admitted", report.admitted),

@@ -41,6 +41,7 @@ from quarterdeck.queueing.jobs import (
     release_gate,
 )
 from quarterdeck.queueing.live import read_snapshot
+from quarterdeck.queueing.metrics import QueueMetrics
 from quarterdeck.queueing.model import AdmittedWorkload
 from quarterdeck.queueing.snapshot import admission_of
 from quarterdeck.queueing.status import set_condition, workload_status
@@ -71,7 +72,12 @@ def _rfc3339(now: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
 
 
-def reconcile_once(client: Client, now: float, placer: GpuPlacer | None = None) -> PassReport:
+def reconcile_once(
+    client: Client,
+    now: float,
+    placer: GpuPlacer | None = None,
+    metrics: QueueMetrics | None = None,
+) -> PassReport:
     """One read-decide-act pass over the whole cluster."""
     report = PassReport()
     stamp = _rfc3339(now)
@@ -84,6 +90,8 @@ def reconcile_once(client: Client, now: float, placer: GpuPlacer | None = None) 
     snapshot, objects, problems = read_snapshot(client, now=now)
     report.problems += problems
     decisions = cycle(snapshot, placer if placer is not None else GpuPlacer())
+    if metrics is not None:
+        metrics.observe(snapshot, decisions, now)
     workloads = {
         f"{o.metadata.namespace}/{o.metadata.name}": o
         for o in objects
@@ -114,11 +122,12 @@ def run(
     interval: float = 1.0,
     clock: Callable[[], float] = time.time,
     passes: int | None = None,
+    metrics: QueueMetrics | None = None,
 ) -> None:
     """Reconcile every `interval` seconds (forever, or `passes` times)."""
     done = 0
     while passes is None or done < passes:
-        reconcile_once(client, clock())
+        reconcile_once(client, clock(), metrics=metrics)
         done += 1
         time.sleep(interval)
 
