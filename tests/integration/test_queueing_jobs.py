@@ -277,3 +277,82 @@ def test_high_priority_job_preempts_a_lower_one_which_later_resumes(
     finally:
         for name in ("low", "high"):
             kube.delete(WorkloadPriorityClass, f"{name}-{namespace}")
+
+
+def test_team_borrows_idle_gpus_and_the_lender_reclaims_them(kube: Client, gpu_queue: str) -> None:
+    namespace = gpu_queue
+    api = f"{GROUP}/{VERSION}"
+    gpu_group = {
+        "coveredResources": ["nvidia.com/gpu"],
+        "flavors": [
+            {
+                "name": f"h100-{namespace}",
+                "resources": [{"name": "nvidia.com/gpu", "nominalQuota": 8}],
+            }
+        ],
+    }
+    selector = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+    for team, preemption in (
+        ("lender", {"reclaimWithinCohort": "Any"}),
+        ("borrower", {}),
+    ):
+        kube.apply(
+            ClusterQueue.from_dict(
+                {
+                    "apiVersion": api,
+                    "kind": "ClusterQueue",
+                    "metadata": {"name": f"{team}-{namespace}"},
+                    "spec": {
+                        "cohort": f"research-{namespace}",
+                        "namespaceSelector": selector,
+                        "preemption": preemption,
+                        "resourceGroups": [gpu_group],
+                    },
+                }
+            ),
+            force=True,
+        )
+        kube.apply(
+            LocalQueue.from_dict(
+                {
+                    "apiVersion": api,
+                    "kind": "LocalQueue",
+                    "metadata": {"name": team, "namespace": namespace},
+                    "spec": {"clusterQueue": f"{team}-{namespace}"},
+                }
+            ),
+            force=True,
+        )
+
+    def job(name: str, queue: str, pods: int) -> dict[str, Any]:
+        body = _job(namespace)
+        body["metadata"]["name"] = name
+        body["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] = queue
+        body["spec"]["parallelism"] = body["spec"]["completions"] = pods
+        return body  # pods x 8 GPUs
+
+    def suspended(name: str) -> bool:
+        return bool(_dict(kube.get(Job, name, namespace=namespace))["spec"].get("suspend"))
+
+    try:
+        kube.create(codecs.from_dict(job("big", "borrower", 2)))
+        first = reconcile_once(kube, time.time())
+        assert first.admitted == [f"{namespace}/job-big"], first  # 8 own + 8 borrowed
+        wl = _dict(kube.get(Workload, "job-big", namespace=namespace))
+        assert wl["status"]["admission"]["clusterQueue"] == f"borrower-{namespace}"
+
+        # The lender's own job fits its nominal quota, which the borrower holds.
+        kube.create(codecs.from_dict(job("own", "lender", 1)))
+        second = reconcile_once(kube, time.time())
+        assert second.preempted == [f"{namespace}/job-big"], second
+        evicted = _dict(kube.get(Workload, "job-big", namespace=namespace))["status"]
+        message = next(c["message"] for c in evicted["conditions"] if c["type"] == "Evicted")
+        assert "reclaim quota" in message
+        assert suspended("big")
+
+        third = reconcile_once(kube, time.time())
+        assert third.admitted == [f"{namespace}/job-own"], third
+        assert not suspended("own") and suspended("big")
+    finally:
+        for team in ("lender", "borrower"):
+            kube.delete(ClusterQueue, f"{team}-{namespace}")
