@@ -20,11 +20,19 @@ from quarterdeck.devcluster.versions import Component
 
 
 class QuietReporter(PlainReporter):
+    """Records when each phase finished instead of printing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = time.perf_counter()
+        self.finished: dict[str, float] = {}
+
     def step(self, text: str) -> None:
-        pass
+        self.finished[text] = time.perf_counter() - self.started
 
     def progress(self, task: str, done: int, total: int | None) -> None:
-        pass
+        if total and done >= total and task not in self.finished:
+            self.finished[task] = time.perf_counter() - self.started
 
 
 def rss_mib(pid: int) -> float:
@@ -36,9 +44,13 @@ def rss_mib(pid: int) -> float:
 
 
 def timed_up(name: str, nodes: list[NodeSpec], binaries: dict[Component, Path]) -> float:
-    started = time.perf_counter()
-    cluster.up(name, nodes, binaries, QuietReporter(), timeout=600)
-    return time.perf_counter() - started
+    reporter = QuietReporter()
+    cluster.up(name, nodes, binaries, reporter, timeout=600)
+    total = time.perf_counter() - reporter.started
+    if len(nodes) > 100:
+        phases = ", ".join(f"{k} at {v:.1f}s" for k, v in reporter.finished.items())
+        print(f"  phases: {phases}")
+    return total
 
 
 def main() -> None:

@@ -59,3 +59,25 @@ def test_unrelated_labels_do_not_change_selector_result(
 ) -> None:
     selector = LabelSelector(match_labels=wanted)
     assert selector_matches(selector, have) == selector_matches(selector, {**have, extra: "v"})
+
+
+cel_noise = st.text(alphabet="object.spec()[]{}'\"!&|=<>+-*/?:, abcxyz0123456789_", max_size=40)
+
+
+@settings(max_examples=30, deadline=None)
+@given(cel_noise)
+def test_a_broken_policy_never_takes_the_engine_down(expression: str) -> None:
+    """Whatever text a validation holds, evaluate returns, and the sound policies beside it
+    decide exactly as they do alone."""
+    from quarterdeck.api.policy import guardrail_from_dict
+
+    broken = guardrail_from_dict({
+        "apiVersion": "policy.quarterdeck.dev/v1alpha1", "kind": "Guardrail",
+        "metadata": {"name": "zz-broken"},
+        "spec": {"matchConstraints": {"resourceRules": [
+            {"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"]}]},
+            "validations": [{"expression": expression}]},
+    })
+    sound = list(builtins().values())
+    together = evaluate([*sound, broken], EXAMPLE_OBJECTS)
+    assert [v for v in together if v.policy != "zz-broken"] == evaluate(sound, EXAMPLE_OBJECTS)

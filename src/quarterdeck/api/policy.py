@@ -131,9 +131,17 @@ class PolicyLoadError(ValueError):
 
 def _convert(doc: Mapping[str, Any], where: str) -> Guardrail:
     try:
-        return msgspec.convert(doc, Guardrail)
+        guardrail = msgspec.convert(doc, Guardrail)
     except msgspec.ValidationError as err:
         raise PolicyLoadError(f"{where}: {err}") from None
+    actions = guardrail.spec.validation_actions
+    if not actions or len(set(actions)) != len(actions) or {"Deny", "Warn"} <= set(actions):
+        # The API server rejects these bindings too; say so before export, not after.
+        raise PolicyLoadError(
+            f"{where}: validationActions {actions} must be non-empty, without repeats, "
+            "and not contain both Deny and Warn - at `$.spec.validationActions`"
+        )
+    return guardrail
 
 
 def guardrail_from_dict(doc: Mapping[str, Any]) -> Guardrail:

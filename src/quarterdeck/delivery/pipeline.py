@@ -7,14 +7,18 @@ is reported as an error of the result with nothing applied.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from quarterdeck.api.policy import Guardrail
 from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.inventory import Entry, Owner
+from quarterdeck.delivery.manifests import Obj
 from quarterdeck.delivery.plan import Plan
 from quarterdeck.delivery.render import Options, RenderError, render
 from quarterdeck.delivery.source import Credentials, GitSource, Revision, SourceError
 from quarterdeck.delivery.sync import SyncOptions, SyncResult, sync
+from quarterdeck.policy.presync import Gate, presync
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,9 @@ class Delivery:
 
     revision: Revision | None
     result: SyncResult
+    # Warn/Audit guardrail outcomes ("Kind/ns/name: policy: message"), for status/events.
+    guardrail_warnings: list[str] = field(default_factory=list)
+    desired: list[Obj] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -55,8 +62,14 @@ def deliver(
     owner: Owner,
     inventory: list[Entry],
     options: SyncOptions | None = None,
+    guardrails: Sequence[Guardrail] = (),
 ) -> Delivery:
-    """Fetch ``target``, render it and sync it for ``owner``; errors leave the cluster as is."""
+    """Fetch ``target``, render it and sync it for ``owner``; errors leave the cluster as is.
+
+    ``guardrails`` are evaluated on the rendered set before anything is applied: a
+    Deny outcome fails the delivery naming object, policy and message; Warn and Audit
+    outcomes are returned in ``guardrail_warnings``.
+    """
     try:
         revision = source.fetch(
             target.url,
@@ -73,5 +86,10 @@ def deliver(
         manifests = render(tree, target.path, target.render)
     except RenderError as err:
         return _failed(revision, inventory, f"revision {revision.sha[:12]}: {err}")
-    result = sync(cluster, [m.obj for m in manifests], inventory, owner, options)
-    return Delivery(revision, result)
+    rendered = [m.obj for m in manifests]
+    gate = presync(guardrails, rendered) if guardrails else Gate()
+    if gate.blocked:
+        return _failed(revision, inventory, f"revision {revision.sha[:12]}: {gate.summary()}")
+    result = sync(cluster, rendered, inventory, owner, options)
+    notes = [f"{v.object}: {v.policy}: {v.message}" for v in (*gate.warnings, *gate.audits)]
+    return Delivery(revision, result, notes, rendered)

@@ -22,7 +22,7 @@ from quarterdeck.devcluster import cache, fakenodes, flags, pki, ports, process,
 from quarterdeck.devcluster.kubeconfig import kubeconfig
 from quarterdeck.devcluster.layout import Layout, Ports, check_name
 from quarterdeck.devcluster.pools import NodeSpec
-from quarterdeck.devcluster.stages import stages
+from quarterdeck.devcluster.stages import kwok_configuration, stages
 from quarterdeck.devcluster.versions import Component
 
 DEFAULT_NAME = "dev"
@@ -153,7 +153,7 @@ def up(
         creds = _write_pki(layout, name)
         layout.kubeconfig.write_text(yaml.safe_dump(kubeconfig(name, server, creds)))
         layout.kubeconfig.chmod(0o600)
-        layout.kwok_config.write_text(yaml.safe_dump_all(stages()))
+        layout.kwok_config.write_text(yaml.safe_dump_all([kwok_configuration(), *stages()]))
         tls = readiness.admin_tls(layout)
 
         def start(component: Component) -> None:

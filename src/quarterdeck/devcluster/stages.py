@@ -132,6 +132,20 @@ def _stage(
 _READY = '.status.conditions.[] | select( .type == "Ready" ) | .status'
 
 
+def kwok_configuration(parallelism: int = 16) -> dict[str, Any]:
+    """kwok's own settings: more parallel stage workers than its default of 4, which
+    otherwise limits a 1,000-node cluster to about 18 nodes initialized per second."""
+    return {
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "kind": "KwokConfiguration",
+        "options": {
+            "nodePlayStageParallelism": parallelism,
+            "podPlayStageParallelism": parallelism,
+            "nodeLeaseParallelism": parallelism,
+        },
+    }
+
+
 def stages(heartbeat_seconds: int = 20) -> list[dict[str, Any]]:
     """All stages a dev cluster's kwok runs with."""
     not_deleting = _expr(".metadata.deletionTimestamp", "DoesNotExist")

@@ -105,13 +105,8 @@ class CelExprBackend:
     def _type(self, name: CelType) -> Any:
         t = self._cel.Type
         return {
-            "string": t.STRING,
-            "int": t.INT,
-            "double": t.DOUBLE,
-            "bool": t.BOOL,
-            "dyn": t.DYN,
-            "list": t.List(t.DYN),
-            "map": t.Map(t.STRING, t.DYN),
+            "string": t.STRING, "int": t.INT, "double": t.DOUBLE, "bool": t.BOOL,
+            "dyn": t.DYN, "list": t.List(t.DYN), "map": t.Map(t.STRING, t.DYN),
             "list_string": t.List(t.STRING),
         }[name]
 
@@ -120,11 +115,8 @@ class CelExprBackend:
         for o in overloads:
             by_name.setdefault(o.function, []).append(
                 self._cel.Overload(
-                    o.overload_id,
-                    self._type(o.result),
-                    [self._type(p) for p in o.params],
-                    is_member=o.member,
-                    impl=o.impl,
+                    o.overload_id, self._type(o.result), [self._type(p) for p in o.params],
+                    is_member=o.member, impl=o.impl,
                 )
             )
         return [self._cel.FunctionDecl(name, decls) for name, decls in by_name.items()]
@@ -151,9 +143,14 @@ class CelExprBackend:
 
 @dataclass
 class ProgramCache:
-    """Compiled programs keyed by (expression, variables); compile errors are cached too."""
+    """Compiled programs keyed by (expression, variables); compile errors are cached too.
+
+    Bounded (oldest entry out first) so a long-running operator whose policies keep
+    changing does not grow without limit.
+    """
 
     backend: CelBackend
+    max_entries: int = 4096
     _programs: dict[tuple[str, tuple[str, ...]], CelProgram | CelCompileError] | None = None
 
     def get(self, expression: str, variables: tuple[str, ...]) -> CelProgram:
@@ -162,6 +159,8 @@ class ProgramCache:
         key = (expression, variables)
         found = self._programs.get(key)
         if found is None:
+            if len(self._programs) >= self.max_entries:
+                del self._programs[next(iter(self._programs))]
             try:
                 found = self.backend.compile(expression, variables)
             except CelCompileError as err:

@@ -14,7 +14,9 @@ from quarterdeck.policy.cel_library import CelFunctionError, Overload, tagged, u
 
 _TAG = "@quantity"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_NUMBER = re.compile(r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)(.*)$")
+# Like Go's resource.ParseQuantity (and so the API server), the number may be empty:
+# "Mi" and "-" are zero. Only the empty string is rejected.
+_NUMBER = re.compile(r"^([+-]?)(\d+(?:\.\d*)?|\.\d+|)(.*)$")
 _EXPONENT = re.compile(r"^[eE]([+-]?\d+)$")
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
@@ -23,10 +25,10 @@ _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "
 def parse_quantity(text: str) -> Fraction:
     """Exact value of a Kubernetes quantity string; ValueError if it is not one."""
     match = _NUMBER.match(text)
-    if not match:
+    if not match or not text:
         raise CelFunctionError(f"quantities must match the regular expression: {text!r}")
     sign, digits, suffix = match.groups()
-    value = Fraction(digits)
+    value = Fraction(digits or 0)
     if suffix in _BINARY:
         value *= _BINARY[suffix]
     elif suffix in _DECIMAL:
@@ -78,6 +80,7 @@ def as_approximate_float(q: Any) -> float:
 
 
 def sign(q: Any) -> int:
+    """Not exposed to CEL: the API server (1.36) has no `sign` on Quantity."""
     value = _decode(q)
     return (value > 0) - (value < 0)
 
@@ -105,29 +108,16 @@ OVERLOADS = [
     Overload("isInteger", "quantity_is_integer", ("map",), "bool", is_integer, member=True),
     Overload("asInteger", "quantity_get_integer", ("map",), "int", as_integer, member=True),
     Overload(
-        "asApproximateFloat",
-        "quantity_get_float",
-        ("map",),
-        "double",
-        as_approximate_float,
-        member=True,
-    ),
-    Overload("sign", "quantity_get_sign", ("map",), "int", sign, member=True),
-    Overload(
-        "isGreaterThan",
-        "quantity_is_greater_than",
-        ("map", "map"),
-        "bool",
-        lambda a, b: compare_to(a, b) > 0,
+        "asApproximateFloat", "quantity_get_float", ("map",), "double", as_approximate_float,
         member=True,
     ),
     Overload(
-        "isLessThan",
-        "quantity_is_less_than",
-        ("map", "map"),
-        "bool",
-        lambda a, b: compare_to(a, b) < 0,
-        member=True,
+        "isGreaterThan", "quantity_is_greater_than", ("map", "map"), "bool",
+        lambda a, b: compare_to(a, b) > 0, member=True,
+    ),
+    Overload(
+        "isLessThan", "quantity_is_less_than", ("map", "map"), "bool",
+        lambda a, b: compare_to(a, b) < 0, member=True,
     ),
     Overload("compareTo", "quantity_compare_to", ("map", "map"), "int", compare_to, member=True),
     Overload("add", "quantity_add", ("map", "map"), "map", add, member=True),
