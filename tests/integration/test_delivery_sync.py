@@ -248,3 +248,19 @@ def test_sync_without_git_applies_rendered_objects_directly(app: App) -> None:
     ]
     result = sync(app.cluster, objs, [], app.owner, SyncOptions(namespace=app.namespace))
     assert result.ok and [k.name for k in result.created] == ["direct"]
+
+
+def test_immutable_field_conflict_is_reported_or_recreated_when_opted_in(app: App) -> None:
+    frozen = "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: frozen}}\nimmutable: true\n"
+    app.repo.commit("one", {"app/f.yaml": frozen.format() + "data: {a: '1'}\n"})
+    assert app.sync().ok
+    app.repo.commit("two", {"app/f.yaml": frozen.format() + "data: {a: '2'}\n"})
+    out = app.sync()
+    assert len(out.result.errors) == 1
+    assert "immutable" in out.result.errors[0]
+    assert out.result.errors[0].endswith("(set recreateOnImmutable to replace it)")
+    assert app.live("frozen")["data"] == {"a": "1"}
+    out = app.sync(recreate_on_immutable=True)
+    assert out.ok, out.result.errors
+    assert [k.name for k in out.result.recreated] == ["frozen"]
+    assert app.live("frozen")["data"] == {"a": "2"}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from quarterdeck.api.delivery import HistoryEntry
-from quarterdeck.delivery.dependencies import find_cycle, waiting_for
+from quarterdeck.delivery.dependencies import find_cycle, levels, waiting_for
 from quarterdeck.delivery.history import HistoryError, find_revision, record
 from quarterdeck.delivery.inventory import Owner
 
@@ -63,3 +65,22 @@ def test_cycles_are_found() -> None:
     assert find_cycle({X: [Y], Y: [Z]}) is None
     assert find_cycle({X: [Y], Y: [Z], Z: [X]}) == [X, Y, Z, X]
     assert find_cycle({X: [X]}) == [X, X]
+
+
+owners = st.sampled_from([Owner("ns", n) for n in "abcdefg"])
+
+
+@given(edges=st.lists(st.tuples(owners, owners), max_size=15))
+def test_levels_put_every_dependency_first_when_there_is_no_cycle(
+    edges: list[tuple[Owner, Owner]],
+) -> None:
+    graph: dict[Owner, list[Owner]] = {}
+    for app, dep in edges:
+        graph.setdefault(app, []).append(dep)
+        graph.setdefault(dep, [])
+    groups = levels(graph)
+    flat = [o for g in groups for o in g]
+    assert sorted(flat) == sorted(graph)  # each application exactly once
+    if find_cycle(graph) is None:
+        where = {o: i for i, g in enumerate(groups) for o in g}
+        assert all(where[d] < where[a] for a, deps in graph.items() for d in deps)

@@ -185,6 +185,7 @@ class HistoryEntry(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=T
     configured: int = 0
     unchanged: int = 0
     pruned: int = 0
+    attempts: Annotated[int, msgspec.Meta(description="Syncs folded into this entry.")] = 1
 
 
 class ApplicationStatus(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):

@@ -92,8 +92,19 @@ def render_command(
 
 def register(app: typer.Typer) -> None:
     """Add the delivery commands to the root ``qd`` app."""
+    from quarterdeck.cli import delivery_apps
     from quarterdeck.cli.delivery_cluster import diff_command, sync_command
 
     app.command("render")(render_command)
     app.command("diff")(diff_command)
     app.command("sync")(sync_command)
+    app.add_typer(delivery_apps.get_app, name="get")
+    for command in (
+        delivery_apps.history,
+        delivery_apps.rollback,
+        delivery_apps.suspend,
+        delivery_apps.resume,
+        delivery_apps.operator,
+    ):
+        app.command()(command)
+    app.command("import")(delivery_apps.import_command)

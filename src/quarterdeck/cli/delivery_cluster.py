@@ -35,7 +35,8 @@ class Format(StrEnum):
     json = "json"
 
 
-PathOpt = Annotated[Path, typer.Option("--path", help="Directory to render and sync.")]
+PathOpt = Annotated[Path | None, typer.Option("--path", help="Directory to render and sync.")]
+AppArg = Annotated[str, typer.Argument(metavar="[APP]", help="An Application (instead of --path).")]
 RootOpt = Annotated[Path | None, typer.Option(help="Repository root the render may not leave.")]
 NameOpt = Annotated[str, typer.Option(help="Owner name for inventory (default: directory).")]
 NsOpt = Annotated[
@@ -47,13 +48,12 @@ OutOpt = Annotated[Format, typer.Option("--output", "-o", help="Output format.")
 
 def connect(kubeconfig: Path | None) -> Cluster:
     """A Cluster for the kubeconfig (or the default one)."""
-    from lightkube import Client, KubeConfig
+    from quarterdeck.kube.client import describe_target, load_client
 
     try:
-        config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+        return Cluster(load_client(kubeconfig, field_manager="quarterdeck-delivery"))
     except Exception as err:  # lightkube raises several config errors
-        raise fail(f"cannot load kubeconfig: {err}") from None
-    return Cluster(Client(config, field_manager="quarterdeck-delivery"))
+        raise fail(f"cannot load kubeconfig {describe_target(kubeconfig)}: {err}") from None
 
 
 def _report(result: SyncResult) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def _report(result: SyncResult) -> dict[str, Any]:
     }
 
 
-def _print(result: SyncResult, output: Format, *, diff: bool) -> None:
+def print_result(result: SyncResult, output: Format, *, diff: bool) -> None:
     if output is not Format.table:
         report = _report(result)
         text = json.dumps(report, indent=2) if output is Format.json else yaml.safe_dump(report)
@@ -114,22 +114,34 @@ def _print(result: SyncResult, output: Format, *, diff: bool) -> None:
         typer.echo(f"error: {err}", err=True)
 
 
+def _one_of(app: str, path: Path | None) -> Path | None:
+    if bool(app) == (path is not None):
+        raise fail("give either an APP or --path DIR")
+    return path
+
+
 def diff_command(
-    path: PathOpt,
+    app: AppArg = "",
+    path: PathOpt = None,
     root: RootOpt = None,
     name: NameOpt = "",
     namespace: NsOpt = "default",
     kubeconfig: KubeOpt = None,
     output: OutOpt = Format.table,
 ) -> None:
-    """Show what `qd sync --path` would change, via server-side dry-run. Exit 1 if it differs."""
+    """Show what a sync of APP or --path would change (server-side dry-run); exit 1 if so."""
+    path = _one_of(app, path)
+    if path is None:
+        from quarterdeck.cli.delivery_apps import diff_app
+
+        return diff_app(kubeconfig, namespace, app, output)
     manifests = render_path(path, root, Options())
     cluster = connect(kubeconfig)
     owner = Owner(namespace, name or path.resolve().name)
     inventory = ledger.load(cluster, owner)
     opts = SyncOptions(namespace=namespace, dry_run=True, wait=False)
     result = sync(cluster, [m.obj for m in manifests], inventory, owner, opts)
-    _print(result, output, diff=True)
+    print_result(result, output, diff=True)
     if not result.ok:
         raise typer.Exit(2)
     changes = any(a.kind == "create" for a in result.plan.applies) or result.drift
@@ -138,7 +150,9 @@ def diff_command(
 
 
 def sync_command(
-    path: PathOpt,
+    app: AppArg = "",
+    path: PathOpt = None,
+    revision: Annotated[str, typer.Option(help="With APP: pin to this commit.")] = "",
     root: RootOpt = None,
     name: NameOpt = "",
     namespace: NsOpt = "default",
@@ -151,7 +165,12 @@ def sync_command(
     timeout: Annotated[str, typer.Option(help="How long to wait for health.")] = "5m",
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Parallel API calls.")] = 8,
 ) -> None:
-    """Apply PATH to the cluster (server-side apply), optionally prune; exit 1 on failure."""
+    """Sync APP now (via the operator), or apply --path DIR directly; exit 1 on failure."""
+    path = _one_of(app, path)
+    if path is None:
+        from quarterdeck.cli.delivery_apps import sync_app
+
+        return sync_app(kubeconfig, namespace, app, revision)
     try:
         timeout_s = parse_duration(timeout)
     except DurationError as err:
@@ -173,7 +192,7 @@ def sync_command(
         result = sync(cluster, [m.obj for m in manifests], inventory, owner, opts)
     if result.inventory != inventory:
         ledger.save(cluster, owner, result.inventory)
-    _print(result, output, diff=False)
+    print_result(result, output, diff=False)
     if not result.ok or result.overall.status in ("Degraded", "Progressing", "Missing"):
         if result.ok:
             typer.echo(f"error: not healthy: {result.overall.message}", err=True)

@@ -44,7 +44,7 @@ class ClusterError(Exception):
         self.code = code
 
 
-def _call(fn: Callable[[], T]) -> T:
+def call_api(fn: Callable[[], T]) -> T:
     """Run one API call, turning lightkube's and httpx's errors into ClusterError."""
     try:
         return fn()
@@ -106,14 +106,17 @@ class Cluster:
         self._kinds: dict[tuple[str, str], Kind] = {}
         self._classes: dict[tuple[str, str], type[Any]] = {}
 
-    def learn_crds(self, crds: Iterable[Obj] = ()) -> None:
-        """Index the kinds of installed CRDs and of ``crds`` (about to be applied)."""
-        installed = [c.to_dict() for c in self.client.list(CustomResourceDefinition)]
-        for crd in [*installed, *crds]:
+    def learn_crds(self, crds: Iterable[Obj] = (), *, installed: bool = True) -> None:
+        """Index the kinds of ``crds`` (about to be applied) and, unless told not to, of
+        the CRDs installed in the cluster."""
+        found = (
+            [c.to_dict() for c in self.client.list(CustomResourceDefinition)] if installed else []
+        )
+        for crd in [*found, *crds]:
             for kind in crd_kinds(crd):
                 self._kinds[(kind.api_version, kind.kind)] = kind
 
-    def kind(self, api_version: str, kind: str) -> Kind:
+    def kind(self, api_version: str, kind: str, _retry: bool = True) -> Kind:
         """How to address ``kind``; raises UnknownKind."""
         found = self._kinds.get((api_version, kind))
         if found is not None:
@@ -121,15 +124,19 @@ class Cluster:
         try:
             cls = resource_registry.load(api_version, kind)
         except Exception:  # lightkube raises LoadResourceError or ImportError
-            raise UnknownKind(
-                f"unknown kind {kind} in {api_version} (is its CustomResourceDefinition installed?)"
-            ) from None
+            if not _retry:
+                raise UnknownKind(
+                    f"unknown kind {kind} in {api_version} "
+                    "(is its CustomResourceDefinition installed?)"
+                ) from None
+            self.learn_crds()  # a CRD installed since we last looked
+            return self.kind(api_version, kind, _retry=False)
         info = res.api_info(cls)
         found = Kind(api_version, kind, info.plural, issubclass(cls, res.NamespacedResource))
         self._kinds[(api_version, kind)] = found
         return found
 
-    def _cls(self, api_version: str, kind: str) -> type[Any]:
+    def resource(self, api_version: str, kind: str) -> type[Any]:
         cls = self._classes.get((api_version, kind))
         if cls is None:
             cls = self._classes[(api_version, kind)] = _generic(self.kind(api_version, kind))
@@ -137,9 +144,9 @@ class Cluster:
 
     def get(self, api_version: str, key: Key) -> Obj | None:
         """The live object, or None when it does not exist."""
-        cls = self._cls(api_version, key.kind)
+        cls = self.resource(api_version, key.kind)
         try:
-            obj = _call(lambda: self.client.get(cls, key.name, namespace=key.namespace or None))
+            obj = call_api(lambda: self.client.get(cls, key.name, namespace=key.namespace or None))
         except ClusterError as err:
             if err.code == 404:
                 return None
@@ -148,8 +155,8 @@ class Cluster:
 
     def list_objects(self, api_version: str, kind: str, namespace: str) -> list[Obj]:
         """All objects of a kind in a namespace ("" for cluster-scoped kinds or all)."""
-        cls = self._cls(api_version, kind)
-        items = _call(lambda: list(self.client.list(cls, namespace=namespace or None)))
+        cls = self.resource(api_version, kind)
+        items = call_api(lambda: list(self.client.list(cls, namespace=namespace or None)))
         return [dict(i) for i in items]
 
     def get_many(
@@ -195,8 +202,8 @@ class Cluster:
     def apply(self, obj: Obj, *, dry_run: bool = False, force: bool = True) -> Obj:
         """Server-side apply of ``obj`` as ``quarterdeck-delivery``; the resulting object."""
         meta = obj["metadata"]
-        cls = self._cls(obj["apiVersion"], obj["kind"])
-        out = _call(
+        cls = self.resource(obj["apiVersion"], obj["kind"])
+        out = call_api(
             lambda: self.client.patch(
                 cls,
                 meta["name"],
@@ -212,9 +219,9 @@ class Cluster:
 
     def delete(self, api_version: str, key: Key) -> None:
         """Delete an object (background propagation); a missing one is not an error."""
-        cls = self._cls(api_version, key.kind)
+        cls = self.resource(api_version, key.kind)
         try:
-            _call(lambda: self.client.delete(cls, key.name, namespace=key.namespace or None))
+            call_api(lambda: self.client.delete(cls, key.name, namespace=key.namespace or None))
         except ClusterError as err:
             if err.code != 404:
                 raise

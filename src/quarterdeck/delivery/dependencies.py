@@ -44,3 +44,29 @@ def find_cycle(graph: Graph) -> list[Owner] | None:
             if found:
                 return found
     return None
+
+
+def levels(graph: Graph) -> list[list[Owner]]:
+    """Applications grouped so that each group depends only on earlier groups.
+
+    Applications in one group are independent and reconciled concurrently. Members
+    of a cycle get a level too (the controller stalls them instead of syncing).
+    """
+    depth: dict[Owner, int] = {}
+
+    def level(node: Owner, path: frozenset[Owner]) -> int:
+        if node in depth:
+            return depth[node]
+        if node in path:
+            return 0
+        deps = [d for d in graph.get(node, []) if d in graph]
+        value = 1 + max((level(d, path | {node}) for d in deps), default=-1)
+        depth[node] = value
+        return value
+
+    for node in sorted(graph):
+        level(node, frozenset())
+    groups: dict[int, list[Owner]] = {}
+    for node, value in depth.items():
+        groups.setdefault(value, []).append(node)
+    return [sorted(groups[k]) for k in sorted(groups)]

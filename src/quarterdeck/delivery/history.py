@@ -31,8 +31,16 @@ def record(history: Sequence[HistoryEntry], entry: HistoryEntry, limit: int) -> 
             created=first.created + entry.created,
             configured=first.configured + entry.configured,
             pruned=first.pruned + entry.pruned,
+            attempts=first.attempts + entry.attempts,
         )
     return [entry, *rest][: max(limit, 1)]
+
+
+def failed_attempts(history: Sequence[HistoryEntry], revision: str) -> int:
+    """How many syncs of ``revision`` in a row have failed (0 if the newest succeeded)."""
+    if not history or history[0].revision != revision or history[0].result != "Failed":
+        return 0
+    return history[0].attempts
 
 
 def find_revision(history: Sequence[HistoryEntry], revision: str) -> HistoryEntry:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from quarterdeck.api.policy import Guardrail
 from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.inventory import Entry, Owner
+from quarterdeck.delivery.manifests import Obj
 from quarterdeck.delivery.plan import Plan
 from quarterdeck.delivery.render import Options, RenderError, render
 from quarterdeck.delivery.source import Credentials, GitSource, Revision, SourceError
@@ -43,6 +44,7 @@ class Delivery:
     result: SyncResult
     # Warn/Audit guardrail outcomes ("Kind/ns/name: policy: message"), for status/events.
     guardrail_warnings: list[str] = field(default_factory=list)
+    desired: list[Obj] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -90,4 +92,4 @@ def deliver(
         return _failed(revision, inventory, f"revision {revision.sha[:12]}: {gate.summary()}")
     result = sync(cluster, rendered, inventory, owner, options)
     notes = [f"{v.object}: {v.policy}: {v.message}" for v in (*gate.warnings, *gate.audits)]
-    return Delivery(revision, result, notes)
+    return Delivery(revision, result, notes, rendered)

@@ -17,6 +17,7 @@ from typing import TypeVar
 from quarterdeck.delivery.cluster import Cluster, ClusterError, UnknownKind
 from quarterdeck.delivery.drift import FieldDiff, drift
 from quarterdeck.delivery.health import Health, aggregate, health
+from quarterdeck.delivery.health_cel import HealthRule, health_by_rule, rule_for
 from quarterdeck.delivery.inventory import Entry, Owner, entries_of, next_inventory
 from quarterdeck.delivery.manifests import Key, Obj, key_of
 from quarterdeck.delivery.plan import Action, Plan, PlanOptions, plan
@@ -39,6 +40,9 @@ class SyncOptions:
     wait: bool = True
     timeout: float = 300.0
     dry_run: bool = False
+    recreate_on_immutable: bool = False
+    health_rules: tuple[HealthRule, ...] = ()
+    health_checks: tuple[tuple[str, Key], ...] = ()  # (apiVersion, key) outside the set
 
 
 @dataclass
@@ -54,6 +58,8 @@ class SyncResult:
     health: dict[Key, Health] = field(default_factory=dict)
     inventory: list[Entry] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    recreated: list[Key] = field(default_factory=list)
+    applied: dict[Key, Obj] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -86,7 +92,7 @@ def prepare(
     Raises UnknownKind for a kind neither built in nor defined by a CRD.
     """
     crds = [o for o in desired if (str(o["apiVersion"]).split("/")[0], o["kind"]) == CRD_KIND]
-    cluster.learn_crds(crds)
+    cluster.learn_crds(crds, installed=False)
     scoped = set(CLUSTER_SCOPED)
     for obj in desired:
         kind = cluster.kind(str(obj["apiVersion"]), str(obj["kind"]))
@@ -124,6 +130,15 @@ def make_plan(
     return plan(objs, live, inventory, owner, options), live, errors
 
 
+def _scoped(cluster: Cluster, api_version: str, key: Key) -> Key:
+    """``key`` without a namespace when its kind is cluster-scoped (or unknown)."""
+    try:
+        namespaced = cluster.kind(api_version, key.kind).namespaced
+    except UnknownKind:
+        namespaced = True  # the read reports the unknown kind as the object's health
+    return key if namespaced else Key(key.group, key.kind, "", key.name)
+
+
 def _needs_foundation(p: Plan) -> set[Key]:
     """Objects that cannot be dry-run before stage 0: in new namespaces or of new CRDs."""
     creates = [a for a in p.applies if a.stage == 0 and a.kind == "create"]
@@ -153,8 +168,11 @@ def _dry_run(
         lambda a: _attempt(lambda: cluster.apply(a.obj, dry_run=True)), actions, opts.concurrency
     )
     for action, (obj, err) in zip(actions, outcomes, strict=True):
-        if err:
-            result.errors.append(f"{action.key}: {err}")
+        if err and "immutable" in err and action.key in live and opts.recreate_on_immutable:
+            result.recreated.append(action.key)  # deleted and created again in its wave
+        elif err:
+            hint = " (set recreateOnImmutable to replace it)" if "immutable" in err else ""
+            result.errors.append(f"{action.key}: {err}{hint}")
         elif obj is not None and action.key in live:
             diffs = drift(obj, live[action.key])
             if diffs:
@@ -192,7 +210,13 @@ def sync(
     failed_prunes = [Entry(a.key, a.api_version) for a in p.prunes if a.key not in result.pruned]
     result.inventory = next_inventory(applied, [s.entry for s in p.skipped] + failed_prunes)
     if opts.wait:
-        wait_healthy(cluster, p.applies, result, opts.timeout)
+        mine = {a.key for a in p.applies}
+        extra = [
+            Action("update", _scoped(cluster, v, k), 2, {}, v)
+            for v, k in opts.health_checks
+            if k not in mine
+        ]
+        wait_healthy(cluster, [*p.applies, *extra], result, opts, {**live, **result.applied})
     return result
 
 
@@ -203,10 +227,18 @@ def _apply_wave(
     result: SyncResult,
     opts: SyncOptions,
 ) -> None:
-    todo = [a for a in wave if a.kind == "create" or a.key in result.drift or a.key not in live]
+    changed = {*result.drift, *result.recreated}
+    todo = [a for a in wave if a.kind == "create" or a.key in changed or a.key not in live]
     result.unchanged += [a.key for a in wave if a not in todo]
+    for action in todo:
+        if action.key in result.recreated:
+            _delete_and_wait(cluster, action, result, opts.timeout)
+    if result.errors:
+        return
     outcomes = _pool_map(lambda a: _attempt(lambda: cluster.apply(a.obj)), todo, opts.concurrency)
-    for action, (_, err) in zip(todo, outcomes, strict=True):
+    for action, (obj, err) in zip(todo, outcomes, strict=True):
+        if obj is not None:
+            result.applied[action.key] = obj
         if err:
             result.errors.append(f"{action.key}: {err}")
         elif action.kind == "create":
@@ -218,6 +250,18 @@ def _apply_wave(
         late = cluster.wait_established(crds, timeout=min(opts.timeout, 60.0))
         result.errors += [f"CustomResourceDefinition {n} was not established in time" for n in late]
         cluster.learn_crds()
+
+
+def _delete_and_wait(cluster: Cluster, action: Action, result: SyncResult, timeout: float) -> None:
+    """Delete an object whose immutable fields changed and wait until it is gone."""
+    deadline = time.monotonic() + timeout
+    _, err = _attempt(lambda: cluster.delete(action.api_version, action.key))
+    while not err and time.monotonic() < deadline:
+        gone, err = _attempt(lambda: cluster.get(action.api_version, action.key) is None)
+        if gone:
+            return
+        time.sleep(0.1)
+    result.errors.append(f"{action.key}: could not be recreated: {err or 'still present'}")
 
 
 def _prune(cluster: Cluster, p: Plan, result: SyncResult, opts: SyncOptions) -> None:
@@ -238,18 +282,34 @@ def _prune(cluster: Cluster, p: Plan, result: SyncResult, opts: SyncOptions) -> 
                 result.pruned.append(action.key)
 
 
+def judge(obj: Obj | None, rules: Sequence[HealthRule]) -> Health:
+    """Health by the Application's CEL rule for the kind if it has one, else built in."""
+    rule = rule_for(obj, rules) if obj is not None else None
+    return health_by_rule(obj, rule) if obj is not None and rule else health(obj)
+
+
 def wait_healthy(
-    cluster: Cluster, actions: Sequence[Action], result: SyncResult, timeout: float
+    cluster: Cluster,
+    actions: Sequence[Action],
+    result: SyncResult,
+    opts: SyncOptions,
+    known: dict[Key, Obj] | None = None,
 ) -> None:
-    """Poll applied objects until all are Healthy (or Degraded) or the timeout passes."""
-    deadline = time.monotonic() + timeout
+    """Poll applied objects until all are Healthy (or Degraded) or the timeout passes.
+
+    ``known`` (apply responses, live objects left unchanged) serves the first look, so
+    objects that are healthy as applied (most of them) cost no extra read.
+    """
+    deadline = time.monotonic() + opts.timeout
     pending = list(actions)
+    pause = 0.05
+    seen: dict[Key, Obj] = dict(known or {})
+    errors: list[str] = []
     while True:
-        live, errors = cluster.get_many([(a.api_version, a.key) for a in pending])
         still = []
         for action in pending:
-            h = health(live.get(action.key))
-            if errors and action.key not in live:
+            h = judge(seen.get(action.key), opts.health_rules)
+            if errors and action.key not in seen:
                 h = Health("Unknown", "; ".join(errors))
             result.health[action.key] = h
             if h.status not in ("Healthy", "Suspended", "Degraded"):
@@ -257,4 +317,6 @@ def wait_healthy(
         pending = still
         if not pending or time.monotonic() > deadline:
             return
-        time.sleep(0.5)
+        time.sleep(pause)
+        pause = min(pause * 2, 2.0)
+        seen, errors = cluster.get_many([(a.api_version, a.key) for a in pending])

@@ -1,0 +1,138 @@
+"""Many small Applications from one repository: time until all are Ready, peak RSS.
+
+Each Application syncs its own directory of four objects (a Deployment scaled to 0,
+a ServiceAccount, a Service, a ConfigMap). The controller runs in this process;
+the peak RSS printed is this process's (controller, git and render included).
+
+    python bench/delivery_apps.py --kubeconfig PATH --apps 1000 --workers 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace
+
+from quarterdeck.api.crd import crd
+from quarterdeck.api.delivery import KINDS
+from quarterdeck.delivery.cluster import Cluster
+from quarterdeck.delivery.controller import Controller
+from quarterdeck.kube.client import load_client
+
+APP = """apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: a{i}}}
+spec:
+  replicas: 0
+  selector: {{matchLabels: {{app: a{i}}}}}
+  template:
+    metadata: {{labels: {{app: a{i}}}}}
+    spec:
+      serviceAccountName: a{i}
+      containers: [{{name: c, image: nginx}}]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: a{i}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: a{i}}}
+spec:
+  selector: {{app: a{i}}}
+  ports: [{{port: 80}}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: a{i}}}
+data: {{i: "{i}"}}
+"""
+
+
+def make_repo(root: Path, apps: int) -> str:
+    for i in range(apps):
+        (root / "apps" / f"a{i}").mkdir(parents=True)
+        (root / "apps" / f"a{i}" / "app.yaml").write_text(APP.format(i=i))
+    env = ["-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(root), *env, "commit", "-qm", "apps"], check=True)
+    return root.resolve().as_uri()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--kubeconfig", required=True, type=Path)
+    parser.add_argument("--apps", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=16)
+    args = parser.parse_args()
+    client = load_client(args.kubeconfig, field_manager="bench")
+    cluster = Cluster(client)
+    for kind in KINDS:
+        cluster.apply(crd(kind))
+    cluster.wait_established([f"{k.plural}.{k.group}" for k in KINDS], timeout=60)
+    ns = f"bench-apps-{uuid.uuid4().hex[:6]}"
+    client.create(Namespace(metadata=ObjectMeta(name=ns)))
+    tmp = Path(tempfile.mkdtemp(prefix="qd-bench-"))
+    try:
+        url = make_repo(tmp / "repo", args.apps)
+        cluster.apply(
+            {
+                "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
+                "kind": "Source",
+                "metadata": {"name": "repo", "namespace": ns},
+                "spec": {"url": url},
+            }
+        )
+
+        def create(i: int) -> None:
+            cluster.apply(
+                {
+                    "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
+                    "kind": "Application",
+                    "metadata": {"name": f"a{i}", "namespace": ns},
+                    "spec": {
+                        "sourceRef": {"name": "repo"},
+                        "path": f"apps/a{i}",
+                        "retry": {"interval": "1s"},
+                    },
+                }
+            )
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(create, range(args.apps)))
+        controller = Controller(client, tmp / "cache", namespace=ns, workers=args.workers)
+        start = time.perf_counter()
+        passes = 0
+        while True:
+            apps = controller.reconcile_all()
+            passes += 1
+            ready = sum(
+                1
+                for a in apps.values()
+                if a.status
+                and any(c.type == "Ready" and c.status == "True" for c in a.status.conditions)
+            )
+            if ready == args.apps or time.perf_counter() - start > 1800:
+                break
+        elapsed = time.perf_counter() - start
+        rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"apps={args.apps} objects={4 * args.apps} workers={args.workers} "
+            f"all_ready_s={elapsed:.1f} ready={ready} passes={passes} "
+            f"peak_rss_mib={rss_mib:.0f}"
+        )
+    finally:
+        client.delete(Namespace, ns)
+
+
+if __name__ == "__main__":
+    main()

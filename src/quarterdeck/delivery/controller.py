@@ -1,0 +1,377 @@
+"""The delivery controller: Sources are fetched, Applications synced, status written.
+
+The shell around ``pipeline.deliver`` and ``status``: one pass (``reconcile_all``)
+reads every Source and Application, decides what is due, acts and records. The
+operator calls it in a loop; tests call one pass at a time.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from lightkube import Client
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.core_v1 import Secret
+from lightkube.types import PatchType
+
+from quarterdeck.api import delivery as api
+from quarterdeck.api.duration import parse_duration
+from quarterdeck.api.meta import find_condition
+from quarterdeck.delivery.cluster import Cluster, ClusterError, call_api
+from quarterdeck.delivery.dependencies import find_cycle, levels, waiting_for
+from quarterdeck.delivery.events import record_event
+from quarterdeck.delivery.health_cel import HealthRule, compile_errors
+from quarterdeck.delivery.inventory import Owner
+from quarterdeck.delivery.manifests import Key, Obj
+from quarterdeck.delivery.metrics import DRIFT_OBJECTS, OBJECTS_APPLIED, OBJECTS_PRUNED
+from quarterdeck.delivery.pipeline import Target, deliver
+from quarterdeck.delivery.render import Options
+from quarterdeck.delivery.source import Credentials, GitSource, SourceError
+from quarterdeck.delivery.status import (
+    Outcome,
+    application_status,
+    blocked_status,
+    entries,
+    source_status,
+    spec_errors,
+)
+from quarterdeck.delivery.sync import SyncOptions
+
+#: Set to any new value (`qd sync APP` writes the time) to sync an Application now.
+REQUEST_ANNOTATION = "delivery.quarterdeck.dev/requested-at"
+SourceRes = create_namespaced_resource(api.GROUP, api.VERSION, "Source", "sources")
+ApplicationRes = create_namespaced_resource(api.GROUP, api.VERSION, "Application", "applications")
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class AppMemory:
+    """What the controller remembers about one Application between passes."""
+
+    last_sync: float = 0.0
+    generation: int = -1
+    revision: str = ""
+    requested: str = ""
+    desired: list[Obj] = field(default_factory=list)
+
+
+class Controller:
+    """Reconciles delivery Sources and Applications in one cluster."""
+
+    def __init__(
+        self,
+        client: Client,
+        cache_dir: Path,
+        clock: Callable[[], float] = time.time,
+        namespace: str | None = None,
+        workers: int = 16,
+    ) -> None:
+        self.workers = workers
+        self.namespace = namespace  # None watches all namespaces
+        self.client = client
+        self.cluster = Cluster(client)
+        self.git = GitSource(cache_dir)
+        self.clock = clock
+        self._fetched: dict[Owner, tuple[float, int]] = {}
+        self.apps: dict[Owner, AppMemory] = {}
+        self.on_synced: Callable[[Owner, list[Obj]], None] = lambda owner, objs: None
+
+    # --- sources -----------------------------------------------------------------------
+
+    def _credentials(self, namespace: str, ref: Any) -> Credentials | None:
+        return read_credentials(self.client, namespace, ref)
+
+    def reconcile_source(self, raw: Obj, force: bool = False) -> api.Source:
+        """Fetch a Source when due; write its status. Returns the Source as it now stands."""
+        src = api.decode_source(raw)
+        owner = Owner(src.metadata.namespace, src.metadata.name)
+        now = self.clock()
+        last, gen = self._fetched.get(owner, (0.0, -1))
+        due = (
+            force
+            or gen != src.metadata.generation
+            or now - last >= parse_duration(src.spec.interval)
+        )
+        if src.spec.suspend or not due:
+            return src
+        self._fetched[owner] = (now, src.metadata.generation)
+        ref = src.spec.ref
+        try:
+            creds = self._credentials(owner.namespace, src.spec.secret_ref)
+            rev = self.git.fetch(
+                src.spec.url,
+                branch=ref.branch,
+                tag=ref.tag,
+                semver=ref.semver,
+                commit=ref.commit,
+                credentials=creds,
+            )
+            artifact = api.Artifact(
+                revision=rev.sha,
+                ref=rev.ref,
+                time=rev.time,
+                author=rev.author,
+                message=rev.message[:512],
+            )
+            status = source_status(src.status, artifact, "", src.metadata.generation, rfc3339(now))
+        except (SourceError, ClusterError) as err:
+            status = source_status(
+                src.status, None, str(err), src.metadata.generation, rfc3339(now)
+            )
+        except Exception as err:  # a Secret lookup failing must not stop the controller
+            status = source_status(
+                src.status, None, f"secretRef: {err}", src.metadata.generation, rfc3339(now)
+            )
+        self.write_status(SourceRes, owner, status)
+        return msgspec.structs.replace(src, status=status)
+
+    # --- applications ------------------------------------------------------------------
+
+    def event(self, app: api.Application, type_: str, reason: str, message: str) -> None:
+        """Record a Kubernetes Event on the Application."""
+        record_event(self.client, app, type_, reason, message, self.clock())
+
+    def write_status(self, res: Any, owner: Owner, value: msgspec.Struct) -> None:
+        """Merge-patch the status subresource with every field of ``value``.
+
+        Empty lists and unset fields are sent explicitly (``[]``, ``null``); omitting
+        them would leave the old values in place under a merge patch.
+        """
+        status: dict[str, Any] = msgspec.to_builtins(value)
+        for f in msgspec.structs.fields(value):
+            status.setdefault(f.encode_name, msgspec.to_builtins(getattr(value, f.name)))
+        call_api(
+            lambda: self.client.patch(
+                res.Status,
+                owner.name,
+                {"status": status},
+                namespace=owner.namespace,
+                patch_type=PatchType.MERGE,
+            )
+        )
+
+    def reconcile_all(self, force: bool = False) -> dict[Owner, api.Application]:
+        """One pass over every Source and Application; returns the Applications as written."""
+        sources = {}
+        for raw in self.client.list(SourceRes, namespace=self.namespace or "*"):
+            src = self.reconcile_source(dict(raw), force)
+            sources[Owner(src.metadata.namespace, src.metadata.name)] = src
+        apps = {}
+        for raw in self.client.list(ApplicationRes, namespace=self.namespace or "*"):
+            app = api.decode_application(dict(raw))
+            apps[Owner(app.metadata.namespace, app.metadata.name)] = app
+        graph = {
+            o: [Owner(d.namespace or o.namespace, d.name) for d in a.spec.depends_on]
+            for o, a in apps.items()
+        }
+        cycle = set(find_cycle(graph) or [])
+        for level in levels(graph):
+            ready = [o for o, a in apps.items() if _ready(a)]
+
+            def one(owner: Owner, ready: list[Owner] = ready) -> api.Application:
+                app = apps[owner]
+                if owner in cycle:
+                    path = " -> ".join(o.name for o in find_cycle(graph) or [])
+                    return self._block(
+                        app, "DependencyCycle", f"dependsOn cycle: {path}", stalled=True
+                    )
+                return self.reconcile_application(app, sources, graph, ready, force)
+
+            with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(level)))) as pool:
+                for owner, app in zip(level, pool.map(one, level), strict=True):
+                    apps[owner] = app
+        return apps
+
+    def _block(
+        self, app: api.Application, reason: str, message: str, stalled: bool = False
+    ) -> api.Application:
+        owner = Owner(app.metadata.namespace, app.metadata.name)
+        status = blocked_status(app, reason, message, rfc3339(self.clock()), stalled=stalled)
+        self.write_status(ApplicationRes, owner, status)
+        return msgspec.structs.replace(app, status=status)
+
+    def reconcile_application(
+        self,
+        app: api.Application,
+        sources: dict[Owner, api.Source],
+        graph: dict[Owner, list[Owner]],
+        ready: list[Owner],
+        force: bool = False,
+    ) -> api.Application:
+        """Sync one Application if it is due and unblocked; write its status."""
+        owner = Owner(app.metadata.namespace, app.metadata.name)
+        if app.spec.suspend:
+            return app
+        errors = spec_errors(app) + compile_errors(health_rules(app))
+        if errors:
+            return self._block(app, "InvalidSpec", "; ".join(errors), stalled=True)
+        waiting = waiting_for(owner, graph, ready)
+        if waiting:
+            names = ", ".join(str(w) for w in waiting)
+            return self._block(app, "DependencyNotReady", f"waiting for {names}")
+        ref = app.spec.source_ref
+        src = sources.get(Owner(ref.namespace or owner.namespace, ref.name))
+        if src is None or src.status is None or src.status.artifact is None:
+            return self._block(app, "SourceNotReady", f"source {ref.name} has no revision yet")
+        revision = app.spec.revision or src.status.artifact.revision
+        memory = self.apps.setdefault(owner, AppMemory())
+        now = self.clock()
+        wait = app.spec.interval if _ready(app) else app.spec.retry.interval
+        requested = app.metadata.annotations.get(REQUEST_ANNOTATION, "")
+        if _retries_exhausted(app, revision) and requested == memory.requested:
+            return app  # stalled: waits for a new revision, a spec change or `qd sync APP`
+        due = (
+            force
+            or requested != memory.requested
+            or memory.generation != app.metadata.generation
+            or memory.revision != revision
+            or now - memory.last_sync >= parse_duration(wait)
+        )
+        if not due:
+            return app
+        memory.last_sync, memory.generation = now, app.metadata.generation
+        memory.requested = requested
+        out = self._deliver(app, src, revision, owner)
+        if not out.errors:
+            memory.revision = revision
+        status = application_status(app, out, rfc3339(self.clock()))
+        self.write_status(ApplicationRes, owner, status)
+        changed = out.created + out.configured + out.pruned
+        if out.errors:
+            self.event(app, "Warning", "SyncFailed", "; ".join(out.errors))
+        elif changed:
+            self.event(
+                app,
+                "Normal",
+                "Synced",
+                f"revision {out.revision[:12]}: "
+                f"{out.created} created, {out.configured} configured, "
+                f"{out.pruned} pruned",
+            )
+        return msgspec.structs.replace(app, status=status)
+
+    def _deliver(
+        self, app: api.Application, src: api.Source, revision: str, owner: Owner
+    ) -> Outcome:
+        try:
+            creds = self._credentials(src.metadata.namespace, src.spec.secret_ref)
+        except Exception as err:  # a missing or unreadable Secret fails this sync only
+            return Outcome(revision=revision, errors=[f"source secretRef: {err}"])
+        target, opts = delivery_of(app, src, revision, creds)
+        inventory = entries(app.status.inventory if app.status else [])
+        done = deliver(self.cluster, self.git, target, owner, inventory, opts)
+        result = done.result
+        OBJECTS_APPLIED.labels(str(owner)).inc(len(result.created) + len(result.configured))
+        OBJECTS_PRUNED.labels(str(owner)).inc(len(result.pruned))
+        DRIFT_OBJECTS.labels(str(owner)).set(len(result.drift))
+        if done.ok:
+            self.apps[owner].desired = done.desired
+            self.on_synced(owner, done.desired)
+        return Outcome(
+            revision=done.revision.sha if done.revision else revision,
+            errors=result.errors,
+            created=len(result.created),
+            configured=len(result.configured),
+            unchanged=len(result.unchanged),
+            pruned=len(result.pruned),
+            inventory=result.inventory,
+            versions={e.key: e.api_version for e in result.inventory},
+            health=result.health,
+            drift=result.drift,
+            overall=result.overall,
+        )
+
+
+def read_credentials(client: Client, namespace: str, ref: Any) -> Credentials | None:
+    """Git credentials from a Source's secretRef (keys: username, token, identity,
+    known_hosts); None without a secretRef."""
+    if ref is None:
+        return None
+    secret = client.get(Secret, ref.name, namespace=ref.namespace or namespace)
+    data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+    return Credentials(
+        username=data.get("username", "git"),
+        token=data.get("token", ""),
+        identity=data.get("identity", ""),
+        known_hosts=data.get("known_hosts", ""),
+    )
+
+
+def delivery_of(
+    app: api.Application, src: api.Source, revision: str, credentials: Credentials | None
+) -> tuple[Target, SyncOptions]:
+    """What to fetch and render, and how to sync it, for an Application at ``revision``."""
+    spec = app.spec
+    render = Options(
+        type=spec.render.type,
+        target_namespace=spec.render.target_namespace,
+        name_prefix=spec.render.name_prefix,
+        allow_remote_bases=spec.render.allow_remote_bases,
+    )
+    target = Target(
+        src.spec.url,
+        path=spec.path,
+        commit=revision,
+        ignore=src.spec.ignore,
+        credentials=credentials,
+        render=render,
+    )
+    opts = SyncOptions(
+        namespace=spec.render.target_namespace or app.metadata.namespace,
+        prune=spec.prune,
+        allow_empty=spec.prune_options.allow_empty,
+        max_share=spec.prune_options.max_share,
+        wait=spec.wait,
+        timeout=parse_duration(spec.timeout),
+        recreate_on_immutable=spec.recreate_on_immutable,
+        health_rules=health_rules(app),
+        health_checks=tuple(
+            (
+                r.api_version,
+                Key(
+                    r.api_version.rpartition("/")[0],
+                    r.kind,
+                    r.namespace or app.metadata.namespace,
+                    r.name,
+                ),
+            )
+            for r in spec.health_checks
+        ),
+    )
+    return target, opts
+
+
+def health_rules(app: api.Application) -> tuple[HealthRule, ...]:
+    """The Application's CEL health expressions as rules."""
+    return tuple(
+        HealthRule(e.api_version, e.kind, e.current, e.failed) for e in app.spec.health_expressions
+    )
+
+
+def _retries_exhausted(app: api.Application, revision: str) -> bool:
+    status = app.status
+    stalled = find_condition(status.conditions, "Stalled") if status else None
+    return (
+        status is not None
+        and stalled is not None
+        and stalled.status == "True"
+        and stalled.reason == "RetriesExhausted"
+        and status.last_attempted_revision == revision
+        and status.observed_generation == app.metadata.generation
+    )
+
+
+def _ready(app: api.Application) -> bool:
+    cond = find_condition(app.status.conditions, "Ready") if app.status else None
+    return cond is not None and cond.status == "True"
