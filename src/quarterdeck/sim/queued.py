@@ -7,15 +7,16 @@ quota from `quotas` (GPUs per class; default: the cluster split evenly). After e
 batch of simultaneous arrivals or departures one cycle runs on a fresh snapshot; what it
 admits starts at once and leaves after its traced duration.
 
-The cycle sees aggregate free quantities per node; the exact per-GPU state (which GPU a
-share sits on) lives in the simulator's `ClusterState`, which the placer reads and
-which admitted workloads are bound to, so shares are placed as in the fill experiment.
+The cycle's node view (`_TraceView`, a queueing `NodeView`) is the simulator's exact
+per-GPU `ClusterState`: which GPU a share sits on is kept from admission to departure,
+so shares are placed as in the fill experiment. (`quarterdeck.queueing.GpuPlacer`, the
+controller's placer, rebuilds device state from node counts each cycle instead.)
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from functools import partial
 
@@ -33,13 +34,11 @@ from quarterdeck.placement import (
     release,
     scorer_named,
 )
-from quarterdeck.placement.for_queueing import GPU, GPU_MODEL_LABEL
 from quarterdeck.queueing import (
     ClusterQueue,
     Flavor,
     FlavorQuota,
     Node,
-    NodeCapacity,
     Quota,
     ResourceGroup,
     Snapshot,
@@ -52,36 +51,70 @@ from quarterdeck.sim.events import EventLoop
 from quarterdeck.sim.replay import ReplayRun
 from quarterdeck.sim.trace import Task
 
+GPU = "nvidia.com/gpu"
+GPU_MODEL_LABEL = "nvidia.com/gpu.product"
 MIB = 1024 * 1024 * 1000  # memory in milli-bytes, as the cycle counts it
 FLAVOR = "default"
 
 
-class _TracePlacer:
-    """A cycle Placer that places trace tasks on the simulator's exact cluster state."""
+class _Trace:
+    """What the views of all cycles share: the tasks, the scorer, and the exact
+    assignment of every running or just-bound workload (by trace index)."""
 
     def __init__(self, state: ClusterState, tasks: Sequence[Task], policy: str, seed: int):
         self.state = state
         self.tasks = tasks
         self.scorer = scorer_named(policy, Workload.from_requests(t.request for t in tasks))
         self.rng = np.random.default_rng(seed)
-        self.scratch = state.copy()
-        self.chosen: dict[int, Assignment] = {}
+        self.bound: dict[int, Assignment] = {}  # chosen by the cycle's main view
+        self.running: dict[int, Assignment] = {}
 
-    def start_cycle(self) -> None:
-        self.scratch = self.state.copy()
-        self.chosen = {}
+    def start(self, nodes: Sequence[Node], admitted: Sequence[AdmittedWorkload]) -> _TraceView:
+        """The cycle's node view: the simulator's exact state, running pods included."""
+        self.bound = {}
+        return _TraceView(self, self.state.copy())
 
-    def __call__(
-        self, nodes: Sequence[NodeCapacity], pod_set: QueuedPodSet
-    ) -> Mapping[str, int] | None:
+
+class _TraceView:
+    """A queueing `NodeView` over the exact per-GPU state."""
+
+    def __init__(self, trace: _Trace, cluster: ClusterState) -> None:
+        self.trace = trace
+        self.cluster = cluster
+        self.chosen: dict[tuple[int, tuple[tuple[str, int], ...]], Assignment] = {}
+
+    def copy(self) -> _TraceView:
+        new = _TraceView(self.trace, self.cluster.copy())
+        new.chosen = dict(self.chosen)
+        return new
+
+    def place(
+        self, flavors: Sequence[Flavor], pod_set: QueuedPodSet
+    ) -> tuple[Mapping[str, int] | None, str]:
         index = int(pod_set.name)
-        podset = PodSet(self.tasks[index].request, pod_set.count)
-        got = place(self.scratch, podset, self.scorer, self.rng)
+        gang = PodSet(self.trace.tasks[index].request, pod_set.count)
+        got = place(self.cluster, gang, self.trace.scorer, self.trace.rng)
         if got is None:
-            return None
-        commit(self.scratch, podset, got)  # later workloads of this cycle see it
-        self.chosen[index] = got
-        return {self.scratch.specs[n].name: 1 for n in got.nodes()}
+            return None, "no room on the GPU nodes"
+        nodes = dict(Counter(self.cluster.specs[n].name for n in got.nodes()))
+        self.chosen[(id(pod_set), tuple(sorted(nodes.items())))] = got
+        return nodes, ""
+
+    def bind(self, pod_set: QueuedPodSet, placement: Mapping[str, int]) -> None:
+        index = int(pod_set.name)
+        got = self.chosen.pop((id(pod_set), tuple(sorted(placement.items()))), None)
+        if got is None:
+            raise ValueError(f"bind of {dict(placement)} that this view did not place")
+        commit(self.cluster, PodSet(self.trace.tasks[index].request, pod_set.count), got)
+        self.trace.bound[index] = got
+
+    def take(self, admitted: AdmittedWorkload, sign: int = 1) -> None:
+        index = int(admitted.workload.pod_sets[0].name)
+        got = self.trace.running.get(index)
+        if got is None:
+            return
+        gang = PodSet(self.trace.tasks[index].request, len(got.pods))
+        (commit if sign > 0 else release)(self.cluster, gang, got)
 
 
 def _queues(
@@ -115,7 +148,7 @@ def run_queued_replay(
     if compress <= 0 or tick < 0:
         raise ValueError("compress must be > 0 and tick >= 0")
     state = ClusterState(nodes)
-    placer = _TracePlacer(state, tasks, policy, seed)
+    placer = _Trace(state, tasks, policy, seed)
     timed = [i for i, t in enumerate(tasks) if t.creation_time is not None and t.duration]
     teams = sorted({tasks[i].qos or "-" for i in timed})
     total_gpus = sum(n.gpu_count for n in nodes)
@@ -157,14 +190,14 @@ def run_queued_replay(
     def run_cycle(now: float) -> None:
         nonlocal dirty
         dirty = False
-        placer.start_cycle()
         snap = Snapshot(queues, {FLAVOR: Flavor(FLAVOR)}, tuple(admitted.values()),
                         tuple(pending.values()), cluster_nodes, now=now)  # fmt: skip
         for adm in cycle(snap, placer).admitted:
             index = int(adm.pod_sets[0].name)
-            got = placer.chosen[index]
+            got = placer.bound[index]
             task = tasks[index]
             commit(state, PodSet(task.request), got)
+            placer.running[index] = got
             admitted[index] = adm.admitted(now)
             del pending[index]
             waits.append(now - arrived_at[index])
@@ -179,6 +212,7 @@ def run_queued_replay(
     def leave(index: int, got: Assignment, now: float) -> None:
         release(state, PodSet(tasks[index].request), got)
         del admitted[index]
+        del placer.running[index]
         schedule_cycle(now)
 
     def arrive(index: int, now: float) -> None:
