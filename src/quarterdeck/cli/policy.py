@@ -33,10 +33,8 @@ from quarterdeck.policy.export import export_all
 from quarterdeck.policy.matching import object_ref
 from quarterdeck.policy.testcases import TestOutcome, judge, parse_test
 
-app = typer.Typer(
-    help="Guardrails: built-in policies, CRD, export to ValidatingAdmissionPolicy.",
-    no_args_is_help=True,
-)
+app = typer.Typer(help="Guardrails: built-in policies, CRD, export to ValidatingAdmissionPolicy.",
+                  no_args_is_help=True)
 _err = Console(stderr=True)
 OUTPUT = typer.Option("table", "--output", "-o", help="table, json or yaml")
 EXIT_DENIED, EXIT_INPUT = 1, 2
@@ -57,13 +55,12 @@ def _emit(data: Any, output: str) -> None:
     if output == "json":
         typer.echo(json.dumps(data, indent=2, sort_keys=False))
     else:
-        typer.echo(
-            yaml.safe_dump_all(data if isinstance(data, list) else [data], sort_keys=False),
-            nl=False,
-        )
+        typer.echo(yaml.safe_dump_all(data if isinstance(data, list) else [data],
+                                      sort_keys=False), nl=False)
 
 
-def _policies(names: list[str], sources: list[str], found: list[dict[str, Any]]) -> list[Guardrail]:
+def _policies(names: list[str], sources: list[str], found: list[dict[str, Any]]
+              ) -> list[Guardrail]:
     docs = list(found)
     for source in sources:
         docs.extend(d for d in read_documents(source) if is_policy_document(d))
@@ -73,45 +70,31 @@ def _policies(names: list[str], sources: list[str], found: list[dict[str, Any]])
     selected = library.select(names) if names else []
     if not guardrails and not selected:
         selected = library.select(["all"])
-        _err.print(
-            "note: no policies given or found; checking all built-ins (see `qd policy list`)",
-            highlight=False,
-        )
+        _err.print("note: no policies given or found; checking all built-ins "
+                   "(see `qd policy list`)", highlight=False)
     return [*selected, *guardrails]
 
 
 def _violation_dict(v: Violation) -> dict[str, Any]:
     return {
-        "policy": v.policy,
-        "object": str(v.object),
-        "apiVersion": v.object.api_version,
-        "kind": v.kind,
-        "actions": list(v.actions),
-        "reason": v.reason,
-        "message": v.message,
+        "policy": v.policy, "object": str(v.object), "apiVersion": v.object.api_version,
+        "kind": v.kind, "actions": list(v.actions), "reason": v.reason, "message": v.message,
     }
 
 
 def _print_report(report: Report, objects: int, policies: int, output: str) -> None:
     denied = sum(v.denied for v in report.violations)
     summary = {
-        "objects": objects,
-        "policies": policies,
-        "denied": denied,
+        "objects": objects, "policies": policies, "denied": denied,
         "warned": sum("Warn" in v.actions for v in report.violations),
         "audited": sum("Audit" in v.actions for v in report.violations),
         "ignoredErrors": sum(not v.actions for v in report.violations),
     }
     if output in ("json", "yaml"):
-        _emit(
-            {
-                "summary": summary,
-                "violations": [_violation_dict(v) for v in report.violations],
-                "policyErrors": [str(p) for p in report.problems],
-                "policiesMatchingNothing": [n for n, m in report.matched.items() if not m],
-            },
-            output,
-        )
+        _emit({"summary": summary, "violations": [_violation_dict(v) for v in report.violations],
+               "policyErrors": [str(p) for p in report.problems],
+               "policiesMatchingNothing": [n for n, m in report.matched.items() if not m]},
+              output)
         return
     console = Console()
     for problem in report.problems:
@@ -126,8 +109,7 @@ def _print_report(report: Report, objects: int, policies: int, output: str) -> N
         console.print(table)
     console.print(
         f"{objects} objects, {policies} policies: {denied} denied, {summary['warned']} warned, "
-        f"{summary['audited']} audited",
-        highlight=False,
+        f"{summary['audited']} audited", highlight=False,
     )
 
 
@@ -155,34 +137,25 @@ def check_command(
         raise typer.Exit(EXIT_DENIED)
 
 
-def _check_with_progress(
-    guardrails: list[Guardrail], objects: list[dict[str, Any]], chunk: int = 1000
-) -> Report:
+def _check_with_progress(guardrails: list[Guardrail], objects: list[dict[str, Any]],
+                         chunk: int = 1000) -> Report:
     """`check` in chunks with a progress bar on a terminal when the set is large; every
     chunk still sees all objects for namespaces and params."""
     if len(objects) <= 2 * chunk or not _err.is_terminal:
         return check(guardrails, objects, clock=time.perf_counter)
-    namespaces = {
-        str(o["metadata"]["name"]): (o["metadata"].get("labels") or {})
-        for o in objects
-        if o.get("kind") == "Namespace"
-    }
+    namespaces = {str(o["metadata"]["name"]): (o["metadata"].get("labels") or {})
+                  for o in objects if o.get("kind") == "Namespace"}
     merged = Report()
     with Progress(console=_err, transient=True) as progress:
         task = progress.add_task("evaluating guardrails", total=len(objects))
         for start in range(0, len(objects), chunk):
-            part = check(
-                guardrails,
-                objects[start : start + chunk],
-                namespaces=namespaces,
-                params_objects=objects,
-                clock=time.perf_counter,
-            )
+            part = check(guardrails, objects[start:start + chunk], namespaces=namespaces,
+                         params_objects=objects, clock=time.perf_counter)
             merged.violations.extend(part.violations)
             merged.problems = merged.problems or part.problems
             for name, refs in part.matched.items():
                 merged.matched.setdefault(name, []).extend(refs)
-            progress.advance(task, len(objects[start : start + chunk]))
+            progress.advance(task, len(objects[start:start + chunk]))
     return merged
 
 
@@ -205,34 +178,15 @@ def _run_tests(directory: Path, output: str) -> int:
             outcomes.extend(judge(test, [object_ref(o) for o in plain], report))
     failed = [o for o in outcomes if not o.ok]
     if output in ("json", "yaml"):
-        _emit(
-            {
-                "passed": len(outcomes) - len(failed),
-                "failed": len(failed),
-                "results": [
-                    {
-                        "test": o.test,
-                        "policy": o.policy,
-                        "resource": o.resource,
-                        "expected": o.expected,
-                        "actual": o.actual,
-                    }
-                    for o in outcomes
-                ],
-            },
-            output,
-        )
+        _emit({"passed": len(outcomes) - len(failed), "failed": len(failed),
+               "results": [{"test": o.test, "policy": o.policy, "resource": o.resource,
+                            "expected": o.expected, "actual": o.actual} for o in outcomes]},
+              output)
     else:
         table = Table("TEST", "POLICY", "RESOURCE", "EXPECTED", "ACTUAL", "", box=None)
         for o in outcomes:
-            table.add_row(
-                o.test,
-                o.policy,
-                o.resource,
-                o.expected,
-                o.actual,
-                "[green]ok[/green]" if o.ok else "[red]FAIL[/red]",
-            )
+            table.add_row(o.test, o.policy, o.resource, o.expected, o.actual,
+                          "[green]ok[/green]" if o.ok else "[red]FAIL[/red]")
         Console().print(table)
         typer.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
     return EXIT_DENIED if failed else 0
@@ -248,12 +202,8 @@ def list_command(output: str = OUTPUT) -> None:
     table = Table("NAME", "CATEGORY", "SCOPE", "DESCRIPTION", box=None, pad_edge=False)
     for g in lib.values():
         notes = g.metadata.annotations
-        table.add_row(
-            g.name,
-            library.category(g),
-            notes.get(library.SCOPE_ANNOTATION, ""),
-            notes.get(library.DESCRIPTION_ANNOTATION, ""),
-        )
+        table.add_row(g.name, library.category(g), notes.get(library.SCOPE_ANNOTATION, ""),
+                      notes.get(library.DESCRIPTION_ANNOTATION, ""))
     Console().print(table)
 
 
@@ -262,8 +212,7 @@ def export_command(
     names: list[str] = typer.Argument(None, help="Built-in policies or categories"),
     policies: list[str] = typer.Option([], "--from", help="Files/dirs with Guardrails"),
     include_shift_left: bool = typer.Option(
-        False, help="Also export policies meant only for pre-sync checks"
-    ),
+        False, help="Also export policies meant only for pre-sync checks"),
     output: str = typer.Option("yaml", "--output", "-o", help="yaml or json"),
 ) -> None:
     """Print ValidatingAdmissionPolicy + Binding objects for the API server to enforce."""
@@ -275,18 +224,12 @@ def export_command(
         raise _fail_input(str(err).strip("'\"")) from None
     if not guardrails:
         raise _fail_input("nothing to export: name built-ins or pass --from PATH")
-    kept = [
-        g
-        for g in guardrails
-        if include_shift_left
-        or g.metadata.annotations.get(library.SCOPE_ANNOTATION) != "shift-left"
-    ]
+    kept = [g for g in guardrails if include_shift_left
+            or g.metadata.annotations.get(library.SCOPE_ANNOTATION) != "shift-left"]
     for g in guardrails:
         if g not in kept:
-            _err.print(
-                f"note: {g.name} is shift-left only; not exported (--include-shift-left to force)",
-                highlight=False,
-            )
+            _err.print(f"note: {g.name} is shift-left only; not exported "
+                       "(--include-shift-left to force)", highlight=False)
     natives = export_all(kept)
     if output == "json":
         _emit({"apiVersion": "v1", "kind": "List", "items": natives}, "json")
