@@ -145,7 +145,8 @@ def test_deny_changes_nothing_and_says_why_warn_applies_and_is_recorded(
     ctl.reconcile_all(force=True)
     status = app_status(kube, namespace)
     state, reason, message = ready(status)
-    why = f"ConfigMap/{namespace}/creds: {namespace}-no-password: ConfigMaps must not hold a password"
+    policy = f"{namespace}-no-password"
+    why = f"ConfigMap/{namespace}/creds: {policy}: ConfigMaps must not hold a password"
     assert (state, reason) == ("False", "GuardrailDenied")
     assert message.startswith(f"revision {second[:12]}: blocked by 1 guardrail violation(s):")
     assert why in message and "ConfigMap/" + namespace + "/a:" not in message
