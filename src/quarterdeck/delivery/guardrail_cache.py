@@ -49,6 +49,7 @@ class GuardrailCache:
         self._view: PolicyView | None = None
         self._read_at = 0.0
         self._ignored: set[str] = set()
+        self.reads = 0  # cluster reads so far, for benchmarks
 
     def current(self) -> PolicyView:
         """The Guardrails now in force (read again when older than ``max_age``)."""
@@ -56,6 +57,7 @@ class GuardrailCache:
             now = self.clock()
             if self._view is None or now - self._read_at >= self.max_age:
                 self._view, self._read_at = self._read(), now
+                self.reads += 1
             return self._view
 
     def expire(self) -> None:
