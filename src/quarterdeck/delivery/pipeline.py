@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from quarterdeck.api.policy import Guardrail
-from quarterdeck.delivery.cluster import Cluster, UnknownKind
+from quarterdeck.delivery.cluster import Cluster, ClusterError, UnknownKind
 from quarterdeck.delivery.inventory import Entry, Owner
 from quarterdeck.delivery.manifests import Obj
 from quarterdeck.delivery.plan import Plan
@@ -62,10 +62,10 @@ def _failed(
 
 def _as_applied(cluster: Cluster, rendered: list[Obj], namespace: str) -> list[Obj]:
     """Rendered objects with the namespace they will get, so namespaceSelectors and
-    reports see it; an unknown kind is left for the sync to report."""
+    reports see it; an unknown kind or a failed lookup is left for the sync to report."""
     try:
         return prepare(cluster, rendered, namespace)[0]
-    except UnknownKind:
+    except (UnknownKind, ClusterError):
         return rendered
 
 
