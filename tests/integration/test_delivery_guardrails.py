@@ -186,3 +186,32 @@ def test_deny_changes_nothing_and_says_why_warn_applies_and_is_recorded(
     ctl.reconcile_all(force=True)
     assert len(app_status(kube, namespace)["guardrailWarnings"]) == 1
     assert len(events(kube, namespace, "GuardrailWarning")) == 1
+
+
+def test_a_denial_is_lifted_by_changing_the_guardrail_and_a_broken_one_is_ignored(
+    guarded: tuple[Repo, Controller], kube: Client, namespace: str
+) -> None:
+    repo, ctl = guarded
+    cluster = ctl.cluster
+    # Deny together with Warn: the API server would reject such a binding; so do we
+    broken = guardrail(f"{namespace}-broken", namespace, "Deny", "false", "broken")
+    broken["spec"]["validationActions"] = ["Deny", "Warn"]
+    cluster.apply(broken)
+    try:
+        second = repo.commit("creds", {"web/creds.yaml": cm("creds", "x", password=True)})
+        ctl.reconcile_all()
+        status = app_status(kube, namespace)
+        assert ready(status)[:2] == ("False", "GuardrailDenied")
+        assert "broken" not in ready(status)[2]
+        stalled = next(c for c in status["conditions"] if c["type"] == "Stalled")
+        assert stalled["status"] == "False"
+
+        cluster.delete(API_VERSION, Key(GROUP, "Guardrail", "", f"{namespace}-no-password"))
+        ctl.guardrails.expire()  # the operator re-reads Guardrails every tick
+        ctl.reconcile_all(force=True)
+        status = app_status(kube, namespace)
+        assert ready(status)[:2] == ("True", "Synced")
+        assert status["lastAppliedRevision"] == second
+        assert data(ctl, namespace, "creds") == {"a": "x", "password": "hunter2"}
+    finally:
+        cluster.delete(API_VERSION, Key(GROUP, "Guardrail", "", f"{namespace}-broken"))
