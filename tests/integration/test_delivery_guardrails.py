@@ -9,6 +9,7 @@ which the controller has to read from the live Namespace.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,13 @@ from gitrepo import Repo
 from quarterdeck.api.policy import API_VERSION, GROUP
 from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.controller import ApplicationRes, Controller
+from quarterdeck.delivery.guardrail_cache import GuardrailCache, PolicyView
 from quarterdeck.delivery.manifests import Key
 
 pytestmark = pytest.mark.integration
 CRDS = Path(__file__).parents[2] / "deploy" / "crds"
 LABEL = "guardrails.quarterdeck.dev/test"
+CRD = "CustomResourceDefinition"
 
 
 def cm(name: str, value: str, *, team: bool = True, password: bool = False) -> str:
@@ -215,3 +218,23 @@ def test_a_denial_is_lifted_by_changing_the_guardrail_and_a_broken_one_is_ignore
         assert data(ctl, namespace, "creds") == {"a": "x", "password": "hunter2"}
     finally:
         cluster.delete(API_VERSION, Key(GROUP, "Guardrail", "", f"{namespace}-broken"))
+
+
+def test_guardrail_reads_without_the_crd_and_right_after_it_is_installed(kube: Client) -> None:
+    """No CRD: no Guardrails. A CRD just established answers 503 for a moment
+    ("storage is (re)initializing"); the read waits that out instead of failing syncs."""
+    cluster = Cluster(kube)
+    path = CRDS / "guardrails.policy.quarterdeck.dev.yaml"
+    name = path.name.removesuffix(".yaml")
+    cache = GuardrailCache(kube, time.monotonic, max_age=0)
+    try:
+        cluster.delete("apiextensions.k8s.io/v1", Key("apiextensions.k8s.io", CRD, "", name))
+        deadline = time.monotonic() + 60
+        while cluster.get("apiextensions.k8s.io/v1", Key("apiextensions.k8s.io", CRD, "", name)):
+            assert time.monotonic() < deadline, "the Guardrail CRD was not deleted"
+            time.sleep(0.2)
+        assert cache.current() == PolicyView()
+    finally:
+        cluster.apply(yaml.safe_load(path.read_text()))
+        cluster.wait_established([name], timeout=30)
+    assert cache.current().error == ""

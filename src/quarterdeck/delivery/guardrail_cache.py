@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,9 @@ from quarterdeck.delivery.cluster import ClusterError, call_api
 from quarterdeck.delivery.guardrail_findings import selects_namespaces
 
 GuardrailRes = create_global_resource(GROUP, VERSION, KIND, "guardrails")
+#: Pauses between reads that failed: a just-created or just-updated CRD answers 503
+#: ("storage is (re)initializing") for a moment, which must not fail a sync.
+RETRY_DELAYS = (0.2, 0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,13 @@ class GuardrailCache:
         with self._lock:  # concurrent syncs wait for one read instead of each listing
             now = self.clock()
             if self._view is None or now - self._read_at >= self.max_age:
-                self._view, self._read_at = self._read(), now
+                view = self._read()
+                for delay in RETRY_DELAYS if view.error else ():
+                    time.sleep(delay)
+                    view = self._read()
+                    if not view.error:
+                        break
+                self._view, self._read_at = view, now
                 self.reads += 1
             return self._view
 
