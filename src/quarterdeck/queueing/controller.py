@@ -20,18 +20,19 @@ from typing import Any, cast
 
 import msgspec
 from lightkube import ApiError, Client
-from lightkube.generic_resource import create_namespaced_resource
+from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
 from quarterdeck.api.meta import Condition
 from quarterdeck.api.queueing import GROUP, VERSION, ResourceFlavor
+from quarterdeck.api.queueing import ClusterQueue as ApiClusterQueue
 from quarterdeck.api.queueing import Workload as ApiWorkload
 from quarterdeck.api.queueing.manifests import QueueingObject
 from quarterdeck.api.queueing.workload import FINISHED, QUOTA_RESERVED, WorkloadStatus
 from quarterdeck.queueing.cycle import cycle
-from quarterdeck.queueing.decisions import Admit, Pending, Preempt
+from quarterdeck.queueing.decisions import Admit, Decisions, Pending, Preempt
 from quarterdeck.queueing.gpus import GpuPlacer
 from quarterdeck.queueing.jobs import (
     GATE,
@@ -42,12 +43,13 @@ from quarterdeck.queueing.jobs import (
 )
 from quarterdeck.queueing.live import read_snapshot
 from quarterdeck.queueing.metrics import QueueMetrics
-from quarterdeck.queueing.model import AdmittedWorkload
+from quarterdeck.queueing.model import AdmittedWorkload, Snapshot
 from quarterdeck.queueing.snapshot import admission_of
-from quarterdeck.queueing.status import set_condition, workload_status
+from quarterdeck.queueing.status import cluster_queue_status, set_condition, workload_status
 
 FIELD_MANAGER = "quarterdeck-queueing"
 WorkloadResource = create_namespaced_resource(GROUP, VERSION, "Workload", "workloads")
+ClusterQueueResource = create_global_resource(GROUP, VERSION, "ClusterQueue", "clusterqueues")
 ADAPTER = BatchJob()
 
 
@@ -114,7 +116,32 @@ def reconcile_once(
         _record(client, workloads, pen.workload.key, pen, stamp)
         report.pending.append(pen.workload.key)
     _release_gates(client, snapshot.admitted, workloads, report)
+    _write_queue_status(client, snapshot, decisions, objects)
     return report
+
+
+def _write_queue_status(
+    client: Client, snapshot: Snapshot, decisions: Decisions, objects: list[QueueingObject]
+) -> None:
+    """Counts and usage per ClusterQueue after this pass, written only when they change."""
+    current = {o.metadata.name: o.status for o in objects if isinstance(o, ApiClusterQueue)}
+    fields = ("pendingWorkloads", "reservingWorkloads", "admittedWorkloads")
+    lists = ("flavorsReservation", "flavorsUsage")
+    for name, new in cluster_queue_status(snapshot, decisions).items():
+        data = msgspec.to_builtins(new)
+        body = {f: data.get(f, 0) for f in fields} | {f: data.get(f, []) for f in lists}
+        old = msgspec.to_builtins(current.get(name) or {})
+        if all(old.get(f, 0) == body[f] for f in fields) and all(
+            old.get(f, []) == body[f] for f in lists
+        ):
+            continue
+        client.patch(
+            ClusterQueueResource.Status,
+            name,
+            {"status": body},
+            patch_type=PatchType.MERGE,
+            field_manager=FIELD_MANAGER,
+        )
 
 
 def run(
