@@ -20,7 +20,7 @@ from lightkube.generic_resource import create_global_resource, create_namespaced
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
-from lightkube.types import CascadeType
+from lightkube.types import CascadeType, PatchType
 
 from quarterdeck.api.queueing import GROUP, VERSION, all_crds
 from quarterdeck.devcluster.stages import DURATION_ANNOTATION
@@ -34,6 +34,7 @@ ClusterQueue = create_global_resource(GROUP, VERSION, "ClusterQueue", "clusterqu
 LocalQueue = create_namespaced_resource(GROUP, VERSION, "LocalQueue", "localqueues")
 Workload = create_namespaced_resource(GROUP, VERSION, "Workload", "workloads")
 T = TypeVar("T")
+HOLD = "quarterdeck.dev/test-hold"
 
 
 def as_dict(obj: Any) -> dict[str, Any]:
@@ -65,6 +66,7 @@ def gpu_queue(
     namespace: str,
     nominal: int,
     strategy: str = "BestEffortFIFO",
+    preemption: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """Flavor, ClusterQueue `cq-<namespace>` and LocalQueue `training`; yields the CQ name."""
     install_crds(kube)
@@ -89,6 +91,7 @@ def gpu_queue(
                 "metadata": {"name": cq},
                 "spec": {
                     "queueingStrategy": strategy,
+                    "preemption": preemption or {},
                     "namespaceSelector": {
                         "matchLabels": {"kubernetes.io/metadata.name": namespace}
                     },
@@ -130,11 +133,21 @@ def clean_up(kube: Client, namespace: str) -> None:
                 kube.delete(
                     Job, job.metadata.name, namespace=namespace, cascade=CascadeType.FOREGROUND
                 )
+    for pod in kube.list(Pod, namespace=namespace):  # a test may hold pods with a finalizer
+        if pod.metadata is not None and pod.metadata.finalizers and pod.metadata.name:
+            with contextlib.suppress(ApiError):
+                release_pod(kube, namespace, pod.metadata.name)
     wait_for(lambda: not list(kube.list(Pod, namespace=namespace)), "pods to be deleted", 60)
     for wl in kube.list(Workload, namespace=namespace):
         if wl.metadata is not None and wl.metadata.name:
             with contextlib.suppress(ApiError):
                 kube.delete(Workload, wl.metadata.name, namespace=namespace)
+
+
+def release_pod(kube: Client, namespace: str, name: str) -> None:
+    """Drop a pod's finalizers so its deletion can finish."""
+    patch = {"metadata": {"finalizers": None}}
+    kube.patch(Pod, name, patch, namespace=namespace, patch_type=PatchType.MERGE)
 
 
 def gpu_job(
@@ -145,9 +158,13 @@ def gpu_job(
     duration: str | None = None,
     queue: str = "training",
     suspend: bool = True,
+    priority_class: str | None = None,
+    hold: bool = False,
 ) -> dict[str, Any]:
     """A labelled Job of `pods` pods with `gpus` GPUs each; kwok completes its pods after
-    `duration` (a Go duration) when given, else after the dev cluster's default."""
+    `duration` (a Go duration) when given, else after the dev cluster's default. With
+    `hold`, its pods carry a finalizer, so a deleted pod stays Terminating until
+    `release_pod`."""
     requests = {"nvidia.com/gpu": str(gpus)}
     template: dict[str, Any] = {
         "spec": {
@@ -161,8 +178,14 @@ def gpu_job(
             ],
         }
     }
+    meta: dict[str, Any] = template.setdefault("metadata", {})
     if duration is not None:
-        template["metadata"] = {"annotations": {DURATION_ANNOTATION: duration}}
+        meta["annotations"] = {DURATION_ANNOTATION: duration}
+    if hold:
+        meta["finalizers"] = [HOLD]
+    labels = {"queueing.quarterdeck.dev/queue-name": queue}
+    if priority_class is not None:
+        labels["queueing.quarterdeck.dev/priority-class"] = priority_class
     spec: dict[str, Any] = {"parallelism": pods, "completions": pods, "template": template}
     if suspend:
         spec["suspend"] = True  # what the webhook does, when it is not registered
@@ -172,7 +195,7 @@ def gpu_job(
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": {"queueing.quarterdeck.dev/queue-name": queue},
+            "labels": labels,
         },
         "spec": spec,
     }

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import msgspec
@@ -45,7 +45,13 @@ from quarterdeck.queueing.live import read_snapshot
 from quarterdeck.queueing.metrics import QueueMetrics
 from quarterdeck.queueing.model import AdmittedWorkload, Snapshot
 from quarterdeck.queueing.snapshot import admission_of
-from quarterdeck.queueing.status import cluster_queue_status, set_condition, workload_status
+from quarterdeck.queueing.status import (
+    cluster_queue_status,
+    quota_released,
+    set_condition,
+    stopping,
+    workload_status,
+)
 
 FIELD_MANAGER = "quarterdeck-queueing"
 WorkloadResource = create_namespaced_resource(GROUP, VERSION, "Workload", "workloads")
@@ -63,6 +69,7 @@ class PassReport:
     preempted: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)  # evicted, pods gone, quota released
     problems: list[str] = field(default_factory=list)
 
 
@@ -91,14 +98,20 @@ def reconcile_once(
     _sync_workloads(client, jobs, stamp, report)
     snapshot, objects, problems = read_snapshot(client, now=now)
     report.problems += problems
-    decisions = cycle(snapshot, placer if placer is not None else GpuPlacer())
-    if metrics is not None:
-        metrics.observe(snapshot, decisions, now)
     workloads = {
         f"{o.metadata.namespace}/{o.metadata.name}": o
         for o in objects
         if isinstance(o, ApiWorkload)
     }
+    decided = cycle(snapshot, placer if placer is not None else GpuPlacer())
+    # A victim still stopping was evicted by an earlier pass: nothing new to do to it.
+    evicting = {k for k, o in workloads.items() if stopping(o.status)}
+    decisions = replace(
+        decided,
+        preempted=tuple(p for p in decided.preempted if p.victim.workload.key not in evicting),
+    )
+    if metrics is not None:
+        metrics.observe(snapshot, decisions, now)
     flavors = {o.metadata.name: o for o in objects if isinstance(o, ResourceFlavor)}
     for pre in decisions.preempted:
         _record(client, workloads, pre.victim.workload.key, pre, stamp)
@@ -115,8 +128,10 @@ def reconcile_once(
     for pen in decisions.pending:
         _record(client, workloads, pen.workload.key, pen, stamp)
         report.pending.append(pen.workload.key)
-    _release_gates(client, snapshot.admitted, workloads, report)
-    _write_queue_status(client, snapshot, decisions, objects)
+    running = tuple(a for a in snapshot.admitted if a.workload.key not in evicting)
+    _release_gates(client, running, workloads, report)
+    # Victims keep their quota until their pods stop, so the queue's usage counts them.
+    _write_queue_status(client, snapshot, replace(decisions, preempted=()), objects)
     return report
 
 
@@ -190,6 +205,26 @@ def _sync_workloads(
                 conds = set_condition(list(status.conditions), done, stamp)
                 _patch_status(client, ns, key[1], {"conditions": msgspec.to_builtins(conds)})
                 report.finished.append(f"{ns}/{key[1]}")
+    for (ns, name), wl in existing.items():
+        status = msgspec.convert(wl.get("status") or {}, WorkloadStatus)
+        if not stopping(status) or status.is_true(FINISHED):
+            continue
+        owner = jobs.get((ns, name.removeprefix("job-"))) if name.startswith("job-") else None
+        if owner is None or _stopped(client, owner):
+            body = msgspec.to_builtins(quota_released(status, stamp))
+            _patch_status(client, ns, name, body | {"admission": None})
+            report.stopped.append(f"{ns}/{name}")
+
+
+def _stopped(client: Client, job: Mapping[str, Any]) -> bool:
+    """A suspended Job none of whose pods still runs or terminates (they hold nodes)."""
+    if not (job.get("spec") or {}).get("suspend"):
+        return False
+    meta = job["metadata"]
+    pods = client.list(
+        Pod, namespace=meta.get("namespace"), labels={"batch.kubernetes.io/job-name": meta["name"]}
+    )
+    return all(p.status is not None and p.status.phase in ("Succeeded", "Failed") for p in pods)
 
 
 def _record(
