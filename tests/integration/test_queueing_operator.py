@@ -1,11 +1,13 @@
 """`qd operator` runs the queueing controller beside delivery, on the dev cluster.
 
 The operator is a subprocess with the Job webhook on; the test never calls a
-reconcile pass itself. Two labelled Jobs created unsuspended (the webhook suspends
-them) share 8 GPUs of quota: the operator admits one, pins its pod, the pod runs
-for its annotated duration on a kwok H100 node, and the Job's completion frees the
-quota for the other. After a restart the operator rebuilds the same accounting from
-the cluster: a running Job keeps its admission and a new one waits.
+reconcile pass itself, and the operator's interval is 30 s, so every step within the
+test's time comes from a pass triggered by a Job or Workload watch event. Two
+labelled Jobs created unsuspended (the webhook suspends them) share 8 GPUs of quota:
+the operator admits one, pins its pod, the pod runs for its annotated duration on a
+kwok H100 node, and the Job's completion frees the quota for the other. After a
+restart the operator rebuilds the same accounting from the cluster: a running Job
+keeps its admission and a new one waits.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class Operator:
             str(Path(sys.executable).parent / "qd"), "operator",
             "--kubeconfig", str(kubeconfig),
             "--cache-dir", str(workdir / "cache"),
-            "--tick", "1",
+            "--tick", "30",  # passes come from watch events, not the interval
             "--queueing-webhook-port", str(_free_port()),
         ]  # fmt: skip
         self.log = workdir / "operator.log"
