@@ -182,14 +182,16 @@ def operator(
     from prometheus_client import start_http_server
 
     from quarterdeck.api.crd import crd
+    from quarterdeck.api.policy_crd import guardrail_crd
     from quarterdeck.delivery.controller import Controller
     from quarterdeck.delivery.runner import Runner
 
     cluster = connect(kubeconfig)
-    if install_crds:
-        for kind in api.KINDS:
-            cluster.apply(crd(kind))
-        cluster.wait_established([f"{k.plural}.{k.group}" for k in api.KINDS], timeout=60)
+    if install_crds:  # and the Guardrail CRD: every sync is checked against Guardrails
+        for manifest in [*(crd(kind) for kind in api.KINDS), guardrail_crd()]:
+            cluster.apply(manifest)
+        names = [f"{k.plural}.{k.group}" for k in api.KINDS] + [guardrail_crd()["metadata"]["name"]]
+        cluster.wait_established(names, timeout=60)
     if metrics_port:
         start_http_server(metrics_port)
     runner = Runner(Controller(cluster.client, cache_dir, namespace=namespace or None), tick)
