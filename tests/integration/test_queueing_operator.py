@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from lightkube import ApiError, Client, codecs
-from lightkube.generic_resource import create_namespaced_resource
+from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 from lightkube.resources.admissionregistration_v1 import MutatingWebhookConfiguration
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
@@ -32,6 +32,7 @@ from queueing_setup import as_dict, conditions, cq_usage, gpu_job, gpu_queue, wo
 
 from quarterdeck.api import delivery as delivery_api
 from quarterdeck.api.crd import crd
+from quarterdeck.api.policy_crd import guardrail_crd
 from quarterdeck.devcluster.session import RunningCluster
 from quarterdeck.kube.wait import wait_for
 from quarterdeck.queueing.jobs import pinned_node
@@ -77,13 +78,20 @@ class Operator:
             return self.proc.wait(10)
 
 
-def _delivery_served(kube: Client) -> bool:
+def _delivery_crds() -> list[dict[str, Any]]:
+    return [*(crd(kind) for kind in delivery_api.KINDS), guardrail_crd()]
+
+
+def _served(kube: Client) -> bool:
     try:
-        for kind in delivery_api.KINDS:
-            res = create_namespaced_resource(
-                kind.group, kind.version, kind.type.__name__, kind.plural
-            )
-            list(kube.list(res, namespace="*"))
+        for manifest in _delivery_crds():
+            spec = manifest["spec"]
+            args = (spec["group"], spec["versions"][0]["name"], spec["names"]["kind"])
+            plural = spec["names"]["plural"]
+            if spec["scope"] == "Namespaced":
+                list(kube.list(create_namespaced_resource(*args, plural), namespace="*"))
+            else:
+                list(kube.list(create_global_resource(*args, plural)))
     except ApiError:
         return False
     return True
@@ -93,9 +101,9 @@ def _delivery_served(kube: Client) -> bool:
 def operator(kube: Client, dev_cluster: RunningCluster, tmp_path: Path) -> Iterator[Operator]:
     # The delivery loop stops on an API error at its first pass, which a CRD created a
     # moment before can still give ("storage is (re)initializing"): serve them first.
-    for kind in delivery_api.KINDS:
-        kube.apply(codecs.from_dict(crd(kind)), force=True)
-    wait_for(lambda: _delivery_served(kube), "the delivery CRDs to be served", 60)
+    for manifest in _delivery_crds():
+        kube.apply(codecs.from_dict(manifest), force=True)
+    wait_for(lambda: _served(kube), "the delivery CRDs to be served", 60)
     op = Operator(dev_cluster.kubeconfig, tmp_path)
     try:
         yield op
