@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, cast
 
@@ -20,10 +20,11 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import CascadeType
+from queueing_setup import passes_until
 
 from quarterdeck.api.queueing import GROUP, VERSION, all_crds
 from quarterdeck.kube.wait import wait_for
-from quarterdeck.queueing.controller import reconcile_once
+from quarterdeck.queueing.controller import PassReport, reconcile_once
 from quarterdeck.queueing.jobs import GATE
 from quarterdeck.queueing.live import read_objects
 from quarterdeck.queueing.metrics import QueueMetrics
@@ -198,6 +199,13 @@ def test_job_is_admitted_gated_pinned_and_bound_where_placement_decided(
     assert Counter(p["spec"]["nodeName"] for p in pods) == planned
 
 
+def _admitted(key: str) -> Callable[[list[PassReport]], bool | None]:
+    def check(reports: list[PassReport]) -> bool | None:
+        return True if key in reports[-1].admitted else None
+
+    return check
+
+
 WorkloadPriorityClass = create_global_resource(
     GROUP, VERSION, "WorkloadPriorityClass", "workloadpriorityclasses"
 )
@@ -254,8 +262,8 @@ def test_high_priority_job_preempts_a_lower_one_which_later_resumes(
         evicted = _dict(kube.get(Workload, "job-batch", namespace=namespace))["status"]
         assert {c["type"]: c["reason"] for c in evicted["conditions"]}["Evicted"] == "Preempted"
 
-        third = reconcile_once(kube, time.time())
-        assert third.admitted == [f"{namespace}/job-urgent"], third
+        # Admitted once the victim's pods have stopped (until then it holds its quota).
+        passes_until(kube, _admitted(f"{namespace}/job-urgent"), "the preemptor's admission")
         assert not suspended("urgent") and suspended("batch")
 
         # The urgent Job goes away; its Workload is garbage-collected with it.
@@ -350,8 +358,8 @@ def test_team_borrows_idle_gpus_and_the_lender_reclaims_them(kube: Client, gpu_q
         assert "reclaim quota" in message
         assert suspended("big")
 
-        third = reconcile_once(kube, time.time())
-        assert third.admitted == [f"{namespace}/job-own"], third
+        # Admitted once the victim's pods have stopped (until then it holds its quota).
+        passes_until(kube, _admitted(f"{namespace}/job-own"), "the preemptor's admission")
         assert not suspended("own") and suspended("big")
     finally:
         for team in ("lender", "borrower"):

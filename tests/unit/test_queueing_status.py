@@ -5,7 +5,12 @@ from __future__ import annotations
 from queueing_scenarios import GPU, job, queue, running, world
 
 from quarterdeck.queueing import cycle
-from quarterdeck.queueing.status import cluster_queue_status, workload_status
+from quarterdeck.queueing.status import (
+    cluster_queue_status,
+    quota_released,
+    stopping,
+    workload_status,
+)
 
 T0, T1, T2 = "2026-11-21T06:00:00Z", "2026-11-21T06:01:00Z", "2026-11-21T06:02:00Z"
 
@@ -35,8 +40,16 @@ def test_pending_then_admitted_then_preempted_conditions() -> None:
     st = workload_status(st, pre, T2)
     by = {c.type: c for c in st.conditions}
     assert by["Evicted"].status == "True" and by["Evicted"].reason == "Preempted"
-    assert by["Admitted"].status == "False" and st.admission is None
+    assert by["Admitted"].status == "False"
     assert st.requeue_state is not None and st.requeue_state.count == 1
+    # Its pods may still run: the quota stays reserved until they have stopped.
+    assert by["QuotaReserved"].status == "True" and st.admission is not None and stopping(st)
+
+    freed = quota_released(st, T2)
+    by = {c.type: c for c in freed.conditions}
+    assert (by["QuotaReserved"].status, by["QuotaReserved"].reason) == ("False", "Preempted")
+    assert freed.admission is None and not stopping(freed)
+    assert freed.requeue_state == st.requeue_state
 
 
 def test_cluster_queue_status_counts_and_borrowed_usage() -> None:

@@ -8,6 +8,7 @@ the controller's passes (optionally with metrics and the Job webhook).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -210,6 +211,7 @@ def reconcile(
     from quarterdeck.queueing.controller import FIELD_MANAGER, reconcile_once
     from quarterdeck.queueing.live import QueueingNotInstalledError
     from quarterdeck.queueing.metrics import QueueMetrics
+    from quarterdeck.queueing.operator import describe, start_dev_webhook, stop_webhook
 
     metrics = QueueMetrics()
     if metrics_port is not None:
@@ -219,40 +221,45 @@ def reconcile(
     try:
         client = load_client(kubeconfig, field_manager=FIELD_MANAGER)
         if webhook_port is not None:
-            _start_webhook(client, webhook_port)
-        while True:
-            report = reconcile_once(client, time.time(), metrics=metrics)
-            for label, keys in (
-                ("created", report.created),
-                ("admitted", report.admitted),
-                ("preempted", report.preempted),
-                ("finished", report.finished),
-                ("released", report.released),
-            ):
-                for key in keys:
-                    console.print(f"{label:<9} {key}", highlight=False)
-            for problem in report.problems:
-                err_console.print(f"[yellow]warning:[/] {problem}", highlight=False, soft_wrap=True)
-            if once:
-                return
-            time.sleep(interval)
+            console.print(f"webhook   {start_dev_webhook(client, webhook_port)}", highlight=False)
+        try:
+            while True:
+                for line in describe(reconcile_once(client, time.time(), metrics=metrics)):
+                    (err_console if line.startswith("warning") else console).print(
+                        line, highlight=False, soft_wrap=True
+                    )
+                if once:
+                    return
+                time.sleep(interval)
+        finally:
+            if webhook_port is not None:
+                stop_webhook(client)
     except QueueingNotInstalledError as err:
         fail(str(err))
     except (ApiError, ConfigError, OSError, httpx.HTTPError) as err:
         fail(f"cannot reconcile the cluster at {describe_target(kubeconfig)}: {err}")
 
 
-def _start_webhook(client: Any, port: int) -> None:
-    """Serve the Job webhook with fresh dev certificates and register it."""
-    from datetime import UTC, datetime
+def start_queueing(
+    kubeconfig: Path | None, interval: float, webhook_port: int, install: bool
+) -> Callable[[], None]:
+    """For `qd operator`: run the queueing controller in the background (watch-driven
+    passes, metrics in the default registry beside delivery's); returns its stop."""
+    from prometheus_client import REGISTRY
 
-    from lightkube import codecs
+    from quarterdeck.kube.client import load_client
+    from quarterdeck.queueing.controller import FIELD_MANAGER
+    from quarterdeck.queueing.metrics import QueueMetrics
+    from quarterdeck.queueing.operator import start_beside
 
-    from quarterdeck.devcluster.pki import generate
-    from quarterdeck.queueing.webhook import PATH, configuration, serve
+    def log(line: str) -> None:
+        err_console.print(f"queueing  {line}", highlight=False, soft_wrap=True)
 
-    pki = generate(datetime.now(UTC), "queueing-webhook")
-    serve("127.0.0.1", port, pki.serving.cert_pem, pki.serving.key_pem)
-    config = configuration(f"https://127.0.0.1:{port}{PATH}", pki.ca.cert_pem)
-    client.apply(codecs.from_dict(config), force=True)
-    console.print(f"webhook   https://127.0.0.1:{port}{PATH}", highlight=False)
+    return start_beside(
+        lambda: load_client(kubeconfig, field_manager=FIELD_MANAGER),
+        interval=interval,
+        webhook_port=webhook_port,
+        install=install,
+        metrics=QueueMetrics(REGISTRY),
+        log=log,
+    )

@@ -15,23 +15,24 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import msgspec
 from lightkube import ApiError, Client
-from lightkube.generic_resource import create_namespaced_resource
+from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
 from quarterdeck.api.meta import Condition
 from quarterdeck.api.queueing import GROUP, VERSION, ResourceFlavor
+from quarterdeck.api.queueing import ClusterQueue as ApiClusterQueue
 from quarterdeck.api.queueing import Workload as ApiWorkload
 from quarterdeck.api.queueing.manifests import QueueingObject
 from quarterdeck.api.queueing.workload import FINISHED, QUOTA_RESERVED, WorkloadStatus
 from quarterdeck.queueing.cycle import cycle
-from quarterdeck.queueing.decisions import Admit, Pending, Preempt
+from quarterdeck.queueing.decisions import Admit, Decisions, Pending, Preempt
 from quarterdeck.queueing.gpus import GpuPlacer
 from quarterdeck.queueing.jobs import (
     GATE,
@@ -42,12 +43,19 @@ from quarterdeck.queueing.jobs import (
 )
 from quarterdeck.queueing.live import read_snapshot
 from quarterdeck.queueing.metrics import QueueMetrics
-from quarterdeck.queueing.model import AdmittedWorkload
+from quarterdeck.queueing.model import AdmittedWorkload, Snapshot
 from quarterdeck.queueing.snapshot import admission_of
-from quarterdeck.queueing.status import set_condition, workload_status
+from quarterdeck.queueing.status import (
+    cluster_queue_status,
+    quota_released,
+    set_condition,
+    stopping,
+    workload_status,
+)
 
 FIELD_MANAGER = "quarterdeck-queueing"
 WorkloadResource = create_namespaced_resource(GROUP, VERSION, "Workload", "workloads")
+ClusterQueueResource = create_global_resource(GROUP, VERSION, "ClusterQueue", "clusterqueues")
 ADAPTER = BatchJob()
 
 
@@ -61,6 +69,7 @@ class PassReport:
     preempted: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)  # evicted, pods gone, quota released
     problems: list[str] = field(default_factory=list)
 
 
@@ -89,14 +98,20 @@ def reconcile_once(
     _sync_workloads(client, jobs, stamp, report)
     snapshot, objects, problems = read_snapshot(client, now=now)
     report.problems += problems
-    decisions = cycle(snapshot, placer if placer is not None else GpuPlacer())
-    if metrics is not None:
-        metrics.observe(snapshot, decisions, now)
     workloads = {
         f"{o.metadata.namespace}/{o.metadata.name}": o
         for o in objects
         if isinstance(o, ApiWorkload)
     }
+    decided = cycle(snapshot, placer if placer is not None else GpuPlacer())
+    # A victim still stopping was evicted by an earlier pass: nothing new to do to it.
+    evicting = {k for k, o in workloads.items() if stopping(o.status)}
+    decisions = replace(
+        decided,
+        preempted=tuple(p for p in decided.preempted if p.victim.workload.key not in evicting),
+    )
+    if metrics is not None:
+        metrics.observe(snapshot, decisions, now)
     flavors = {o.metadata.name: o for o in objects if isinstance(o, ResourceFlavor)}
     for pre in decisions.preempted:
         _record(client, workloads, pre.victim.workload.key, pre, stamp)
@@ -113,8 +128,35 @@ def reconcile_once(
     for pen in decisions.pending:
         _record(client, workloads, pen.workload.key, pen, stamp)
         report.pending.append(pen.workload.key)
-    _release_gates(client, snapshot.admitted, workloads, report)
+    running = tuple(a for a in snapshot.admitted if a.workload.key not in evicting)
+    _release_gates(client, running, workloads, report)
+    # Victims keep their quota until their pods stop, so the queue's usage counts them.
+    _write_queue_status(client, snapshot, replace(decisions, preempted=()), objects)
     return report
+
+
+def _write_queue_status(
+    client: Client, snapshot: Snapshot, decisions: Decisions, objects: list[QueueingObject]
+) -> None:
+    """Counts and usage per ClusterQueue after this pass, written only when they change."""
+    current = {o.metadata.name: o.status for o in objects if isinstance(o, ApiClusterQueue)}
+    fields = ("pendingWorkloads", "reservingWorkloads", "admittedWorkloads")
+    lists = ("flavorsReservation", "flavorsUsage")
+    for name, new in cluster_queue_status(snapshot, decisions).items():
+        data = msgspec.to_builtins(new)
+        body = {f: data.get(f, 0) for f in fields} | {f: data.get(f, []) for f in lists}
+        old = msgspec.to_builtins(current.get(name) or {})
+        if all(old.get(f, 0) == body[f] for f in fields) and all(
+            old.get(f, []) == body[f] for f in lists
+        ):
+            continue
+        client.patch(
+            ClusterQueueResource.Status,
+            name,
+            {"status": body},
+            patch_type=PatchType.MERGE,
+            field_manager=FIELD_MANAGER,
+        )
 
 
 def run(
@@ -163,6 +205,26 @@ def _sync_workloads(
                 conds = set_condition(list(status.conditions), done, stamp)
                 _patch_status(client, ns, key[1], {"conditions": msgspec.to_builtins(conds)})
                 report.finished.append(f"{ns}/{key[1]}")
+    for (ns, name), wl in existing.items():
+        status = msgspec.convert(wl.get("status") or {}, WorkloadStatus)
+        if not stopping(status) or status.is_true(FINISHED):
+            continue
+        owner = jobs.get((ns, name.removeprefix("job-"))) if name.startswith("job-") else None
+        if owner is None or _stopped(client, owner):
+            body = msgspec.to_builtins(quota_released(status, stamp))
+            _patch_status(client, ns, name, body | {"admission": None})
+            report.stopped.append(f"{ns}/{name}")
+
+
+def _stopped(client: Client, job: Mapping[str, Any]) -> bool:
+    """A suspended Job none of whose pods still runs or terminates (they hold nodes)."""
+    if not (job.get("spec") or {}).get("suspend"):
+        return False
+    meta = job["metadata"]
+    pods = client.list(
+        Pod, namespace=meta.get("namespace"), labels={"batch.kubernetes.io/job-name": meta["name"]}
+    )
+    return all(p.status is not None and p.status.phase in ("Succeeded", "Failed") for p in pods)
 
 
 def _record(

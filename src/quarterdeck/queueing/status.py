@@ -60,15 +60,34 @@ def workload_status(
             admission=admission_of(decision), conditions=conds, requeue_state=status.requeue_state
         )
     if isinstance(decision, Preempt):
+        # As in Kueue, the quota stays reserved (QuotaReserved, admission) until the
+        # job has stopped: its pods still hold the nodes. `quota_released` ends it.
         conds = set_condition(conds, _cond(EVICTED, "True", "Preempted", decision.message), now)
-        conds = set_condition(
-            conds, _cond(QUOTA_RESERVED, "False", "Preempted", decision.message), now
-        )
         conds = set_condition(conds, _cond(ADMITTED, "False", "Preempted", decision.message), now)
         count = (status.requeue_state.count or 0) if status.requeue_state else 0
-        return WorkloadStatus(conditions=conds, requeue_state=RequeueState(count=count + 1))
+        return WorkloadStatus(
+            admission=status.admission,
+            conditions=conds,
+            requeue_state=RequeueState(count=count + 1),
+        )
     conds = set_condition(
         conds, _cond(QUOTA_RESERVED, "False", decision.reason, decision.message), now
+    )
+    return WorkloadStatus(conditions=conds, requeue_state=status.requeue_state)
+
+
+def stopping(status: WorkloadStatus | None) -> bool:
+    """Evicted while still holding its quota: its job's pods have not all stopped yet."""
+    return status is not None and status.is_true(EVICTED) and status.is_true(QUOTA_RESERVED)
+
+
+def quota_released(status: WorkloadStatus, now: str) -> WorkloadStatus:
+    """The status of an evicted workload whose pods have stopped: quota free, requeued."""
+    evicted = status.condition(EVICTED)
+    reason = evicted.reason if evicted is not None else "Evicted"
+    message = "the evicted workload's pods have stopped; its quota is released"
+    conds = set_condition(
+        list(status.conditions), _cond(QUOTA_RESERVED, "False", reason, message), now
     )
     return WorkloadStatus(conditions=conds, requeue_state=status.requeue_state)
 
