@@ -42,8 +42,10 @@ def test_deny_blocks_the_sync_and_warn_lets_it_through(
     blocked = deliver(cluster, source, Target(repo.url, path="app"), Owner(namespace, "web"),
                       [], options, guardrails=[deny])
     assert not blocked.ok
-    assert "Deployment/bad: disallow-latest-tag: images must be pinned" in blocked.result.errors[0]
-    assert "Deployment/ok" not in blocked.result.errors[0]
+    # objects are checked in the namespace they would be applied to
+    why = f"Deployment/{namespace}/bad: disallow-latest-tag: images must be pinned"
+    assert why in blocked.result.errors[0]
+    assert f"Deployment/{namespace}/ok" not in blocked.result.errors[0]
     assert [d.metadata.name for d in kube.list(Deployment, namespace=namespace)] == []
 
     warn = msgspec.structs.replace(deny, spec=msgspec.structs.replace(

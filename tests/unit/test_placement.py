@@ -23,6 +23,7 @@ from quarterdeck.placement import (
     release,
     scorer_named,
 )
+from quarterdeck.placement.fragmentation import capacity_fragmentation, fragmentation
 
 SHARE = Request(4000, 8192, 1, 500)
 WHOLE = Request(4000, 8192, 1, 1000)
@@ -52,6 +53,17 @@ def test_fragmentation_matches_the_definition_by_hand() -> None:
     # Popularity weights: half SHARE, half TWO.
     mixed = Workload.from_requests([SHARE, TWO])
     assert cluster_fragmentation(mixed, cluster)[0] == pytest.approx(800)
+
+
+def test_capacity_fragmentation_counts_gpus_left_without_cpu() -> None:
+    cluster = ClusterState([NodeSpec("a", 5000, 65536, 2, "T4")])
+    share = Request(2000, 1024, 1, 500)
+    work = Workload.from_requests([share])
+    args = (cluster.cpu_free, cluster.mem_free, cluster.gpu_free, cluster.model_idx)
+    allowed = work.allowed(cluster.models)
+    # One share fits, so FGD sees no fragment; CPU lets only two in: 1000 of 2000 idle.
+    assert fragmentation(work, allowed, *args)[0] == 0
+    assert capacity_fragmentation(work, allowed, *args)[0] == 1000
 
 
 def test_fragmentation_counts_everything_when_cpu_runs_out() -> None:

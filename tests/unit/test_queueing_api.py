@@ -7,9 +7,11 @@ from typing import Any
 
 import msgspec
 import pytest
+import yaml
 
 from quarterdeck.api.queueing import (
     ClusterQueue,
+    Cohort,
     LocalQueue,
     ManifestError,
     ResourceFlavor,
@@ -21,11 +23,13 @@ from quarterdeck.api.queueing import (
     pod_requests,
 )
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "queueing" / "two-teams.yaml"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "queueing"
+EXAMPLE = EXAMPLES / "two-teams.yaml"
+PRETRAIN = EXAMPLES / "pretrain.yaml"
 
 
 def test_kueue_manifests_load_with_their_field_names() -> None:
-    objs = load_files([EXAMPLE])
+    objs = load_files([EXAMPLE, PRETRAIN])
     kinds = [type(o).__name__ for o in objs]
     assert kinds.count("ClusterQueue") == 2 and "Workload" in kinds
     team_a, team_b = (o for o in objs if isinstance(o, ClusterQueue))
@@ -41,7 +45,7 @@ def test_kueue_manifests_load_with_their_field_names() -> None:
 
 
 def test_round_trip_keeps_camel_case_names() -> None:
-    wl = next(o for o in load_files([EXAMPLE]) if isinstance(o, Workload))
+    wl = next(o for o in load_files([EXAMPLE, PRETRAIN]) if isinstance(o, Workload))
     data = msgspec.to_builtins(wl)
     assert data["spec"]["podSets"][0]["count"] == 2
     assert data["spec"]["queueName"] == "training"
@@ -93,6 +97,10 @@ spec:
         ),
         ("a: [1\n", "<input>:2: invalid YAML"),
         ((CQ % "1") + "---\n" + (CQ % "2"), "duplicate ClusterQueue q"),
+        (
+            "apiVersion: kueue.x-k8s.io/v1beta1\nkind: ResourceFlavor\nmetadata: {}\n",
+            "name is required",
+        ),
         (
             "apiVersion: kueue.x-k8s.io/v1beta1\nkind: Workload\nmetadata: {name: w}\n"
             "spec: {podSets: [{name: a, count: 1}, {name: a, count: 1}]}\n",
@@ -158,6 +166,7 @@ def test_generated_crds_are_structural_and_cover_the_objects() -> None:
         "ResourceFlavor",
         "Topology",
         "ClusterQueue",
+        "Cohort",
         "LocalQueue",
         "Workload",
         "WorkloadPriorityClass",
@@ -171,7 +180,7 @@ def test_generated_crds_are_structural_and_cover_the_objects() -> None:
     assert crds["LocalQueue"]["spec"]["scope"] == "Namespaced"
     assert crds["ClusterQueue"]["spec"]["scope"] == "Cluster"
     assert "status" in crds["Workload"]["spec"]["versions"][0]["subresources"]
-    for obj in load_files([EXAMPLE]):
+    for obj in load_files([EXAMPLE, PRETRAIN]):
         schema = crds[obj.KIND]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
         _covered(msgspec.to_builtins(obj), schema, obj.KIND)
 
@@ -182,3 +191,26 @@ def test_local_queue_requires_a_cluster_queue_name() -> None:
         "metadata: {name: l, namespace: n}\nspec: {clusterQueue: q}\n"
     )[0]
     assert isinstance(lq, LocalQueue) and lq.spec.cluster_queue == "q"
+
+
+def test_kueue_cohorts_load_in_both_spellings_and_reject_self_parents() -> None:
+    text = (
+        "apiVersion: kueue.x-k8s.io/v1alpha1\nkind: Cohort\nmetadata: {name: a}\n"
+        "spec: {parent: org}\n---\n"
+        "apiVersion: kueue.x-k8s.io/v1beta2\nkind: Cohort\nmetadata: {name: b}\n"
+        "spec: {parentName: org}\n"
+    )
+    a, b = load_manifests(text)
+    assert isinstance(a, Cohort) and isinstance(b, Cohort)
+    assert a.spec.parent_of == b.spec.parent_of == "org"
+    with pytest.raises(ManifestError, match="cohort a is its own parent"):
+        load_manifests(text.replace("parent: org", "parent: a"))
+
+
+def test_committed_crds_match_the_types() -> None:
+    deploy = Path(__file__).parents[2] / "deploy" / "crds"
+    for manifest in all_crds():
+        path = deploy / f"{manifest['metadata']['name']}.yaml"
+        hint = "regenerate: python -m quarterdeck.api.crd quarterdeck.api.queueing deploy/crds"
+        assert path.exists(), hint
+        assert yaml.safe_load(path.read_text()) == manifest, hint

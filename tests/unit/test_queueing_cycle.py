@@ -172,3 +172,16 @@ def test_every_pending_workload_gets_exactly_one_outcome() -> None:
     d = cycle(world([queue("a", 6)], wls))
     keys = admitted(d) + [p.workload.key for p in d.pending]
     assert sorted(keys) == sorted(w.key for w in wls)
+
+
+def test_partial_admission_shrinks_to_what_fits_but_not_below_min_count() -> None:
+    elastic = job("n/elastic", "a", pod_sets=[PodSet("workers", 8, {GPU: 1000}, min_count=3)])
+    d = cycle(world([queue("a", 5)], [elastic]))
+    (adm,) = d.admitted
+    assert (adm.pod_sets[0].count, adm.pod_sets[0].usage[GPU]) == (5, 5000)
+    d = cycle(world([queue("a", 2)], [elastic]))
+    assert d.admitted == () and d.pending[0].reason == "Inadmissible"  # 3 never fit in 2
+    d = cycle(world([queue("a", 5)], [elastic], [running(job("n/run", "a", 3))]))
+    assert d.admitted == () and d.pending[0].reason == "Pending"  # 3 fit once n/run ends
+    rigid = job("n/rigid", "a", pod_sets=[PodSet("workers", 8, {GPU: 1000})])
+    assert cycle(world([queue("a", 5)], [rigid])).admitted == ()

@@ -19,8 +19,10 @@ from queueing_scenarios import GPU, LABEL, flavors
 
 from quarterdeck.queueing import (
     ClusterQueue,
+    Cohort,
     Decisions,
     FlavorQuota,
+    GpuPlacer,
     Node,
     PodSet,
     Preemption,
@@ -29,7 +31,6 @@ from quarterdeck.queueing import (
     Snapshot,
     Workload,
     apply,
-    best_fit,
     cycle,
 )
 from quarterdeck.queueing.nodes import NodeState
@@ -95,15 +96,22 @@ def scenarios(draw: st.DrawFn) -> tuple[Snapshot, list[list[Workload]], bool]:
         arrivals = []
         for _ in range(draw(st.integers(0, 6))):
             serial += 1
-            sets = tuple(
-                PodSet(f"ps{j}", draw(st.integers(1, 3)), {GPU: draw(st.integers(1, 3)) * 1000})
-                for j in range(draw(st.integers(1, 2)))
-            )
+            sets = []
+            for j in range(draw(st.integers(1, 2))):
+                count = draw(st.integers(1, 3))
+                sets.append(
+                    PodSet(
+                        f"ps{j}",
+                        count,
+                        {GPU: draw(st.integers(1, 3)) * 1000},
+                        min_count=draw(st.none() | st.integers(1, count)),
+                    )
+                )
             arrivals.append(
                 Workload(
                     key=f"ns/w{serial}",
                     cluster_queue=draw(st.sampled_from([q.name for q in queues])),
-                    pod_sets=sets,
+                    pod_sets=tuple(sets),
                     priority=draw(st.integers(0, 3)) * (1 + r),
                     created=float(r * 10 + serial),
                 )
@@ -121,8 +129,31 @@ def scenarios(draw: st.DrawFn) -> tuple[Snapshot, list[list[Workload]], bool]:
         flavors=flavors(*FLAVORS),
         nodes=tuple(node_list),
         fair_sharing=draw(st.booleans()),
+        cohorts=draw(cohort_trees()),
     )
     return snap, rounds, placed
+
+
+@st.composite
+def cohort_trees(draw: st.DrawFn) -> dict[str, Cohort]:
+    """None (flat cohorts), or c0 and c1 under a root, with quota and limits of their own."""
+    if not draw(st.booleans()):
+        return {}
+
+    def quota() -> tuple[ResourceGroup, ...]:
+        nominal = draw(st.integers(0, 6))
+        q = Quota(
+            nominal * 1000,
+            draw(st.none() | st.integers(0, 6).map(lambda v: v * 1000)),
+            draw(st.none() | st.integers(0, nominal).map(lambda v: v * 1000)),
+        )
+        return (ResourceGroup((GPU,), (FlavorQuota("h100", {GPU: q}),)),)
+
+    return {
+        "root": Cohort("root", None, quota()),
+        "c0": Cohort("c0", "root", quota()),
+        "c1": Cohort("c1", "root", quota()),
+    }
 
 
 def check(snap: Snapshot, d: Decisions, placed: bool) -> None:
@@ -137,14 +168,17 @@ def check(snap: Snapshot, d: Decisions, placed: bool) -> None:
     for adm in d.admitted:
         assert [ps.name for ps in adm.pod_sets] == [ps.name for ps in adm.workload.pod_sets]
         for got, spec in zip(adm.pod_sets, adm.workload.pod_sets, strict=True):
-            assert set(got.flavors) == set(spec.total()) and dict(got.usage) == spec.total()
+            # Whole, or shrunk by partial admission but never below minCount.
+            assert (spec.min_count or spec.count) <= got.count <= spec.count
+            assert set(got.flavors) == {r for r, v in spec.requests.items() if v > 0}
+            assert dict(got.usage) == {r: v * got.count for r, v in spec.requests.items() if v}
             if placed:
-                assert got.nodes is not None and sum(got.nodes.values()) == spec.count
+                assert got.nodes is not None and sum(got.nodes.values()) == got.count
                 for node in got.nodes:
                     assert node.startswith(got.flavors[GPU] + "-")
 
     # Limits hold for what stays admitted + new admissions + room held by preemptors.
-    quota = QuotaState(snap.cluster_queues)
+    quota = QuotaState(snap.cluster_queues, snap.cohorts)
     staying = [a for a in snap.admitted if a.workload.key not in set(victims)]
     for a in staying:
         quota.add(a.workload.cluster_queue, a.usage())
@@ -156,16 +190,14 @@ def check(snap: Snapshot, d: Decisions, placed: bool) -> None:
             quota.add(p.workload.cluster_queue, p.reserved)
         else:
             assert not p.reserved
-    for name, cq in snap.cluster_queues.items():
-        for fr, q in cq.flavor_resources():
-            used = quota.used(name, fr)
-            if cq.cohort is None:
-                assert used <= q.nominal
-            elif q.borrowing_limit is not None:
-                assert used <= q.nominal + q.borrowing_limit
-    for cohort, lendable in quota.cohort_lendable.items():
-        for fr, total in lendable.items():
-            assert quota.cohort_usage[cohort].get(fr, 0) <= total
+    for node, parent in quota.parent.items():
+        for fr, size in quota.subtree[node].items():
+            used = quota.used(node, fr)
+            q = quota.quotas[node].get(fr)
+            if parent is None:
+                assert used <= size, (node, fr)
+            elif q is not None and q.borrowing_limit is not None:
+                assert used <= size + q.borrowing_limit, (node, fr)
 
     # Nodes are never over-committed by admitted workloads.
     if placed:
@@ -196,7 +228,9 @@ def test_invariants_hold_over_consecutive_cycles(
     scenario: tuple[Snapshot, list[list[Workload]], bool], data: st.DataObject
 ) -> None:
     snap, rounds, placed = scenario
-    placer = best_fit if placed else None
+    placer = (
+        GpuPlacer(data.draw(st.sampled_from(["bestfit", "packing", "random"]))) if placed else None
+    )
     for now, arrivals in enumerate(rounds):
         snap = Snapshot(
             cluster_queues=snap.cluster_queues,

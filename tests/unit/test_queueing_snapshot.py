@@ -10,7 +10,9 @@ from quarterdeck.api.queueing import Workload as ApiWorkload
 from quarterdeck.api.queueing import load_files, load_manifests
 from quarterdeck.queueing import admission_of, cycle, snapshot_from_objects
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "queueing" / "two-teams.yaml"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "queueing"
+EXAMPLE = EXAMPLES / "two-teams.yaml"
+PRETRAIN = EXAMPLES / "pretrain.yaml"
 
 JOB = """
 apiVersion: kueue.x-k8s.io/v1beta1
@@ -36,7 +38,7 @@ def wl(
 
 
 def test_example_manifests_admit_through_local_queue_and_priority_class() -> None:
-    snap = snapshot_from_objects(load_files([EXAMPLE]))
+    snap = snapshot_from_objects(load_files([EXAMPLE, PRETRAIN]))
     (pending,) = snap.pending
     assert pending.cluster_queue == "team-a" and pending.priority == 1000
     assert pending.pod_sets[0].requests["nvidia.com/gpu"] == 4000
@@ -49,7 +51,7 @@ def test_example_manifests_admit_through_local_queue_and_priority_class() -> Non
 
 
 def test_bad_references_become_inadmissible_reasons() -> None:
-    text = EXAMPLE.read_text() + "".join(
+    text = (EXAMPLE.read_text() + "---\n" + PRETRAIN.read_text()) + "".join(
         [
             wl("no-lq", queue="nope"),
             wl("no-class", extra="priorityClassName: missing"),
@@ -64,7 +66,7 @@ def test_bad_references_become_inadmissible_reasons() -> None:
 
 
 def test_namespace_selector_is_enforced() -> None:
-    text = EXAMPLE.read_text().replace(
+    text = (EXAMPLE.read_text() + "---\n" + PRETRAIN.read_text()).replace(
         "  namespaceSelector: {}", "  namespaceSelector: {matchLabels: {team: a}}"
     )
     objs = load_manifests(text)
@@ -72,10 +74,15 @@ def test_namespace_selector_is_enforced() -> None:
     assert d.pending[0].message == "namespace team-a is not selected by ClusterQueue team-a"
     d = cycle(snapshot_from_objects(objs, namespaces={"team-a": {"team": "a"}}))
     assert len(d.admitted) == 1
+    unset = load_manifests(text.replace("  namespaceSelector: {matchLabels: {team: a}}\n", ""))
+    d = cycle(snapshot_from_objects(unset))
+    assert d.pending[0].message == (
+        "ClusterQueue team-a has no namespaceSelector ({} admits all namespaces)"
+    )
 
 
 def test_admitted_workloads_in_status_count_and_finished_ones_do_not() -> None:
-    objs = load_files([EXAMPLE])
+    objs = load_files([EXAMPLE, PRETRAIN])
     snap = snapshot_from_objects(objs)
     adm = cycle(snap).admitted[0]
     (api_wl,) = [o for o in objs if isinstance(o, ApiWorkload)]
@@ -97,3 +104,19 @@ def test_admitted_workloads_in_status_count_and_finished_ones_do_not() -> None:
     }
     done = msgspec.convert({**msgspec.to_builtins(api_wl), "status": finished_status}, ApiWorkload)
     assert snapshot_from_objects([*others, done]).admitted == ()
+
+
+def test_cohort_objects_build_the_tree_and_cycles_are_reported() -> None:
+    cohorts = (
+        "---\napiVersion: kueue.x-k8s.io/v1alpha1\nkind: Cohort\nmetadata: {name: research}\n"
+        "spec: {parent: org}\n"
+        "---\napiVersion: kueue.x-k8s.io/v1alpha1\nkind: Cohort\nmetadata: {name: org}\n"
+        "spec: {parent: research}\n"
+    )
+    text = EXAMPLE.read_text() + "---\n" + PRETRAIN.read_text() + cohorts
+    snap = snapshot_from_objects(load_manifests(text))
+    assert snap.cohorts["research"].parent == "org"
+    (pending,) = cycle(snap).pending
+    assert pending.message == (
+        "ClusterQueue team-a is inactive: cohort cycle: research -> org -> research"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +110,28 @@ def test_a_task_no_node_could_hold_is_counted_unschedulable() -> None:
     run = run_fill(nodes, tasks, "bestfit", seed=1)
     giants = int(sum(1 for i in sample_arrivals(tasks, run.capacity_milli, 1.3, 1) if i == 50))
     assert run.unschedulable == giants and run.failed >= giants
+
+
+def test_queued_replay_waits_for_quota_and_starts_everything_in_the_end() -> None:
+    from quarterdeck.sim.queued import run_queued_replay
+
+    nodes = synthetic_nodes(6, seed=3)
+    tasks = [replace(t, qos="team-a") for t in synthetic_tasks(80, seed=3)]
+    roomy = run_queued_replay(nodes, tasks, "fgd", compress=20)
+    tight = run_queued_replay(nodes, tasks, "fgd", {"team-a": 8}, compress=20)
+    assert roomy.never_started == tight.never_started == 0
+    started = roomy.waits.size
+    assert started + roomy.unschedulable == len(tasks) == tight.waits.size + tight.unschedulable
+    assert tight.waits.mean() > roomy.waits.mean()
+    capacity = sum(n.gpu_count for n in nodes) * 1000
+    assert (tight.allocation * capacity <= 8000 + 1e-6).all()  # quota is never exceeded
+
+
+def test_queued_replay_with_a_tick_starts_on_tick_boundaries() -> None:
+    from quarterdeck.sim.queued import run_queued_replay
+
+    nodes = synthetic_nodes(6, seed=3)
+    tasks = synthetic_tasks(60, seed=4)
+    run = run_queued_replay(nodes, tasks, "bestfit", compress=20, tick=7.0)
+    assert run.never_started == 0
+    assert all(t % 7.0 == 0 for t in run.times)

@@ -17,6 +17,7 @@ import msgspec.inspect as mi
 from quarterdeck.api.meta import ObjectMeta
 
 Schema = dict[str, Any]
+_QUANTITY_TYPES = {mi.StrType, mi.IntType, mi.FloatType}
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,9 @@ def _schema(t: mi.Type) -> Schema:
         return {"type": "object", "additionalProperties": _schema(t.value_type)}
     if isinstance(t, mi.UnionType):
         members = [m for m in t.types if not isinstance(m, mi.NoneType)]
+        scalars = {type(m) for m in members}
+        if mi.StrType in scalars and len(scalars) > 1 and scalars <= _QUANTITY_TYPES:
+            return {"x-kubernetes-int-or-string": True}  # quantities: 8, "500m", "32Gi"
         if len(members) != 1:
             raise TypeError(f"CRD schemas cannot express the union {t}")
         return _schema(members[0])

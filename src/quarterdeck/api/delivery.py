@@ -188,6 +188,18 @@ class HistoryEntry(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=T
     attempts: Annotated[int, msgspec.Meta(description="Syncs folded into this entry.")] = 1
 
 
+class GuardrailWarning(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """A Warn or Audit guardrail outcome on an object of the last applied revision."""
+
+    policy: str
+    actions: list[Literal["Warn", "Audit"]] = []
+    api_version: str = ""
+    kind: str = ""
+    name: str = ""
+    namespace: str = ""
+    message: str = ""
+
+
 class ApplicationStatus(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     """What the Application controller last did and saw."""
 
@@ -199,6 +211,10 @@ class ApplicationStatus(msgspec.Struct, rename="camel", kw_only=True, omit_defau
     resources: list[ResourceStatus] = []
     drift: list[ObjectDrift] = []
     history: list[HistoryEntry] = []
+    guardrail_warnings: Annotated[
+        list[GuardrailWarning],
+        msgspec.Meta(description="Warn/Audit guardrail outcomes of the applied revision."),
+    ] = []
 
 
 class Application(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):

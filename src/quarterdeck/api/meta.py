@@ -23,6 +23,7 @@ class ObjectMeta(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tru
     generation: int = 0
     uid: str = ""
     resource_version: str = ""
+    creation_timestamp: str = ""  # RFC 3339; queueing orders equal priorities by it
 
 
 class ObjectReference(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):

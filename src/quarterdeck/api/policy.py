@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from quarterdeck.api.meta import ObjectMeta
+
 GROUP = "policy.quarterdeck.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -106,14 +108,6 @@ class GuardrailSpec(Spec):
     match_resources: MatchResources | None = None
 
 
-class ObjectMeta(msgspec.Struct, rename="camel", omit_defaults=True):
-    """Only the metadata a Guardrail needs; other keys are kept out, not rejected."""
-
-    name: str
-    labels: dict[str, str] = msgspec.field(default_factory=dict)
-    annotations: dict[str, str] = msgspec.field(default_factory=dict)
-
-
 class Guardrail(msgspec.Struct, rename="camel"):
     metadata: ObjectMeta
     spec: GuardrailSpec
@@ -149,7 +143,10 @@ def guardrail_from_dict(doc: Mapping[str, Any]) -> Guardrail:
     name = (doc.get("metadata") or {}).get("name", "<unnamed>")
     if doc.get("apiVersion") != API_VERSION or doc.get("kind") != KIND:
         raise PolicyLoadError(f"Guardrail {name}: expected {API_VERSION} {KIND}")
-    return _convert(doc, f"Guardrail {name}")
+    guardrail = _convert(doc, f"Guardrail {name}")
+    if not guardrail.metadata.name:
+        raise PolicyLoadError("Guardrail without metadata.name")
+    return guardrail
 
 
 def from_native(policy: Mapping[str, Any], binding: Mapping[str, Any]) -> Guardrail:

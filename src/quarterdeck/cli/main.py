@@ -2,7 +2,7 @@
 
 import typer
 
-from quarterdeck.cli import delivery, dev, policy, simulate
+from quarterdeck.cli import delivery, dev, policy, queue, simulate
 from quarterdeck.cli.demo import demo
 
 app = typer.Typer(
@@ -30,3 +30,4 @@ app.command()(demo)
 app.add_typer(simulate.app, name="simulate")
 delivery.register(app)
 policy.register(app)
+app.add_typer(queue.app, name="queue")

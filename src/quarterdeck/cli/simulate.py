@@ -55,7 +55,7 @@ def _emit(rows: list[dict[str, float | int | str]], output: Output, title: str) 
             table.add_column(key, justify="left" if key == "policy" else "right")
         for row in rows:
             table.add_row(*(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()))
-        Console().print(table)
+        Console(width=max(Console().width, 110)).print(table)
 
 
 def _progress() -> Progress:
@@ -118,15 +118,34 @@ def replay(
     nodes: NodesOpt,
     policy: PolicyOpt = None,
     compress: Annotated[float, typer.Option(help="Divide arrival times by this.")] = 1.0,
+    tick: Annotated[
+        float, typer.Option(help="Run queueing cycles every TICK simulated s (0: every event).")
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Tie-breaking seed.")] = 0,
+    queueing: Annotated[
+        bool, typer.Option("--queueing/--fifo", help="Admit through the queueing cycle.")
+    ] = True,
+    quota: Annotated[
+        list[str] | None,
+        typer.Option(help="TEAM=GPUS nominal quota per QoS class (repeatable)."),
+    ] = None,
     out: OutDirOpt = Path("sim-out"),
     output: OutputOpt = Output.table,
 ) -> None:
-    """Replay in time: arrive at creation, leave after the traced duration, FIFO queue
-    in front of placement (no queueing cycle yet)."""
+    """Replay in time: arrive at creation, leave after the traced duration. Admission
+    goes through the queueing cycle (one ClusterQueue per QoS class, one cohort) with
+    placement-aware admission, or with --fifo through a plain FIFO in front of place()."""
     from quarterdeck.sim.grid import load_inputs
+    from quarterdeck.sim.queued import run_queued_replay
     from quarterdeck.sim.replay import ReplayRun, run_replay
     from quarterdeck.sim.replay_report import write_replay
+
+    quotas: dict[str, int] = {}
+    for item in quota or []:
+        team, _, gpus = item.partition("=")
+        if not team or not gpus.isdigit():
+            raise _fail(f"--quota {item!r}: expected TEAM=GPUS, e.g. LS=1200")
+        quotas[team] = int(gpus)
 
     try:
         inputs = load_inputs(nodes, trace)
@@ -138,8 +157,14 @@ def replay(
         task = bar.add_task("replays", total=len(policies))
         for name in policies:
             try:
-                runs.append(run_replay(inputs.nodes, inputs.tasks, name, seed, compress=compress))
-            except PlacementError as err:
+                if queueing:
+                    got = run_queued_replay(
+                        inputs.nodes, inputs.tasks, name, quotas or None, seed, compress, tick
+                    )
+                else:
+                    got = run_replay(inputs.nodes, inputs.tasks, name, seed, compress=compress)
+                runs.append(got)
+            except (PlacementError, ValueError) as err:
                 raise _fail(str(err)) from None
             bar.advance(task)
     out.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,8 @@ from quarterdeck.api.meta import find_condition
 from quarterdeck.delivery.cluster import Cluster, ClusterError, call_api
 from quarterdeck.delivery.dependencies import find_cycle, levels, waiting_for
 from quarterdeck.delivery.events import record_event
+from quarterdeck.delivery.guardrail_cache import GuardrailCache
+from quarterdeck.delivery.guardrail_findings import findings, warning_event
 from quarterdeck.delivery.health_cel import HealthRule, compile_errors
 from quarterdeck.delivery.inventory import Owner
 from quarterdeck.delivery.livecache import LiveCache
@@ -88,6 +90,7 @@ class Controller:
         self.clock = clock
         self._fetched: dict[Owner, tuple[float, int]] = {}
         self.apps: dict[Owner, AppMemory] = {}
+        self.guardrails = GuardrailCache(client, clock)  # checked before every sync
         self.on_synced: Callable[[Owner, list[Obj]], None] = lambda owner, objs: None
 
     # --- sources -----------------------------------------------------------------------
@@ -252,7 +255,8 @@ class Controller:
         self.write_status(ApplicationRes, owner, status)
         changed = out.created + out.configured + out.pruned
         if out.errors:
-            self.event(app, "Warning", "SyncFailed", "; ".join(out.errors))
+            reason = "GuardrailDenied" if out.denied else "SyncFailed"
+            self.event(app, "Warning", reason, "; ".join(out.errors))
         elif changed:
             self.event(
                 app,
@@ -262,6 +266,8 @@ class Controller:
                 f"{out.created} created, {out.configured} configured, "
                 f"{out.pruned} pruned",
             )
+        if note := warning_event(app.status, status):
+            self.event(app, "Warning", "GuardrailWarning", note)
         return msgspec.structs.replace(app, status=status)
 
     def _deliver(
@@ -271,9 +277,13 @@ class Controller:
             creds = self._credentials(src.metadata.namespace, src.spec.secret_ref)
         except Exception as err:  # a missing or unreadable Secret fails this sync only
             return Outcome(revision=revision, errors=[f"source secretRef: {err}"])
+        policies = self.guardrails.current()
+        if policies.error:
+            return Outcome(revision=revision, errors=[policies.error])
         target, opts = delivery_of(app, src, revision, creds)
         inventory = entries(app.status.inventory if app.status else [])
-        done = deliver(self.cluster, self.git, target, owner, inventory, opts)
+        rails, labels = policies.guardrails, policies.namespaces
+        done = deliver(self.cluster, self.git, target, owner, inventory, opts, rails, labels)
         result = done.result
         OBJECTS_APPLIED.labels(str(owner)).inc(len(result.created) + len(result.configured))
         OBJECTS_PRUNED.labels(str(owner)).inc(len(result.pruned))
@@ -293,6 +303,8 @@ class Controller:
             health=result.health,
             drift=result.drift,
             overall=result.overall,
+            denied=done.gate.blocked,
+            guardrail_warnings=findings(done.gate) if done.ok else None,
         )
 
 

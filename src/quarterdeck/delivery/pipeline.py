@@ -7,17 +7,18 @@ is reported as an error of the result with nothing applied.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from quarterdeck.api.policy import Guardrail
-from quarterdeck.delivery.cluster import Cluster
+from quarterdeck.delivery.cluster import Cluster, ClusterError, UnknownKind
 from quarterdeck.delivery.inventory import Entry, Owner
 from quarterdeck.delivery.manifests import Obj
 from quarterdeck.delivery.plan import Plan
 from quarterdeck.delivery.render import Options, RenderError, check_tree, render
 from quarterdeck.delivery.source import Credentials, GitSource, Revision, SourceError
-from quarterdeck.delivery.sync import SyncOptions, SyncResult, sync
+from quarterdeck.delivery.sync import SyncOptions, SyncResult, prepare, sync
 from quarterdeck.policy.presync import Gate, presync
 
 
@@ -45,14 +46,27 @@ class Delivery:
     # Warn/Audit guardrail outcomes ("Kind/ns/name: policy: message"), for status/events.
     guardrail_warnings: list[str] = field(default_factory=list)
     desired: list[Obj] = field(default_factory=list)
+    gate: Gate = field(default_factory=Gate)  # the pre-sync decision (empty without guardrails)
 
     @property
     def ok(self) -> bool:
         return self.result.ok
 
 
-def _failed(revision: Revision | None, inventory: list[Entry], message: str) -> Delivery:
-    return Delivery(revision, SyncResult(plan=Plan(), inventory=inventory, errors=[message]))
+def _failed(
+    revision: Revision | None, inventory: list[Entry], message: str, gate: Gate | None = None
+) -> Delivery:
+    result = SyncResult(plan=Plan(), inventory=inventory, errors=[message])
+    return Delivery(revision, result, gate=gate or Gate())
+
+
+def _as_applied(cluster: Cluster, rendered: list[Obj], namespace: str) -> list[Obj]:
+    """Rendered objects with the namespace they will get, so namespaceSelectors and
+    reports see it; an unknown kind or a failed lookup is left for the sync to report."""
+    try:
+        return prepare(cluster, rendered, namespace)[0]
+    except (UnknownKind, ClusterError):
+        return rendered
 
 
 def deliver(
@@ -63,12 +77,14 @@ def deliver(
     inventory: list[Entry],
     options: SyncOptions | None = None,
     guardrails: Sequence[Guardrail] = (),
+    namespaces: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Delivery:
     """Fetch ``target``, render it and sync it for ``owner``; errors leave the cluster as is.
 
     ``guardrails`` are evaluated on the rendered set before anything is applied: a
     Deny outcome fails the delivery naming object, policy and message; Warn and Audit
-    outcomes are returned in ``guardrail_warnings``.
+    outcomes are returned in ``guardrail_warnings`` (and ``gate``). ``namespaces``
+    (name -> live labels) is what a Guardrail's namespaceSelector looks at.
     """
     try:
         revision = source.fetch(
@@ -91,9 +107,15 @@ def deliver(
     except RenderError as err:
         return _failed(revision, inventory, f"revision {revision.sha[:12]}: {err}")
     rendered = [m.obj for m in manifests]
-    gate = presync(guardrails, rendered) if guardrails else Gate()
+    gate = Gate()
+    if guardrails:
+        namespace = (options or SyncOptions()).namespace
+        checked = _as_applied(cluster, rendered, namespace)
+        gate = presync(guardrails, checked, namespaces=namespaces, clock=time.perf_counter)
     if gate.blocked:
-        return _failed(revision, inventory, f"revision {revision.sha[:12]}: {gate.summary()}")
+        message = f"revision {revision.sha[:12]}: {gate.summary()}"
+        return _failed(revision, inventory, message, gate)
     result = sync(cluster, rendered, inventory, owner, options)
-    notes = [f"{v.object}: {v.policy}: {v.message}" for v in (*gate.warnings, *gate.audits)]
-    return Delivery(revision, result, notes, rendered)
+    seen = dict.fromkeys([*gate.warnings, *gate.audits])  # Warn + Audit on one: once
+    notes = [f"{v.object}: {v.policy}: {v.message}" for v in seen]
+    return Delivery(revision, result, notes, rendered, gate)

@@ -17,6 +17,7 @@ from quarterdeck.api.delivery import (
     ApplicationStatus,
     Artifact,
     FieldDrift,
+    GuardrailWarning,
     HistoryEntry,
     ObjectDrift,
     ResourceStatus,
@@ -128,6 +129,9 @@ class Outcome:
     health: Mapping[Key, Health] = field(default_factory=dict)
     drift: Mapping[Key, list[FieldDiff]] = field(default_factory=dict)
     overall: Health = field(default_factory=lambda: Health("Healthy"))
+    denied: bool = False  # a Deny guardrail stopped the sync before anything was applied
+    # Warn/Audit findings of the applied set; None: no gate ran (a self-heal), keep the old
+    guardrail_warnings: list[GuardrailWarning] | None = None
 
 
 def application_status(app: Application, outcome: Outcome, now: str) -> ApplicationStatus:
@@ -148,8 +152,10 @@ def application_status(app: Application, outcome: Outcome, now: str) -> Applicat
     history = record(old.history, entry, app.spec.history_limit)
     if failed:
         attempts = failed_attempts(history, outcome.revision)
-        exhausted = attempts > app.spec.retry.limit
+        # a denial is not stalled: changing the Guardrail, not the Application, may lift it
+        exhausted = attempts > app.spec.retry.limit and not outcome.denied
         reason = "RetriesExhausted" if exhausted else "SyncFailed"
+        reason = "GuardrailDenied" if outcome.denied else reason
         message = f"{entry.message} (attempt {attempts})" if attempts > 1 else entry.message
         conds = conditions(old.conditions, "False", reason, message, gen, now, stalled=exhausted)
         return msgspec.structs.replace(
@@ -200,6 +206,11 @@ def application_status(app: Application, outcome: Outcome, now: str) -> Applicat
         resources=resources,
         drift=drift,
         history=history,
+        guardrail_warnings=(
+            old.guardrail_warnings
+            if outcome.guardrail_warnings is None
+            else outcome.guardrail_warnings
+        ),
     )
 
 

@@ -59,15 +59,25 @@ def apiserver(binary: Path, layout: Layout, ports: Ports) -> list[str]:
     ]
 
 
-def controller_manager(binary: Path, layout: Layout, ports: Ports) -> list[str]:
-    pki = layout.pki_file
+def _api_client(binary: Path, layout: Layout, port: int) -> list[str]:
+    """What controller-manager and scheduler share: the admin kubeconfig, a loopback port."""
     return [
         str(binary),
         f"--kubeconfig={layout.kubeconfig}",
         f"--authentication-kubeconfig={layout.kubeconfig}",
         f"--authorization-kubeconfig={layout.kubeconfig}",
         f"--bind-address={LOOPBACK}",
-        f"--secure-port={ports.controller_manager}",
+        f"--secure-port={port}",
+        "--leader-elect=false",
+        "--kube-api-qps=500",
+        "--kube-api-burst=1000",
+    ]
+
+
+def controller_manager(binary: Path, layout: Layout, ports: Ports) -> list[str]:
+    pki = layout.pki_file
+    return [
+        *_api_client(binary, layout, ports.controller_manager),
         f"--root-ca-file={pki('ca.crt')}",
         f"--service-account-private-key-file={pki('sa.key')}",
         f"--cluster-signing-cert-file={pki('ca.crt')}",
@@ -77,26 +87,13 @@ def controller_manager(binary: Path, layout: Layout, ports: Ports) -> list[str]:
         "--use-service-account-credentials=false",
         "--node-monitor-period=5s",
         "--node-monitor-grace-period=40s",
-        "--leader-elect=false",
-        "--kube-api-qps=500",
-        "--kube-api-burst=1000",
         "--concurrent-deployment-syncs=10",
         "--concurrent-job-syncs=10",
     ]
 
 
 def scheduler(binary: Path, layout: Layout, ports: Ports) -> list[str]:
-    return [
-        str(binary),
-        f"--kubeconfig={layout.kubeconfig}",
-        f"--authentication-kubeconfig={layout.kubeconfig}",
-        f"--authorization-kubeconfig={layout.kubeconfig}",
-        f"--bind-address={LOOPBACK}",
-        f"--secure-port={ports.scheduler}",
-        "--leader-elect=false",
-        "--kube-api-qps=500",
-        "--kube-api-burst=1000",
-    ]
+    return _api_client(binary, layout, ports.scheduler)
 
 
 def kwok(binary: Path, layout: Layout, ports: Ports) -> list[str]:

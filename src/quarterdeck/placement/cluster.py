@@ -178,6 +178,10 @@ class ClusterState:
         self.mem_free[n] += request.memory_mib
         self.version[n] = next(_STAMPS)
 
+    def touch(self) -> None:
+        """New version stamps for every node: call after writing the free arrays directly."""
+        self.version = _stamps(len(self))
+
     # ---- measures ----------------------------------------------------------------------
 
     @property

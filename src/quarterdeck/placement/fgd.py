@@ -9,6 +9,8 @@ cache of a pure function; results do not depend on it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -16,6 +18,18 @@ from quarterdeck.placement.cluster import ClusterState, Mask
 from quarterdeck.placement.fragmentation import F64, I64, Workload, class_key, fragmentation
 from quarterdeck.placement.model import MILLI_PER_GPU, PodPlacement, Request
 from quarterdeck.placement.scorers import gpus_for, leftover, pick_lowest
+
+
+def node_score(delta: F64) -> F64:
+    """Integer score 0..100 for a fragmentation growth of `delta` milli-GPU (less is better)."""
+    scaled = np.clip(np.nan_to_num(delta, posinf=1e6) / MILLI_PER_GPU, -50.0, 50.0)
+    score: F64 = np.floor(100.0 / (1.0 + np.exp(scaled)))
+    return score
+
+
+Measure = Callable[
+    [Workload, NDArray[np.bool_], I64, I64, I64, I64], F64
+]  # signature of `fragmentation`
 
 
 class _Memo:
@@ -30,19 +44,30 @@ class _Memo:
 
 
 class FragmentationGradient:
-    """FGD: minimise the increase of expected fragmentation.
+    """FGD: put the pod where the node's expected fragmentation grows least.
 
-    Exact ties are common (a CPU-only pod changes F_n(M) on no node that keeps CPU for
-    every typical task). `tie_break="random"` picks uniformly, as kube-scheduler does
-    among equal scores; `"bestfit"` sends them to the node with least left over.
+    As a scheduler score plugin, FGD turns the growth Δ (milli-GPU) into an integer node
+    score 0..100, ``floor(100 * sigmoid(-Δ / 1000))``, the kube-scheduler score range;
+    nodes with the top score tie. That coarse grain matters: it lets nodes whose Δ
+    differ by a few milli-GPU tie (see docs/benchmarks.md). `exact=True` minimises Δ
+    itself instead. Ties go to a uniformly random node (`tie_break="random"`, what
+    kube-scheduler does) or to the node with least left over (`"bestfit"`, ours).
     """
 
     name = "fgd"
 
-    def __init__(self, workload: Workload, tie_break: str = "random") -> None:
+    def __init__(
+        self,
+        workload: Workload,
+        tie_break: str = "random",
+        exact: bool = False,
+        measure: Measure = fragmentation,
+    ) -> None:
         if tie_break not in ("bestfit", "random"):
             raise ValueError(f"tie_break must be 'bestfit' or 'random', not {tie_break!r}")
+        self.measure = measure
         self.tie_break = tie_break
+        self.exact = exact
         self.workload = workload
         self._memo: _Memo | None = None
         self._last_gpu: dict[int, int] | None = None
@@ -53,7 +78,7 @@ class FragmentationGradient:
         memo = self._memo_for(cluster)
         stale = nodes[memo.frag_stamp[nodes] != cluster.version[nodes]]
         if stale.size:
-            memo.frag[stale] = fragmentation(
+            memo.frag[stale] = self.measure(
                 self.workload,
                 self.workload.allowed(cluster.models),
                 cluster.cpu_free[stale],
@@ -106,7 +131,9 @@ class FragmentationGradient:
         self, cluster: ClusterState, request: Request, candidates: Mask, rng: np.random.Generator
     ) -> PodPlacement | None:
         then = leftover(cluster) if self.tie_break == "bestfit" else None
-        node = pick_lowest(self.deltas(cluster, request, candidates), candidates, rng, then)
+        delta = self.deltas(cluster, request, candidates)
+        key = delta if self.exact else -node_score(delta)
+        node = pick_lowest(key, candidates, rng, then)
         if node is None:
             return None
         return PodPlacement(node, self.gpu_choice(cluster, request, node))
@@ -127,7 +154,7 @@ class FragmentationGradient:
             rows, cols = np.nonzero(gpu >= request.gpu_milli)
             after_gpu = gpu[rows].copy()
             after_gpu[np.arange(rows.size), cols] -= request.gpu_milli
-            after = fragmentation(
+            after = self.measure(
                 self.workload, allowed, cpu[rows], mem[rows], after_gpu, model[rows]
             )
             table = np.full(gpu.shape, np.inf)
@@ -138,5 +165,5 @@ class FragmentationGradient:
             free = gpu == MILLI_PER_GPU
             taken = free & (np.cumsum(free, axis=1) <= request.gpu_count)
             gpu = np.where(taken, 0, gpu)
-        after = fragmentation(self.workload, allowed, cpu, mem, gpu, model)
+        after = self.measure(self.workload, allowed, cpu, mem, gpu, model)
         return after - before, choice

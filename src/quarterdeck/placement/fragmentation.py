@@ -124,6 +124,39 @@ def fragmentation(
     return result
 
 
+def capacity_fragmentation(
+    workload: Workload,
+    allowed: NDArray[np.bool_],
+    cpu: I64,
+    mem: I64,
+    gpu: I64,
+    model: I64,
+) -> F64:
+    """Like `fragmentation`, but counting how many copies of a typical task fit (ours).
+
+    F_n(m) = free GPU - n_m x demand_m, where n_m is the number of copies of m the node
+    could still take (bounded by CPU, memory and GPU alike). Where FGD asks "does one m
+    fit?", this asks "how much of the free GPU could m actually use?": eight free GPUs
+    under CPU for two more pods are mostly fragment, which FGD's measure cannot see.
+    """
+    total = gpu.sum(axis=1)
+    big = np.iinfo(np.int64).max // 4
+    by_cpu = np.where(workload.cpu > 0, cpu[:, None] // np.maximum(workload.cpu, 1), big)
+    by_mem = np.where(workload.mem > 0, mem[:, None] // np.maximum(workload.mem, 1), big)
+    shared = workload.need_max > 0
+    per_gpu = np.where(shared, workload.need_max, MILLI_PER_GPU)
+    copies_shared = (gpu[:, :, None] // per_gpu[None, None, :]).sum(axis=1)
+    full = (gpu == MILLI_PER_GPU).sum(axis=1)
+    copies_whole = full[:, None] // np.maximum(workload.need_full, 1)
+    by_gpu = np.where(shared, copies_shared, np.where(workload.need_full > 0, copies_whole, big))
+    copies = np.where(allowed[model], np.minimum(np.minimum(by_cpu, by_mem), by_gpu), 0)
+    demand = np.where(shared, workload.need_max, workload.need_full * MILLI_PER_GPU)
+    used = np.minimum(copies * demand, total[:, None])
+    frag = (total[:, None] - np.where(demand > 0, used, 0)).astype(np.float64)
+    result: F64 = frag @ workload.weight
+    return result
+
+
 def cluster_fragmentation(workload: Workload, cluster: ClusterState) -> F64:
     """F_n(M) of every node of `cluster` as it is now, in milli-GPU."""
     return fragmentation(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from quarterdeck.placement.fgd import FragmentationGradient
-from quarterdeck.placement.fragmentation import Workload
+from quarterdeck.placement.fragmentation import Workload, capacity_fragmentation
 from quarterdeck.placement.model import PlacementError
 from quarterdeck.placement.scorers import (
     BestFit,
@@ -23,7 +23,11 @@ _FACTORIES: dict[str, Callable[[Workload | None], Scorer]] = {
     "packing": lambda _: GpuPacking(),
     "bestfit": lambda _: BestFit(),
     "fgd": lambda w: FragmentationGradient(_needs(w, "fgd")),
+    "fgd-exact": lambda w: FragmentationGradient(_needs(w, "fgd-exact"), exact=True),
     "fgd-bf": lambda w: FragmentationGradient(_needs(w, "fgd-bf"), "bestfit"),
+    "fgd-cap": lambda w: FragmentationGradient(
+        _needs(w, "fgd-cap"), measure=capacity_fragmentation
+    ),
 }
 
 POLICIES: tuple[str, ...] = tuple(_FACTORIES)

@@ -124,21 +124,24 @@ class DotProduct:
 
 
 class GpuPacking:
-    """Keep idle GPUs idle: a share goes first to a partly used GPU, then to a node that
-    already runs GPU work, then to an idle node; whole GPUs go first to busy nodes."""
+    """Keep idle GPUs idle. Tiers, best first: a share that fits on a partly used GPU
+    (the fuller that GPU the better); a node that already runs GPU work; an idle node,
+    smaller nodes first so that big ones stay whole. CPU-only pods have no preference."""
 
     name = "packing"
 
     def choose(
         self, cluster: ClusterState, request: Request, candidates: Mask, rng: np.random.Generator
     ) -> PodPlacement | None:
+        if not request.gpu_count:
+            return RandomFit().choose(cluster, request, candidates, rng)
         free = cluster.gpu_free
-        has_gpu = cluster.gpu_cap > 0
-        busy = (free.sum(axis=1) < cluster.gpu_cap * MILLI_PER_GPU) & has_gpu
-        tier = np.where(busy, 1.0, 2.0)
+        busy = free.sum(axis=1) < cluster.gpu_cap * MILLI_PER_GPU
+        tier = np.where(busy, 1.0, 2.0 + cluster.gpu_cap / 100)
         if request.is_shared:
             partly = (free >= request.gpu_milli) & (free < MILLI_PER_GPU)
-            tier = np.where(partly.any(axis=1), 0.0, tier)
+            tightest = np.where(partly, free, MILLI_PER_GPU).min(axis=1) / MILLI_PER_GPU
+            tier = np.where(partly.any(axis=1), tightest * 0.5, tier)
         node = pick_lowest(tier, candidates, rng)
         return None if node is None else PodPlacement(node, gpus_for(cluster, request, node))
 

@@ -2,17 +2,18 @@
 
 Entry point for controllers and replays::
 
-    from quarterdeck.queueing import cycle, apply, best_fit
-    decisions = cycle(snapshot, placer=best_fit)   # or placer=None: quota only
+    from quarterdeck.queueing import cycle, apply, GpuPlacer
+    decisions = cycle(snapshot, placer=GpuPlacer())  # or placer=None: quota only
     snapshot = apply(snapshot, decisions, now)     # replays: carry it all out at once
 """
 
-from quarterdeck.queueing.bestfit import best_fit
 from quarterdeck.queueing.cycle import cycle
 from quarterdeck.queueing.decisions import Admit, Decisions, Pending, PendingReason, Preempt, apply
+from quarterdeck.queueing.gpus import GpuPlacer
 from quarterdeck.queueing.model import (
     AdmittedWorkload,
     ClusterQueue,
+    Cohort,
     Flavor,
     FlavorQuota,
     Node,
@@ -24,18 +25,22 @@ from quarterdeck.queueing.model import (
     Snapshot,
     Workload,
 )
-from quarterdeck.queueing.nodes import NodeCapacity, Placer
+from quarterdeck.queueing.nodes import FunctionPlacer, NodeCapacity, NodeView, Placer
 from quarterdeck.queueing.snapshot import admission_of, snapshot_from_objects
 
 __all__ = [
     "Admit",
     "AdmittedWorkload",
     "ClusterQueue",
+    "Cohort",
     "Decisions",
     "Flavor",
     "FlavorQuota",
+    "FunctionPlacer",
+    "GpuPlacer",
     "Node",
     "NodeCapacity",
+    "NodeView",
     "Pending",
     "PendingReason",
     "Placer",
@@ -49,7 +54,6 @@ __all__ = [
     "Workload",
     "admission_of",
     "apply",
-    "best_fit",
     "cycle",
     "snapshot_from_objects",
 ]

@@ -15,6 +15,7 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import replace
 
 from quarterdeck.queueing.decisions import Admit, Decisions, Pending, PendingReason, Preempt
 from quarterdeck.queueing.fairshare import dominant_share
@@ -26,11 +27,12 @@ from quarterdeck.queueing.model import (
     Snapshot,
     Workload,
 )
-from quarterdeck.queueing.nodes import NodeState, Placement, Placer
+from quarterdeck.queueing.nodes import Placer
 from quarterdeck.queueing.preemption import find_victims
 from quarterdeck.queueing.quota import QuotaState
 
 CLUSTER_QUEUE_STOPPED = "ClusterQueueStopped"
+Shape = tuple[tuple[object, ...], ...]
 
 
 def cycle(snapshot: Snapshot, placer: Placer | None = None) -> Decisions:
@@ -46,10 +48,8 @@ class _Cycle:
     def __init__(self, snapshot: Snapshot, placer: Placer | None) -> None:
         self.snap = snapshot
         self.queues = snapshot.cluster_queues
-        self.quota = QuotaState(self.queues)
-        self.placement = (
-            Placement(NodeState(snapshot.nodes, snapshot.admitted), placer) if placer else None
-        )
+        self.quota = QuotaState(self.queues, snapshot.cohorts)
+        self.placement = placer.start(snapshot.nodes, snapshot.admitted) if placer else None
         self.admitted_by_cq: dict[str, list[AdmittedWorkload]] = {n: [] for n in self.queues}
         for adm in snapshot.admitted:
             name = adm.workload.cluster_queue
@@ -85,6 +85,9 @@ class _Cycle:
                     msg = f"waiting behind {head.key} at the head of StrictFIFO ClusterQueue {name}"
                     self.pending.append(Pending(wl, "Blocked", msg))
                 queue.clear()
+            best_effort = self.queues[name].strategy == "BestEffortFIFO"
+            while best_effort and queue and (known := self._known_failure(queue[0])):
+                self.pending.append(Pending(queue.popleft(), *known))  # changes nothing
             if queue:
                 heapq.heappush(heap, (self._rank(name, queue[0]), name))
         return Decisions(tuple(self.admits), tuple(self.preempts), tuple(self.pending))
@@ -113,6 +116,9 @@ class _Cycle:
             elif cq is None:
                 msg = f"ClusterQueue {wl.cluster_queue} not found"
                 self.pending.append(Pending(wl, "Inadmissible", msg))
+            elif (problem := self.quota.cohort_problem(cq.name)) is not None:
+                msg = f"ClusterQueue {cq.name} is inactive: {problem}"
+                self.pending.append(Pending(wl, "Inadmissible", msg))
             elif missing_flavors[cq.name]:
                 flavor = missing_flavors[cq.name][0]
                 msg = f"ClusterQueue {cq.name} is inactive: flavor {flavor} not found"
@@ -128,13 +134,13 @@ class _Cycle:
         }
 
     def _known_failure(self, wl: Workload) -> tuple[PendingReason, str] | None:
-        hit = self.failed.get((wl.cluster_queue, shape(wl), wl.priority))
+        hit = self.failed.get((wl.cluster_queue, wl.shape, wl.priority))
         if hit is None or hit[0] != self.evictions:
             return None
         return hit[1], hit[2]
 
     def _remember_failure(self, wl: Workload, reason: PendingReason, message: str) -> None:
-        key = (wl.cluster_queue, shape(wl), wl.priority)
+        key = (wl.cluster_queue, wl.shape, wl.priority)
         self.failed[key] = (self.evictions, reason, message)
         self.pending.append(Pending(wl, reason, message))
 
@@ -162,7 +168,11 @@ class _Cycle:
             self._admit(wl, cq, got, tuple(c.nodes for c in got.pod_sets), got.borrows)
             return True
         if got.mode == Mode.NO_FIT:
-            self._remember_failure(wl, "Inadmissible" if got.never else "Pending", got.message)
+            partial = self._admit_partially(wl, cq)
+            if partial is True:
+                return True
+            never = got.never and partial is None  # a smaller gang might fit later
+            self._remember_failure(wl, "Inadmissible" if never else "Pending", got.message)
             return False
         found = find_victims(
             wl,
@@ -175,6 +185,8 @@ class _Cycle:
             self.snap.fair_sharing,
         )
         if found is None:
+            if self._admit_partially(wl, cq) is True:
+                return True
             self._remember_failure(wl, "Pending", f"{got.message}; preemption cannot make room")
             return False
         for victim in found.victims:
@@ -187,6 +199,41 @@ class _Cycle:
         msg = f"waiting for {len(found.victims)} preempted workload(s) to stop: {keys}"
         self.pending.append(Pending(wl, "Preempting", msg, reserved=got.usage()))
         return False
+
+    def _admit_partially(self, wl: Workload, cq: ClusterQueue) -> bool | None:
+        """Admit with fewer pods (down to each pod set's minCount) if that fits now.
+
+        As Kueue's partial admission: counts shrink together between count and
+        minCount; a binary search finds the largest that fits without preemption.
+        True: admitted; False: not now; None: not even the minimum could ever fit
+        (or the workload has no minCount).
+        """
+        span = max((ps.count - ps.min_count for ps in wl.pod_sets if ps.min_count), default=0)
+        if span <= 0:
+            return None
+
+        def shrunk(step: int) -> Workload:
+            sets = tuple(
+                replace(ps, count=ps.min_count + (ps.count - ps.min_count) * step // span)
+                if ps.min_count
+                else ps
+                for ps in wl.pod_sets
+            )
+            return replace(wl, pod_sets=sets)
+
+        smallest = assign(shrunk(0), cq, self.snap.flavors, self.quota, self.placement)
+        if smallest.mode != Mode.FIT:
+            return None if smallest.never else False
+        best, low, high = smallest, 1, span - 1  # step span is the full count: no fit
+        while low <= high:
+            step = (low + high) // 2
+            got = assign(shrunk(step), cq, self.snap.flavors, self.quota, self.placement)
+            if got.mode == Mode.FIT:
+                best, low = got, step + 1
+            else:
+                high = step - 1
+        self._admit(wl, cq, best, tuple(c.nodes for c in best.pod_sets), best.borrows)
+        return True
 
     def _admit(
         self,
@@ -216,32 +263,13 @@ class _Cycle:
         if self.placement is not None:
             for choice, placed in zip(got.pod_sets, nodes, strict=True):
                 if placed is not None:
-                    self.placement.state.bind(choice.pod_set, placed)
+                    self.placement.bind(choice.pod_set, placed)
 
     def _evict(self, adm: AdmittedWorkload, preemptor: str, reason: str, message: str) -> None:
         name = adm.workload.cluster_queue
         self.quota.add(name, adm.usage(), -1)
         if self.placement is not None:
-            self.placement.state.take(adm, -1)
+            self.placement.take(adm, -1)
         self.admitted_by_cq[name] = [a for a in self.admitted_by_cq[name] if a is not adm]
         self.preempts.append(Preempt(adm, preemptor, reason, message))
         self.evictions += 1
-
-
-Shape = tuple[tuple[object, ...], ...]
-
-
-def shape(wl: Workload) -> Shape:
-    """What decides whether a workload fits: its pod sets, not its name or age."""
-    return tuple(
-        (
-            ps.name,
-            ps.count,
-            tuple(sorted(ps.requests.items())),
-            tuple(sorted(ps.node_selector.items())),
-            tuple(repr(t) for t in ps.tolerations),
-            ps.topology_required,
-            ps.topology_preferred,
-        )
-        for ps in wl.pod_sets
-    )

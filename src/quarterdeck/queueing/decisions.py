@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from quarterdeck.queueing.model import (
     AdmittedWorkload,
@@ -12,6 +12,7 @@ from quarterdeck.queueing.model import (
     PodSetAdmission,
     Snapshot,
     Workload,
+    fmt,
 )
 
 PendingReason = Literal["Pending", "Inadmissible", "Preempting", "Blocked", "Stopped"]
@@ -59,6 +60,49 @@ class Decisions:
     admitted: tuple[Admit, ...] = ()
     preempted: tuple[Preempt, ...] = ()
     pending: tuple[Pending, ...] = ()
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data for `-o yaml|json`: quantities as people write them."""
+        d = self
+        return {
+            "admitted": [
+                {
+                    "workload": a.workload.key,
+                    "clusterQueue": a.cluster_queue,
+                    "borrows": a.borrows,
+                    "podSets": [
+                        {
+                            "name": ps.name,
+                            "count": ps.count,
+                            "flavors": dict(ps.flavors),
+                            "resourceUsage": {r: fmt(v, r) for r, v in ps.usage.items()},
+                            **({"nodes": dict(ps.nodes)} if ps.nodes is not None else {}),
+                        }
+                        for ps in a.pod_sets
+                    ],
+                }
+                for a in d.admitted
+            ],
+            "preempted": [
+                {
+                    "workload": p.victim.workload.key,
+                    "clusterQueue": p.victim.workload.cluster_queue,
+                    "preemptor": p.preemptor,
+                    "reason": p.reason,
+                    "message": p.message,
+                }
+                for p in d.preempted
+            ],
+            "pending": [
+                {
+                    "workload": p.workload.key,
+                    "clusterQueue": p.workload.cluster_queue,
+                    "reason": p.reason,
+                    "message": p.message,
+                }
+                for p in d.pending
+            ],
+        }
 
     def why(self, key: str) -> str | None:
         """The pending message of workload `key`, if it was left pending."""

@@ -29,9 +29,7 @@ def dominant_share(
         used = quota.used(cq, fr) + delta.get(fr, 0)
         res = fr[1]
         borrowed[res] = borrowed.get(res, 0) + max(0, used - q.nominal)
-    lendable: dict[str, int] = {}
-    for (_, res), v in quota.cohort_lendable[queue.cohort].items():
-        lendable[res] = lendable.get(res, 0) + v
+    lendable = {res: quota.lendable_above(cq, res) for res in borrowed}
     share = 0.0
     for res, b in borrowed.items():
         if b > 0:

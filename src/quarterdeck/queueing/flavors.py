@@ -4,7 +4,7 @@ Flavors are tried in the ClusterQueue's order. `flavorFungibility` says whether 
 at a flavor that fits only by borrowing (`whenCanBorrow`) or only after preemption
 (`whenCanPreempt`), or to look further for one that fits outright. All pod sets of a
 workload are assigned together (their usage accumulates), so a gang fits whole or not.
-With a `Placement`, a flavor only fits if the pod set can also be placed on its nodes.
+With a `NodeView`, a flavor only fits if the pod set can also be placed on its nodes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from quarterdeck.queueing.model import ClusterQueue, Flavor, FlavorResource, PodSet, Workload, fmt
-from quarterdeck.queueing.nodes import Placement
+from quarterdeck.queueing.nodes import NodeView
 from quarterdeck.queueing.quota import QuotaState
 
 
@@ -68,7 +68,7 @@ def assign(
     cq: ClusterQueue,
     flavors: Mapping[str, Flavor],
     quota: QuotaState,
-    placement: Placement | None = None,
+    placement: NodeView | None = None,
 ) -> Assignment:
     """Choose flavors for every pod set of `wl` against the current quota (and nodes)."""
     acc: dict[FlavorResource, int] = {}
@@ -76,25 +76,26 @@ def assign(
     mode, borrows = Mode.FIT, False
     scratch = placement
     prefix_names = len(wl.pod_sets) > 1
+    notes: list[str] = []  # why pod sets only fit after preemption
     for index, ps in enumerate(wl.pod_sets):
         if placement is not None and index == 1:
             scratch = placement.copy()  # later pod sets see the earlier ones' pods
             for prev in choices:
                 if prev.nodes is not None:
-                    scratch.state.bind(prev.pod_set, prev.nodes)
+                    scratch.bind(prev.pod_set, prev.nodes)
         choice, result = _assign_pod_set(ps, cq, flavors, quota, acc, scratch)
         if result.mode == Mode.NO_FIT:
             where = f"pod set {ps.name}: " if prefix_names else ""
             return Assignment(Mode.NO_FIT, [], never=result.never, message=where + result.message)
         if scratch is not None and index >= 1 and choice.nodes is not None:
-            scratch.state.bind(ps, choice.nodes)
+            scratch.bind(ps, choice.nodes)
         for fr, v in choice.usage().items():
             acc[fr] = acc.get(fr, 0) + v
         choices.append(choice)
         mode, borrows = min(mode, result.mode), borrows or result.borrows
-    return Assignment(
-        mode, choices, borrows=borrows, message="" if mode == Mode.FIT else "needs preemption"
-    )
+        if result.mode == Mode.PREEMPT:
+            notes.append((f"pod set {ps.name}: " if prefix_names else "") + result.message)
+    return Assignment(mode, choices, borrows=borrows, message=". ".join(notes))
 
 
 def _assign_pod_set(
@@ -103,7 +104,7 @@ def _assign_pod_set(
     flavors: Mapping[str, Flavor],
     quota: QuotaState,
     acc: Mapping[FlavorResource, int],
-    placement: Placement | None,
+    placement: NodeView | None,
 ) -> tuple[PodSetChoice, _Try]:
     requested = ps.total()
     covered = {r for g in cq.resource_groups for r in g.covered}

@@ -88,6 +88,28 @@ class ClusterQueue:
 
 
 @dataclass(frozen=True, slots=True)
+class Cohort:
+    """A named group of ClusterQueues (and cohorts) that lend each other unused quota.
+
+    ClusterQueues name their cohort; a Cohort object is only needed for a parent
+    (hierarchical cohorts) or for quota of its own, which its members may borrow.
+    """
+
+    name: str
+    parent: str | None = None
+    resource_groups: tuple[ResourceGroup, ...] = ()
+    weight: float = 1.0
+
+    def flavor_resources(self) -> list[tuple[FlavorResource, Quota]]:
+        return [
+            ((fq.flavor, res), q)
+            for group in self.resource_groups
+            for fq in group.flavors
+            for res, q in fq.resources.items()
+        ]
+
+
+@dataclass(frozen=True, slots=True)
 class Flavor:
     """A ResourceFlavor: which nodes it means and what admitted pods must tolerate."""
 
@@ -108,6 +130,7 @@ class PodSet:
     tolerations: tuple[Toleration, ...] = ()
     topology_required: str | None = None
     topology_preferred: str | None = None
+    min_count: int | None = None  # partial admission may shrink count down to this
 
     def total(self) -> dict[str, int]:
         return {res: v * self.count for res, v in self.requests.items() if v > 0}
@@ -127,6 +150,25 @@ class Workload:
     priority: int = 0
     created: float = 0.0
     error: str | None = None
+    shape: tuple[tuple[object, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # What decides whether a workload fits (its pod sets, not its name or age),
+        # hashable, computed once: the cycle settles look-alikes of a failure by it.
+        shape = tuple(
+            (
+                ps.name,
+                ps.count,
+                tuple(sorted(ps.requests.items())),
+                tuple(sorted(ps.node_selector.items())),
+                tuple(repr(t) for t in ps.tolerations),
+                ps.topology_required,
+                ps.topology_preferred,
+                ps.min_count,
+            )
+            for ps in self.pod_sets
+        )
+        object.__setattr__(self, "shape", shape)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +219,7 @@ class Snapshot:
     nodes: tuple[Node, ...] = ()
     fair_sharing: bool = False
     now: float = 0.0
+    cohorts: Mapping[str, Cohort] = field(default_factory=dict)
 
 
 def fmt(milli: int, resource: str = "") -> str:

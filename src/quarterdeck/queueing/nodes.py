@@ -1,22 +1,61 @@
-"""Free capacity of real nodes per flavor, so admission only admits what can be placed.
+"""Node views for placement-aware admission: the gang must fit on real nodes.
 
 Kueue admits on quota alone and its users' top complaint is admitted workloads whose
-pods then sit Pending. The cycle keeps this node view beside the quota view and asks a
-`Placer` to put the whole gang on nodes of the assigned flavors before admitting it.
+pods then sit Pending. The cycle keeps a node view beside the quota view and admits a
+flavor only when the view places the whole gang on nodes of that flavor.
+
+A `Placer` starts one `NodeView` per cycle. `GpuPlacer` (in `gpus.py`) is the one the
+controller uses, backed by `quarterdeck.placement`; `FunctionPlacer` wraps any plain
+function over free capacity per node, for other resources and for tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from quarterdeck.queueing.model import AdmittedWorkload, Flavor, Node, PodSet
 
 
+class NodeView(Protocol):
+    """Mutable node state for one cycle."""
+
+    def copy(self) -> NodeView: ...
+
+    def place(
+        self, flavors: Sequence[Flavor], pod_set: PodSet
+    ) -> tuple[Mapping[str, int] | None, str]:
+        """Pods per node for the whole pod set on nodes of `flavors`, or None and why."""
+        ...
+
+    def bind(self, pod_set: PodSet, placement: Mapping[str, int]) -> None:
+        """Take the room of a placement this view just returned."""
+        ...
+
+    def take(self, admitted: AdmittedWorkload, sign: int = 1) -> None:
+        """Account (1) or give back (-1) the pods of a running workload."""
+        ...
+
+
+class Placer(Protocol):
+    def start(self, nodes: Sequence[Node], admitted: Sequence[AdmittedWorkload]) -> NodeView: ...
+
+
+def matches(node: Node, flavors: Sequence[Flavor], pod_set: PodSet) -> bool:
+    """Node carries every flavor's labels and the selector; its hard taints are tolerated."""
+    if any(node.labels.get(k) != v for f in flavors for k, v in f.node_labels.items()):
+        return False
+    if any(node.labels.get(k) != v for k, v in pod_set.node_selector.items()):
+        return False
+    tolerations = [*pod_set.tolerations, *(t for f in flavors for t in f.tolerations)]
+    hard = (t for t in node.taints if t.effect != "PreferNoSchedule")
+    return all(any(tol.tolerates(t) for tol in tolerations) for t in hard)
+
+
 @dataclass(frozen=True, slots=True)
 class NodeCapacity:
-    """One candidate node as a placer sees it: labels and what is free right now."""
+    """One candidate node as a placement function sees it: what is free right now."""
 
     name: str
     labels: Mapping[str, str]
@@ -24,21 +63,29 @@ class NodeCapacity:
     free: Mapping[str, int]
 
 
-class Placer(Protocol):
-    """Puts all `pod_set.count` pods on `nodes`, or returns None (never half a gang).
+PlaceFunction = Callable[[Sequence[NodeCapacity], PodSet], Mapping[str, int] | None]
 
-    The result maps node name to the number of pods placed there.
-    """
 
-    def __call__(
-        self, nodes: Sequence[NodeCapacity], pod_set: PodSet
-    ) -> Mapping[str, int] | None: ...
+class FunctionPlacer:
+    """Any function over free capacity per node (all resources, no device detail)."""
+
+    def __init__(self, function: PlaceFunction) -> None:
+        self.function = function
+
+    def start(self, nodes: Sequence[Node], admitted: Sequence[AdmittedWorkload]) -> NodeView:
+        return NodeState(nodes, admitted, self.function)
 
 
 class NodeState:
-    """Mutable free capacity per node for one cycle."""
+    """Free capacity per node as plain sums; every answer of the function is checked."""
 
-    def __init__(self, nodes: Iterable[Node], admitted: Iterable[AdmittedWorkload] = ()) -> None:
+    def __init__(
+        self,
+        nodes: Iterable[Node],
+        admitted: Iterable[AdmittedWorkload] = (),
+        function: PlaceFunction | None = None,
+    ) -> None:
+        self.function = function
         self.nodes: dict[str, Node] = {n.name: n for n in nodes}
         self.free: dict[str, dict[str, int]] = {
             n.name: {r: v - n.used.get(r, 0) for r, v in n.allocatable.items()}
@@ -49,20 +96,21 @@ class NodeState:
 
     def copy(self) -> NodeState:
         new = NodeState.__new__(NodeState)
-        new.nodes = self.nodes
+        new.function, new.nodes = self.function, self.nodes
         new.free = {k: dict(v) for k, v in self.free.items()}
         return new
 
     def take(self, admitted: AdmittedWorkload, sign: int = 1) -> None:
-        """Account (sign=1) or give back (sign=-1) the pods of a placed workload."""
         by_name = {ps.name: ps for ps in admitted.workload.pod_sets}
         for psa in admitted.pod_sets:
             spec = by_name.get(psa.name)
-            if psa.nodes is None or spec is None:
-                continue
-            self.bind(spec, psa.nodes, sign)
+            if psa.nodes is not None and spec is not None:
+                self._add(spec, psa.nodes, sign)
 
-    def bind(self, pod_set: PodSet, placement: Mapping[str, int], sign: int = 1) -> None:
+    def bind(self, pod_set: PodSet, placement: Mapping[str, int]) -> None:
+        self._add(pod_set, placement, 1)
+
+    def _add(self, pod_set: PodSet, placement: Mapping[str, int], sign: int) -> None:
         for node, pods in placement.items():
             free = self.free.get(node)
             if free is None:  # the node is gone; nothing to account
@@ -71,23 +119,37 @@ class NodeState:
                 free[res] = free.get(res, 0) - sign * v * pods
 
     def candidates(self, flavors: Sequence[Flavor], pod_set: PodSet) -> list[NodeCapacity]:
-        """Nodes carrying every flavor's labels and the pod set's selector, taints tolerated."""
-        tolerations = [*pod_set.tolerations, *(t for f in flavors for t in f.tolerations)]
-        out: list[NodeCapacity] = []
-        for name, node in self.nodes.items():
-            if any(node.labels.get(k) != v for f in flavors for k, v in f.node_labels.items()):
-                continue
-            if any(node.labels.get(k) != v for k, v in pod_set.node_selector.items()):
-                continue
-            hard = (t for t in node.taints if t.effect != "PreferNoSchedule")
-            if any(not any(tol.tolerates(t) for tol in tolerations) for t in hard):
-                continue
-            out.append(NodeCapacity(name, node.labels, node.allocatable, self.free[name]))
-        return out
+        return [
+            NodeCapacity(name, node.labels, node.allocatable, self.free[name])
+            for name, node in self.nodes.items()
+            if matches(node, flavors, pod_set)
+        ]
+
+    def place(
+        self, flavors: Sequence[Flavor], pod_set: PodSet
+    ) -> tuple[Mapping[str, int] | None, str]:
+        if self.function is None:
+            raise ValueError("NodeState without a place function cannot place")
+        candidates = self.candidates(flavors, pod_set)
+        got = self.function(candidates, pod_set)
+        if got is None:
+            return None, describe_shortfall(candidates, pod_set)
+        by_name = {c.name: c for c in candidates}
+        valid = sum(got.values()) == pod_set.count and all(
+            n in by_name
+            and pods >= 0
+            and all(
+                v * pods <= by_name[n].free.get(r, 0) for r, v in pod_set.requests.items() if v > 0
+            )
+            for n, pods in got.items()
+        )
+        if not valid:
+            return None, f"placer returned an invalid placement {dict(got)}"
+        return {n: p for n, p in got.items() if p > 0}, ""
 
 
 def describe_shortfall(nodes: Sequence[NodeCapacity], pod_set: PodSet) -> str:
-    """Why a gang did not fit: how many of its pods the best node could hold, and the total."""
+    """Why a gang did not fit: how many of its pods the nodes could hold, and the total."""
     if not nodes:
         return "no node matches the flavor"
     fits_total = 0
@@ -104,35 +166,3 @@ def describe_shortfall(nodes: Sequence[NodeCapacity], pod_set: PodSet) -> str:
         f"{len(nodes)} matching nodes hold {fits_total} of {pod_set.count} pods "
         f"(at most {best} on one node)"
     )
-
-
-class Placement:
-    """A node view plus a placer; checks every answer so a bad placer cannot over-commit."""
-
-    def __init__(self, state: NodeState, placer: Placer) -> None:
-        self.state = state
-        self.placer = placer
-
-    def copy(self) -> Placement:
-        return Placement(self.state.copy(), self.placer)
-
-    def place(
-        self, flavors: Sequence[Flavor], pod_set: PodSet
-    ) -> tuple[Mapping[str, int] | None, str]:
-        """Pods per node for the whole pod set, or None and a one-line reason."""
-        candidates = self.state.candidates(flavors, pod_set)
-        got = self.placer(candidates, pod_set)
-        if got is None:
-            return None, describe_shortfall(candidates, pod_set)
-        by_name = {c.name: c for c in candidates}
-        valid = sum(got.values()) == pod_set.count and all(
-            n in by_name
-            and pods >= 0
-            and all(
-                v * pods <= by_name[n].free.get(r, 0) for r, v in pod_set.requests.items() if v > 0
-            )
-            for n, pods in got.items()
-        )
-        if not valid:
-            return None, f"placer returned an invalid placement {dict(got)}"
-        return {n: p for n, p in got.items() if p > 0}, ""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from quarterdeck.queueing.fairshare import dominant_share, negate
 from quarterdeck.queueing.flavors import Assignment
 from quarterdeck.queueing.model import AdmittedWorkload, ClusterQueue, Flavor, Workload
-from quarterdeck.queueing.nodes import Placement
+from quarterdeck.queueing.nodes import NodeView
 from quarterdeck.queueing.quota import QuotaState
 
 IN_CLUSTER_QUEUE = "InClusterQueue"
@@ -46,7 +46,7 @@ def find_victims(
     cq: ClusterQueue,
     assignment: Assignment,
     quota: QuotaState,
-    placement: Placement | None,
+    placement: NodeView | None,
     admitted_by_cq: Mapping[str, Sequence[AdmittedWorkload]],
     flavors: Mapping[str, Flavor],
     fair_sharing: bool,
@@ -67,7 +67,7 @@ def find_victims(
         if allowed and needed & adm.usage().keys():
             candidates.append(((0.0, 1, w.priority, -adm.admitted_at), adm))
     if cq.cohort is not None and policy.reclaim_within_cohort != "Never":
-        for other in quota.members.get(cq.cohort, []):
+        for other in quota.members[cq.name]:
             if other == cq.name:
                 continue
             share = dominant_share(quota, other) if fair_sharing else 0.0
@@ -128,11 +128,11 @@ def _may_take(
 
 
 def _remove(
-    adm: AdmittedWorkload, quota: QuotaState, placement: Placement | None, sign: int = 1
+    adm: AdmittedWorkload, quota: QuotaState, placement: NodeView | None, sign: int = 1
 ) -> None:
     quota.add(adm.workload.cluster_queue, adm.usage(), -sign)
     if placement is not None:
-        placement.state.take(adm, -sign)
+        placement.take(adm, -sign)
 
 
 def _fits(
@@ -141,7 +141,7 @@ def _fits(
     assignment: Assignment,
     chosen: Sequence[AdmittedWorkload],
     quota: QuotaState,
-    placement: Placement | None,
+    placement: NodeView | None,
     flavors: Mapping[str, Flavor],
     fair_sharing: bool,
 ) -> tuple[tuple[Mapping[str, int] | None, ...], bool] | None:
@@ -165,7 +165,7 @@ def _fits(
         got, _ = scratch.place(picked, choice.pod_set)
         if got is None:
             return None
-        scratch.state.bind(choice.pod_set, got)
+        scratch.bind(choice.pod_set, got)
         placed.append(got)
     return tuple(placed), borrows
 

@@ -13,11 +13,15 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from quarterdeck.api.queueing.clusterqueue import ClusterQueue as ApiClusterQueue
+from quarterdeck.api.queueing.clusterqueue import Cohort as ApiCohort
 from quarterdeck.api.queueing.clusterqueue import LocalQueue
+from quarterdeck.api.queueing.clusterqueue import ResourceGroup as ApiResourceGroup
 from quarterdeck.api.queueing.flavor import ResourceFlavor
 from quarterdeck.api.queueing.manifests import QueueingObject
-from quarterdeck.api.queueing.meta import Toleration
+from quarterdeck.api.queueing.meta import Taint, Toleration
 from quarterdeck.api.queueing.quantity import from_milli, to_milli
 from quarterdeck.api.queueing.workload import (
     FINISHED,
@@ -34,6 +38,7 @@ from quarterdeck.queueing.decisions import Admit
 from quarterdeck.queueing.model import (
     AdmittedWorkload,
     ClusterQueue,
+    Cohort,
     Flavor,
     FlavorQuota,
     Node,
@@ -61,6 +66,7 @@ def snapshot_from_objects(
     flavors = {o.metadata.name: flavor(o) for o in objs if isinstance(o, ResourceFlavor)}
     api_cqs = {o.metadata.name: o for o in objs if isinstance(o, ApiClusterQueue)}
     queues = {name: cluster_queue(o) for name, o in api_cqs.items()}
+    cohorts = {o.metadata.name: cohort(o) for o in objs if isinstance(o, ApiCohort)}
     local = {
         (o.metadata.namespace or "default", o.metadata.name): o
         for o in objs
@@ -88,6 +94,33 @@ def snapshot_from_objects(
         nodes=tuple(nodes),
         fair_sharing=fair_sharing,
         now=now,
+        cohorts=cohorts,
+    )
+
+
+def node_from_object(obj: Mapping[str, Any], where: str) -> Node:
+    """A core/v1 Node manifest as the cycle sees it: labels, taints, allocatable."""
+    meta = obj.get("metadata") or {}
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{where}: Node without metadata.name")
+    status = obj.get("status") or {}
+    spec = obj.get("spec") or {}
+    allocatable = status.get("allocatable") or status.get("capacity") or {}
+    if not isinstance(allocatable, Mapping) or not allocatable:
+        raise ValueError(f"{where} (Node {name}): status.allocatable is missing")
+    try:
+        taints = msgspec.convert(spec.get("taints") or [], list[Taint])
+    except msgspec.ValidationError as err:
+        raise ValueError(f"{where} (Node {name}): spec.taints: {err}") from err
+    return Node(
+        name=name,
+        labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
+        allocatable={
+            r: to_milli(v, f"{where} (Node {name}): status.allocatable.{r}")
+            for r, v in allocatable.items()
+        },
+        taints=tuple(taints),
     )
 
 
@@ -100,10 +133,9 @@ def flavor(rf: ResourceFlavor) -> Flavor:
     )
 
 
-def cluster_queue(cq: ApiClusterQueue) -> ClusterQueue:
-    """Model of a validated ClusterQueue (quantities already checked by the loader)."""
-    spec = cq.spec
-    groups = tuple(
+def resource_groups(groups: list[ApiResourceGroup]) -> tuple[ResourceGroup, ...]:
+    """Model resource groups from validated API ones (quantities already checked)."""
+    return tuple(
         ResourceGroup(
             covered=tuple(g.covered_resources),
             flavors=tuple(
@@ -125,8 +157,24 @@ def cluster_queue(cq: ApiClusterQueue) -> ClusterQueue:
                 for f in g.flavors
             ),
         )
-        for g in spec.resource_groups
+        for g in groups
     )
+
+
+def cohort(obj: ApiCohort) -> Cohort:
+    weight = obj.spec.fair_sharing.weight if obj.spec.fair_sharing else 1
+    return Cohort(
+        name=obj.metadata.name,
+        parent=obj.spec.parent_of,
+        resource_groups=resource_groups(obj.spec.resource_groups),
+        weight=to_milli(weight, "fairSharing.weight") / 1000,
+    )
+
+
+def cluster_queue(cq: ApiClusterQueue) -> ClusterQueue:
+    """Model of a validated ClusterQueue (quantities already checked by the loader)."""
+    spec = cq.spec
+    groups = resource_groups(spec.resource_groups)
     p = spec.preemption
     bwc = p.borrow_within_cohort
     weight = spec.fair_sharing.weight if spec.fair_sharing else 1
@@ -174,6 +222,9 @@ def workload(
         selector = cq.spec.namespace_selector if cq else None
         if lq.spec.stop_policy != "None":
             error = f"LocalQueue {ns}/{lq.metadata.name} is stopped ({lq.spec.stop_policy})"
+        elif cq is not None and selector is None:
+            # Kueue: an unset namespaceSelector selects nothing; {} selects everything.
+            error = f"ClusterQueue {cq_name} has no namespaceSelector ({{}} admits all namespaces)"
         elif selector is not None and not selector.matches(dict(namespaces.get(ns, {}))):
             error = f"namespace {ns} is not selected by ClusterQueue {cq_name}"
     priority = wl.spec.priority
@@ -182,7 +233,10 @@ def workload(
         if priority is None and error is None:
             error = f"WorkloadPriorityClass {wl.spec.priority_class_name} not found"
     pod_sets = tuple(
-        _pod_set(ps.name, ps.count, ps.template, ps.topology_request) for ps in wl.spec.pod_sets
+        replace(
+            _pod_set(ps.name, ps.count, ps.template, ps.topology_request), min_count=ps.min_count
+        )
+        for ps in wl.spec.pod_sets
     )
     return Workload(
         key=key,

@@ -1,23 +1,27 @@
 """queueing.quarterdeck.dev/v1alpha1: Kueue-shaped admission API (field names as in Kueue)."""
 
+from quarterdeck.api.meta import ObjectMeta
 from quarterdeck.api.queueing.clusterqueue import (
     ClusterQueue,
     ClusterQueueSpec,
+    Cohort,
+    CohortSpec,
     FlavorQuotas,
     LocalQueue,
     LocalQueueSpec,
     ResourceGroup,
     ResourceQuota,
 )
-from quarterdeck.api.queueing.crd import all_crds, crd
+from quarterdeck.api.queueing.crd import KINDS, all_crds
 from quarterdeck.api.queueing.flavor import ResourceFlavor, ResourceFlavorSpec, Topology
 from quarterdeck.api.queueing.manifests import (
     ManifestError,
     QueueingObject,
+    load_documents,
     load_files,
     load_manifests,
 )
-from quarterdeck.api.queueing.meta import API_VERSION, GROUP, VERSION, ObjectMeta
+from quarterdeck.api.queueing.meta import API_VERSION, GROUP, VERSION
 from quarterdeck.api.queueing.workload import (
     PodSet,
     Workload,
@@ -29,9 +33,12 @@ from quarterdeck.api.queueing.workload import (
 __all__ = [
     "API_VERSION",
     "GROUP",
+    "KINDS",
     "VERSION",
     "ClusterQueue",
     "ClusterQueueSpec",
+    "Cohort",
+    "CohortSpec",
     "FlavorQuotas",
     "LocalQueue",
     "LocalQueueSpec",
@@ -48,7 +55,7 @@ __all__ = [
     "WorkloadPriorityClass",
     "WorkloadSpec",
     "all_crds",
-    "crd",
+    "load_documents",
     "load_files",
     "load_manifests",
     "pod_requests",

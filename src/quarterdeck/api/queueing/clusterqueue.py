@@ -6,14 +6,8 @@ from typing import ClassVar, Literal
 
 import msgspec
 
-from quarterdeck.api.queueing.meta import (
-    API_VERSION,
-    Condition,
-    LabelSelector,
-    ObjectMeta,
-    Quantity,
-    Spec,
-)
+from quarterdeck.api.meta import Condition, ObjectMeta
+from quarterdeck.api.queueing.meta import API_VERSION, LabelSelector, Quantity, Spec
 
 StopPolicy = Literal["None", "Hold", "HoldAndDrain"]
 
@@ -115,6 +109,29 @@ class ClusterQueue(Spec, kw_only=True):
     metadata: ObjectMeta
     spec: ClusterQueueSpec = msgspec.field(default_factory=ClusterQueueSpec)
     status: ClusterQueueStatus | None = None
+
+
+class CohortSpec(Spec, kw_only=True):
+    """`parent` (Kueue v1alpha1) and `parentName` (v1beta2) are the same field."""
+
+    parent: str | None = None
+    parent_name: str | None = None
+    resource_groups: list[ResourceGroup] = []
+    fair_sharing: FairSharing | None = None
+
+    @property
+    def parent_of(self) -> str | None:
+        return self.parent_name or self.parent
+
+
+class Cohort(Spec, kw_only=True):
+    """A named group of ClusterQueues; needed only for a parent or quota of its own."""
+
+    KIND: ClassVar[str] = "Cohort"
+    api_version: str = API_VERSION
+    kind: str = "Cohort"
+    metadata: ObjectMeta
+    spec: CohortSpec = msgspec.field(default_factory=CohortSpec)
 
 
 class LocalQueueSpec(Spec, kw_only=True):

@@ -6,7 +6,8 @@ from typing import ClassVar
 
 import msgspec
 
-from quarterdeck.api.queueing.meta import API_VERSION, ObjectMeta, Spec, Taint, Toleration
+from quarterdeck.api.meta import ObjectMeta
+from quarterdeck.api.queueing.meta import API_VERSION, Spec, Taint, Toleration
 
 
 class ResourceFlavorSpec(Spec, kw_only=True):

@@ -9,18 +9,32 @@ from typing import Any
 import msgspec
 import yaml
 
-from quarterdeck.api.queueing.clusterqueue import ClusterQueue, LocalQueue
+from quarterdeck.api.queueing.clusterqueue import ClusterQueue, Cohort, LocalQueue, ResourceGroup
 from quarterdeck.api.queueing.flavor import ResourceFlavor, Topology
 from quarterdeck.api.queueing.meta import API_VERSION, KUEUE_API_VERSIONS
 from quarterdeck.api.queueing.quantity import QuantityError, to_milli
 from quarterdeck.api.queueing.workload import Workload, WorkloadPriorityClass, pod_requests
 
 QueueingObject = (
-    ResourceFlavor | Topology | ClusterQueue | LocalQueue | Workload | WorkloadPriorityClass
+    ResourceFlavor
+    | Topology
+    | ClusterQueue
+    | Cohort
+    | LocalQueue
+    | Workload
+    | WorkloadPriorityClass
 )
 KINDS: dict[str, type[QueueingObject]] = {
     cls.KIND: cls
-    for cls in (ResourceFlavor, Topology, ClusterQueue, LocalQueue, Workload, WorkloadPriorityClass)
+    for cls in (
+        ResourceFlavor,
+        Topology,
+        ClusterQueue,
+        Cohort,
+        LocalQueue,
+        Workload,
+        WorkloadPriorityClass,
+    )
 }
 ACCEPTED_API_VERSIONS = (API_VERSION, *KUEUE_API_VERSIONS)
 
@@ -51,6 +65,11 @@ def load_manifests(text: str, source: str = "<input>") -> list[QueueingObject]:
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err)
         raise ManifestError(f"{source}{line}: invalid YAML: {problem}") from err
+    return load_documents(docs, source)
+
+
+def load_documents(docs: Iterable[Any], source: str = "<input>") -> list[QueueingObject]:
+    """Typed objects from already-parsed YAML documents (None documents are skipped)."""
     objects: list[QueueingObject] = []
     for index, doc in enumerate(docs, start=1):
         if doc is None:
@@ -86,6 +105,8 @@ def _load_document(doc: Any, where: str) -> list[QueueingObject]:
         obj = msgspec.convert(doc, cls)
     except msgspec.ValidationError as err:
         raise ManifestError(f"{where}: {err}") from err
+    if not obj.metadata.name:
+        raise ManifestError(f"{where}: metadata.name is required")
     try:
         validate(obj)
     except (QuantityError, ValueError) as err:
@@ -99,12 +120,33 @@ def validate(obj: QueueingObject) -> None:
         _validate_cluster_queue(obj)
     elif isinstance(obj, Workload):
         _validate_workload(obj)
+    elif isinstance(obj, Cohort):
+        _validate_cohort(obj)
 
 
 def _validate_cluster_queue(cq: ClusterQueue) -> None:
+    _validate_resource_groups(cq.spec.resource_groups)
+    if cq.spec.fair_sharing is not None:
+        to_milli(cq.spec.fair_sharing.weight, "spec.fairSharing.weight")
+    if cq.spec.cohort and cq.spec.cohort_name and cq.spec.cohort != cq.spec.cohort_name:
+        raise ValueError("spec.cohort and spec.cohortName disagree")
+
+
+def _validate_cohort(cohort: Cohort) -> None:
+    _validate_resource_groups(cohort.spec.resource_groups)
+    spec = cohort.spec
+    if spec.parent and spec.parent_name and spec.parent != spec.parent_name:
+        raise ValueError("spec.parent and spec.parentName disagree")
+    if spec.parent_of == cohort.metadata.name:
+        raise ValueError(f"spec.parent: cohort {cohort.metadata.name} is its own parent")
+    if spec.fair_sharing is not None:
+        to_milli(spec.fair_sharing.weight, "spec.fairSharing.weight")
+
+
+def _validate_resource_groups(groups: list[ResourceGroup]) -> None:
     seen_resources: set[str] = set()
     seen_flavors: set[str] = set()
-    for g, group in enumerate(cq.spec.resource_groups):
+    for g, group in enumerate(groups):
         where = f"spec.resourceGroups[{g}]"
         dup = seen_resources.intersection(group.covered_resources)
         if dup:
@@ -129,10 +171,6 @@ def _validate_cluster_queue(cq: ClusterQueue) -> None:
                     lending = to_milli(quota.lending_limit, f"{rwhere}.lendingLimit")
                     if lending > nominal:
                         raise ValueError(f"{rwhere}.lendingLimit: exceeds nominalQuota")
-    if cq.spec.fair_sharing is not None:
-        to_milli(cq.spec.fair_sharing.weight, "spec.fairSharing.weight")
-    if cq.spec.cohort and cq.spec.cohort_name and cq.spec.cohort != cq.spec.cohort_name:
-        raise ValueError("spec.cohort and spec.cohortName disagree")
 
 
 def _validate_workload(wl: Workload) -> None:

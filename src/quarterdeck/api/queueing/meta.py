@@ -1,4 +1,6 @@
-"""Kubernetes object plumbing shared by the queueing kinds: metadata, conditions, selectors.
+"""Plumbing of the queueing kinds: quantities, label selectors, taints and tolerations.
+
+ObjectMeta and Condition are the ones every quarterdeck group shares (`api.meta`).
 
 Field names follow the Kubernetes API (camelCase when serialized) so that manifests
 written for Kueue or kubectl load unchanged.
@@ -13,7 +15,11 @@ import msgspec
 GROUP = "queueing.quarterdeck.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
-KUEUE_API_VERSIONS = ("kueue.x-k8s.io/v1beta1", "kueue.x-k8s.io/v1beta2")
+KUEUE_API_VERSIONS = (
+    "kueue.x-k8s.io/v1alpha1",  # Cohort
+    "kueue.x-k8s.io/v1beta1",
+    "kueue.x-k8s.io/v1beta2",
+)
 
 Quantity = int | float | str
 """A Kubernetes quantity as written in a manifest ("8", 8, "500m", "32Gi")."""
@@ -21,30 +27,6 @@ Quantity = int | float | str
 
 class Spec(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     """Base for every nested API struct: camelCase on the wire, defaults omitted."""
-
-
-class ObjectMeta(Spec, kw_only=True):
-    """The subset of metav1.ObjectMeta the queueing core reads."""
-
-    name: str
-    namespace: str | None = None
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
-    uid: str | None = None
-    resource_version: str | None = None
-    generation: int | None = None
-    creation_timestamp: str | None = None
-
-
-class Condition(Spec, kw_only=True):
-    """metav1.Condition."""
-
-    type: str
-    status: Literal["True", "False", "Unknown"]
-    reason: str = ""
-    message: str = ""
-    last_transition_time: str | None = None
-    observed_generation: int | None = None
 
 
 class LabelSelectorRequirement(Spec, kw_only=True):

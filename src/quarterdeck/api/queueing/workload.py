@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from quarterdeck.api.queueing.meta import API_VERSION, Condition, ObjectMeta, Quantity, Spec
+from quarterdeck.api.meta import Condition, ObjectMeta
+from quarterdeck.api.queueing.meta import API_VERSION, Quantity, Spec
 from quarterdeck.api.queueing.quantity import QuantityError, to_milli
 
 # Condition types, as in Kueue.

@@ -1,0 +1,138 @@
+"""`qd queue`: offline simulation over manifests and the CRDs; live commands are in
+`queue_cluster.py` (list, pending, why, reconcile).
+
+`simulate` runs one cycle of the same pure code the controller runs over manifest
+files and optional Node manifests, and prints admit / preempt / pending and why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.table import Table
+
+from quarterdeck.api.queueing import all_crds, load_documents
+from quarterdeck.api.queueing.manifests import ManifestError, QueueingObject
+from quarterdeck.cli.output import OUTPUT_OPTION, OutputFormat, console, emit, fail
+from quarterdeck.queueing import Decisions, GpuPlacer, Node, cycle, snapshot_from_objects
+from quarterdeck.queueing.snapshot import node_from_object
+
+app = typer.Typer(
+    help="Kueue-shaped GPU admission: queues, quotas, why pending.", no_args_is_help=True
+)
+
+FilesArgument = Annotated[
+    list[Path], typer.Argument(help="YAML manifests (queueing kinds, Kueue kinds, Nodes).")
+]
+
+
+@app.command()
+def simulate(
+    files: FilesArgument,
+    fair_sharing: Annotated[
+        bool, typer.Option("--fair-sharing", help="Order and preempt by dominant share.")
+    ] = False,
+    placement: Annotated[
+        bool,
+        typer.Option(
+            "--placement/--no-placement",
+            help="Admit only gangs that fit on the given Nodes (default when Nodes are given).",
+        ),
+    ] = True,
+    policy: Annotated[
+        str, typer.Option("--policy", help="Placement scorer: bestfit, packing, clustering, ...")
+    ] = "bestfit",
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Run one admission cycle over manifests and show admit / preempt / pending and why."""
+    objects, nodes = _load(files)
+    snapshot = snapshot_from_objects(objects, nodes=nodes, fair_sharing=fair_sharing)
+    use_placer = placement and bool(nodes)
+    decisions = cycle(snapshot, placer=GpuPlacer(policy) if use_placer else None)
+    if emit(decisions.to_data(), output):
+        return
+    _table(decisions, placed=use_placer)
+
+
+@app.command()
+def crds(output: OutputFormat = OUTPUT_OPTION) -> None:
+    """Print the queueing.quarterdeck.dev CRDs (`-o yaml` to apply them)."""
+    docs = all_crds()
+    if output is OutputFormat.yaml:
+        typer.echo(yaml.safe_dump_all(docs, sort_keys=False).rstrip())
+        return
+    if emit(docs, output):
+        return
+    table = Table("NAME", "KIND", "SCOPE", "SHORT NAMES")
+    for c in docs:
+        names = c["spec"]["names"]
+        table.add_row(
+            c["metadata"]["name"],
+            names["kind"],
+            c["spec"]["scope"],
+            ",".join(names.get("shortNames", [])),
+        )
+    console.print(table)
+
+
+def _load(files: list[Path]) -> tuple[list[QueueingObject], list[Node]]:
+    objects: list[QueueingObject] = []
+    nodes: list[Node] = []
+    try:
+        for path in files:
+            try:
+                docs = list(yaml.safe_load_all(path.read_text()))
+            except OSError as err:
+                fail(f"{path}: cannot read: {err.strerror}")
+            except yaml.YAMLError as err:
+                mark = getattr(err, "problem_mark", None)
+                line = f":{mark.line + 1}" if mark is not None else ""
+                fail(f"{path}{line}: invalid YAML: {getattr(err, 'problem', None) or err}")
+            rest: list[Any] = []
+            for index, doc in enumerate(docs, start=1):
+                if isinstance(doc, dict) and doc.get("kind") == "Node":
+                    nodes.append(node_from_object(doc, f"{path}: document {index}"))
+                else:
+                    rest.append(doc)
+            objects.extend(load_documents(rest, str(path)))
+    except (ManifestError, ValueError) as err:
+        fail(str(err))
+    seen: set[tuple[str, str | None, str]] = set()
+    for obj in objects:
+        key = (obj.KIND, obj.metadata.namespace, obj.metadata.name)
+        if key in seen:
+            fail(f"duplicate {obj.KIND} {obj.metadata.name}")
+        seen.add(key)
+    return objects, nodes
+
+
+def _table(d: Decisions, placed: bool) -> None:
+    table = Table("WORKLOAD", "CLUSTER QUEUE", "DECISION", "FLAVORS", "DETAIL")
+    for a in d.admitted:
+        flavors = ",".join(sorted({f for ps in a.pod_sets for f in ps.flavors.values()}))
+        nodes = sorted({n for ps in a.pod_sets for n in (ps.nodes or {})})
+        detail = ("borrows; " if a.borrows else "") + (f"nodes {','.join(nodes)}" if placed else "")
+        table.add_row(
+            a.workload.key, a.cluster_queue, "[green]Admit[/]", flavors, detail.strip("; ")
+        )
+    for p in d.preempted:
+        table.add_row(
+            p.victim.workload.key,
+            p.victim.workload.cluster_queue,
+            f"[red]Preempt[/] ({p.reason})",
+            "",
+            p.message,
+        )
+    for q in d.pending:
+        table.add_row(
+            q.workload.key, q.workload.cluster_queue, f"[yellow]{q.reason}[/]", "", q.message
+        )
+    console.print(table)
+
+
+from quarterdeck.cli.queue_cluster import register  # noqa: E402  (commands on a live cluster)
+
+register(app)

@@ -1,0 +1,265 @@
+"""`qd queue list|pending|why|reconcile`: queueing on a live cluster.
+
+`list`, `pending` and `why` read the cluster and run the same pure cycle the
+controller runs, without acting, so "why" is the reason as of now; `reconcile` runs
+the controller's passes (optionally with metrics and the Job webhook).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.table import Table
+
+from quarterdeck.api.queueing.quantity import to_milli
+from quarterdeck.cli.output import OUTPUT_OPTION, OutputFormat, console, emit, err_console, fail
+from quarterdeck.queueing import Decisions, GpuPlacer, Snapshot, cycle
+from quarterdeck.queueing.model import fmt
+from quarterdeck.queueing.status import cluster_queue_status
+
+KubeOption = Annotated[
+    Path | None, typer.Option("--kubeconfig", help="Kubeconfig (default: $KUBECONFIG).")
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the live-cluster commands to the `qd queue` app."""
+    app.command("list")(list_queues)
+    app.command()(pending)
+    app.command()(why)
+    app.command()(reconcile)
+
+
+def _live(kubeconfig: Path | None) -> tuple[Snapshot, Decisions]:
+    """The live snapshot and what a cycle would decide on it now (nothing is changed)."""
+    from lightkube import ApiError, ConfigError
+
+    from quarterdeck.kube.client import describe_target, load_client
+    from quarterdeck.queueing.live import QueueingNotInstalledError, read_snapshot
+
+    try:
+        client = load_client(kubeconfig, field_manager="quarterdeck-queueing")
+        snapshot, _, problems = read_snapshot(client, now=time.time())
+    except QueueingNotInstalledError as err:
+        fail(str(err))
+    except (ApiError, ConfigError, OSError, httpx.HTTPError) as err:
+        fail(f"cannot read the cluster at {describe_target(kubeconfig)}: {err}")
+    for problem in problems:
+        err_console.print(
+            f"[yellow]warning:[/] left out {problem}", highlight=False, soft_wrap=True
+        )
+    placer = GpuPlacer() if snapshot.nodes else None
+    return snapshot, cycle(snapshot, placer)
+
+
+def list_queues(kubeconfig: KubeOption = None, output: OutputFormat = OUTPUT_OPTION) -> None:
+    """ClusterQueues with their cohort, workloads and quota usage per flavor."""
+    snapshot, _ = _live(kubeconfig)
+    status = cluster_queue_status(snapshot, Decisions())
+    rows: list[dict[str, Any]] = []
+    for name, cq in sorted(snapshot.cluster_queues.items()):
+        st = status[name]
+        usage: list[dict[str, Any]] = []
+        for fr, quota in cq.flavor_resources():
+            used = next(
+                (
+                    to_milli(r.total, "total")
+                    for f in st.flavors_usage
+                    if f.name == fr[0]
+                    for r in f.resources
+                    if r.name == fr[1]
+                ),
+                0,
+            )
+            usage.append(
+                {
+                    "flavor": fr[0],
+                    "resource": fr[1],
+                    "used": fmt(used, fr[1]),
+                    "nominal": fmt(quota.nominal, fr[1]),
+                    "usedMilli": used,
+                    "nominalMilli": quota.nominal,
+                }
+            )
+        rows.append(
+            {
+                "name": name,
+                "cohort": cq.cohort,
+                "strategy": cq.strategy,
+                "pending": st.pending_workloads,
+                "admitted": st.admitted_workloads,
+                "usage": usage,
+            }
+        )
+    if emit(rows, output):
+        return
+    table = Table("NAME", "COHORT", "STRATEGY", "PENDING", "ADMITTED", "USAGE")
+    for r in rows:
+        bars = "\n".join(
+            f"{u['flavor']} {u['resource']} {_bar(u['usedMilli'], u['nominalMilli'])} "
+            f"{u['used']}/{u['nominal']}"
+            for u in r["usage"]
+        )
+        table.add_row(
+            r["name"], r["cohort"] or "", r["strategy"], str(r["pending"]), str(r["admitted"]), bars
+        )
+    console.print(table)
+
+
+def pending(
+    queue: Annotated[str | None, typer.Argument(help="ClusterQueue (default: all).")] = None,
+    kubeconfig: KubeOption = None,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Workloads not running, in queue order, with what the next cycle would do and why."""
+    snapshot, decisions = _live(kubeconfig)
+    if queue is not None and queue not in snapshot.cluster_queues:
+        fail(f"ClusterQueue {queue} not found")
+    data = decisions.to_data()
+    rows = [
+        {
+            "workload": a["workload"],
+            "clusterQueue": a["clusterQueue"],
+            "reason": "Admissible",
+            "message": "the next cycle admits it",
+        }
+        for a in data["admitted"]
+    ] + data["pending"]
+    rows = [r for r in rows if queue is None or r["clusterQueue"] == queue]
+    if emit(rows, output):
+        return
+    table = Table("WORKLOAD", "CLUSTER QUEUE", "REASON", "MESSAGE")
+    for r in rows:
+        table.add_row(r["workload"], r["clusterQueue"], r["reason"], r["message"])
+    console.print(table)
+
+
+def why(
+    workload: Annotated[str, typer.Argument(help="Workload name.")],
+    namespace: Annotated[str, typer.Option("--namespace", "-n")] = "default",
+    kubeconfig: KubeOption = None,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Why a workload is pending (or where it runs), as of now."""
+    snapshot, decisions = _live(kubeconfig)
+    key = f"{namespace}/{workload}"
+    answer: dict[str, Any] | None = None
+    for adm in snapshot.admitted:
+        if adm.workload.key == key:
+            nodes = sorted({n for ps in adm.pod_sets for n in (ps.nodes or {})})
+            flavors = sorted({f for ps in adm.pod_sets for f in ps.flavors.values()})
+            answer = {
+                "workload": key,
+                "state": "Admitted",
+                "clusterQueue": adm.workload.cluster_queue,
+                "message": f"running on flavor {', '.join(flavors)}"
+                + (f", nodes {', '.join(nodes)}" if nodes else ""),
+            }
+    for a in decisions.admitted:
+        if a.workload.key == key:
+            answer = {
+                "workload": key,
+                "state": "Admissible",
+                "clusterQueue": a.cluster_queue,
+                "message": "fits now; the next cycle admits it",
+            }
+    for p in decisions.pending:
+        if p.workload.key == key:
+            answer = {
+                "workload": key,
+                "state": p.reason,
+                "clusterQueue": p.workload.cluster_queue,
+                "message": p.message,
+            }
+    if answer is None:
+        fail(f"workload {key} not found")
+    if emit(answer, output):
+        return
+    console.print(f"[bold]{key}[/] ({answer['clusterQueue']}): {answer['state']}", soft_wrap=True)
+    console.print(answer["message"], highlight=False, soft_wrap=True)
+
+
+def _bar(used: int, nominal: int, width: int = 10) -> str:
+    if nominal <= 0:
+        return "[" + ("!" * width if used else " " * width) + "]"
+    filled = min(width, round(width * used / nominal))
+    over = "+" if used > nominal else ""
+    return "[" + "#" * filled + "." * (width - filled) + "]" + over
+
+
+def reconcile(
+    kubeconfig: KubeOption = None,
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 1.0,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+    ] = None,
+    webhook_port: Annotated[
+        int | None,
+        typer.Option(help="Serve the Job webhook on 127.0.0.1:PORT and register it (dev)."),
+    ] = None,
+) -> None:
+    """Run the queueing controller's passes against a cluster (until interrupted)."""
+    from lightkube import ApiError, ConfigError
+
+    from quarterdeck.kube.client import describe_target, load_client
+    from quarterdeck.queueing.controller import FIELD_MANAGER, reconcile_once
+    from quarterdeck.queueing.live import QueueingNotInstalledError
+    from quarterdeck.queueing.metrics import QueueMetrics
+    from quarterdeck.queueing.operator import describe, start_dev_webhook, stop_webhook
+
+    metrics = QueueMetrics()
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, registry=metrics.registry)
+    try:
+        client = load_client(kubeconfig, field_manager=FIELD_MANAGER)
+        if webhook_port is not None:
+            console.print(f"webhook   {start_dev_webhook(client, webhook_port)}", highlight=False)
+        try:
+            while True:
+                for line in describe(reconcile_once(client, time.time(), metrics=metrics)):
+                    (err_console if line.startswith("warning") else console).print(
+                        line, highlight=False, soft_wrap=True
+                    )
+                if once:
+                    return
+                time.sleep(interval)
+        finally:
+            if webhook_port is not None:
+                stop_webhook(client)
+    except QueueingNotInstalledError as err:
+        fail(str(err))
+    except (ApiError, ConfigError, OSError, httpx.HTTPError) as err:
+        fail(f"cannot reconcile the cluster at {describe_target(kubeconfig)}: {err}")
+
+
+def start_queueing(
+    kubeconfig: Path | None, interval: float, webhook_port: int, install: bool
+) -> Callable[[], None]:
+    """For `qd operator`: run the queueing controller in the background (watch-driven
+    passes, metrics in the default registry beside delivery's); returns its stop."""
+    from prometheus_client import REGISTRY
+
+    from quarterdeck.kube.client import load_client
+    from quarterdeck.queueing.controller import FIELD_MANAGER
+    from quarterdeck.queueing.metrics import QueueMetrics
+    from quarterdeck.queueing.operator import start_beside
+
+    def log(line: str) -> None:
+        err_console.print(f"queueing  {line}", highlight=False, soft_wrap=True)
+
+    return start_beside(
+        lambda: load_client(kubeconfig, field_manager=FIELD_MANAGER),
+        interval=interval,
+        webhook_port=webhook_port,
+        install=install,
+        metrics=QueueMetrics(REGISTRY),
+        log=log,
+    )

@@ -1,0 +1,111 @@
+"""The Guardrails (and namespace labels) a delivery sync is checked against, from the cluster.
+
+The controller asks before every sync. One LIST of Guardrails, plus one of
+Namespaces only when some Guardrail has a namespaceSelector, serves every sync
+within ``max_age`` seconds (the operator's tick), so a pass over 1,000
+Applications costs two list calls rather than 2,000, and a changed Guardrail
+takes effect within a tick. Reading fails closed: if Guardrails cannot be listed
+the sync fails with that reason rather than running unchecked; a cluster without
+the Guardrail CRD simply has none.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightkube import Client
+from lightkube.generic_resource import create_global_resource
+from lightkube.resources.core_v1 import Namespace
+
+from quarterdeck.api.policy import GROUP, KIND, VERSION, Guardrail, PolicyLoadError
+from quarterdeck.api.policy import guardrail_from_dict as decode_guardrail
+from quarterdeck.delivery.cluster import ClusterError, call_api
+from quarterdeck.delivery.guardrail_findings import selects_namespaces
+
+GuardrailRes = create_global_resource(GROUP, VERSION, KIND, "guardrails")
+#: Pauses between reads that failed: a just-created or just-updated CRD answers 503
+#: ("storage is (re)initializing") for a moment, which must not fail a sync.
+RETRY_DELAYS = (0.2, 0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    """What the pre-sync gate needs: Guardrails, live namespace labels, or why not."""
+
+    guardrails: tuple[Guardrail, ...] = ()
+    namespaces: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    error: str = ""
+
+
+class GuardrailCache:
+    """Lists Guardrails at most once per ``max_age`` seconds of ``clock``; thread-safe."""
+
+    def __init__(self, client: Client, clock: Callable[[], float], max_age: float = 1.0) -> None:
+        self.client = client
+        self.clock = clock
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._view: PolicyView | None = None
+        self._read_at = 0.0
+        self._ignored: set[str] = set()
+        self.reads = 0  # cluster reads so far, for benchmarks
+
+    def current(self) -> PolicyView:
+        """The Guardrails now in force (read again when older than ``max_age``)."""
+        with self._lock:  # concurrent syncs wait for one read instead of each listing
+            now = self.clock()
+            if self._view is None or now - self._read_at >= self.max_age:
+                view = self._read()
+                for delay in RETRY_DELAYS if view.error else ():
+                    time.sleep(delay)
+                    view = self._read()
+                    if not view.error:
+                        break
+                self._view, self._read_at = view, now
+                self.reads += 1
+            return self._view
+
+    def expire(self) -> None:
+        """Forget the cached view, so the next sync reads the cluster again."""
+        with self._lock:
+            self._view = None
+
+    def _read(self) -> PolicyView:
+        try:
+            raw = call_api(lambda: [dict(g) for g in self.client.list(GuardrailRes)])
+        except ClusterError as err:
+            if err.code == 404:  # the Guardrail CRD is not installed: no guardrails
+                return PolicyView()
+            return PolicyView(error=f"cannot list Guardrails: {err}")
+        except Exception as err:  # the API server is unreachable
+            return PolicyView(error=f"cannot list Guardrails: {err}")
+        guardrails = tuple(g for g in (self._decode(doc) for doc in raw) if g is not None)
+        if not selects_namespaces(guardrails):
+            return PolicyView(guardrails)
+        try:
+            namespaces = call_api(lambda: list(self.client.list(Namespace)))
+        except Exception as err:
+            return PolicyView(error=f"cannot list Namespaces for guardrails: {err}")
+        labels = {
+            str(n.metadata.name): dict(n.metadata.labels or {}) for n in namespaces if n.metadata
+        }
+        return PolicyView(guardrails, labels)
+
+    def _decode(self, doc: dict[str, Any]) -> Guardrail | None:
+        """A Guardrail, or None for one the API server would reject as a binding.
+
+        Such an object (say, Deny together with Warn) is left out and named once on
+        stderr: one broken policy must not stop every delivery in the cluster.
+        """
+        try:
+            return decode_guardrail(doc)
+        except PolicyLoadError as err:
+            if str(err) not in self._ignored:
+                self._ignored.add(str(err))
+                print(f"guardrail ignored: {err}", file=sys.stderr)
+            return None

@@ -1,0 +1,260 @@
+"""`quarterdeck.placement` behind the queueing `Placer` protocol.
+
+The cycle speaks Kubernetes resources in milli-units; placement speaks CPU, memory
+(MiB), whole or shared GPUs and MIG instances per device. This module translates:
+`cpu`, `memory`, `nvidia.com/gpu` (below 1000m: a share of one GPU) and
+`nvidia.com/mig-<profile>` (one instance per pod). Other resources are held to quota
+only. The node's GPU model comes from the `nvidia.com/gpu.product` label.
+
+Placement decides over every node; a flavor's candidates are a sub-cluster copied
+from the cycle's cluster state, and the answer is mapped back and bound there, so the
+GPU devices chosen by the scorer are the ones accounted for.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from quarterdeck.placement import (
+    MILLI_PER_GPU,
+    ClusterState,
+    NodeSpec,
+    PlacementError,
+    PodPlacement,
+    Request,
+    Scorer,
+    Topology,
+    TopologyConstraint,
+    place,
+    scorer_named,
+)
+from quarterdeck.placement import PodSet as GangSpec
+from quarterdeck.placement.scorers import gpus_for
+from quarterdeck.queueing.model import AdmittedWorkload, Flavor, Node, PodSet, fmt
+from quarterdeck.queueing.nodes import NodeView, matches
+
+GPU = "nvidia.com/gpu"
+MIG_PREFIX = "nvidia.com/mig-"
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+MIB_MILLI = 1000 * 1024 * 1024
+
+
+def request_of(requests: Mapping[str, int]) -> Request:
+    """One pod's placement request; PlacementError when placement cannot express it."""
+    gpu = requests.get(GPU, 0)
+    migs = [
+        (r[len(MIG_PREFIX) :], v) for r, v in requests.items() if r.startswith(MIG_PREFIX) and v
+    ]
+    if len(migs) > 1 or (migs and (migs[0][1] != 1000 or gpu)):
+        raise PlacementError("a pod may ask for one MIG instance and no other GPU")
+    if gpu % MILLI_PER_GPU and gpu > MILLI_PER_GPU:
+        raise PlacementError(f"{fmt(gpu, GPU)} {GPU} is neither whole GPUs nor a share of one")
+    whole = gpu >= MILLI_PER_GPU
+    return Request(
+        cpu_milli=requests.get("cpu", 0),
+        memory_mib=-(-requests.get("memory", 0) // MIB_MILLI),
+        gpu_count=gpu // MILLI_PER_GPU if whole else (1 if gpu else 0),
+        gpu_milli=MILLI_PER_GPU if whole else gpu,
+        mig_profile=migs[0][0] if migs else None,
+    )
+
+
+def spec_of(node: Node) -> NodeSpec:
+    alloc = node.allocatable
+    return NodeSpec(
+        name=node.name,
+        cpu_milli=alloc.get("cpu", 0),
+        memory_mib=alloc.get("memory", 0) // MIB_MILLI,
+        gpu_count=alloc.get(GPU, 0) // MILLI_PER_GPU,
+        gpu_model=node.labels.get(GPU_PRODUCT_LABEL, ""),
+        labels=tuple(sorted(node.labels.items())),
+        mig=tuple(
+            (r[len(MIG_PREFIX) :], v // 1000)
+            for r, v in sorted(alloc.items())
+            if r.startswith(MIG_PREFIX)
+        ),
+    )
+
+
+class GpuPlacer:
+    """Placement-aware admission with a `quarterdeck.placement` scorer (default best-fit)."""
+
+    def __init__(self, policy: str = "bestfit", seed: int = 0) -> None:
+        self.policy = policy
+        self.seed = seed
+
+    def start(self, nodes: Sequence[Node], admitted: Sequence[AdmittedWorkload]) -> NodeView:
+        view = GpuView(tuple(nodes), ClusterState([spec_of(n) for n in nodes]), self)
+        for i, node in enumerate(nodes):
+            view.bind_used(i, node.used)
+        for adm in admitted:
+            view.take(adm)
+        return view
+
+
+class GpuView:
+    """One cycle's cluster state; remembers the devices each running pod holds."""
+
+    def __init__(self, nodes: tuple[Node, ...], cluster: ClusterState, placer: GpuPlacer) -> None:
+        self.nodes = nodes
+        self.cluster = cluster
+        self.placer = placer
+        self.scorer: Scorer = scorer_named(placer.policy)
+        self.index = {n.name: i for i, n in enumerate(nodes)}
+        self.running: dict[tuple[str, str], list[tuple[Request, PodPlacement]]] = {}
+        self.chosen: dict[tuple[int, tuple[tuple[str, int], ...]], list[PodPlacement]] = {}
+        self.templates: dict[
+            tuple[object, ...], tuple[list[int], NDArray[np.int64], ClusterState]
+        ] = {}
+
+    def copy(self) -> GpuView:
+        new = GpuView(self.nodes, self.cluster.copy(), self.placer)
+        new.scorer = self.scorer
+        new.running = dict(self.running)
+        new.chosen = dict(self.chosen)
+        new.templates = self.templates  # static shapes, refilled on every use
+        return new
+
+    def bind_used(self, i: int, used: Mapping[str, int]) -> None:
+        """Pods outside queueing: whole GPUs, then any share, CPU and memory with them."""
+        if not used:
+            return
+        gpu = used.get(GPU, 0)
+        base = {"cpu": used.get("cpu", 0), "memory": used.get("memory", 0)}
+        parts = [{**base, GPU: gpu - gpu % MILLI_PER_GPU}, {GPU: gpu % MILLI_PER_GPU}]
+        for part in parts:
+            if any(part.values()):
+                self._bind_one(request_of(part), i)
+
+    def _bind_one(self, request: Request, i: int) -> PodPlacement:
+        pod = PodPlacement(i, gpus_for(self.cluster, request, i))
+        self.cluster.bind(request, pod)
+        return pod
+
+    def place(
+        self, flavors: Sequence[Flavor], pod_set: PodSet
+    ) -> tuple[Mapping[str, int] | None, str]:
+        if pod_set.count == 0:
+            return {}, ""
+        candidates, sub = self._candidates(flavors, pod_set)
+        if not candidates:
+            return None, "no node matches the flavor"
+        try:
+            request = request_of(pod_set.requests)
+        except PlacementError as err:
+            return None, f"cannot be placed: {err}"
+        level = pod_set.topology_required or pod_set.topology_preferred
+        topology = None
+        if level is not None:
+            mode = Topology.REQUIRED if pod_set.topology_required else Topology.PREFERRED
+            topology = TopologyConstraint(level, mode)
+        gang = GangSpec(request, pod_set.count, topology)
+        got = place(sub, gang, self.scorer, np.random.default_rng(self.placer.seed))
+        if got is None:
+            return None, self._shortfall(sub, request, pod_set)
+        pods = [PodPlacement(candidates[p.node], p.gpus) for p in got.pods]
+        nodes = dict(Counter(self.nodes[p.node].name for p in pods))
+        self.chosen[(id(pod_set), tuple(sorted(nodes.items())))] = pods
+        return nodes, ""
+
+    def bind(self, pod_set: PodSet, placement: Mapping[str, int]) -> None:
+        request = request_of(pod_set.requests)
+        pods = self.chosen.pop((id(pod_set), tuple(sorted(placement.items()))), None)
+        if pods is None:
+            for node, count in placement.items():
+                for _ in range(count):
+                    self._bind_one(request, self.index[node])
+            return
+        for pod in pods:
+            self.cluster.bind(request, pod)
+
+    def take(self, admitted: AdmittedWorkload, sign: int = 1) -> None:
+        by_name = {ps.name: ps for ps in admitted.workload.pod_sets}
+        for psa in admitted.pod_sets:
+            spec = by_name.get(psa.name)
+            key = (admitted.workload.key, psa.name)
+            if sign < 0:
+                for request, pod in self.running.pop(key, []):
+                    self.cluster.release(request, pod)
+                continue
+            if psa.nodes is None or spec is None:
+                continue
+            request = request_of(spec.requests)
+            held = [
+                (request, self._bind_one(request, self.index[node]))
+                for node, count in psa.nodes.items()
+                if node in self.index
+                for _ in range(count)
+            ]
+            self.running[key] = held
+
+    def _candidates(
+        self, flavors: Sequence[Flavor], pod_set: PodSet
+    ) -> tuple[list[int], ClusterState]:
+        """Candidate node rows and a sub-cluster of them carrying current free capacity.
+
+        Which nodes match never changes within a cycle, so rows and the sub-cluster's
+        shape are built once per (flavors, selector, tolerations); only the free
+        capacity is copied in each time. `place()` never changes the cluster it gets.
+        """
+        key = (
+            tuple(f.name for f in flavors),
+            tuple(sorted(pod_set.node_selector.items())),
+            tuple(repr(t) for t in pod_set.tolerations),
+        )
+        hit = self.templates.get(key)
+        if hit is None:
+            rows = [i for i, n in enumerate(self.nodes) if matches(n, flavors, pod_set)]
+            hit = (
+                rows,
+                np.array(rows, dtype=np.int64),
+                ClusterState([self.cluster.specs[i] for i in rows]),
+            )
+            self.templates[key] = hit
+        rows, idx, sub = hit
+        full = self.cluster
+        sub.cpu_free = full.cpu_free[idx]
+        sub.mem_free = full.mem_free[idx]
+        sub.gpu_free = full.gpu_free[idx, : sub.gpu_free.shape[1]]
+        for col, profile in enumerate(sub.mig_profiles):
+            sub.mig_free[:, col] = full.mig_free[idx, full.mig_profiles.index(profile)]
+        sub.version = full.version[idx]
+        sub.demands = [full.demands[i] for i in rows]
+        return rows, sub
+
+    def _shortfall(self, sub: ClusterState, request: Request, pod_set: PodSet) -> str:
+        """How many pods of the gang the candidate nodes could hold, each on its own."""
+        per_node = pods_per_node(sub, request)
+        total = min(int(per_node.sum()), pod_set.count)
+        if total == pod_set.count:
+            level = pod_set.topology_required or pod_set.topology_preferred
+            where = f"within one {level} domain" if level else "at once"
+            return f"{len(sub)} matching nodes hold all {pod_set.count} pods, but not {where}"
+        return (
+            f"{len(sub)} matching nodes hold {total} of {pod_set.count} pods "
+            f"(at most {int(per_node.max(initial=0))} on one node)"
+        )
+
+
+def pods_per_node(cluster: ClusterState, request: Request) -> NDArray[np.int64]:
+    """Pods of `request` each node could still take (GPU devices counted one by one)."""
+    big = np.iinfo(np.int64).max
+    cpu = cluster.cpu_free // request.cpu_milli if request.cpu_milli else np.full(len(cluster), big)
+    mem = (
+        cluster.mem_free // request.memory_mib if request.memory_mib else np.full(len(cluster), big)
+    )
+    out = np.minimum(cpu, mem)
+    if request.mig_profile is not None:
+        if request.mig_profile not in cluster.mig_profiles:
+            return np.zeros(len(cluster), dtype=np.int64)
+        out = np.minimum(out, cluster.mig_free[:, cluster.mig_profiles.index(request.mig_profile)])
+    elif request.is_shared:
+        out = np.minimum(out, (cluster.gpu_free // request.gpu_milli).sum(axis=1))
+    elif request.gpu_count:
+        whole = (cluster.gpu_free == MILLI_PER_GPU).sum(axis=1)
+        out = np.minimum(out, whole // request.gpu_count)
+    return out.astype(np.int64)

@@ -1,0 +1,214 @@
+"""Job integration, pure: what the webhook and controller do to a Job, as patches.
+
+A batch/v1 Job labelled `queueing.quarterdeck.dev/queue-name` (or Kueue's
+`kueue.x-k8s.io/queue-name`, so Kueue users' Jobs work unchanged) is suspended at
+creation and gets a Workload. On admission it is unsuspended with its flavors' node
+labels and tolerations, its parallelism set to the admitted count, and a scheduling
+gate on its pods; each gated pod is then pinned to the node placement chose and the
+gate removed, so kube-scheduler binds where we decided. On eviction the Job is
+suspended; its original node selector and tolerations (saved at admission) are the
+base of the next admission.
+
+Other job kinds (JobSet, PyTorchJob) plug in through `JobAdapter`. Objects are plain
+JSON dicts as the API server returns them; results are merge patches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import msgspec
+
+from quarterdeck.api.meta import ObjectMeta
+from quarterdeck.api.queueing.flavor import ResourceFlavor
+from quarterdeck.api.queueing.workload import Admission, PodSet, Workload, WorkloadSpec
+
+QUEUE_LABELS = ("queueing.quarterdeck.dev/queue-name", "kueue.x-k8s.io/queue-name")
+PRIORITY_LABELS = ("queueing.quarterdeck.dev/priority-class", "kueue.x-k8s.io/priority-class")
+GATE = "queueing.quarterdeck.dev/placement"
+SAVED_SCHEDULING = "queueing.quarterdeck.dev/original-scheduling"
+
+Object = Mapping[str, Any]
+Patch = dict[str, Any]
+
+
+class JobAdapter(Protocol):
+    """What queueing needs from one job kind."""
+
+    api_version: str
+    kind: str
+
+    def workload(self, job: Object) -> Workload: ...
+
+    def on_create(self, job: Object) -> Patch: ...
+
+    def on_admit(
+        self, job: Object, admission: Admission, flavors: Mapping[str, ResourceFlavor]
+    ) -> Patch: ...
+
+    def on_evict(self, job: Object) -> Patch: ...
+
+    def finished(self, job: Object) -> bool: ...
+
+
+def queue_name(obj: Object) -> str | None:
+    """The queue a job asks for, by our label or Kueue's."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return next((labels[k] for k in QUEUE_LABELS if labels.get(k)), None)
+
+
+class BatchJob:
+    """batch/v1 Job: one pod set of `parallelism` pods."""
+
+    api_version = "batch/v1"
+    kind = "Job"
+
+    def workload(self, job: Object) -> Workload:
+        meta = job.get("metadata") or {}
+        spec = job.get("spec") or {}
+        labels = meta.get("labels") or {}
+        name = meta.get("name", "")
+        parallelism = int(spec.get("parallelism", 1))
+        completions = spec.get("completions")
+        count = min(parallelism, int(completions)) if completions is not None else parallelism
+        min_count = _int_annotation(meta, "kueue.x-k8s.io/job-min-parallelism")
+        return Workload(
+            metadata=ObjectMeta(
+                name=f"job-{name}",
+                namespace=meta.get("namespace", ""),
+                labels={k: v for k, v in labels.items() if k in QUEUE_LABELS},
+            ),
+            spec=WorkloadSpec(
+                pod_sets=[
+                    PodSet(
+                        name="main",
+                        count=count,
+                        min_count=min_count,
+                        template=dict(spec.get("template") or {}),
+                    )
+                ],
+                queue_name=queue_name(job),
+                priority_class_name=next(
+                    (labels[k] for k in PRIORITY_LABELS if labels.get(k)), None
+                ),
+            ),
+        )
+
+    def on_create(self, job: Object) -> Patch:
+        return {"spec": {"suspend": True}}
+
+    def on_admit(
+        self, job: Object, admission: Admission, flavors: Mapping[str, ResourceFlavor]
+    ) -> Patch:
+        meta = job.get("metadata") or {}
+        spec = job.get("spec") or {}
+        pod_spec = (spec.get("template") or {}).get("spec") or {}
+        saved = (meta.get("annotations") or {}).get(SAVED_SCHEDULING)
+        # Start from what the user wrote, not from what an earlier admission added.
+        original = (
+            json.loads(saved)
+            if saved
+            else {
+                "nodeSelector": pod_spec.get("nodeSelector") or {},
+                "tolerations": pod_spec.get("tolerations") or [],
+            }
+        )
+        sets = admission.pod_set_assignments
+        assignment = sets[0] if sets else None
+        selector = dict(original["nodeSelector"])
+        tolerations = list(original["tolerations"])
+        used = dict.fromkeys(assignment.flavors.values()) if assignment else {}
+        for name in used:
+            rf = flavors.get(name)
+            if rf is None:
+                continue
+            selector.update(rf.spec.node_labels)
+            for t in rf.spec.tolerations:
+                entry = {k: v for k, v in _camel(t).items() if v is not None}
+                if entry not in tolerations:
+                    tolerations.append(entry)
+        gates = [g for g in pod_spec.get("schedulingGates") or [] if g.get("name") != GATE]
+        if assignment is not None and assignment.topology_assignment is not None:
+            gates.append({"name": GATE})
+        patch: Patch = {
+            "metadata": {"annotations": {SAVED_SCHEDULING: json.dumps(original)}},
+            "spec": {
+                "suspend": False,
+                "template": {
+                    "spec": {
+                        "nodeSelector": selector,
+                        "tolerations": tolerations,
+                        "schedulingGates": gates,
+                    }
+                },
+            },
+        }
+        if assignment is not None and assignment.count is not None:
+            patch["spec"]["parallelism"] = assignment.count
+        return patch
+
+    def on_evict(self, job: Object) -> Patch:
+        """Suspend only: a running Job's template is immutable, so the flavor's node
+        labels stay until the next admission recomputes them from the saved original."""
+        return {"spec": {"suspend": True}}
+
+    def finished(self, job: Object) -> bool:
+        conditions = (job.get("status") or {}).get("conditions") or []
+        return any(
+            c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            for c in conditions
+        )
+
+
+def pods_to_nodes(pods: Sequence[str], nodes: Mapping[str, int]) -> dict[str, str]:
+    """Which gated pod goes to which node: pods in name order fill nodes in name order."""
+    slots = [node for node in sorted(nodes) for _ in range(nodes[node])]
+    return dict(zip(sorted(pods), slots, strict=False))
+
+
+def release_gate(pod: Object, node: str) -> Patch:
+    """Pin a gated pod to `node` and lift our gate (both allowed while it is gated).
+
+    The pin is a required node affinity on the node's name (`matchFields`), which
+    works whether or not nodes carry a hostname label; existing required terms are
+    narrowed, never widened.
+    """
+    spec = pod.get("spec") or {}
+    gates = [g for g in spec.get("schedulingGates") or [] if g.get("name") != GATE]
+    pin = {"key": "metadata.name", "operator": "In", "values": [node]}
+    affinity = dict(spec.get("affinity") or {})
+    node_affinity = dict(affinity.get("nodeAffinity") or {})
+    required = dict(node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    terms = [dict(t) for t in required.get("nodeSelectorTerms") or []] or [{}]
+    for term in terms:
+        term["matchFields"] = [*(term.get("matchFields") or []), pin]
+    required["nodeSelectorTerms"] = terms
+    node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = required
+    affinity["nodeAffinity"] = node_affinity
+    return {"spec": {"affinity": affinity, "schedulingGates": gates}}
+
+
+def pinned_node(pod: Object) -> str | None:
+    """The node a pod is bound or pinned to (by `release_gate`), if any."""
+    spec = pod.get("spec") or {}
+    if spec.get("nodeName"):
+        return str(spec["nodeName"])
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ) or {}
+    for term in required.get("nodeSelectorTerms") or []:
+        for field in term.get("matchFields") or []:
+            if field.get("key") == "metadata.name" and len(field.get("values") or []) == 1:
+                return str(field["values"][0])
+    return None
+
+
+def _camel(toleration: Any) -> dict[str, Any]:
+    return dict(msgspec.to_builtins(toleration))
+
+
+def _int_annotation(meta: Mapping[str, Any], key: str) -> int | None:
+    value = (meta.get("annotations") or {}).get(key)
+    return int(value) if value is not None and str(value).isdigit() else None

@@ -1,0 +1,204 @@
+"""`qd operator` runs the queueing controller beside delivery, on the dev cluster.
+
+The operator is a subprocess with the Job webhook on; the test never calls a
+reconcile pass itself, and the operator's interval is 30 s, so every step within the
+test's time comes from a pass triggered by a Job or Workload watch event. Two
+labelled Jobs created unsuspended (the webhook suspends them) share 8 GPUs of quota:
+the operator admits one, pins its pod, the pod runs for its annotated duration on a
+kwok H100 node, and the Job's completion frees the quota for the other. After a
+restart the operator rebuilds the same accounting from the cluster: a running Job
+keeps its admission and a new one waits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lightkube import ApiError, Client, codecs
+from lightkube.generic_resource import create_global_resource, create_namespaced_resource
+from lightkube.resources.admissionregistration_v1 import MutatingWebhookConfiguration
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Pod
+from queueing_setup import as_dict, conditions, cq_usage, gpu_job, gpu_queue, workload
+
+from quarterdeck.api import delivery as delivery_api
+from quarterdeck.api.crd import crd
+from quarterdeck.api.policy_crd import guardrail_crd
+from quarterdeck.devcluster.session import RunningCluster
+from quarterdeck.kube.wait import wait_for
+from quarterdeck.queueing.jobs import pinned_node
+from quarterdeck.queueing.operator import stop_webhook
+from quarterdeck.queueing.webhook import NAME as WEBHOOK
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Operator:
+    """`qd operator` as a child process, logging to a file."""
+
+    def __init__(self, kubeconfig: Path, workdir: Path) -> None:
+        self.args = [
+            str(Path(sys.executable).parent / "qd"), "operator",
+            "--kubeconfig", str(kubeconfig),
+            "--cache-dir", str(workdir / "cache"),
+            "--tick", "30",  # passes come from watch events, not the interval
+            "--queueing-webhook-port", str(_free_port()),
+        ]  # fmt: skip
+        self.log = workdir / "operator.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            env = os.environ | {"PYTHONUNBUFFERED": "1"}
+            self.proc = subprocess.Popen(self.args, stdout=out, stderr=out, env=env)
+
+    def stop(self) -> int:
+        """Interrupt it (as Ctrl-C would) and wait; the webhook is deregistered on the way."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(10)
+
+
+def _delivery_crds() -> list[dict[str, Any]]:
+    return [*(crd(kind) for kind in delivery_api.KINDS), guardrail_crd()]
+
+
+def _served(kube: Client) -> bool:
+    try:
+        for manifest in _delivery_crds():
+            spec = manifest["spec"]
+            args = (spec["group"], spec["versions"][0]["name"], spec["names"]["kind"])
+            plural = spec["names"]["plural"]
+            if spec["scope"] == "Namespaced":
+                list(kube.list(create_namespaced_resource(*args, plural), namespace="*"))
+            else:
+                list(kube.list(create_global_resource(*args, plural)))
+    except ApiError:
+        return False
+    return True
+
+
+@pytest.fixture
+def operator(kube: Client, dev_cluster: RunningCluster, tmp_path: Path) -> Iterator[Operator]:
+    # The delivery loop stops on an API error at its first pass, which a CRD created a
+    # moment before can still give ("storage is (re)initializing"): serve them first.
+    for manifest in _delivery_crds():
+        kube.apply(codecs.from_dict(manifest), force=True)
+    wait_for(lambda: _served(kube), "the delivery CRDs to be served", 60)
+    op = Operator(dev_cluster.kubeconfig, tmp_path)
+    try:
+        yield op
+    finally:
+        if op.proc is not None and op.proc.poll() is None:
+            op.stop()
+        stop_webhook(kube)  # whatever happened, leave no webhook that would reject Jobs
+
+
+def _webhook_registered(kube: Client) -> bool:
+    try:
+        kube.get(MutatingWebhookConfiguration, WEBHOOK)
+    except ApiError:
+        return False
+    return True
+
+
+def _job(kube: Client, namespace: str, name: str) -> dict[str, Any]:
+    return as_dict(kube.get(Job, name, namespace=namespace))
+
+
+def _workload(kube: Client, namespace: str, name: str) -> dict[str, Any]:
+    """The Workload, or {} while the operator has not created it yet."""
+    try:
+        return workload(kube, namespace, name)
+    except ApiError:
+        return {}
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_operator_admits_runs_and_frees_quota_and_survives_a_restart(
+    kube: Client, namespace: str, operator: Operator
+) -> None:
+    with gpu_queue(kube, namespace, nominal=8) as cq:
+        operator.start()
+        wait_for(lambda: _webhook_registered(kube), "the operator's webhook", 60)
+        for name in ("first", "second"):  # not suspended: the webhook does that
+            body = gpu_job(namespace, name, duration="2s", suspend=False)
+            kube.create(codecs.from_dict(body))
+
+        def complete(name: str) -> dict[str, Any] | None:
+            job = _job(kube, namespace, name)
+            return job if conditions(job).get("Complete", {}).get("status") == "True" else None
+
+        first = wait_for(lambda: complete("first"), "the first Job to complete", 90)
+        second = wait_for(lambda: complete("second"), "the second Job to complete", 90)
+        # 8 GPUs of quota for two 8-GPU Jobs: one ran after the other.
+        earlier, later = sorted((first, second), key=lambda j: j["status"]["startTime"])
+        assert _time(later["status"]["startTime"]) >= _time(earlier["status"]["completionTime"])
+        for name in ("first", "second"):
+
+            def finished(key: str = f"job-{name}") -> dict[str, Any] | None:
+                wl = workload(kube, namespace, key)
+                return wl if conditions(wl).get("Finished", {}).get("status") == "True" else None
+
+            wl = wait_for(finished, f"the Workload of {name} to be Finished", 30)
+            (psa,) = wl["status"]["admission"]["podSetAssignments"]
+            (domain,) = psa["topologyAssignment"]["domains"]
+            pods = [
+                as_dict(p)
+                for p in kube.list(
+                    Pod, namespace=namespace, labels={"batch.kubernetes.io/job-name": name}
+                )
+            ]
+            assert [pinned_node(p) for p in pods] == domain["values"]  # where we decided
+            assert [p["spec"]["nodeName"] for p in pods] == domain["values"]
+        wait_for(lambda: cq_usage(kube, cq) == (0, 0) or None, "the quota to be free", 30)
+
+        # A long Job holds the quota; the accounting must survive a restart.
+        kube.create(codecs.from_dict(gpu_job(namespace, "long", duration="10m", suspend=False)))
+
+        def admitted(name: str) -> dict[str, Any] | None:
+            wl = _workload(kube, namespace, f"job-{name}")
+            return wl if (wl.get("status") or {}).get("admission") else None
+
+        before = wait_for(lambda: admitted("long"), "the long Job's admission", 60)
+        wait_for(lambda: cq_usage(kube, cq) == (8, 1) or None, "usage of the long Job", 30)
+        assert operator.stop() in (0, 130)
+        assert not _webhook_registered(kube)  # deregistered on the way out
+
+        operator.start()
+        wait_for(lambda: _webhook_registered(kube), "the restarted operator's webhook", 60)
+        kube.create(codecs.from_dict(gpu_job(namespace, "late", suspend=False)))
+
+        def waiting() -> dict[str, Any] | None:
+            reserved = conditions(_workload(kube, namespace, "job-late")).get("QuotaReserved")
+            return reserved if reserved and reserved["status"] == "False" else None
+
+        reason = wait_for(waiting, "the late Job to be seen and left waiting", 60)
+        assert reason["reason"] == "Pending" and "needs 8 nvidia.com/gpu" in reason["message"]
+        after = workload(kube, namespace, "job-long")
+        assert after["status"]["admission"] == before["status"]["admission"]
+        assert cq_usage(kube, cq) == (8, 1)
+        assert _job(kube, namespace, "late")["spec"]["suspend"] is True
+        assert not _job(kube, namespace, "long")["spec"]["suspend"]

@@ -1,0 +1,141 @@
+"""batch/v1 Job integration as pure patches: suspend, Workload, admit, gate, evict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from quarterdeck.api.queueing import ResourceFlavor, load_files
+from quarterdeck.queueing import GpuPlacer, admission_of, cycle, snapshot_from_objects
+from quarterdeck.queueing.jobs import (
+    GATE,
+    BatchJob,
+    pinned_node,
+    pods_to_nodes,
+    queue_name,
+    release_gate,
+)
+from quarterdeck.queueing.snapshot import node_from_object
+
+EXAMPLES = Path(__file__).parents[2] / "examples" / "queueing"
+
+
+def kueue_job(parallelism: int = 2, gpus: int = 4) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "train",
+            "namespace": "team-a",
+            "labels": {"kueue.x-k8s.io/queue-name": "training"},
+        },
+        "spec": {
+            "parallelism": parallelism,
+            "completions": parallelism,
+            "template": {
+                "spec": {
+                    "nodeSelector": {"disk": "ssd"},
+                    "tolerations": [
+                        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+                    ],
+                    "containers": [
+                        {"name": "t", "resources": {"requests": {"nvidia.com/gpu": str(gpus)}}}
+                    ],
+                }
+            },
+        },
+    }
+
+
+def test_a_job_with_kueues_label_is_queued_unchanged() -> None:
+    job = kueue_job()
+    assert queue_name(job) == "training"
+    assert queue_name({"metadata": {"labels": {}}}) is None
+    assert BatchJob().on_create(job) == {"spec": {"suspend": True}}
+    wl = BatchJob().workload(job)
+    assert wl.metadata.name == "job-train" and wl.spec.queue_name == "training"
+    assert wl.spec.pod_sets[0].count == 2
+
+
+def test_admission_unsuspends_with_flavor_labels_gate_and_then_pins_pods() -> None:
+    objs = load_files([EXAMPLES / "two-teams.yaml"])
+    job = kueue_job()
+    wl = BatchJob().workload(job)
+    nodes_yaml = [
+        {
+            "metadata": {
+                "name": f"h100-{i}",
+                "labels": {"gpu.quarterdeck.dev/model": "h100", "disk": "ssd"},
+            },
+            "spec": {
+                "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+            },
+            "status": {"allocatable": {"nvidia.com/gpu": "8"}},
+        }
+        for i in range(2)
+    ]
+    nodes = [node_from_object(n, "test") for n in nodes_yaml]
+    snap = snapshot_from_objects([*objs, wl], nodes=nodes)
+    (admit,) = cycle(snap, GpuPlacer()).admitted
+    admission = admission_of(admit)
+    flavors = {o.metadata.name: o for o in objs if isinstance(o, ResourceFlavor)}
+    patch = BatchJob().on_admit(job, admission, flavors)
+    pod_spec = patch["spec"]["template"]["spec"]
+    assert patch["spec"]["suspend"] is False and patch["spec"]["parallelism"] == 2
+    assert pod_spec["nodeSelector"] == {"disk": "ssd", "gpu.quarterdeck.dev/model": "h100"}
+    assert pod_spec["schedulingGates"] == [{"name": GATE}]
+    assert len(pod_spec["tolerations"]) == 1  # the flavor's toleration was already there
+
+    placed = admit.pod_sets[0].nodes or {}
+    pinned = pods_to_nodes(["train-b", "train-a"], placed)
+    assert sorted(pinned) == ["train-a", "train-b"] and set(pinned.values()) <= set(placed)
+    pod = {"spec": {"schedulingGates": [{"name": GATE}, {"name": "other"}]}}
+    release = release_gate(pod, pinned["train-a"])
+    assert release["spec"]["schedulingGates"] == [{"name": "other"}]
+    assert pinned_node({"spec": {**pod["spec"], **release["spec"]}}) == pinned["train-a"]
+    narrowed = release_gate(
+        {
+            "spec": {
+                "affinity": {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {
+                            "nodeSelectorTerms": [
+                                {
+                                    "matchExpressions": [
+                                        {"key": "zone", "operator": "In", "values": ["a"]}
+                                    ]
+                                }
+                            ]
+                        }
+                    }
+                }
+            }
+        },
+        "n1",
+    )
+    (term,) = narrowed["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]["nodeSelectorTerms"]
+    assert term["matchExpressions"][0]["key"] == "zone"
+    assert term["matchFields"] == [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]
+
+    assert BatchJob().on_evict(job) == {"spec": {"suspend": True}}
+    # Readmitted later (say on another flavor): built from the saved original, so
+    # the labels of the first admission do not pile up.
+    readmitted = {
+        **job,
+        "metadata": {**job["metadata"], **patch["metadata"]},
+        "spec": {**job["spec"], "template": {"spec": {**pod_spec, "nodeSelector": {"x": "y"}}}},
+    }
+    again = BatchJob().on_admit(readmitted, admission, flavors)
+    assert again["spec"]["template"]["spec"]["nodeSelector"] == {
+        "disk": "ssd",
+        "gpu.quarterdeck.dev/model": "h100",
+    }
+
+
+def test_finished_jobs_release_their_quota() -> None:
+    job = kueue_job()
+    assert not BatchJob().finished(job)
+    done = {**job, "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    assert BatchJob().finished(done)
