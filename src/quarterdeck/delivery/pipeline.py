@@ -99,10 +99,10 @@ def deliver(
     except SourceError as err:
         return _failed(None, inventory, str(err))
     try:
-        checked = (tree, target.render.limits)
-        if checked not in source.checked:  # checkouts are immutable: walk each tree once
+        walked = (tree, target.render.limits)
+        if walked not in source.checked:  # checkouts are immutable: walk each tree once
             check_tree(tree, target.render.limits)
-            source.checked.add(checked)
+            source.checked.add(walked)
         manifests = render(tree, target.path, target.render, tree_checked=True)
     except RenderError as err:
         return _failed(revision, inventory, f"revision {revision.sha[:12]}: {err}")
