@@ -9,6 +9,7 @@ about the watch latency plus one small sync.
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 
@@ -34,6 +35,7 @@ class Runner:
         self.selfheal = SelfHeal(controller.cluster, self.edits.put)
         controller.on_synced = lambda owner, objs: self.selfheal.watch(objs)
         self.healed: list[tuple[Owner, float]] = []  # (owner, monotonic time) for benchmarks
+        self.failures = 0  # consecutive failed passes, for backoff
 
     def run(self) -> None:
         """Loop until ``stop`` is set."""
@@ -41,9 +43,7 @@ class Runner:
         while not self.stop.is_set():
             now = time.monotonic()
             if now >= next_pass:
-                with RECONCILE_SECONDS.labels("pass").time():
-                    self.controller.reconcile_all()
-                next_pass = time.monotonic() + self.tick
+                next_pass = time.monotonic() + self._pass()
             try:
                 owner = self.edits.get(timeout=max(0.0, next_pass - time.monotonic()))
             except queue.Empty:
@@ -56,6 +56,25 @@ class Runner:
                     self.heal(item)
         self.selfheal.stop.set()
         self.controller.cache.stop.set()
+
+    def _pass(self) -> float:
+        """One reconcile pass; returns the seconds until the next one.
+
+        A failed pass (an API server answering 429/503 while it re-initializes storage
+        right after our CRDs were installed, a dropped connection) is reported and
+        retried soon with backoff instead of ending the operator.
+        """
+        try:
+            with RECONCILE_SECONDS.labels("pass").time():
+                self.controller.reconcile_all()
+        except Exception as err:  # one bad pass must not stop every Application
+            self.failures += 1
+            delay = min(self.tick, 0.2 * float(2 ** min(self.failures, 5)))
+            print(f"delivery pass failed ({type(err).__name__}: {err}); retrying in "
+                  f"{delay:.1f}s", file=sys.stderr, flush=True)
+            return delay
+        self.failures = 0
+        return self.tick
 
     def heal(self, owner: Owner) -> None:
         """Re-apply the last rendered set of ``owner`` if it asks for self-heal."""
