@@ -10,55 +10,35 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from lightkube import ApiError, Client, codecs
-from lightkube.generic_resource import create_global_resource, create_namespaced_resource
-from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from lightkube.generic_resource import create_global_resource
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import CascadeType
-from queueing_setup import passes_until
+from queueing_setup import (
+    ClusterQueue,
+    Flavor,
+    LocalQueue,
+    Workload,
+    as_dict,
+    install_crds,
+    passes_until,
+)
 
-from quarterdeck.api.queueing import GROUP, VERSION, all_crds
+from quarterdeck.api.queueing import GROUP, VERSION
 from quarterdeck.kube.wait import wait_for
 from quarterdeck.queueing.controller import PassReport, reconcile_once
 from quarterdeck.queueing.jobs import GATE
-from quarterdeck.queueing.live import read_objects
 from quarterdeck.queueing.metrics import QueueMetrics
 
 pytestmark = pytest.mark.integration
 
-Flavor = create_global_resource(GROUP, VERSION, "ResourceFlavor", "resourceflavors")
-ClusterQueue = create_global_resource(GROUP, VERSION, "ClusterQueue", "clusterqueues")
-LocalQueue = create_namespaced_resource(GROUP, VERSION, "LocalQueue", "localqueues")
-Workload = create_namespaced_resource(GROUP, VERSION, "Workload", "workloads")
-
-
-def _dict(obj: Any) -> dict[str, Any]:
-    return cast(dict[str, Any], obj.to_dict())
-
-
-def _ready(kube: Client) -> bool:
-    for manifest in all_crds():
-        status = kube.get(CustomResourceDefinition, manifest["metadata"]["name"]).status
-        conds = (status.conditions if status is not None else None) or []
-        if not any(c.type == "Established" and c.status == "True" for c in conds):
-            return False
-    try:
-        read_objects(kube)
-    except ApiError:
-        return False
-    return True
-
-
 @pytest.fixture
 def gpu_queue(kube: Client, namespace: str) -> Iterator[str]:
-    for manifest in all_crds():
-        kube.apply(codecs.from_dict(manifest), force=True)
-    wait_for(partial(_ready, kube), "queueing CRDs", 30)
+    install_crds(kube)
     api = f"{GROUP}/{VERSION}"
     kube.apply(
         Flavor.from_dict(
@@ -149,7 +129,7 @@ def _job(namespace: str) -> dict[str, Any]:
 
 
 def _pods(kube: Client, namespace: str) -> list[dict[str, Any]]:
-    return [_dict(p) for p in kube.list(Pod, namespace=namespace, labels={"job-name": "train"})]
+    return [as_dict(p) for p in kube.list(Pod, namespace=namespace, labels={"job-name": "train"})]
 
 
 def test_job_is_admitted_gated_pinned_and_bound_where_placement_decided(
@@ -164,7 +144,7 @@ def test_job_is_admitted_gated_pinned_and_bound_where_placement_decided(
     assert first.created == [f"{namespace}/job-train"], first
     assert first.admitted == [f"{namespace}/job-train"], first
 
-    wl = _dict(kube.get(Workload, "job-train", namespace=namespace))
+    wl = as_dict(kube.get(Workload, "job-train", namespace=namespace))
     (assignment,) = wl["status"]["admission"]["podSetAssignments"]
     planned = Counter(
         {d["values"][0]: d["count"] for d in assignment["topologyAssignment"]["domains"]}
@@ -174,7 +154,7 @@ def test_job_is_admitted_gated_pinned_and_bound_where_placement_decided(
     value = metrics.registry.get_sample_value
     assert value("quarterdeck_queueing_admitted_workloads", cq_label) == 1
     assert value("quarterdeck_queueing_admission_wait_seconds_count", cq_label) == 1
-    job = _dict(kube.get(Job, "train", namespace=namespace))
+    job = as_dict(kube.get(Job, "train", namespace=namespace))
     assert job["spec"]["suspend"] is False
     pod_spec = job["spec"]["template"]["spec"]
     assert pod_spec["nodeSelector"]["quarterdeck.dev/pool"] == "gpu-h100-8"
@@ -235,7 +215,7 @@ def test_high_priority_job_preempts_a_lower_one_which_later_resumes(
             ),
             force=True,
         )
-    cq = _dict(kube.get(ClusterQueue, f"cq-{namespace}"))
+    cq = as_dict(kube.get(ClusterQueue, f"cq-{namespace}"))
     cq["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["nominalQuota"] = 8
     cq["spec"]["preemption"] = {"withinClusterQueue": "LowerPriority"}
     kube.apply(
@@ -247,7 +227,7 @@ def test_high_priority_job_preempts_a_lower_one_which_later_resumes(
     )
 
     def suspended(name: str) -> bool:
-        return bool(_dict(kube.get(Job, name, namespace=namespace))["spec"].get("suspend"))
+        return bool(as_dict(kube.get(Job, name, namespace=namespace))["spec"].get("suspend"))
 
     try:
         kube.create(codecs.from_dict(_labelled_job(namespace, "batch", f"low-{namespace}")))
@@ -259,7 +239,7 @@ def test_high_priority_job_preempts_a_lower_one_which_later_resumes(
         second = reconcile_once(kube, time.time())
         assert second.preempted == [f"{namespace}/job-batch"], second
         assert suspended("batch") and suspended("urgent")
-        evicted = _dict(kube.get(Workload, "job-batch", namespace=namespace))["status"]
+        evicted = as_dict(kube.get(Workload, "job-batch", namespace=namespace))["status"]
         assert {c["type"]: c["reason"] for c in evicted["conditions"]}["Evicted"] == "Preempted"
 
         # Admitted once the victim's pods have stopped (until then it holds its quota).
@@ -340,20 +320,20 @@ def test_team_borrows_idle_gpus_and_the_lender_reclaims_them(kube: Client, gpu_q
         return body  # pods x 8 GPUs
 
     def suspended(name: str) -> bool:
-        return bool(_dict(kube.get(Job, name, namespace=namespace))["spec"].get("suspend"))
+        return bool(as_dict(kube.get(Job, name, namespace=namespace))["spec"].get("suspend"))
 
     try:
         kube.create(codecs.from_dict(job("big", "borrower", 2)))
         first = reconcile_once(kube, time.time())
         assert first.admitted == [f"{namespace}/job-big"], first  # 8 own + 8 borrowed
-        wl = _dict(kube.get(Workload, "job-big", namespace=namespace))
+        wl = as_dict(kube.get(Workload, "job-big", namespace=namespace))
         assert wl["status"]["admission"]["clusterQueue"] == f"borrower-{namespace}"
 
         # The lender's own job fits its nominal quota, which the borrower holds.
         kube.create(codecs.from_dict(job("own", "lender", 1)))
         second = reconcile_once(kube, time.time())
         assert second.preempted == [f"{namespace}/job-big"], second
-        evicted = _dict(kube.get(Workload, "job-big", namespace=namespace))["status"]
+        evicted = as_dict(kube.get(Workload, "job-big", namespace=namespace))["status"]
         message = next(c["message"] for c in evicted["conditions"] if c["type"] == "Evicted")
         assert "reclaim quota" in message
         assert suspended("big")
