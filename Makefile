@@ -5,15 +5,26 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: install demo test lint unit integration bench clean
+.PHONY: install lock demo test lint unit integration bench clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Every dependency comes from requirements.lock, pinned with hashes; quarterdeck itself
+# is installed on top without resolving anything (see docs/dependencies.md).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $@
+
+# Refresh requirements.lock after changing dependencies in pyproject.toml.
+lock:
+	$(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/pip install --quiet 'uv>=0.9,<1'
+	$(VENV)-lock/bin/uv pip compile pyproject.toml --extra dev --generate-hashes \
+		--python-version 3.11 --upgrade -o requirements.lock
+	rm -rf $(VENV)-lock
 
 demo: install
 	$(BIN)/qd dev build
