@@ -185,13 +185,11 @@ def operator(
     from quarterdeck.api.policy_crd import guardrail_crd
     from quarterdeck.delivery.controller import Controller
     from quarterdeck.delivery.runner import Runner
+    from quarterdeck.kube.crds import install_crds as install_crd_manifests
 
     cluster = connect(kubeconfig)
     if install_crds:  # and the Guardrail CRD: every sync is checked against Guardrails
-        for manifest in [*(crd(kind) for kind in api.KINDS), guardrail_crd()]:
-            cluster.apply(manifest)
-        names = [f"{k.plural}.{k.group}" for k in api.KINDS] + [guardrail_crd()["metadata"]["name"]]
-        cluster.wait_established(names, timeout=60)
+        install_crd_manifests(cluster.client, [*(crd(k) for k in api.KINDS), guardrail_crd()])
     if metrics_port:
         start_http_server(metrics_port)
     runner = Runner(Controller(cluster.client, cache_dir, namespace=namespace or None), tick)

@@ -2,7 +2,7 @@
 
 import typer
 
-from quarterdeck.cli import delivery, dev, policy, queue, simulate
+from quarterdeck.cli import delivery, dev, install, policy, queue, simulate
 from quarterdeck.cli.demo import demo
 
 app = typer.Typer(
@@ -31,3 +31,4 @@ app.add_typer(simulate.app, name="simulate")
 delivery.register(app)
 policy.register(app)
 app.add_typer(queue.app, name="queue")
+install.register(app)

@@ -24,6 +24,7 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.types import on_error_retry
 
 from quarterdeck.api.queueing import all_crds
+from quarterdeck.kube.crds import install_crds
 from quarterdeck.queueing.controller import PassReport, WorkloadResource, reconcile_once
 from quarterdeck.queueing.metrics import QueueMetrics
 
@@ -107,12 +108,6 @@ class QueueingLoop:
                 self.stop.wait(self.interval)
 
 
-def install_crds(client: Client) -> None:
-    """Apply the queueing CRDs (server-side)."""
-    for manifest in all_crds():
-        client.apply(codecs.from_dict(manifest), force=True)
-
-
 def start_dev_webhook(client: Client, port: int) -> str:
     """Serve the Job webhook on 127.0.0.1:`port` with fresh dev certificates and register
     it; returns its URL. Pair with `stop_webhook` so Jobs are not rejected afterwards."""
@@ -145,7 +140,7 @@ def start_beside(
     """Start the queueing loop (and webhook) in the background; returns its stop function."""
     client = connect()
     if install:
-        install_crds(client)
+        install_crds(client, all_crds())
     if webhook_port:
         log(f"webhook   {start_dev_webhook(client, webhook_port)}")
     loop = QueueingLoop(connect, interval, metrics=metrics, log=log)
