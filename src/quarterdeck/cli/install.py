@@ -45,19 +45,12 @@ def _render(namespace: str, image: str) -> list[dict[str, Any]]:
 
 
 def _client(kubeconfig: Path | None, context: str | None) -> Any:
-    from lightkube import Client, KubeConfig
-
-    from quarterdeck.kube.client import describe_target
+    from quarterdeck.kube.config import ClientSettings, ConfigError, load_client
 
     try:
-        config = (
-            KubeConfig.from_file(kubeconfig, context_name=context)
-            if kubeconfig
-            else KubeConfig.from_env(context_name=context)
-        )
-        return Client(config=config, trust_env=False)
-    except Exception as err:  # lightkube raises several config errors
-        fail(f"cannot load kubeconfig {describe_target(kubeconfig)}: {err}", 2)
+        return load_client(ClientSettings(kubeconfig=kubeconfig, context=context))
+    except ConfigError as err:
+        fail(str(err), 2)
 
 
 @contextlib.contextmanager

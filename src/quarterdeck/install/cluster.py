@@ -12,8 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from lightkube import ApiError, Client, codecs
-from lightkube.generic_resource import create_namespaced_resource
-from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 from lightkube.types import PatchType
 
 from quarterdeck.api.delivery import GROUP as DELIVERY_GROUP
@@ -90,7 +89,7 @@ def apply_install(client: Client, objects: Sequence[Obj], report: Report) -> int
 def applications(client: Client) -> list[Application]:
     """Every Application in the cluster (none when the CRD is not installed)."""
     try:
-        return [application_of(a.to_dict()) for a in client.list(_Applications, namespace="*")]
+        return [application_of(dict(a)) for a in client.list(_Applications, namespace="*")]
     except ApiError as err:
         if err.status.code == 404:
             return []
@@ -101,19 +100,24 @@ def custom_object_counts(client: Client, crds: Iterable[Obj]) -> dict[str, int]:
     """How many live objects each of these CRDs holds."""
     out: dict[str, int] = {}
     for crd in crds:
-        spec = crd["spec"]
-        res = _custom(spec)
         try:
-            out[str(crd["metadata"]["name"])] = sum(1 for _ in client.list(res, namespace="*"))
+            out[str(crd["metadata"]["name"])] = sum(1 for _ in _list_all(client, crd))
         except ApiError as err:
             if err.status.code != 404:
                 raise
     return out
 
 
-def _custom(spec: Obj) -> Any:
-    from lightkube.generic_resource import create_global_resource
+def _list_all(client: Client, crd: Obj) -> Iterable[Any]:
+    """Every live object of the CRD's kind, in all namespaces."""
+    spec = crd["spec"]
+    res = _custom(spec)
+    if spec["scope"] == "Namespaced":
+        return client.list(res, namespace="*")
+    return client.list(res)
 
+
+def _custom(spec: Obj) -> Any:
     version = next(v["name"] for v in spec["versions"] if v.get("storage"))
     args = (spec["group"], version, spec["names"]["kind"], spec["names"]["plural"])
     if spec["scope"] == "Namespaced":
@@ -125,7 +129,7 @@ def _drop_finalizers(client: Client, crd: Obj, report: Report) -> None:
     """With the operator gone no finalizer of ours can complete: drop them so that the
     CRD's deletion finishes (and no finalizer prunes what an Application made)."""
     res = _custom(crd["spec"])
-    for obj in client.list(res, namespace="*"):
+    for obj in _list_all(client, crd):
         if obj.metadata.finalizers:
             client.patch(
                 res,
@@ -161,16 +165,3 @@ def carry_out_removal(client: Client, removal: Removal, report: Report) -> None:
         if _delete(client, registered):
             report(f"{kind} {name} deleted")
 
-
-def installed_crds(client: Client, names: Iterable[str]) -> list[str]:
-    """Which of these CRDs exist."""
-    out = []
-    for name in names:
-        try:
-            client.get(CustomResourceDefinition, name)
-        except ApiError as err:
-            if err.status.code == 404:
-                continue
-            raise
-        out.append(name)
-    return out
