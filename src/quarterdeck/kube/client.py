@@ -12,7 +12,13 @@ from pathlib import Path
 
 from lightkube import AsyncClient
 
-from quarterdeck.kube.config import ClientSettings, as_settings, load_client, resolve
+from quarterdeck.kube.config import (
+    ClientSettings,
+    as_settings,
+    build_client,
+    load_client,
+    resolve,
+)
 
 __all__ = ["describe_target", "load_async_client", "load_client"]
 
@@ -21,13 +27,7 @@ def load_async_client(
     settings: ClientSettings | Path | None = None, field_manager: str | None = None
 ) -> AsyncClient:
     """An asyncio client for `settings` (a bare Path is an explicit kubeconfig file)."""
-    resolved = resolve(as_settings(settings))
-    return AsyncClient(
-        config=resolved.single,
-        namespace=resolved.namespace,
-        field_manager=field_manager,
-        trust_env=False,
-    )
+    return build_client(AsyncClient, resolve(as_settings(settings)), field_manager)
 
 
 def describe_target(kubeconfig: Path | None) -> str:

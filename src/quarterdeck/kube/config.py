@@ -14,12 +14,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from lightkube import Client, KubeConfig
+from lightkube import AsyncClient, Client, KubeConfig
+from lightkube import ConfigError as LightkubeConfigError
 from lightkube.config.kubeconfig import SingleConfig
 from lightkube.config.models import Cluster, Context, User
+
+C = TypeVar("C", Client, AsyncClient)
 
 DEFAULT_NAMESPACE = "default"
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -31,8 +34,11 @@ _PATH_KEYS = {
 _SECTIONS = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
 
 
-class ConfigError(Exception):
-    """The kubeconfig cannot give a client: missing, malformed, unknown context, refused auth."""
+class ConfigError(LightkubeConfigError):
+    """The kubeconfig cannot give a client: missing, malformed, unknown context, refused auth.
+
+    A lightkube ConfigError too, so code that catches lightkube's keeps working.
+    """
 
 
 @dataclass(frozen=True)
@@ -75,13 +81,23 @@ def load_client(
     settings: ClientSettings | Path | None = None, field_manager: str | None = None
 ) -> Client:
     """A synchronous client for `settings` (a bare Path is an explicit kubeconfig file)."""
-    resolved = resolve(as_settings(settings))
-    return Client(
-        config=resolved.single,
-        namespace=resolved.namespace,
-        field_manager=field_manager,
-        trust_env=False,
-    )
+    return build_client(Client, resolve(as_settings(settings)), field_manager)
+
+
+def build_client(cls: type[C], resolved: Resolved, field_manager: str | None = None) -> C:
+    """A lightkube Client or AsyncClient for `resolved`; bad certificate files are ConfigErrors."""
+    try:
+        return cls(
+            config=resolved.single,
+            namespace=resolved.namespace,
+            field_manager=field_manager,
+            trust_env=False,
+        )
+    except (OSError, ValueError) as err:  # ssl.SSLError is an OSError; bad base64 a ValueError
+        raise ConfigError(
+            f"kubeconfig {resolved.source}: context {resolved.context}: "
+            f"cannot load its certificates: {err}"
+        ) from None
 
 
 def as_settings(settings: ClientSettings | Path | None) -> ClientSettings:
