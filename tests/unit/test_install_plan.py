@@ -47,7 +47,8 @@ INSTALLED = [
 def test_the_base_lists_every_generated_crd_and_tags_this_version() -> None:
     kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
     listed = {r for r in kustomization["resources"] if r.startswith("crds/")}
-    assert listed == {f"crds/{p.name}" for p in (DEPLOY / "crds").glob("*.yaml")}
+    generated = {f"crds/{p.name}" for p in (DEPLOY / "crds").glob("*.yaml")}
+    assert listed == generated, "list every deploy/crds file in deploy/kustomization.yaml"
     (image,) = kustomization["images"]
     assert image == {"name": IMAGE_NAME, "newTag": __version__}
     assert base_dir().resolve() == DEPLOY.resolve()
