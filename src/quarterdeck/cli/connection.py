@@ -1,7 +1,9 @@
 """How a `qd` command reaches the cluster and what it says when that fails.
 
-Exit 3 when the API server cannot be reached, 2 for every other error, with one line
-that names the object or kind the user asked for.
+The kubeconfig is resolved by quarterdeck.kube.config (as kubectl resolves it) and client
+errors are typed by quarterdeck.kube.errors; this module turns both into one line on
+stderr and the exit code of docs/cli.md: 3 when the API server cannot be reached, 2 for
+every other error.
 """
 
 from __future__ import annotations
@@ -16,29 +18,34 @@ from quarterdeck.cli.output import Exit, fail
 if TYPE_CHECKING:
     from lightkube import Client
 
+    from quarterdeck.kube.config import ClientSettings
 
-def connect(kubeconfig: Path | None, field_manager: str | None = None) -> Client:
-    """A client for the kubeconfig (or the default one); exits 2 on a bad kubeconfig."""
-    from quarterdeck.kube.client import describe_target, load_client
+
+def connect(
+    kubeconfig: Path | ClientSettings | None, field_manager: str | None = None
+) -> Client:
+    """A client for the kubeconfig (or as kubectl would choose); exits 2 on a bad config."""
+    from quarterdeck.kube.config import ConfigError, load_client
 
     try:
         return load_client(kubeconfig, field_manager=field_manager)
-    except Exception as err:  # lightkube raises several config errors
-        fail(f"cannot load kubeconfig {describe_target(kubeconfig)}: {err}")
+    except ConfigError as err:
+        fail(str(err))
 
 
 @contextmanager
 def cluster_errors(what: str) -> Iterator[None]:
     """Turn client errors into one line and the exit code of docs/cli.md."""
-    import httpx2 as httpx
-    from lightkube import ApiError
+    from quarterdeck.kube.errors import NotFound, classify
 
     try:
         yield
-    except ApiError as err:
-        status = err.status
-        if status.code == 404 and status.details and not status.details.name:
+    except Exception as err:
+        typed = classify(err)
+        if typed is None:
+            raise
+        if isinstance(typed, NotFound) and "the server could not find the requested" in str(
+            typed
+        ):
             fail(f"the cluster has no {what} (are quarterdeck's CRDs installed?)")
-        fail(status.message or f"{what}: {status.reason}")
-    except (httpx.ConnectError, httpx.ConnectTimeout) as err:
-        fail(f"cannot reach the cluster: {err}", Exit.UNREACHABLE)
+        fail(str(typed), typed.exit_code if typed.exit_code else Exit.ERROR)
