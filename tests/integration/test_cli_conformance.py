@@ -259,3 +259,45 @@ def test_get_watch_streams_changes(
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_sync_app_wait_shows_progress_until_ready(
+    kube: Client, namespace: str, tmp_path: Path, crds: None, kc: list[str]
+) -> None:
+    from gitrepo import Repo
+    from quarterdeck.delivery.cluster import Cluster
+    from quarterdeck.delivery.controller import Controller
+
+    repo = Repo(tmp_path / "repo")
+    repo.commit("one", {"web/a.yaml": CM.format(name="a", value="v1")})
+    cluster = Cluster(kube)
+    cluster.apply({
+        "apiVersion": "delivery.quarterdeck.dev/v1alpha1", "kind": "Source",
+        "metadata": {"name": "repo", "namespace": namespace},
+        "spec": {"url": repo.url, "ref": {"branch": "main"}, "interval": "1m"},
+    })
+    cluster.apply({
+        "apiVersion": "delivery.quarterdeck.dev/v1alpha1", "kind": "Application",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"sourceRef": {"name": "repo"}, "path": "web", "timeout": "30s"},
+    })
+    ctl = Controller(kube, tmp_path / "cache", namespace=namespace)
+    stop = threading.Event()
+
+    def operator() -> None:  # what `qd operator` does, in this process
+        while not stop.is_set():
+            ctl.reconcile_all()
+            stop.wait(0.2)
+
+    worker = threading.Thread(target=operator, daemon=True)
+    worker.start()
+    try:
+        result = _run(["sync", "web", "-n", namespace, "--wait", "--timeout", "60s", *kc])
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert f"application {namespace}/web is Ready" in result.stdout
+    assert f"application {namespace}/web: Synced" in result.stderr
+    timeout = _run(["sync", "web", "-n", namespace, "--wait", "--timeout", "1s", *kc])
+    assert timeout.exit_code == 1 and "timed out" in timeout.stderr  # no operator running now
