@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from lightkube import Client
 from lightkube.codecs import from_dict
 from lightkube.resources.apps_v1 import Deployment
@@ -16,6 +15,7 @@ from lightkube.resources.core_v1 import Pod
 from rich.live import Live
 from rich.table import Table
 
+from quarterdeck import kyaml
 from quarterdeck.cli import dev
 from quarterdeck.cli.output import console, fail
 from quarterdeck.devcluster import cluster
@@ -28,8 +28,8 @@ EXAMPLES = Path(__file__).resolve().parent / "demo_manifests"
 
 def _apply_examples(client: Client) -> None:
     for path in sorted(EXAMPLES.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            obj: Any = from_dict(doc)
+        for doc in kyaml.read_all(path):
+            obj: Any = from_dict(doc.data)
             obj.metadata.namespace = "default"
             client.apply(obj, force=True)
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from quarterdeck import kyaml
 from quarterdeck.cli.output import OUTPUT_OPTION, OutputFormat, console, emit, err_console, fail
 from quarterdeck.devcluster import build, cache, cluster, pools, process, tracedata
 from quarterdeck.devcluster.nodes import trace_nodes
@@ -87,8 +87,8 @@ def _node_specs(specs: list[str], trace: str | None) -> list[pools.NodeSpec]:
             path = Path(spec)
             if spec.endswith((".yaml", ".yml")) or path.is_file():
                 try:
-                    doc = yaml.safe_load(path.read_text())
-                except (OSError, yaml.YAMLError) as e:
+                    doc = kyaml.load(kyaml.read_bytes(path, spec, kyaml.LIMITS.max_bytes), spec)
+                except kyaml.YAMLError as e:
                     fail(f"cannot read pool file {spec}: {e}")
                 parsed.extend(pools.parse_pool_document(doc, spec))
             else:

@@ -14,6 +14,7 @@ import typer
 import yaml
 from rich.table import Table
 
+from quarterdeck import kyaml
 from quarterdeck.api.queueing import all_crds, load_documents
 from quarterdeck.api.queueing.manifests import ManifestError, QueueingObject
 from quarterdeck.cli.output import OUTPUT_OPTION, OutputFormat, console, emit, fail
@@ -84,13 +85,9 @@ def _load(files: list[Path]) -> tuple[list[QueueingObject], list[Node]]:
     try:
         for path in files:
             try:
-                docs = list(yaml.safe_load_all(path.read_text()))
-            except OSError as err:
-                fail(f"{path}: cannot read: {err.strerror}")
-            except yaml.YAMLError as err:
-                mark = getattr(err, "problem_mark", None)
-                line = f":{mark.line + 1}" if mark is not None else ""
-                fail(f"{path}{line}: invalid YAML: {getattr(err, 'problem', None) or err}")
+                docs = [d.data for d in kyaml.read_all(path)]
+            except kyaml.YAMLError as err:
+                fail(str(err))
             rest: list[Any] = []
             for index, doc in enumerate(docs, start=1):
                 if isinstance(doc, dict) and doc.get("kind") == "Node":
