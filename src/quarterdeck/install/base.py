@@ -14,8 +14,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import quarterdeck
 from quarterdeck import __version__
 
@@ -97,6 +95,8 @@ def _kubectl() -> str:
 
 def render_text(namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAGE) -> str:
     """The install as multi-document YAML (`kubectl kustomize` of the overlay)."""
+    import yaml
+
     kustomization, transformer = overlay(namespace, image)
     with tempfile.TemporaryDirectory(prefix="qd-install-") as tmp:
         root = Path(tmp)
@@ -117,4 +117,6 @@ def render_text(namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAGE) 
 
 def render(namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAGE) -> list[dict[str, Any]]:
     """The install's objects, in the order kustomize emits them."""
+    import yaml
+
     return [d for d in yaml.safe_load_all(render_text(namespace, image)) if d]
