@@ -29,7 +29,6 @@ from quarterdeck.api.duration import parse_duration
 from quarterdeck.api.meta import find_condition
 from quarterdeck.delivery.cluster import Cluster, ClusterError, call_api
 from quarterdeck.delivery.dependencies import find_cycle, levels, waiting_for
-from quarterdeck.delivery.events import EventLog
 from quarterdeck.delivery.guardrail_cache import GuardrailCache
 from quarterdeck.delivery.guardrail_findings import findings, warning_event
 from quarterdeck.delivery.health_cel import HealthRule, compile_errors
@@ -53,12 +52,14 @@ from quarterdeck.delivery.status import (
 )
 from quarterdeck.delivery.sync import SyncOptions, SyncResult
 from quarterdeck.kube.errors import classify
+from quarterdeck.kube.events import EventRecorder
 
 #: Set to any new value (`qd sync APP` writes the time) to sync an Application now.
 REQUEST_ANNOTATION = "delivery.quarterdeck.dev/requested-at"
 SourceRes = create_namespaced_resource(api.GROUP, api.VERSION, "Source", "sources")
 ApplicationRes = create_namespaced_resource(api.GROUP, api.VERSION, "Application", "applications")
 T = TypeVar("T")
+COMPONENT = "quarterdeck-delivery"  # the Events' source
 
 
 def rfc3339(ts: float) -> str:
@@ -87,7 +88,7 @@ class Controller:
         self._fetched: dict[Owner, tuple[float, int]] = {}
         self.apps: dict[Owner, AppMemory] = {}
         self.guardrails = GuardrailCache(client, clock)  # checked before every sync
-        self.events = EventLog(client)
+        self.events = EventRecorder(client, COMPONENT, clock)  # repeats are counted
         self.on_synced: Callable[[Owner, list[Obj]], None] = lambda owner, objs: None
 
     # --- sources -----------------------------------------------------------------------
@@ -154,7 +155,13 @@ class Controller:
 
     def event(self, app: api.Application, type_: str, reason: str, message: str) -> None:
         """Record a Kubernetes Event on the Application (repeats are counted)."""
-        self.events.record(app, type_, reason, message, self.clock())
+        meta = app.metadata
+        regarding = {
+            "apiVersion": api.API_VERSION,
+            "kind": "Application",
+            "metadata": {"name": meta.name, "namespace": meta.namespace, "uid": meta.uid},
+        }
+        self.events.event(regarding, type_, reason, message)
 
     def write_status(self, res: Any, owner: Owner, value: msgspec.Struct) -> None:
         """Merge-patch the status subresource with every field of ``value``.
