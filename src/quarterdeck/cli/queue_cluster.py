@@ -199,44 +199,39 @@ def reconcile(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus metrics on this port.")
     ] = None,
-    webhook_port: Annotated[
-        int | None,
-        typer.Option(help="Serve the Job webhook on 127.0.0.1:PORT and register it (dev)."),
-    ] = None,
 ) -> None:
     """Run the queueing controller's passes against a cluster (until interrupted)."""
     from lightkube import ApiError, ConfigError
 
     from quarterdeck.kube.client import describe_target, load_client
-    from quarterdeck.queueing.controller import FIELD_MANAGER, reconcile_once
+    from quarterdeck.queueing.controller import FIELD_MANAGER
     from quarterdeck.queueing.live import QueueingNotInstalledError
-    from quarterdeck.queueing.metrics import QueueMetrics
-    from quarterdeck.queueing.operator import describe, start_dev_webhook, stop_webhook
+    from quarterdeck.queueing.metrics import MetricsPortError, QueueMetrics, serve_metrics
+    from quarterdeck.queueing.operator import QueueingLoop, describe
 
     metrics = QueueMetrics()
-    if metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port, registry=metrics.registry)
     try:
+        if metrics_port is not None:
+            serve_metrics(metrics_port, metrics.registry)
         client = load_client(kubeconfig, field_manager=FIELD_MANAGER)
-        if webhook_port is not None:
-            console.print(f"webhook   {start_dev_webhook(client, webhook_port)}", highlight=False)
+        loop = QueueingLoop(client, interval, metrics=metrics)
+        if once:
+            loop.view.fill()
+            report = loop.controller.reconcile(time.time())
+            for line in describe(report):
+                (err_console if line.startswith("warning") else console).print(
+                    line, highlight=False, soft_wrap=True
+                )
+            return
+        loop.log = lambda line: console.print(line, highlight=False, soft_wrap=True)
+        loop.start(install=False)
         try:
-            while True:
-                for line in describe(reconcile_once(client, time.time(), metrics=metrics)):
-                    (err_console if line.startswith("warning") else console).print(
-                        line, highlight=False, soft_wrap=True
-                    )
-                if once:
-                    return
-                time.sleep(interval)
+            loop.stop.wait()
         finally:
-            if webhook_port is not None:
-                stop_webhook(client)
-    except QueueingNotInstalledError as err:
+            loop.shutdown()
+    except (MetricsPortError, QueueingNotInstalledError) as err:
         fail(str(err))
-    except (ApiError, ConfigError, OSError, httpx.HTTPError) as err:
+    except (ApiError, ConfigError, OSError, httpx.HTTPError, TimeoutError) as err:
         fail(f"cannot reconcile the cluster at {describe_target(kubeconfig)}: {err}")
 
 
@@ -255,10 +250,11 @@ def start_queueing(
     def log(line: str) -> None:
         err_console.print(f"queueing  {line}", highlight=False, soft_wrap=True)
 
+    if webhook_port:
+        log("--queueing-webhook-port is ignored: a MutatingAdmissionPolicy suspends queued Jobs")
     return start_beside(
         lambda: load_client(kubeconfig, field_manager=FIELD_MANAGER),
         interval=interval,
-        webhook_port=webhook_port,
         install=install,
         metrics=QueueMetrics(REGISTRY),
         log=log,
