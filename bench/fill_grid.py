@@ -21,7 +21,7 @@ import numpy as np
 from quarterdeck.placement import (
     ClusterState,
     FragmentationGradient,
-    PodSet,
+    Gang,
     commit,
     place,
 )
@@ -44,7 +44,7 @@ def fgd_cost(inputs: Inputs, scratch_arrivals: int = 500) -> tuple[float, float]
         for i in picks:
             if fresh:
                 scorer = FragmentationGradient(inputs.workload)
-            podset = PodSet(inputs.tasks[i].request)
+            podset = Gang(inputs.tasks[i].request)
             got = place(cluster, podset, scorer, rng)
             if got is not None:
                 commit(cluster, podset, got)

@@ -21,7 +21,7 @@ class _FlakyController:
 
 def test_failed_passes_back_off_then_the_tick_resumes() -> None:
     runner: Any = Runner.__new__(Runner)  # only the pass logic, no cluster or watches
-    runner.controller, runner.tick, runner.failures = _FlakyController(), 5.0, 0
+    runner.controller, runner.tick, runner.failures, runner.passes = _FlakyController(), 5.0, 0, 0
     delays = [runner._pass() for _ in range(3)]
     assert delays[0] < delays[1] < runner.tick  # backoff grows, capped by the tick
     assert delays[2] == runner.tick and runner.failures == 0

@@ -10,12 +10,12 @@ from quarterdeck.placement import (
     MILLI_PER_GPU,
     POLICIES,
     ClusterState,
+    Gang,
     NodeSpec,
     PodPlacement,
-    PodSet,
     Request,
+    TargetWorkload,
     TopologyConstraint,
-    Workload,
     commit,
     place,
     scorer_named,
@@ -51,7 +51,7 @@ def requests(draw: st.DrawFn) -> Request:
 
 
 gangs = st.builds(
-    PodSet,
+    Gang,
     requests(),
     st.integers(1, 4),
     st.sampled_from([None, TopologyConstraint("rack")]),
@@ -72,12 +72,12 @@ def _cluster(shape: list[tuple[int, int, int, str, str]]) -> ClusterState:
     nodes, st.lists(gangs, min_size=1, max_size=12), st.sampled_from(POLICIES), st.integers(0, 9)
 )
 def test_no_overcommit_gangs_whole_models_respected(
-    shape: list[tuple[int, int, int, str, str]], stream: list[PodSet], policy: str, seed: int
+    shape: list[tuple[int, int, int, str, str]], stream: list[Gang], policy: str, seed: int
 ) -> None:
     cluster = _cluster(shape)
-    scorer = scorer_named(policy, Workload.from_requests(g.request for g in stream))
+    scorer = scorer_named(policy, TargetWorkload.from_requests(g.request for g in stream))
     rng = np.random.default_rng(seed)
-    bound: list[tuple[PodSet, int]] = []
+    bound: list[tuple[Gang, int]] = []
     for gang in stream:
         free_before = cluster.gpu_free.copy()
         got = place(cluster, gang, scorer, rng)
@@ -106,7 +106,7 @@ def test_no_overcommit_gangs_whole_models_respected(
 @settings(max_examples=40, deadline=None)
 @given(nodes, gangs)
 def test_refused_gang_really_does_not_fit_pod_by_pod_anywhere(
-    shape: list[tuple[int, int, int, str, str]], gang: PodSet
+    shape: list[tuple[int, int, int, str, str]], gang: Gang
 ) -> None:
     cluster = _cluster(shape)
     if place(cluster, gang, scorer_named("bestfit")) is None and gang.topology is None:

@@ -170,7 +170,11 @@ def test_generated_crds_are_structural_and_cover_the_objects() -> None:
         "LocalQueue",
         "Workload",
         "WorkloadPriorityClass",
+        "QueueingConfig",
     }
+    for kind in ("ResourceFlavor", "Cohort", "ClusterQueue", "QueueingConfig"):
+        # Kueue's spec-less default-flavor and Cohort must apply unchanged.
+        assert crds[kind]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["required"] == []
     for kind, c in crds.items():
         assert c["apiVersion"] == "apiextensions.k8s.io/v1"
         assert c["spec"]["group"] == "queueing.quarterdeck.dev"

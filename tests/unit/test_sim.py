@@ -113,12 +113,14 @@ def test_a_task_no_node_could_hold_is_counted_unschedulable() -> None:
 
 
 def test_queued_replay_waits_for_quota_and_starts_everything_in_the_end() -> None:
-    from quarterdeck.sim.queued import run_queued_replay
+    from quarterdeck.queueing.config import QueueingConfig
+    from quarterdeck.sim.replay import run_replay
 
     nodes = synthetic_nodes(6, seed=3)
     tasks = [replace(t, qos="team-a") for t in synthetic_tasks(80, seed=3)]
-    roomy = run_queued_replay(nodes, tasks, "fgd", compress=20)
-    tight = run_queued_replay(nodes, tasks, "fgd", {"team-a": 8}, compress=20)
+    fgd = QueueingConfig(policy="fgd")
+    roomy = run_replay(nodes, tasks, fgd, compress=20)
+    tight = run_replay(nodes, tasks, fgd, {"team-a": 8}, compress=20)
     assert roomy.never_started == tight.never_started == 0
     started = roomy.waits.size
     assert started + roomy.unschedulable == len(tasks) == tight.waits.size + tight.unschedulable
@@ -128,10 +130,11 @@ def test_queued_replay_waits_for_quota_and_starts_everything_in_the_end() -> Non
 
 
 def test_queued_replay_with_a_tick_starts_on_tick_boundaries() -> None:
-    from quarterdeck.sim.queued import run_queued_replay
+    from quarterdeck.queueing.config import QueueingConfig
+    from quarterdeck.sim.replay import run_replay
 
     nodes = synthetic_nodes(6, seed=3)
     tasks = synthetic_tasks(60, seed=4)
-    run = run_queued_replay(nodes, tasks, "bestfit", compress=20, tick=7.0)
+    run = run_replay(nodes, tasks, QueueingConfig(), compress=20, tick=7.0)
     assert run.never_started == 0
     assert all(t % 7.0 == 0 for t in run.times)

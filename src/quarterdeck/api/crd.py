@@ -134,8 +134,9 @@ def schema_of(tp: type[msgspec.Struct]) -> Schema:
     props = schema["properties"]
     for key in ("apiVersion", "kind"):
         props[key] = {"type": "string"}
-    schema.pop("required", None)
-    schema["required"] = ["spec"] if "spec" in props else []
+    # Only spec can be required at the top; it is when its type has no default.
+    required = schema.pop("required", [])
+    schema["required"] = ["spec"] if "spec" in required else []
     return schema
 
 

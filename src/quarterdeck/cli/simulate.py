@@ -122,9 +122,10 @@ def replay(
         float, typer.Option(help="Run queueing cycles every TICK simulated s (0: every event).")
     ] = 0.0,
     seed: Annotated[int, typer.Option(help="Tie-breaking seed.")] = 0,
-    queueing: Annotated[
-        bool, typer.Option("--queueing/--fifo", help="Admit through the queueing cycle.")
-    ] = True,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="QueueingConfig YAML (the operator's); --policy/--seed override."),
+    ] = None,
     quota: Annotated[
         list[str] | None,
         typer.Option(help="TEAM=GPUS nominal quota per QoS class (repeatable)."),
@@ -133,10 +134,12 @@ def replay(
     output: OutputOpt = Output.table,
 ) -> None:
     """Replay in time: arrive at creation, leave after the traced duration. Admission
-    goes through the queueing cycle (one ClusterQueue per QoS class, one cohort) with
-    placement-aware admission, or with --fifo through a plain FIFO in front of place()."""
+    goes through the operator's own path (one ClusterQueue per QoS class, one cohort):
+    snapshot, cycle with the configured placer, apply."""
+    from dataclasses import replace as with_fields
+
+    from quarterdeck.queueing.config import DEFAULT, ConfigError, load_config_file
     from quarterdeck.sim.grid import load_inputs
-    from quarterdeck.sim.queued import run_queued_replay
     from quarterdeck.sim.replay import ReplayRun, run_replay
     from quarterdeck.sim.replay_report import write_replay
 
@@ -148,21 +151,18 @@ def replay(
         quotas[team] = int(gpus)
 
     try:
+        base = load_config_file(config) if config is not None else DEFAULT
         inputs = load_inputs(nodes, trace)
-    except TraceError as err:
+    except (TraceError, ConfigError) as err:
         raise _fail(str(err)) from None
-    policies = policy or DEFAULT_POLICIES
+    policies = policy or ([base.policy] if config is not None else DEFAULT_POLICIES)
     runs: list[ReplayRun] = []
     with _progress() as bar:
         task = bar.add_task("replays", total=len(policies))
         for name in policies:
             try:
-                if queueing:
-                    got = run_queued_replay(
-                        inputs.nodes, inputs.tasks, name, quotas or None, seed, compress, tick
-                    )
-                else:
-                    got = run_replay(inputs.nodes, inputs.tasks, name, seed, compress=compress)
+                chosen = with_fields(base, policy=name, seed=seed)
+                got = run_replay(inputs.nodes, inputs.tasks, chosen, quotas or None, compress, tick)
                 runs.append(got)
             except (PlacementError, ValueError) as err:
                 raise _fail(str(err)) from None

@@ -8,13 +8,15 @@ operator calls it in a loop; tests call one pass at a time.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import functools
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from lightkube import Client
@@ -27,46 +29,39 @@ from quarterdeck.api.duration import parse_duration
 from quarterdeck.api.meta import find_condition
 from quarterdeck.delivery.cluster import Cluster, ClusterError, call_api
 from quarterdeck.delivery.dependencies import find_cycle, levels, waiting_for
-from quarterdeck.delivery.events import record_event
+from quarterdeck.delivery.events import EventLog
 from quarterdeck.delivery.guardrail_cache import GuardrailCache
 from quarterdeck.delivery.guardrail_findings import findings, warning_event
 from quarterdeck.delivery.health_cel import HealthRule, compile_errors
-from quarterdeck.delivery.inventory import Owner
+from quarterdeck.delivery.inventory import Owner, entries_of
 from quarterdeck.delivery.livecache import LiveCache
 from quarterdeck.delivery.manifests import Key, Obj
 from quarterdeck.delivery.metrics import DRIFT_OBJECTS, OBJECTS_APPLIED, OBJECTS_PRUNED
 from quarterdeck.delivery.pipeline import Target, deliver
+from quarterdeck.delivery.plan import Plan
 from quarterdeck.delivery.render import Options
+from quarterdeck.delivery.schedule import AppMemory, due, retry_delay, source_recovered
 from quarterdeck.delivery.source import Credentials, GitSource, SourceError
 from quarterdeck.delivery.status import (
     Outcome,
     application_status,
+    applying_status,
     blocked_status,
     entries,
     source_status,
     spec_errors,
 )
-from quarterdeck.delivery.sync import SyncOptions
+from quarterdeck.delivery.sync import SyncOptions, SyncResult
 
 #: Set to any new value (`qd sync APP` writes the time) to sync an Application now.
 REQUEST_ANNOTATION = "delivery.quarterdeck.dev/requested-at"
 SourceRes = create_namespaced_resource(api.GROUP, api.VERSION, "Source", "sources")
 ApplicationRes = create_namespaced_resource(api.GROUP, api.VERSION, "Application", "applications")
+T = TypeVar("T")
 
 
 def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class AppMemory:
-    """What the controller remembers about one Application between passes."""
-
-    last_sync: float = 0.0
-    generation: int = -1
-    revision: str = ""
-    requested: str = ""
-    desired: list[Obj] = field(default_factory=list)
 
 
 class Controller:
@@ -91,6 +86,7 @@ class Controller:
         self._fetched: dict[Owner, tuple[float, int]] = {}
         self.apps: dict[Owner, AppMemory] = {}
         self.guardrails = GuardrailCache(client, clock)  # checked before every sync
+        self.events = EventLog(client)
         self.on_synced: Callable[[Owner, list[Obj]], None] = lambda owner, objs: None
 
     # --- sources -----------------------------------------------------------------------
@@ -145,8 +141,8 @@ class Controller:
     # --- applications ------------------------------------------------------------------
 
     def event(self, app: api.Application, type_: str, reason: str, message: str) -> None:
-        """Record a Kubernetes Event on the Application."""
-        record_event(self.client, app, type_, reason, message, self.clock())
+        """Record a Kubernetes Event on the Application (repeats are counted)."""
+        self.events.record(app, type_, reason, message, self.clock())
 
     def write_status(self, res: Any, owner: Owner, value: msgspec.Struct) -> None:
         """Merge-patch the status subresource with every field of ``value``.
@@ -168,19 +164,25 @@ class Controller:
         )
 
     def reconcile_all(self, force: bool = False) -> dict[Owner, api.Application]:
-        """One pass over every Source and Application; returns the Applications as written."""
+        """One pass over every Source and Application; returns the Applications as written.
+
+        An error in one Source or Application (it was deleted meanwhile, its namespace
+        is terminating, the API server timed out) is reported and counts as a failed
+        attempt of that one; the others are reconciled as usual.
+        """
         sources = {}
         for raw in self.client.list(SourceRes, namespace=self.namespace or "*"):
-            src = self.reconcile_source(dict(raw), force)
-            sources[Owner(src.metadata.namespace, src.metadata.name)] = src
+            src = api.decode_source(dict(raw))
+            owner = Owner(src.metadata.namespace, src.metadata.name)
+            fetch = functools.partial(self.reconcile_source, dict(raw), force)
+            sources[owner] = self._isolated(owner, fetch, src)
+            if sources[owner] is src:  # failed: fetch again on the next pass
+                self._fetched.pop(owner, None)
         apps = {}
         for raw in self.client.list(ApplicationRes, namespace=self.namespace or "*"):
             app = api.decode_application(dict(raw))
             apps[Owner(app.metadata.namespace, app.metadata.name)] = app
-        graph = {
-            o: [Owner(d.namespace or o.namespace, d.name) for d in a.spec.depends_on]
-            for o, a in apps.items()
-        }
+        graph = dependency_graph(apps)
         cycle = set(find_cycle(graph) or [])
         for level in levels(graph):
             ready = [o for o, a in apps.items() if _ready(a)]
@@ -194,10 +196,26 @@ class Controller:
                     )
                 return self.reconcile_application(app, sources, graph, ready, force)
 
+            def guarded(owner: Owner) -> api.Application:
+                return self._isolated(owner, lambda: one(owner), apps[owner])
+
             with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(level)))) as pool:
-                for owner, app in zip(level, pool.map(one, level), strict=True):
+                for owner, app in zip(level, pool.map(guarded, level), strict=True):
                     apps[owner] = app
         return apps
+
+    def _isolated(self, owner: Owner, fn: Callable[[], T], fallback: T) -> T:
+        """``fn()``, or ``fallback`` when it raised: the error is reported, and the
+        Application's own bookkeeping (``reconcile_application``) has already counted
+        it as a failed attempt, so it is retried with backoff like any failed sync."""
+        try:
+            return fn()
+        except Exception as err:
+            self.log(f"reconcile {owner} failed: {describe(err)}")
+            return fallback
+
+    def log(self, message: str) -> None:
+        print(f"delivery: {message}", file=sys.stderr, flush=True)
 
     def _block(
         self, app: api.Application, reason: str, message: str, stalled: bool = False
@@ -215,8 +233,14 @@ class Controller:
         ready: list[Owner],
         force: bool = False,
     ) -> api.Application:
-        """Sync one Application if it is due and unblocked; write its status."""
+        """Sync one Application if it is due and unblocked; write its status.
+
+        Sets ``self.apps[owner].wake`` to the seconds after which it should be looked
+        at again (its interval, or its retry backoff after a failure).
+        """
         owner = Owner(app.metadata.namespace, app.metadata.name)
+        memory = self.apps.setdefault(owner, AppMemory())
+        memory.wake = parse_duration(app.spec.interval) if not spec_errors(app) else 0.0
         if app.spec.suspend:
             return app
         errors = spec_errors(app) + compile_errors(health_rules(app))
@@ -231,28 +255,37 @@ class Controller:
         if src is None or src.status is None or src.status.artifact is None:
             return self._block(app, "SourceNotReady", f"source {ref.name} has no revision yet")
         revision = app.spec.revision or src.status.artifact.revision
-        memory = self.apps.setdefault(owner, AppMemory())
         now = self.clock()
-        wait = app.spec.interval if _ready(app) else app.spec.retry.interval
         requested = app.metadata.annotations.get(REQUEST_ANNOTATION, "")
-        if _retries_exhausted(app, revision) and requested == memory.requested:
-            return app  # stalled: waits for a new revision, a spec change or `qd sync APP`
-        due = (
-            force
-            or requested != memory.requested
-            or memory.generation != app.metadata.generation
-            or memory.revision != revision
-            or now - memory.last_sync >= parse_duration(wait)
+        when = due(
+            memory,
+            app,
+            revision,
+            requested,
+            recovered=source_recovered(src.status, app),
+            exhausted=_retries_exhausted(app, revision),
+            now=now,
+            force=force,
         )
-        if not due:
+        if not when.now:
+            memory.wake = when.after
             return app
         memory.last_sync, memory.generation = now, app.metadata.generation
-        memory.requested = requested
-        out = self._deliver(app, src, revision, owner)
-        if not out.errors:
-            memory.revision = revision
-        status = application_status(app, out, rfc3339(self.clock()))
-        self.write_status(ApplicationRes, owner, status)
+        memory.requested, memory.attempted = requested, revision
+        try:
+            app, out = self._deliver(app, src, revision, owner)
+            status = application_status(app, out, rfc3339(self.clock()))
+            self.write_status(ApplicationRes, owner, status)
+        except Exception:  # an API error or timeout mid-sync: a failed attempt
+            memory.failures += 1
+            memory.wake = backoff(app, memory.failures)
+            raise
+        if out.errors:
+            memory.failures += 1
+            memory.wake = backoff(app, memory.failures)
+        else:
+            memory.revision, memory.failures = revision, 0
+            memory.wake = parse_duration(app.spec.interval)
         changed = out.created + out.configured + out.pruned
         if out.errors:
             reason = "GuardrailDenied" if out.denied else "SyncFailed"
@@ -272,16 +305,34 @@ class Controller:
 
     def _deliver(
         self, app: api.Application, src: api.Source, revision: str, owner: Owner
-    ) -> Outcome:
+    ) -> tuple[api.Application, Outcome]:
+        """Sync ``app`` at ``revision``; the Application as it stands after the
+        in-progress status (if one was written) and what the sync did."""
         try:
             creds = self._credentials(src.metadata.namespace, src.spec.secret_ref)
         except Exception as err:  # a missing or unreadable Secret fails this sync only
-            return Outcome(revision=revision, errors=[f"source secretRef: {err}"])
+            return app, Outcome(revision=revision, errors=[f"source secretRef: {err}"])
         policies = self.guardrails.current()
         if policies.error:
-            return Outcome(revision=revision, errors=[policies.error])
+            return app, Outcome(revision=revision, errors=[policies.error])
         target, opts = delivery_of(app, src, revision, creds)
         inventory = entries(app.status.inventory if app.status else [])
+        current = [app]
+
+        def before_changes(p: Plan, result: SyncResult) -> None:
+            if not (
+                p.prunes
+                or result.drift
+                or result.recreated
+                or any(a.kind == "create" for a in p.applies)
+            ):
+                return  # nothing will change: Ready stays as it is
+            planned = entries_of(a.obj for a in p.applies)
+            status = applying_status(app, revision, [*inventory, *planned], rfc3339(self.clock()))
+            self.write_status(ApplicationRes, owner, status)  # raises: nothing applied yet
+            current[0] = msgspec.structs.replace(app, status=status)
+
+        opts = dataclasses.replace(opts, before_changes=before_changes)
         rails, labels = policies.guardrails, policies.namespaces
         done = deliver(self.cluster, self.git, target, owner, inventory, opts, rails, labels)
         result = done.result
@@ -291,7 +342,7 @@ class Controller:
         if done.ok:
             self.apps[owner].desired = done.desired
             self.on_synced(owner, done.desired)
-        return Outcome(
+        return current[0], Outcome(
             revision=done.revision.sha if done.revision else revision,
             errors=result.errors,
             created=len(result.created),
@@ -306,6 +357,25 @@ class Controller:
             denied=done.gate.blocked,
             guardrail_warnings=findings(done.gate) if done.ok else None,
         )
+
+
+def dependency_graph(apps: dict[Owner, api.Application]) -> dict[Owner, list[Owner]]:
+    """Each Application's dependsOn as owners."""
+    return {
+        o: [Owner(d.namespace or o.namespace, d.name) for d in a.spec.depends_on]
+        for o, a in apps.items()
+    }
+
+
+def backoff(app: api.Application, failures: int) -> float:
+    """Seconds until the retry of ``app`` after ``failures`` failed syncs in a row."""
+    spec = app.spec
+    return retry_delay(parse_duration(spec.retry.interval), parse_duration(spec.interval), failures)
+
+
+def describe(err: BaseException) -> str:
+    """One line for an unexpected error: its type and message."""
+    return f"{type(err).__name__}: {err}".splitlines()[0][:300]
 
 
 def read_credentials(client: Client, namespace: str, ref: Any) -> Credentials | None:

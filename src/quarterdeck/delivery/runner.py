@@ -16,7 +16,7 @@ import time
 import msgspec
 
 from quarterdeck.api import delivery as api
-from quarterdeck.delivery.controller import ApplicationRes, Controller, rfc3339
+from quarterdeck.delivery.controller import ApplicationRes, Controller, describe, rfc3339
 from quarterdeck.delivery.inventory import Owner
 from quarterdeck.delivery.metrics import DRIFT_OBJECTS, OBJECTS_APPLIED, RECONCILE_SECONDS
 from quarterdeck.delivery.selfheal import SelfHeal
@@ -36,6 +36,8 @@ class Runner:
         controller.on_synced = lambda owner, objs: self.selfheal.watch(objs)
         self.healed: list[tuple[Owner, float]] = []  # (owner, monotonic time) for benchmarks
         self.failures = 0  # consecutive failed passes, for backoff
+        self.passes = 0  # passes run (failed or not) and self-heals attempted, for tests
+        self.heal_attempts = 0
 
     def run(self) -> None:
         """Loop until ``stop`` is set."""
@@ -53,7 +55,7 @@ class Runner:
                 pending.add(self.edits.get_nowait())
             for item in sorted(pending):
                 with RECONCILE_SECONDS.labels("selfheal").time():
-                    self.heal(item)
+                    self._heal_guarded(item)
         self.selfheal.stop.set()
         self.controller.cache.stop.set()
 
@@ -64,17 +66,30 @@ class Runner:
         right after our CRDs were installed, a dropped connection) is reported and
         retried soon with backoff instead of ending the operator.
         """
+        self.passes += 1
         try:
             with RECONCILE_SECONDS.labels("pass").time():
                 self.controller.reconcile_all()
         except Exception as err:  # one bad pass must not stop every Application
             self.failures += 1
             delay = min(self.tick, 0.2 * float(2 ** min(self.failures, 5)))
-            print(f"delivery pass failed ({type(err).__name__}: {err}); retrying in "
-                  f"{delay:.1f}s", file=sys.stderr, flush=True)
+            print(
+                f"delivery pass failed ({type(err).__name__}: {err}); retrying in {delay:.1f}s",
+                file=sys.stderr,
+                flush=True,
+            )
             return delay
         self.failures = 0
         return self.tick
+
+    def _heal_guarded(self, owner: Owner) -> None:
+        """``heal``, reporting instead of raising: the Application may be gone, its
+        namespace terminating, the API server paused; the next pass sees to it."""
+        self.heal_attempts += 1
+        try:
+            self.heal(owner)
+        except Exception as err:
+            self.controller.log(f"self-heal {owner} failed: {describe(err)}")
 
     def heal(self, owner: Owner) -> None:
         """Re-apply the last rendered set of ``owner`` if it asks for self-heal."""
@@ -85,6 +100,8 @@ class Runner:
         app = api.decode_application(dict(raw))
         if not app.spec.self_heal or app.spec.suspend or app.status is None:
             return
+        if app.status.last_attempted_revision != app.status.last_applied_revision:
+            return  # a newer revision is being applied (or failed): do not revert it
         inventory = entries(app.status.inventory)
         opts = SyncOptions(
             namespace=app.spec.render.target_namespace or owner.namespace, prune=False, wait=False

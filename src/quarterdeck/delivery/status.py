@@ -135,7 +135,8 @@ class Outcome:
 
 
 def application_status(app: Application, outcome: Outcome, now: str) -> ApplicationStatus:
-    """The status after a sync attempt; a failed sync keeps the last good inventory."""
+    """The status after a sync attempt; a failed sync keeps the inventory it had (the
+    last good one, plus what ``applying_status`` recorded if the sync got that far)."""
     old = app.status or ApplicationStatus()
     gen = app.metadata.generation
     failed = bool(outcome.errors)
@@ -211,6 +212,32 @@ def application_status(app: Application, outcome: Outcome, now: str) -> Applicat
             if outcome.guardrail_warnings is None
             else outcome.guardrail_warnings
         ),
+    )
+
+
+def applying_status(
+    app: Application, revision: str, inventory: Sequence[Entry], now: str
+) -> ApplicationStatus:
+    """The status written just before a sync changes anything.
+
+    ``inventory`` holds the old inventory plus everything about to be applied, so a
+    process killed at any moment afterwards leaves no object a later sync cannot
+    prune; Ready is Unknown and Reconciling True, so nobody reads the old revision
+    as synced while the new one is half applied.
+    """
+    old = app.status or ApplicationStatus()
+    gen = app.metadata.generation
+    message = f"applying revision {revision[:12]}"
+    conds = list(old.conditions)
+    conds = set_condition(conds, _cond("Ready", "Unknown", "Progressing", message, gen, now))
+    conds = set_condition(conds, _cond("Reconciling", "True", "Progressing", message, gen, now))
+    conds = set_condition(conds, _cond("Stalled", "False", "Progressing", "", gen, now))
+    return msgspec.structs.replace(
+        old,
+        conditions=conds,
+        observed_generation=gen,
+        last_attempted_revision=revision,
+        inventory=references(sorted(set(inventory))),
     )
 
 

@@ -44,6 +44,9 @@ class SyncOptions:
     recreate_on_immutable: bool = False
     health_rules: tuple[HealthRule, ...] = ()
     health_checks: tuple[tuple[str, Key], ...] = ()  # (apiVersion, key) outside the set
+    # called once the dry-run passed, before the first change: the operator records
+    # its inventory-to-be there, so a crash mid-apply leaves nothing it cannot prune
+    before_changes: Callable[[Plan, SyncResult], None] | None = None
 
 
 @dataclass
@@ -201,6 +204,8 @@ def sync(
     _dry_run(cluster, [a for a in p.applies if a.key not in later], live, result, opts)
     if result.errors or opts.dry_run:
         return result
+    if opts.before_changes is not None:
+        opts.before_changes(p, result)
     for wave in p.waves:
         _apply_wave(cluster, wave, live, result, opts)
         if result.errors:

@@ -1,7 +1,8 @@
 """Clients for an API server: the one place that turns a kubeconfig into a connection.
 
 Everything else in quarterdeck takes a client as an argument; nothing reads KUBECONFIG on
-its own, so tests and the fleet code can point any component at any cluster.
+its own, so tests and the fleet code can point any component at any cluster. Which
+cluster, user and namespace is decided in quarterdeck.kube.config, as kubectl decides it.
 """
 
 from __future__ import annotations
@@ -9,28 +10,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lightkube import AsyncClient, Client, KubeConfig
+from lightkube import AsyncClient
 
+from quarterdeck.kube.config import (
+    ClientSettings,
+    as_settings,
+    build_client,
+    load_client,
+    resolve,
+)
 
-class ClusterUnreachableError(RuntimeError):
-    """The API server named by the kubeconfig does not answer."""
-
-
-def load_config(kubeconfig: Path | None = None) -> KubeConfig:
-    """The kubeconfig at `kubeconfig`, else $KUBECONFIG, else ~/.kube/config."""
-    if kubeconfig is not None:
-        return KubeConfig.from_file(kubeconfig)
-    return KubeConfig.from_env()
-
-
-def load_client(kubeconfig: Path | None = None, field_manager: str | None = None) -> Client:
-    return Client(config=load_config(kubeconfig), field_manager=field_manager, trust_env=False)
+__all__ = ["describe_target", "load_async_client", "load_client"]
 
 
 def load_async_client(
-    kubeconfig: Path | None = None, field_manager: str | None = None
+    settings: ClientSettings | Path | None = None, field_manager: str | None = None
 ) -> AsyncClient:
-    return AsyncClient(config=load_config(kubeconfig), field_manager=field_manager, trust_env=False)
+    """An asyncio client for `settings` (a bare Path is an explicit kubeconfig file)."""
+    return build_client(AsyncClient, resolve(as_settings(settings)), field_manager)
 
 
 def describe_target(kubeconfig: Path | None) -> str:

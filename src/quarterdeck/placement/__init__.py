@@ -4,7 +4,7 @@ packing, GPU clustering, FGD) and `place()` for gangs. Pure: no I/O, no clock.
 Typical use by a controller::
 
     cluster = ClusterState(node_specs)
-    podset = PodSet(Request(cpu_milli=4000, memory_mib=16384, gpu_count=1, gpu_milli=500))
+    podset = Gang(Request(cpu_milli=4000, memory_mib=16384, gpu_count=1, gpu_milli=500))
     assignment = place(cluster, podset, scorer_named("fgd", workload))
     if assignment is not None:
         commit(cluster, podset, assignment)
@@ -12,37 +12,38 @@ Typical use by a controller::
 
 from quarterdeck.placement.cluster import ClusterState
 from quarterdeck.placement.fgd import FragmentationGradient
-from quarterdeck.placement.fragmentation import Workload, cluster_fragmentation
+from quarterdeck.placement.fragmentation import TargetWorkload, cluster_fragmentation
 from quarterdeck.placement.gang import commit, place, release
 from quarterdeck.placement.model import (
     MILLI_PER_GPU,
-    Assignment,
+    Gang,
+    GangPlacement,
     NodeSpec,
     PlacementError,
     PodPlacement,
-    PodSet,
     Request,
     Topology,
     TopologyConstraint,
 )
-from quarterdeck.placement.policies import POLICIES, scorer_named
+from quarterdeck.placement.policies import POLICIES, TARGETED, scorer_named
 from quarterdeck.placement.scorers import Scorer
 
 __all__ = [
     "MILLI_PER_GPU",
     "POLICIES",
-    "Assignment",
+    "TARGETED",
     "ClusterState",
     "FragmentationGradient",
+    "Gang",
+    "GangPlacement",
     "NodeSpec",
     "PlacementError",
     "PodPlacement",
-    "PodSet",
     "Request",
     "Scorer",
+    "TargetWorkload",
     "Topology",
     "TopologyConstraint",
-    "Workload",
     "cluster_fragmentation",
     "commit",
     "place",

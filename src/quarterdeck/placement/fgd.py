@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from quarterdeck.placement.cluster import ClusterState, Mask
-from quarterdeck.placement.fragmentation import F64, I64, Workload, class_key, fragmentation
+from quarterdeck.placement.fragmentation import F64, I64, TargetWorkload, class_key, fragmentation
 from quarterdeck.placement.model import MILLI_PER_GPU, PodPlacement, Request
 from quarterdeck.placement.scorers import gpus_for, leftover, pick_lowest
 
@@ -28,7 +28,7 @@ def node_score(delta: F64) -> F64:
 
 
 Measure = Callable[
-    [Workload, NDArray[np.bool_], I64, I64, I64, I64], F64
+    [TargetWorkload, NDArray[np.bool_], I64, I64, I64, I64], F64
 ]  # signature of `fragmentation`
 
 
@@ -58,7 +58,7 @@ class FragmentationGradient:
 
     def __init__(
         self,
-        workload: Workload,
+        workload: TargetWorkload,
         tie_break: str = "random",
         exact: bool = False,
         measure: Measure = fragmentation,

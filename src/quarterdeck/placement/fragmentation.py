@@ -14,7 +14,6 @@ FGD evaluates every feasible node and GPU choice on each arrival.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -36,7 +35,7 @@ def class_key(r: Request) -> ClassKey:
 
 
 @dataclass(frozen=True)
-class Workload:
+class TargetWorkload:
     """Typical tasks of a workload and their popularity (weights sum to 1)."""
 
     keys: tuple[ClassKey, ...]
@@ -50,20 +49,29 @@ class Workload:
     _allowed: dict[tuple[str, ...], NDArray[np.bool_]] = field(default_factory=dict, repr=False)
 
     @staticmethod
-    def from_requests(requests: Iterable[Request]) -> Workload:
+    def from_requests(requests: Iterable[Request]) -> TargetWorkload:
         """The workload whose typical tasks are `requests` weighted by how often they occur.
 
         MIG requests are left out: they do not use the shareable GPU capacity.
         """
-        counts = Counter(class_key(r) for r in requests if r.mig_profile is None)
-        if not counts:
+        return TargetWorkload.from_weighted((r, 1.0) for r in requests)
+
+    @staticmethod
+    def from_weighted(pairs: Iterable[tuple[Request, float]]) -> TargetWorkload:
+        """The workload of typical tasks `request` with popularity `weight` (summed per
+        task class, then normalised); MIG requests are left out."""
+        counts: dict[ClassKey, float] = {}
+        for r, w in pairs:
+            if r.mig_profile is None:
+                counts[class_key(r)] = counts.get(class_key(r), 0.0) + float(w)
+        total = sum(counts.values())
+        if not counts or total <= 0:
             raise ValueError("a workload needs at least one request")
         keys = tuple(sorted(counts, key=lambda k: (k[:4], sorted(k[4]))))
-        total = sum(counts.values())
         weight = np.array([counts[k] / total for k in keys], dtype=np.float64)
         shared = [0 < k[3] < MILLI_PER_GPU for k in keys]
         cpu_only = [k[2] == 0 for k in keys]
-        return Workload(
+        return TargetWorkload(
             keys=keys,
             weight=weight,
             cpu=np.array([k[0] for k in keys], dtype=np.int64),
@@ -93,7 +101,7 @@ class Workload:
 
 
 def fragmentation(
-    workload: Workload,
+    workload: TargetWorkload,
     allowed: NDArray[np.bool_],
     cpu: I64,
     mem: I64,
@@ -125,7 +133,7 @@ def fragmentation(
 
 
 def capacity_fragmentation(
-    workload: Workload,
+    workload: TargetWorkload,
     allowed: NDArray[np.bool_],
     cpu: I64,
     mem: I64,
@@ -157,7 +165,7 @@ def capacity_fragmentation(
     return result
 
 
-def cluster_fragmentation(workload: Workload, cluster: ClusterState) -> F64:
+def cluster_fragmentation(workload: TargetWorkload, cluster: ClusterState) -> F64:
     """F_n(M) of every node of `cluster` as it is now, in milli-GPU."""
     return fragmentation(
         workload,

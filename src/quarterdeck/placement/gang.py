@@ -12,16 +12,16 @@ from __future__ import annotations
 import numpy as np
 
 from quarterdeck.placement.cluster import ClusterState, Mask
-from quarterdeck.placement.model import Assignment, PodPlacement, PodSet, Topology
+from quarterdeck.placement.model import Gang, GangPlacement, PodPlacement, Topology
 from quarterdeck.placement.scorers import Scorer
 
 
 def place(
     cluster: ClusterState,
-    podset: PodSet,
+    podset: Gang,
     scorer: Scorer,
     rng: np.random.Generator | None = None,
-) -> Assignment | None:
+) -> GangPlacement | None:
     """Where every pod of `podset` goes, or None when the gang cannot be placed whole.
 
     `cluster` is not changed; carry the result out with `commit`. `rng` breaks ties
@@ -33,7 +33,7 @@ def place(
     if topo is None:
         return _place_within(cluster, podset, scorer, rng, everywhere, None)
     values = np.array([s.label(topo.key) or "" for s in cluster.specs], dtype=object)
-    best: tuple[int, str, Assignment] | None = None
+    best: tuple[int, str, GangPlacement] | None = None
     for domain in sorted({v for v in values if v}):
         inside = values == domain
         got = _place_within(cluster, podset, scorer, rng, inside, domain)
@@ -49,13 +49,13 @@ def place(
     return None
 
 
-def commit(cluster: ClusterState, podset: PodSet, assignment: Assignment) -> None:
+def commit(cluster: ClusterState, podset: Gang, assignment: GangPlacement) -> None:
     """Bind every pod of `assignment` on `cluster` (the shell's half of `place`)."""
     for pod in assignment.pods:
         cluster.bind(podset.request, pod)
 
 
-def release(cluster: ClusterState, podset: PodSet, assignment: Assignment) -> None:
+def release(cluster: ClusterState, podset: Gang, assignment: GangPlacement) -> None:
     """Give back everything `commit` took."""
     for pod in assignment.pods:
         cluster.release(podset.request, pod)
@@ -63,16 +63,16 @@ def release(cluster: ClusterState, podset: PodSet, assignment: Assignment) -> No
 
 def _place_within(
     cluster: ClusterState,
-    podset: PodSet,
+    podset: Gang,
     scorer: Scorer,
     rng: np.random.Generator,
     allowed: Mask,
     domain: str | None,
-) -> Assignment | None:
+) -> GangPlacement | None:
     request = podset.request
     if podset.count == 1:
         pod = scorer.choose(cluster, request, cluster.fits(request) & allowed, rng)
-        return None if pod is None else Assignment((pod,), domain)
+        return None if pod is None else GangPlacement((pod,), domain)
     scratch = cluster.copy()
     pods: list[PodPlacement] = []
     for _ in range(podset.count):
@@ -81,11 +81,11 @@ def _place_within(
             return None
         scratch.bind(request, pod)
         pods.append(pod)
-    return Assignment(tuple(pods), domain)
+    return GangPlacement(tuple(pods), domain)
 
 
 def _free_gpu_after(
-    cluster: ClusterState, podset: PodSet, assignment: Assignment, inside: Mask
+    cluster: ClusterState, podset: Gang, assignment: GangPlacement, inside: Mask
 ) -> int:
     free = int(cluster.gpu_free[inside].sum())
     return free - podset.request.gpu_demand_milli * len(assignment.pods)

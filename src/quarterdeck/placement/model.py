@@ -102,7 +102,7 @@ class TopologyConstraint:
 
 
 @dataclass(frozen=True, slots=True)
-class PodSet:
+class Gang:
     """A gang of `count` identical pods: placed whole or not at all."""
 
     request: Request
@@ -127,7 +127,7 @@ class PodPlacement:
 
 
 @dataclass(frozen=True, slots=True)
-class Assignment:
+class GangPlacement:
     """Where every pod of a pod set goes; `domain` is the topology value used, if any."""
 
     pods: tuple[PodPlacement, ...]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from quarterdeck.placement.fgd import FragmentationGradient
-from quarterdeck.placement.fragmentation import Workload, capacity_fragmentation
+from quarterdeck.placement.fragmentation import TargetWorkload, capacity_fragmentation
 from quarterdeck.placement.model import PlacementError
 from quarterdeck.placement.scorers import (
     BestFit,
@@ -16,7 +16,7 @@ from quarterdeck.placement.scorers import (
     Scorer,
 )
 
-_FACTORIES: dict[str, Callable[[Workload | None], Scorer]] = {
+_FACTORIES: dict[str, Callable[[TargetWorkload | None], Scorer]] = {
     "random": lambda _: RandomFit(),
     "dotprod": lambda _: DotProduct(),
     "clustering": lambda _: GpuClustering(),
@@ -31,15 +31,17 @@ _FACTORIES: dict[str, Callable[[Workload | None], Scorer]] = {
 }
 
 POLICIES: tuple[str, ...] = tuple(_FACTORIES)
+TARGETED: frozenset[str] = frozenset(p for p in POLICIES if p.startswith("fgd"))
+"""Policies that score against a target workload (FGD and its variants)."""
 
 
-def _needs(workload: Workload | None, name: str) -> Workload:
+def _needs(workload: TargetWorkload | None, name: str) -> TargetWorkload:
     if workload is None:
         raise PlacementError(f"policy {name!r} needs a target workload")
     return workload
 
 
-def scorer_named(name: str, workload: Workload | None = None) -> Scorer:
+def scorer_named(name: str, workload: TargetWorkload | None = None) -> Scorer:
     """A fresh scorer for policy `name`; FGD-class policies need the target `workload`."""
     factory = _FACTORIES.get(name)
     if factory is None:

@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from quarterdeck.queueing.decisions import Admit, Decisions, Pending, PendingReason, Preempt
 from quarterdeck.queueing.fairshare import dominant_share
-from quarterdeck.queueing.flavors import Assignment, Mode, assign
+from quarterdeck.queueing.flavors import FlavorAssignment, Mode, assign
 from quarterdeck.queueing.model import (
     AdmittedWorkload,
     ClusterQueue,
@@ -182,7 +182,7 @@ class _Cycle:
             self.placement,
             self.admitted_by_cq,
             self.snap.flavors,
-            self.snap.fair_sharing,
+            self.snap.preemption_strategies if self.snap.fair_sharing else None,
         )
         if found is None:
             if self._admit_partially(wl, cq) is True:
@@ -239,10 +239,12 @@ class _Cycle:
         self,
         wl: Workload,
         cq: ClusterQueue,
-        got: Assignment,
+        got: FlavorAssignment,
         nodes: tuple[Mapping[str, int] | None, ...],
         borrows: bool,
     ) -> None:
+        self._reserve(wl, got, nodes)
+        view = self.placement
         pod_sets = tuple(
             PodSetAdmission(
                 name=c.pod_set.name,
@@ -250,14 +252,14 @@ class _Cycle:
                 flavors=dict(c.flavors),
                 usage=c.pod_set.total(),
                 nodes=n,
+                devices=view.devices(c.pod_set) if view is not None and n is not None else None,
             )
             for c, n in zip(got.pod_sets, nodes, strict=True)
         )
-        self._reserve(wl, got, nodes)
         self.admits.append(Admit(wl, pod_sets, borrows))
 
     def _reserve(
-        self, wl: Workload, got: Assignment, nodes: tuple[Mapping[str, int] | None, ...]
+        self, wl: Workload, got: FlavorAssignment, nodes: tuple[Mapping[str, int] | None, ...]
     ) -> None:
         self.quota.add(wl.cluster_queue, got.usage())
         if self.placement is not None:

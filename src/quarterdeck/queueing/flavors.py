@@ -37,7 +37,7 @@ class PodSetChoice:
 
 
 @dataclass(slots=True)
-class Assignment:
+class FlavorAssignment:
     """The outcome for a whole workload: the worst mode over its pod sets."""
 
     mode: Mode
@@ -69,7 +69,7 @@ def assign(
     flavors: Mapping[str, Flavor],
     quota: QuotaState,
     placement: NodeView | None = None,
-) -> Assignment:
+) -> FlavorAssignment:
     """Choose flavors for every pod set of `wl` against the current quota (and nodes)."""
     acc: dict[FlavorResource, int] = {}
     choices: list[PodSetChoice] = []
@@ -86,7 +86,9 @@ def assign(
         choice, result = _assign_pod_set(ps, cq, flavors, quota, acc, scratch)
         if result.mode == Mode.NO_FIT:
             where = f"pod set {ps.name}: " if prefix_names else ""
-            return Assignment(Mode.NO_FIT, [], never=result.never, message=where + result.message)
+            return FlavorAssignment(
+                Mode.NO_FIT, [], never=result.never, message=where + result.message
+            )
         if scratch is not None and index >= 1 and choice.nodes is not None:
             scratch.bind(ps, choice.nodes)
         for fr, v in choice.usage().items():
@@ -95,7 +97,7 @@ def assign(
         mode, borrows = min(mode, result.mode), borrows or result.borrows
         if result.mode == Mode.PREEMPT:
             notes.append((f"pod set {ps.name}: " if prefix_names else "") + result.message)
-    return Assignment(mode, choices, borrows=borrows, message=". ".join(notes))
+    return FlavorAssignment(mode, choices, borrows=borrows, message=". ".join(notes))
 
 
 def _assign_pod_set(

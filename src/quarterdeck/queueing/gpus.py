@@ -13,7 +13,7 @@ GPU devices chosen by the scorer are the ones accounted for.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -21,21 +21,24 @@ from numpy.typing import NDArray
 
 from quarterdeck.placement import (
     MILLI_PER_GPU,
+    POLICIES,
     ClusterState,
+    Gang,
     NodeSpec,
     PlacementError,
     PodPlacement,
     Request,
     Scorer,
+    TargetWorkload,
     Topology,
     TopologyConstraint,
     place,
     scorer_named,
 )
-from quarterdeck.placement import PodSet as GangSpec
+from quarterdeck.placement.policies import TARGETED
 from quarterdeck.placement.scorers import gpus_for
-from quarterdeck.queueing.model import AdmittedWorkload, Flavor, Node, PodSet, fmt
-from quarterdeck.queueing.nodes import NodeView, matches
+from quarterdeck.queueing.model import AdmittedWorkload, Flavor, Node, PodDevices, PodSet, fmt
+from quarterdeck.queueing.nodes import matches
 
 GPU = "nvidia.com/gpu"
 MIG_PREFIX = "nvidia.com/mig-"
@@ -80,60 +83,207 @@ def spec_of(node: Node) -> NodeSpec:
     )
 
 
-class GpuPlacer:
-    """Placement-aware admission with a `quarterdeck.placement` scorer (default best-fit)."""
+DEFAULT_TARGET = (Request(cpu_milli=0, memory_mib=0, gpu_count=1, gpu_milli=MILLI_PER_GPU),)
+"""FGD's target workload before any workload was admitted and with no configured fallback."""
 
-    def __init__(self, policy: str = "bestfit", seed: int = 0) -> None:
+Held = list[tuple[Request, PodPlacement]]
+
+
+class GpuPlacer:
+    """Placement-aware admission with a `quarterdeck.placement` scorer (default best-fit).
+
+    Keep one placer across passes: it keeps the exact device state of the running
+    workloads (updated by difference each pass) and, for FGD-class policies, learns the
+    target workload from the pod requests of the last `recent_admitted` admitted
+    workloads (until one is admitted: `fallback`, then one whole GPU per pod).
+    """
+
+    def __init__(
+        self,
+        policy: str = "bestfit",
+        seed: int = 0,
+        recent_admitted: int = 1000,
+        fallback: Sequence[tuple[Request, float]] = (),
+    ) -> None:
+        if policy not in POLICIES:
+            raise PlacementError(f"unknown policy {policy!r}; choose from {', '.join(POLICIES)}")
         self.policy = policy
         self.seed = seed
+        self.recent_admitted = recent_admitted
+        self.fallback = tuple(fallback)
+        self.recent: OrderedDict[str, tuple[tuple[Request, int], ...]] = OrderedDict()
+        self._scorer: tuple[object, Scorer] | None = None
+        self._base: _Base | None = None
 
-    def start(self, nodes: Sequence[Node], admitted: Sequence[AdmittedWorkload]) -> NodeView:
-        view = GpuView(tuple(nodes), ClusterState([spec_of(n) for n in nodes]), self)
-        for i, node in enumerate(nodes):
-            view.bind_used(i, node.used)
+    def target(self) -> TargetWorkload:
+        """The target workload FGD-class policies score against right now."""
+        counts: Counter[Request] = Counter()
+        for pods in self.recent.values():
+            for request, count in pods:
+                counts[request] += count
+        if counts:
+            return TargetWorkload.from_weighted(counts.items())
+        if self.fallback:
+            return TargetWorkload.from_weighted(self.fallback)
+        return TargetWorkload.from_requests(DEFAULT_TARGET)
+
+    def learn(self, admitted: Sequence[AdmittedWorkload]) -> None:
+        """Remember the pod requests of admitted workloads not seen before."""
         for adm in admitted:
-            view.take(adm)
+            key = adm.workload.key
+            if key in self.recent:
+                continue
+            by_name = {ps.name: ps for ps in adm.workload.pod_sets}
+            pods = []
+            for psa in adm.pod_sets:
+                spec = by_name.get(psa.name)
+                try:
+                    request = request_of(spec.requests) if spec else None
+                except PlacementError:
+                    request = None
+                if request is not None and request.mig_profile is None and psa.count:
+                    pods.append((request, psa.count))
+            self.recent[key] = tuple(pods)
+            while len(self.recent) > self.recent_admitted:
+                self.recent.popitem(last=False)
+
+    def scorer(self) -> Scorer:
+        """The policy's scorer; FGD-class ones are rebuilt only when the target changes."""
+        if self.policy not in TARGETED:
+            if self._scorer is None:
+                self._scorer = (None, scorer_named(self.policy))
+            return self._scorer[1]
+        target = self.target()
+        key = (target.keys, tuple(target.weight.tolist()))
+        if self._scorer is None or self._scorer[0] != key:
+            self._scorer = (key, scorer_named(self.policy, target))
+        return self._scorer[1]
+
+    def start(self, nodes: Sequence[Node], admitted: Sequence[AdmittedWorkload]) -> GpuView:
+        self.learn(admitted)
+        base = self._base
+        nodes = tuple(nodes)
+        if base is None or not (base.nodes is nodes or base.nodes == nodes):
+            base = self._base = _Base(nodes)
+        base.update(admitted)
+        view = GpuView(nodes, base.cluster.copy(), self, self.scorer())
+        view.index = base.index
+        view.running = dict(base.running)
         return view
+
+
+class _Base:
+    """Node state with every running workload held: what each cycle's view starts from."""
+
+    def __init__(self, nodes: tuple[Node, ...]) -> None:
+        self.nodes = nodes
+        self.cluster = ClusterState([spec_of(n) for n in nodes])
+        self.index = {n.name: i for i, n in enumerate(nodes)}
+        self.running: dict[tuple[str, str], Held] = {}
+        self.admitted: dict[str, AdmittedWorkload] = {}
+        for i, node in enumerate(nodes):
+            _bind_used(self.cluster, i, node.used)
+
+    def update(self, admitted: Sequence[AdmittedWorkload]) -> None:
+        now = {a.workload.key: a for a in admitted}
+        for key, old in list(self.admitted.items()):
+            new = now.get(key)
+            if new is None or not (new is old or new == old):
+                _release(self.cluster, self.running, old)
+                del self.admitted[key]
+        for key, adm in now.items():
+            if key not in self.admitted:
+                _hold(self.cluster, self.index, self.running, adm)
+                self.admitted[key] = adm
+
+
+def _bind_used(cluster: ClusterState, i: int, used: Mapping[str, int]) -> None:
+    """Pods outside queueing: whole GPUs, then any share, CPU and memory with them."""
+    if not used:
+        return
+    gpu = used.get(GPU, 0)
+    base = {"cpu": used.get("cpu", 0), "memory": used.get("memory", 0)}
+    parts = [{**base, GPU: gpu - gpu % MILLI_PER_GPU}, {GPU: gpu % MILLI_PER_GPU}]
+    for part in parts:
+        if any(part.values()):
+            request = request_of(part)
+            cluster.bind(request, PodPlacement(i, gpus_for(cluster, request, i)))
+
+
+def _bind_pod(
+    cluster: ClusterState, request: Request, i: int, gpus: tuple[int, ...] | None
+) -> PodPlacement:
+    """Bind on the recorded GPUs when they are still free, else on the default choice."""
+    if gpus is not None:
+        try:
+            pod = PodPlacement(i, gpus)
+            cluster.bind(request, pod)
+            return pod
+        except PlacementError:
+            pass
+    pod = PodPlacement(i, gpus_for(cluster, request, i))
+    cluster.bind(request, pod)
+    return pod
+
+
+def _hold(
+    cluster: ClusterState,
+    index: Mapping[str, int],
+    running: dict[tuple[str, str], Held],
+    admitted: AdmittedWorkload,
+) -> None:
+    by_name = {ps.name: ps for ps in admitted.workload.pod_sets}
+    for psa in admitted.pod_sets:
+        spec = by_name.get(psa.name)
+        if spec is None or (psa.nodes is None and psa.devices is None):
+            continue
+        request = request_of(spec.requests)
+        pods: list[tuple[str, tuple[int, ...] | None]]
+        if psa.devices is not None:
+            pods = [(d.node, d.gpus) for d in psa.devices]
+        else:
+            pods = [(n, None) for n, c in (psa.nodes or {}).items() for _ in range(c)]
+        running[(admitted.workload.key, psa.name)] = [
+            (request, _bind_pod(cluster, request, index[node], gpus))
+            for node, gpus in pods
+            if node in index
+        ]
+
+
+def _release(
+    cluster: ClusterState, running: dict[tuple[str, str], Held], admitted: AdmittedWorkload
+) -> None:
+    for psa in admitted.pod_sets:
+        for request, pod in running.pop((admitted.workload.key, psa.name), []):
+            cluster.release(request, pod)
 
 
 class GpuView:
     """One cycle's cluster state; remembers the devices each running pod holds."""
 
-    def __init__(self, nodes: tuple[Node, ...], cluster: ClusterState, placer: GpuPlacer) -> None:
+    def __init__(
+        self, nodes: tuple[Node, ...], cluster: ClusterState, placer: GpuPlacer, scorer: Scorer
+    ) -> None:
         self.nodes = nodes
         self.cluster = cluster
         self.placer = placer
-        self.scorer: Scorer = scorer_named(placer.policy)
+        self.scorer = scorer
         self.index = {n.name: i for i, n in enumerate(nodes)}
-        self.running: dict[tuple[str, str], list[tuple[Request, PodPlacement]]] = {}
+        self.running: dict[tuple[str, str], Held] = {}
         self.chosen: dict[tuple[int, tuple[tuple[str, int], ...]], list[PodPlacement]] = {}
+        self.bound: dict[int, list[PodPlacement]] = {}
         self.templates: dict[
             tuple[object, ...], tuple[list[int], NDArray[np.int64], ClusterState]
         ] = {}
 
     def copy(self) -> GpuView:
-        new = GpuView(self.nodes, self.cluster.copy(), self.placer)
-        new.scorer = self.scorer
+        new = GpuView(self.nodes, self.cluster.copy(), self.placer, self.scorer)
+        new.index = self.index
         new.running = dict(self.running)
         new.chosen = dict(self.chosen)
+        new.bound = dict(self.bound)
         new.templates = self.templates  # static shapes, refilled on every use
         return new
-
-    def bind_used(self, i: int, used: Mapping[str, int]) -> None:
-        """Pods outside queueing: whole GPUs, then any share, CPU and memory with them."""
-        if not used:
-            return
-        gpu = used.get(GPU, 0)
-        base = {"cpu": used.get("cpu", 0), "memory": used.get("memory", 0)}
-        parts = [{**base, GPU: gpu - gpu % MILLI_PER_GPU}, {GPU: gpu % MILLI_PER_GPU}]
-        for part in parts:
-            if any(part.values()):
-                self._bind_one(request_of(part), i)
-
-    def _bind_one(self, request: Request, i: int) -> PodPlacement:
-        pod = PodPlacement(i, gpus_for(self.cluster, request, i))
-        self.cluster.bind(request, pod)
-        return pod
 
     def place(
         self, flavors: Sequence[Flavor], pod_set: PodSet
@@ -152,7 +302,7 @@ class GpuView:
         if level is not None:
             mode = Topology.REQUIRED if pod_set.topology_required else Topology.PREFERRED
             topology = TopologyConstraint(level, mode)
-        gang = GangSpec(request, pod_set.count, topology)
+        gang = Gang(request, pod_set.count, topology)
         got = place(sub, gang, self.scorer, np.random.default_rng(self.placer.seed))
         if got is None:
             return None, self._shortfall(sub, request, pod_set)
@@ -165,32 +315,28 @@ class GpuView:
         request = request_of(pod_set.requests)
         pods = self.chosen.pop((id(pod_set), tuple(sorted(placement.items()))), None)
         if pods is None:
-            for node, count in placement.items():
-                for _ in range(count):
-                    self._bind_one(request, self.index[node])
-            return
-        for pod in pods:
-            self.cluster.bind(request, pod)
-
-    def take(self, admitted: AdmittedWorkload, sign: int = 1) -> None:
-        by_name = {ps.name: ps for ps in admitted.workload.pod_sets}
-        for psa in admitted.pod_sets:
-            spec = by_name.get(psa.name)
-            key = (admitted.workload.key, psa.name)
-            if sign < 0:
-                for request, pod in self.running.pop(key, []):
-                    self.cluster.release(request, pod)
-                continue
-            if psa.nodes is None or spec is None:
-                continue
-            request = request_of(spec.requests)
-            held = [
-                (request, self._bind_one(request, self.index[node]))
-                for node, count in psa.nodes.items()
-                if node in self.index
+            pods = [
+                _bind_pod(self.cluster, request, self.index[node], None)
+                for node, count in placement.items()
                 for _ in range(count)
             ]
-            self.running[key] = held
+        else:
+            for pod in pods:
+                self.cluster.bind(request, pod)
+        self.bound[id(pod_set)] = pods
+
+    def devices(self, pod_set: PodSet) -> tuple[PodDevices, ...] | None:
+        """Node and GPUs of every pod of `pod_set` as last bound by this view."""
+        pods = self.bound.get(id(pod_set))
+        if pods is None:
+            return None
+        return tuple(PodDevices(self.nodes[p.node].name, p.gpus) for p in pods)
+
+    def take(self, admitted: AdmittedWorkload, sign: int = 1) -> None:
+        if sign < 0:
+            _release(self.cluster, self.running, admitted)
+        else:
+            _hold(self.cluster, self.index, self.running, admitted)
 
     def _candidates(
         self, flavors: Sequence[Flavor], pod_set: PodSet

@@ -131,6 +131,8 @@ class PodSet:
     topology_required: str | None = None
     topology_preferred: str | None = None
     min_count: int | None = None  # partial admission may shrink count down to this
+    # Required node affinity, one term: every (label, values) must hold (operator In).
+    node_affinity: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def total(self) -> dict[str, int]:
         return {res: v * self.count for res, v in self.requests.items() if v > 0}
@@ -165,6 +167,7 @@ class Workload:
                 ps.topology_required,
                 ps.topology_preferred,
                 ps.min_count,
+                ps.node_affinity,
             )
             for ps in self.pod_sets
         )
@@ -180,6 +183,15 @@ class PodSetAdmission:
     flavors: Mapping[str, str]
     usage: Mapping[str, int]
     nodes: Mapping[str, int] | None = None
+    devices: tuple[PodDevices, ...] | None = None  # per pod, when placement chose GPUs
+
+
+@dataclass(frozen=True, slots=True)
+class PodDevices:
+    """The node of one pod and the GPU indices it holds there (exact device state)."""
+
+    node: str
+    gpus: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +232,10 @@ class Snapshot:
     fair_sharing: bool = False
     now: float = 0.0
     cohorts: Mapping[str, Cohort] = field(default_factory=dict)
+    preemption_strategies: tuple[str, ...] = (
+        "LessThanOrEqualToFinalShare",
+        "LessThanInitialShare",
+    )
 
 
 def fmt(milli: int, resource: str = "") -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from quarterdeck.queueing.model import AdmittedWorkload, Flavor, Node, PodSet
+from quarterdeck.queueing.model import AdmittedWorkload, Flavor, Node, PodDevices, PodSet
 
 
 class NodeView(Protocol):
@@ -37,6 +37,10 @@ class NodeView(Protocol):
         """Account (1) or give back (-1) the pods of a running workload."""
         ...
 
+    def devices(self, pod_set: PodSet) -> tuple[PodDevices, ...] | None:
+        """Node and devices of each pod of `pod_set` as last bound (None: not tracked)."""
+        ...
+
 
 class Placer(Protocol):
     def start(self, nodes: Sequence[Node], admitted: Sequence[AdmittedWorkload]) -> NodeView: ...
@@ -47,6 +51,8 @@ def matches(node: Node, flavors: Sequence[Flavor], pod_set: PodSet) -> bool:
     if any(node.labels.get(k) != v for f in flavors for k, v in f.node_labels.items()):
         return False
     if any(node.labels.get(k) != v for k, v in pod_set.node_selector.items()):
+        return False
+    if any(node.labels.get(k) not in values for k, values in pod_set.node_affinity):
         return False
     tolerations = [*pod_set.tolerations, *(t for f in flavors for t in f.tolerations)]
     hard = (t for t in node.taints if t.effect != "PreferNoSchedule")
@@ -106,6 +112,9 @@ class NodeState:
             spec = by_name.get(psa.name)
             if psa.nodes is not None and spec is not None:
                 self._add(spec, psa.nodes, sign)
+
+    def devices(self, pod_set: PodSet) -> tuple[PodDevices, ...] | None:
+        return None  # plain sums: no device detail
 
     def bind(self, pod_set: PodSet, placement: Mapping[str, int]) -> None:
         self._add(pod_set, placement, 1)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from quarterdeck.queueing.fairshare import dominant_share, negate
-from quarterdeck.queueing.flavors import Assignment
+from quarterdeck.queueing.flavors import FlavorAssignment
 from quarterdeck.queueing.model import AdmittedWorkload, ClusterQueue, Flavor, Workload
 from quarterdeck.queueing.nodes import NodeView
 from quarterdeck.queueing.quota import QuotaState
@@ -44,14 +44,18 @@ class Preemptions:
 def find_victims(
     wl: Workload,
     cq: ClusterQueue,
-    assignment: Assignment,
+    assignment: FlavorAssignment,
     quota: QuotaState,
     placement: NodeView | None,
     admitted_by_cq: Mapping[str, Sequence[AdmittedWorkload]],
     flavors: Mapping[str, Flavor],
-    fair_sharing: bool,
+    strategies: tuple[str, ...] | None,
 ) -> Preemptions | None:
-    """The minimal victim set (in candidate order) that makes `wl` fit, or None."""
+    """The minimal victim set (in candidate order) that makes `wl` fit, or None.
+
+    `strategies` are the fair-sharing preemption strategies (None: fair sharing off).
+    """
+    fair_sharing = strategies is not None
     usage = assignment.usage()
     needed = set(usage)
     policy = cq.preemption
@@ -85,7 +89,7 @@ def find_victims(
     fit: tuple[tuple[Mapping[str, int] | None, ...], bool] | None = None
     for _, adm in candidates:
         other = adm.workload.cluster_queue
-        if other != cq.name and not _may_take(wl, cq, adm, usage, scratch, fair_sharing):
+        if other != cq.name and not _may_take(wl, cq, adm, usage, scratch, strategies):
             continue
         _remove(adm, scratch, nodes)
         chosen.append(adm)
@@ -112,19 +116,23 @@ def _may_take(
     adm: AdmittedWorkload,
     usage: Mapping[tuple[str, str], int],
     quota: QuotaState,
-    fair_sharing: bool,
+    strategies: tuple[str, ...] | None,
 ) -> bool:
     other = adm.workload.cluster_queue
     theirs = adm.usage()
     if not any(quota.borrows(other, fr) for fr in theirs if fr in usage):
         return False  # reclaim only takes back what is borrowed
-    if not fair_sharing:
+    if strategies is None:
         return True
     mine = dominant_share(quota, cq.name, usage)
-    # LessThanOrEqualToFinalShare, then LessThanInitialShare (Kueue's two strategies).
-    return mine <= dominant_share(quota, other, negate(theirs)) or mine < dominant_share(
-        quota, other
-    )
+    # Kueue's strategies, in the configured order: a candidate any of them allows.
+    for strategy in strategies:
+        if strategy == "LessThanOrEqualToFinalShare":
+            if mine <= dominant_share(quota, other, negate(theirs)):
+                return True
+        elif mine < dominant_share(quota, other):
+            return True
+    return False
 
 
 def _remove(
@@ -138,7 +146,7 @@ def _remove(
 def _fits(
     wl: Workload,
     cq: ClusterQueue,
-    assignment: Assignment,
+    assignment: FlavorAssignment,
     chosen: Sequence[AdmittedWorkload],
     quota: QuotaState,
     placement: NodeView | None,

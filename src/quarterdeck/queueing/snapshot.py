@@ -27,6 +27,7 @@ from quarterdeck.api.queueing.workload import (
     FINISHED,
     QUOTA_RESERVED,
     Admission,
+    PodDeviceAssignment,
     PodSetAssignment,
     TopologyAssignment,
     TopologyDomainAssignment,
@@ -42,6 +43,7 @@ from quarterdeck.queueing.model import (
     Flavor,
     FlavorQuota,
     Node,
+    PodDevices,
     PodSet,
     PodSetAdmission,
     Preemption,
@@ -83,7 +85,9 @@ def snapshot_from_objects(
             continue
         wl = workload(o, local, api_cqs, priorities, namespaces or {})
         if status is not None and status.admission is not None and status.is_true(QUOTA_RESERVED):
-            admitted.append(_admitted(wl, status.admission))
+            reserved = status.condition(QUOTA_RESERVED)
+            since = _seconds(reserved.last_transition_time if reserved else None)
+            admitted.append(_admitted(wl, status.admission, since))
         elif o.spec.active:
             pending.append(wl)
     return Snapshot(
@@ -258,6 +262,27 @@ def _pod_set(name: str, count: int, template: dict[str, Any], topology: Any) -> 
         tolerations=tuple(Toleration(**_snake(t)) for t in spec.get("tolerations") or []),
         topology_required=topology.required if topology else None,
         topology_preferred=topology.preferred if topology else None,
+        node_affinity=_node_affinity(spec, name),
+    )
+
+
+def _node_affinity(spec: Mapping[str, Any], name: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The `In` expressions of a single required node-affinity term.
+
+    Several terms (ORed) or other operators are not modelled: such a pod set gets no
+    affinity here and the scheduler still enforces it on the pods.
+    """
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ) or {}
+    terms = required.get("nodeSelectorTerms") or []
+    if len(terms) != 1:
+        return ()
+    exprs = terms[0].get("matchExpressions") or []
+    if not all(e.get("operator") == "In" for e in exprs):
+        return ()
+    return tuple(
+        sorted((str(e["key"]), tuple(sorted(map(str, e.get("values") or [])))) for e in exprs)
     )
 
 
@@ -271,7 +296,8 @@ def _seconds(timestamp: str | None) -> float:
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
-def _admitted(wl: Workload, admission: Admission) -> AdmittedWorkload:
+def _admitted(wl: Workload, admission: Admission, admitted_at: float) -> AdmittedWorkload:
+    """`admitted_at`: when quota was reserved (Kueue orders preemption victims by it)."""
     by_name = {ps.name: ps for ps in wl.pod_sets}
     pod_sets = []
     for psa in admission.pod_set_assignments:
@@ -285,8 +311,15 @@ def _admitted(wl: Workload, admission: Admission) -> AdmittedWorkload:
         if ta is not None and ta.levels and ta.levels[-1] == HOSTNAME:
             nodes = {d.values[-1]: d.count for d in ta.domains}
         flavors = {r: f for r, f in psa.flavors.items() if r in usage}
-        pod_sets.append(PodSetAdmission(psa.name, count, flavors, usage, nodes))
-    return AdmittedWorkload(replace(wl, cluster_queue=admission.cluster_queue), tuple(pod_sets))
+        devices = (
+            None
+            if psa.devices is None
+            else tuple(PodDevices(d.node, tuple(d.gpus)) for d in psa.devices)
+        )
+        pod_sets.append(PodSetAdmission(psa.name, count, flavors, usage, nodes, devices))
+    return AdmittedWorkload(
+        replace(wl, cluster_queue=admission.cluster_queue), tuple(pod_sets), admitted_at
+    )
 
 
 def admission_of(admit: Admit) -> Admission:
@@ -308,6 +341,9 @@ def admission_of(admit: Admit) -> Admission:
                         for n, c in sorted(ps.nodes.items())
                     ],
                 ),
+                devices=None
+                if ps.devices is None
+                else [PodDeviceAssignment(node=d.node, gpus=list(d.gpus)) for d in ps.devices],
             )
             for ps in admit.pod_sets
         ],

@@ -19,9 +19,9 @@ from numpy.typing import NDArray
 from quarterdeck.placement import (
     ClusterState,
     FragmentationGradient,
+    Gang,
     NodeSpec,
-    PodSet,
-    Workload,
+    TargetWorkload,
     commit,
     place,
     scorer_named,
@@ -86,11 +86,11 @@ def run_fill(
     policy: str,
     seed: int,
     load: float = 1.3,
-    workload: Workload | None = None,
+    workload: TargetWorkload | None = None,
 ) -> FillRun:
     """Run the fill experiment for one policy and seed (deterministic for the seed)."""
     cluster = ClusterState(nodes)
-    workload = workload or Workload.from_requests(t.request for t in tasks)
+    workload = workload or TargetWorkload.from_requests(t.request for t in tasks)
     scorer = scorer_named(policy, workload)
     meter = FragmentationGradient(workload)  # only to measure fragmentation
     arrivals = sample_arrivals(tasks, cluster.gpu_capacity_milli, load, seed)
@@ -107,7 +107,7 @@ def run_fill(
     def arrive(step: int) -> None:
         nonlocal never
         index = int(arrivals[step])
-        podset = PodSet(tasks[index].request)
+        podset = Gang(tasks[index].request)
         assignment = place(cluster, podset, scorer, rng)
         if assignment is not None:
             commit(cluster, podset, assignment)

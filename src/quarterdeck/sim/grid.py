@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from quarterdeck.placement import NodeSpec, Workload, scorer_named
+from quarterdeck.placement import NodeSpec, TargetWorkload, scorer_named
 from quarterdeck.sim.fill import FillRun, run_fill
 from quarterdeck.sim.trace import Task, load_nodes, load_tasks
 
@@ -29,14 +29,14 @@ class TimedRun:
 class Inputs:
     nodes: list[NodeSpec]
     tasks: list[Task]
-    workload: Workload
+    workload: TargetWorkload
 
 
 def load_inputs(nodes_path: Path, trace_path: Path) -> Inputs:
     """Nodes and tasks, validated against each other (trace GPU models must exist)."""
     nodes = load_nodes(nodes_path)
     tasks = load_tasks(trace_path, {n.gpu_model for n in nodes if n.gpu_count})
-    return Inputs(nodes, tasks, Workload.from_requests(t.request for t in tasks))
+    return Inputs(nodes, tasks, TargetWorkload.from_requests(t.request for t in tasks))
 
 
 _INPUTS: Inputs | None = None

@@ -10,6 +10,7 @@ from typing import Any
 
 from quarterdeck.api.crd import KindSpec, PrinterColumn, crd
 from quarterdeck.api.queueing.clusterqueue import ClusterQueue, Cohort, LocalQueue
+from quarterdeck.api.queueing.config import QueueingConfig
 from quarterdeck.api.queueing.flavor import ResourceFlavor, Topology
 from quarterdeck.api.queueing.meta import GROUP, VERSION
 from quarterdeck.api.queueing.workload import Workload, WorkloadPriorityClass
@@ -66,6 +67,16 @@ KINDS: tuple[KindSpec, ...] = (
         ),
     ),
     _kind(WorkloadPriorityClass, "workloadpriorityclasses", "Cluster", ("wpc",)),
+    _kind(
+        QueueingConfig,
+        "queueingconfigs",
+        "Cluster",
+        (),
+        (
+            PrinterColumn("Policy", ".spec.placement.policy"),
+            PrinterColumn("FairSharing", ".spec.fairSharing.enable", "boolean"),
+        ),
+    ),
 )
 
 

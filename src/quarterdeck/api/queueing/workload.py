@@ -54,12 +54,23 @@ class TopologyAssignment(Spec, kw_only=True):
     domains: list[TopologyDomainAssignment]
 
 
+class PodDeviceAssignment(Spec, kw_only=True):
+    """quarterdeck's own: the node of one pod and the GPU indices it holds there."""
+
+    node: str
+    gpus: list[int] = []
+
+
 class PodSetAssignment(Spec, kw_only=True):
+    """`devices` (ours, not Kueue's) records which GPUs placement chose for each pod, so
+    the next pass starts from the exact device state (shares stay on their GPU)."""
+
     name: str
     flavors: dict[str, str] = {}
     resource_usage: dict[str, Quantity] = {}
     count: int | None = None
     topology_assignment: TopologyAssignment | None = None
+    devices: list[PodDeviceAssignment] | None = None
 
 
 class Admission(Spec, kw_only=True):
