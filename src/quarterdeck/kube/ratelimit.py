@@ -68,6 +68,17 @@ class TokenBucket:
             self._tokens -= 1.0
             return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
 
+    def take(self) -> bool:
+        """Take one token if there is one (no credit): whether the caller may go on."""
+        with self._lock:
+            now = self.clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.qps)
+            self._at = now
+            if self._tokens < 1.0:
+                return False
+            self._tokens -= 1.0
+            return True
+
 
 class RateLimiter(Generic[K]):
     """The longer of a per-key backoff and the overall bucket (client-go's MaxOf)."""

@@ -21,9 +21,10 @@ from prometheus_client import Counter
 log = structlog.get_logger("quarterdeck.supervisor")
 
 RESTARTS = Counter(
-    "quarterdeck_runtime_thread_restarts_total", "Runtime threads restarted after a crash",
+    "quarterdeck_runtime_thread_restarts_total",
+    "Runtime threads restarted after a crash",
     ["thread"],
-)  # fmt: skip
+)
 
 #: A target that ran this long before crashing starts its backoff over.
 HEALTHY_AFTER = 60.0

@@ -1,0 +1,55 @@
+"""The Event recorder on a real API server: sixteen identical Events are one Event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from lightkube import Client
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import ConfigMap, Event
+
+from quarterdeck.kube.events import EventRecorder
+
+pytestmark = pytest.mark.integration
+
+
+def _regarding(kube: Client, namespace: str) -> dict[str, Any]:
+    made = kube.create(ConfigMap(metadata=ObjectMeta(name="target", namespace=namespace)))
+    assert made.metadata is not None
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "target", "namespace": namespace, "uid": made.metadata.uid},
+    }
+
+
+def test_sixteen_identical_events_are_one_event_with_count_16(kube: Client, namespace: str) -> None:
+    regarding = _regarding(kube, namespace)
+    recorder = EventRecorder(kube, "quarterdeck-tests")
+    for _ in range(16):
+        recorder.event(regarding, "Warning", "GuardrailDenied", "replicas must be at most 10")
+    recorder.event(regarding, "Normal", "Synced", "synced revision abc")
+
+    events = [e for e in kube.list(Event, namespace=namespace)
+              if e.involvedObject.name == "target"]  # fmt: skip
+    by_reason = {e.reason: e for e in events}
+    assert len(events) == 2
+    denied = by_reason["GuardrailDenied"]
+    assert denied.count == 16
+    assert denied.type == "Warning" and denied.message == "replicas must be at most 10"
+    assert denied.involvedObject.uid == regarding["metadata"]["uid"]
+    assert denied.source is not None and denied.source.component == "quarterdeck-tests"
+    assert by_reason["Synced"].count == 1
+
+
+def test_an_event_deleted_under_the_recorder_is_created_again(kube: Client, namespace: str) -> None:
+    regarding = _regarding(kube, namespace)
+    recorder = EventRecorder(kube, "quarterdeck-tests")
+    recorder.event(regarding, "Warning", "SyncFailed", "conflict")
+    (first,) = kube.list(Event, namespace=namespace)
+    assert first.metadata is not None and first.metadata.name is not None
+    kube.delete(Event, first.metadata.name, namespace=namespace)  # as the 1 h TTL would
+    recorder.event(regarding, "Warning", "SyncFailed", "conflict")
+    (again,) = kube.list(Event, namespace=namespace)
+    assert again.count == 1 and again.reason == "SyncFailed"
