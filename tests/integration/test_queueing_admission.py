@@ -9,6 +9,7 @@ controller pass, and its Workload and an Event on the Job say why it waits.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -17,7 +18,7 @@ from lightkube import Client, codecs
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event
 from lightkube.types import PatchType
-from queueing_setup import as_dict, conditions, gpu_job, install_crds, workload
+from queueing_setup import as_dict, clean_up, conditions, gpu_job, install_crds, workload
 
 from quarterdeck.kube.wait import wait_for
 from quarterdeck.queueing import admission
@@ -33,7 +34,16 @@ def _plain_job(namespace: str, name: str) -> dict[str, Any]:
     return body
 
 
-def test_queued_jobs_are_stored_suspended(kube: Client, namespace: str) -> None:
+@pytest.fixture
+def cleaned(kube: Client, namespace: str) -> Iterator[str]:
+    """The test namespace, emptied of Jobs and Workloads at the end (later tests run
+    cluster-wide passes and must not meet these)."""
+    yield namespace
+    clean_up(kube, namespace)
+
+
+def test_queued_jobs_are_stored_suspended(kube: Client, cleaned: str) -> None:
+    namespace = cleaned
     admission.install(kube)
     wait_for(partial(admission.in_force, kube, namespace), "the policy to be in force", 30)
     queued = gpu_job(namespace, "queued", suspend=False)
@@ -47,8 +57,9 @@ def test_queued_jobs_are_stored_suspended(kube: Client, namespace: str) -> None:
 
 
 def test_a_running_job_labelled_for_a_missing_queue_is_suspended_and_told_why(
-    kube: Client, namespace: str
+    kube: Client, cleaned: str
 ) -> None:
+    namespace = cleaned
     install_crds(kube)
     kube.create(codecs.from_dict(_plain_job(namespace, "sneaky")))  # runs: no label yet
     label = {"metadata": {"labels": {"queueing.quarterdeck.dev/queue-name": "nope"}}}
