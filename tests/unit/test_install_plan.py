@@ -40,7 +40,7 @@ INSTALLED = [
     _obj("Deployment", "quarterdeck-operator", "qd"),
     _obj("Namespace", "qd"),
     _obj("ServiceAccount", "quarterdeck-operator", "qd"),
-    _obj("Service", "quarterdeck-webhook", "qd"),
+    _obj("Service", "quarterdeck-metrics", "qd"),
 ]
 
 
@@ -137,9 +137,16 @@ def test_forced_uninstall_warns_what_goes_with_the_crds_and_keeps_managed_object
 def test_an_inventory_entry_without_namespace_means_the_applications_own() -> None:
     raw = {
         "metadata": {"name": "web", "namespace": "qd"},
-        "status": {"inventory": [{"kind": "Service", "name": "quarterdeck-webhook"}]},
+        "status": {"inventory": [{"kind": "Service", "name": "quarterdeck-metrics"}]},
     }
     app = application_of(raw)
-    assert app.inventory == (("Service", "", "quarterdeck-webhook"),)
+    assert app.inventory == (("Service", "", "quarterdeck-metrics"),)
     plan = removal(INSTALLED, [app], {}, force=True)
-    assert ("Service", "qd", "quarterdeck-webhook") not in [ref(o) for o in plan.delete]
+    assert ("Service", "qd", "quarterdeck-metrics") not in [ref(o) for o in plan.delete]
+
+
+def test_the_committed_admission_policy_is_the_generated_one() -> None:
+    from quarterdeck.install.generate import ADMISSION_FILE, admission_yaml
+
+    hint = "regenerate: python -m quarterdeck.install.generate deploy"
+    assert (DEPLOY / ADMISSION_FILE).read_text() == admission_yaml(), hint

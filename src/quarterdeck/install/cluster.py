@@ -164,4 +164,3 @@ def carry_out_removal(client: Client, removal: Removal, report: Report) -> None:
         registered = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}
         if _delete(client, registered):
             report(f"{kind} {name} deleted")
-

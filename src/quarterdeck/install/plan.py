@@ -1,7 +1,7 @@
 """What `qd install` applies in which order, and what `qd uninstall` may remove (pure).
 
-Uninstall removes the operator, its RBAC and its webhooks. It never removes an object an
-Application manages (one that is in some Application's inventory, even if the install
+Uninstall removes the operator, its RBAC and its admission policy. It never removes an
+object an Application manages (one in some Application's inventory, even if the install
 made it), keeps the Namespace while Applications or their objects live there, and removes
 the CRDs (and with them every custom object) only when forced.
 """
@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from quarterdeck.queueing.webhook import NAME as WEBHOOK_NAME
 
 Obj = Mapping[str, Any]
 Ref = tuple[str, str, str]  # kind, namespace ("" when cluster-scoped), name
@@ -30,12 +28,10 @@ _FIRST = (
 #: Removed first: the operator stops before its rights and identity go.
 _REMOVE_FIRST = ("Deployment", "PodDisruptionBudget", "Service")
 
-#: What the running operator registers itself (not in the base): removed on uninstall,
-#: since a webhook with failurePolicy Fail and no operator behind it blocks every Job.
+#: What earlier operators registered themselves (a Job webhook with failurePolicy Fail,
+#: which blocks every labelled Job once no operator serves it): removed on uninstall.
 OPERATOR_REGISTERED: tuple[tuple[str, str, str], ...] = (
-    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", WEBHOOK_NAME),
-    ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicyBinding", WEBHOOK_NAME),
-    ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicy", WEBHOOK_NAME),
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "queueing.quarterdeck.dev"),
 )
 
 
