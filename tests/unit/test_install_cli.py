@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from quarterdeck.cli.main import app
 
 runner = CliRunner()
+RBAC_BINDINGS = ("RoleBinding", "ClusterRoleBinding")
 
 
 def _export(*args: str) -> list[dict[str, Any]]:
@@ -31,7 +32,7 @@ def test_export_prints_the_whole_install_for_another_namespace_and_image() -> No
         o for o in objects if o["kind"] not in ("Namespace",) and "namespace" in o["metadata"]
     ]
     assert {o["metadata"]["namespace"] for o in namespaced} == {"platform"}
-    subjects = [s for o in objects if o["kind"].endswith("Binding") for s in o["subjects"]]
+    subjects = [s for o in objects if o["kind"] in RBAC_BINDINGS for s in o["subjects"]]
     assert {(s["name"], s["namespace"]) for s in subjects} == {("quarterdeck-operator", "platform")}
     (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
     assert deployment["spec"]["replicas"] == 2
