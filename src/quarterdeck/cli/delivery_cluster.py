@@ -181,10 +181,10 @@ def diff_command(
     """Show what a sync of APP or --path would change (server-side dry-run): a unified
     diff per object. Exit 0 no changes, 1 changes, 2 an error, 3 cluster unreachable."""
     path = _one_of(app, path)
-    settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
     if path is None:
         from quarterdeck.cli.delivery_apps import diff_app
 
+        settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
         return diff_app(settings, namespace, app, output)
     from quarterdeck.cli.connection import cluster_errors
     from quarterdeck.delivery import ledger
@@ -193,6 +193,7 @@ def diff_command(
     from quarterdeck.delivery.sync import SyncOptions, sync
 
     manifests = render_path(path, root, Options())
+    settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
     with cluster_errors("objects"):
         cluster = connect(settings)
         owner = Owner(namespace, name or path.resolve().name)
@@ -236,10 +237,10 @@ def sync_command(
         timeout_s = parse_duration(timeout)
     except DurationError as err:
         raise fail(f"--timeout {timeout}: {err}") from None
-    settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
     if path is None:
         from quarterdeck.cli.delivery_apps import sync_app
 
+        settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
         return sync_app(settings, namespace, app, revision, timeout_s if wait else None)
     from rich.console import Console
 
@@ -250,6 +251,7 @@ def sync_command(
     from quarterdeck.delivery.sync import SyncOptions, sync
 
     manifests = render_path(path, root, Options())
+    settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
     with cluster_errors("objects"):
         cluster = connect(settings)
         owner = Owner(namespace, name or path.resolve().name)
