@@ -8,8 +8,8 @@ from typing import Any
 
 import msgspec
 import msgspec.inspect as mi
-import yaml
 
+from quarterdeck import kyaml
 from quarterdeck.api.queueing.clusterqueue import ClusterQueue, Cohort, LocalQueue, ResourceGroup
 from quarterdeck.api.queueing.flavor import ResourceFlavor, Topology
 from quarterdeck.api.queueing.meta import API_VERSION, KUEUE_API_VERSIONS
@@ -60,12 +60,9 @@ def load_files(paths: Iterable[Path]) -> list[QueueingObject]:
 def load_manifests(text: str, source: str = "<input>") -> list[QueueingObject]:
     """Parse a multi-document YAML string into typed objects, validating quantities."""
     try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise ManifestError(f"{source}{line}: invalid YAML: {problem}") from err
+        docs = [d.data for d in kyaml.load_all(text, source)]
+    except kyaml.YAMLError as err:
+        raise ManifestError(str(err)) from None
     return load_documents(docs, source)
 
 
