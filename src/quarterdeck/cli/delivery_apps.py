@@ -155,6 +155,7 @@ def operator(
     """Run the delivery controller (and the queueing controller beside it)."""
     from prometheus_client import start_http_server
 
+    from quarterdeck.api import delivery as api
     from quarterdeck.api.crd import crd
     from quarterdeck.api.policy_crd import guardrail_crd
     from quarterdeck.delivery.controller import Controller
