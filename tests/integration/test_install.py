@@ -23,6 +23,7 @@ import yaml
 from lightkube import ApiError, Client, codecs
 from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.admissionregistration_v1 import MutatingAdmissionPolicy
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod, Secret, ServiceAccount
@@ -41,6 +42,7 @@ from quarterdeck.install.plan import ref
 from quarterdeck.kube.config import ClientSettings, load_client
 from quarterdeck.kube.crds import install_crds
 from quarterdeck.kube.wait import wait_for
+from quarterdeck.queueing import admission
 
 pytestmark = pytest.mark.integration
 SA = "quarterdeck-operator"
@@ -72,6 +74,7 @@ def installed(kube: Client, dev_cluster: RunningCluster) -> Iterator[str]:
     """The install in a namespace of its own; the CRDs are put back afterwards, since
     the uninstall test removes them and later tests of the session expect them."""
     namespace = f"qd-install-{uuid.uuid4().hex[:6]}"
+    policy_before = _admission_policy_present(kube)
     done = _qd(dev_cluster.kubeconfig, "install", "--namespace", namespace)
     assert done.returncode == 0, done.stderr
     try:
@@ -80,6 +83,18 @@ def installed(kube: Client, dev_cluster: RunningCluster) -> Iterator[str]:
         _qd(dev_cluster.kubeconfig, "uninstall", "--force", "--namespace", namespace)
         everything = [*(crd(k) for k in delivery_api.KINDS), guardrail_crd(), *all_crds()]
         install_crds(kube, everything, timeout=60)
+        if policy_before:  # as the session had it: an operator test installed it
+            admission.install(kube)
+
+
+def _admission_policy_present(kube: Client) -> bool:
+    try:
+        kube.get(MutatingAdmissionPolicy, admission.NAME)
+    except ApiError as err:
+        if err.status.code == 404:
+            return False
+        raise
+    return True
 
 
 def test_install_applies_the_base_and_a_second_install_changes_nothing(
@@ -101,6 +116,7 @@ def test_install_applies_the_base_and_a_second_install_changes_nothing(
         60,
     )
     assert {p.spec.serviceAccountName for p in pods} == {SA}
+    assert _admission_policy_present(kube)  # queued Jobs are held from install on
 
 
 def _token_kubeconfig(
@@ -257,6 +273,7 @@ def test_uninstall_refuses_while_applications_exist_and_force_keeps_their_object
     assert after.metadata.resourceVersion == managed.metadata.resourceVersion
     with pytest.raises(ApiError):
         kube.get(ClusterRole, "quarterdeck-operator")
+    assert not _admission_policy_present(kube)  # nothing left that would hold Jobs
     wait_for(
         lambda: _gone(kube, installed),
         "the install's namespace to be deleted",
