@@ -7,6 +7,7 @@ is reported as an error of the result with nothing applied.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -95,14 +96,27 @@ def deliver(
             commit=target.commit,
             credentials=target.credentials,
         )
-        tree = source.checkout(target.url, revision.sha, target.ignore)
     except SourceError as err:
         return _failed(None, inventory, str(err))
+    limits = target.render.limits
     try:
-        walked = (tree, target.render.limits)
+        tree = source.checkout(
+            target.url, revision.sha, target.ignore, limits.max_file_bytes, limits.max_total_bytes
+        )
+    except SourceError as err:
+        return _failed(revision, inventory, str(err))
+    walked = (tree, limits)
+    if walked in source.refused:
+        return _failed(revision, inventory, source.refused[walked])
+    try:
         if walked not in source.checked:  # checkouts are immutable: walk each tree once
-            check_tree(tree, target.render.limits)
+            check_tree(tree, limits)
             source.checked.add(walked)
+    except RenderError as err:  # a refused checkout is not kept on disk
+        source.refused[walked] = f"revision {revision.sha[:12]}: {err}"
+        shutil.rmtree(tree, ignore_errors=True)
+        return _failed(revision, inventory, source.refused[walked])
+    try:
         manifests = render(tree, target.path, target.render, tree_checked=True)
     except RenderError as err:
         return _failed(revision, inventory, f"revision {revision.sha[:12]}: {err}")
