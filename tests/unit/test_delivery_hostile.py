@@ -44,7 +44,10 @@ def _tree(root: Path, files: dict[str, str]) -> Path:
             'generators: ["http://127.0.0.1:9/gen.yaml"]\n',
             "generators: remote base 'http://127.0.0.1:9/gen.yaml' is not allowed",
         ),
-        ("resources: [git@example.com:x/y.git]\n", "resources: remote base 'git@example.com:x/y.git'"),
+        (
+            "resources: [git@example.com:x/y.git]\n",
+            "resources: remote base 'git@example.com:x/y.git'",
+        ),
         ("resources: [1, {a: b}]\nnamespace: [x]\n", None),  # wrong types: kustomize says why
     ],
 )
