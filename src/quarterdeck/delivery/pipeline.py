@@ -7,7 +7,6 @@ is reported as an error of the result with nothing applied.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,16 +104,15 @@ def deliver(
         )
     except SourceError as err:
         return _failed(revision, inventory, str(err))
-    walked = (tree, limits)
+    walked = (tree, target.path, limits)
     if walked in source.refused:
         return _failed(revision, inventory, source.refused[walked])
     try:
-        if walked not in source.checked:  # checkouts are immutable: walk each tree once
-            check_tree(tree, limits)
+        if walked not in source.checked:  # checkouts are immutable: walk each path once
+            check_tree(tree, limits, target.path)
             source.checked.add(walked)
-    except RenderError as err:  # a refused checkout is not kept on disk
+    except RenderError as err:
         source.refused[walked] = f"revision {revision.sha[:12]}: {err}"
-        shutil.rmtree(tree, ignore_errors=True)
         return _failed(revision, inventory, source.refused[walked])
     try:
         manifests = render(tree, target.path, target.render, tree_checked=True)

@@ -93,11 +93,13 @@ def safe_target(root: Path, path: str) -> Path:
     return target
 
 
-def check_tree(root: Path, limits: Limits) -> None:
+def check_tree(root: Path, limits: Limits, under: str = ".") -> None:
     """Refuse symlinks that leave ``root``, dangle or loop, and files over the size
-    limit, anywhere in it."""
+    limit, anywhere below ``under`` (an Application's path: a bad link elsewhere in a
+    shared repository is another Application's problem; what a kustomization refers
+    to outside its path is checked by ``check_kustomizations``)."""
     total = 0
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root / under):
         for name in dirnames + filenames:
             path = Path(dirpath) / name
             rel = path.relative_to(root)
@@ -222,32 +224,41 @@ def remote(entry: str) -> bool:
     return any(m in entry for m in _REMOTE_MARKERS)
 
 
-def check_kustomizations(root: Path, allow_remote: bool) -> None:
+def check_kustomizations(root: Path, allow_remote: bool, target: Path | None = None) -> None:
     """Refuse remote entries (unless allowed), local paths outside ``root`` and helm charts,
-    in every field of every kustomization in the tree, before kustomize runs."""
-    for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
-            if name not in KUSTOMIZATION_FILES:
-                continue
-            path = Path(dirpath) / name
-            rel = path.relative_to(root).as_posix()
-            try:
-                data = kyaml.load(kyaml.read_bytes(path, rel, kyaml.LIMITS.max_bytes), rel) or {}
-            except kyaml.YAMLError as err:
-                raise RenderError(str(err)) from None
-            if not isinstance(data, dict):
-                raise RenderError(f"{rel}: a kustomization must be a mapping")
-            if data.get("helmCharts") or data.get("helmChartInflationGenerator"):
-                raise RenderError(f"{rel}: helm charts in kustomizations are not enabled")
-            for key, entry in entries(data):
-                if remote(entry):
-                    if not allow_remote or key not in ("resources", "bases", "components"):
-                        raise RenderError(
-                            f"{rel}: {key}: remote base {entry!r} is not allowed "
-                            "(allowRemoteBases allows remote resources and components)"
-                        )
-                elif not inside(root, Path(dirpath) / entry):
-                    raise RenderError(f"{rel}: {key}: {entry!r} leaves the repository")
+    in every field of the kustomization at ``target`` (default: ``root``) and of every
+    kustomization it loads, before kustomize runs. Iterative: deep chains of bases
+    cost a loop."""
+    todo, seen = [(target or root).resolve()], set()
+    while todo:
+        directory = todo.pop()
+        if directory in seen or not directory.is_dir():
+            continue
+        seen.add(directory)
+        found = [directory / n for n in KUSTOMIZATION_FILES if (directory / n).is_file()]
+        if not found:
+            continue
+        path = found[0]
+        rel = path.relative_to(root.resolve()).as_posix()
+        try:
+            data = kyaml.load(kyaml.read_bytes(path, rel, kyaml.LIMITS.max_bytes), rel) or {}
+        except kyaml.YAMLError as err:
+            raise RenderError(str(err)) from None
+        if not isinstance(data, dict):
+            raise RenderError(f"{rel}: a kustomization must be a mapping")
+        if data.get("helmCharts") or data.get("helmChartInflationGenerator"):
+            raise RenderError(f"{rel}: helm charts in kustomizations are not enabled")
+        for key, entry in entries(data):
+            if remote(entry):
+                if not allow_remote or key not in ("resources", "bases", "components"):
+                    raise RenderError(
+                        f"{rel}: {key}: remote base {entry!r} is not allowed "
+                        "(allowRemoteBases allows remote resources and components)"
+                    )
+            elif not inside(root, directory / entry):
+                raise RenderError(f"{rel}: {key}: {entry!r} leaves the repository")
+            elif key in ("resources", "bases", "components"):
+                todo.append((directory / entry).resolve())
 
 
 def kustomize_build(target: Path, options: Options, origin: str) -> list[Manifest]:
@@ -295,7 +306,7 @@ class KustomizeRenderer:
         return any((target / name).is_file() for name in KUSTOMIZATION_FILES)
 
     def render(self, root: Path, target: Path, options: Options) -> list[Manifest]:
-        check_kustomizations(root, options.allow_remote_bases)
+        check_kustomizations(root, options.allow_remote_bases, target)
         return kustomize_build(target, options, target.relative_to(root).as_posix() or ".")
 
 
@@ -330,7 +341,7 @@ def render(
     opts = options or Options()
     target = safe_target(root, path)
     if not tree_checked:
-        check_tree(root, opts.limits)
+        check_tree(root, opts.limits, path)
     kind = opts.type
     if kind == "auto":
         kind = "kustomize" if RENDERERS["kustomize"].detect(target) else "directory"

@@ -97,8 +97,8 @@ class GitSource:
         self._revisions: dict[tuple[str, str], Revision] = {}
         self._locks: dict[Path, threading.Lock] = {}
         self._guard = threading.Lock()
-        self.checked: set[tuple[Path, object]] = set()  # (checkout, limits) that passed
-        self.refused: dict[tuple[Path, object], str] = {}  # (checkout, limits) -> why
+        self.checked: set[tuple[Path, str, object]] = set()  # (checkout, path, limits) passed
+        self.refused: dict[tuple[Path, str, object], str] = {}  # ... refused, and why
 
     def mirror_path(self, url: str) -> Path:
         return self.cache_dir / "mirrors" / f"{_key(url)}.git"
