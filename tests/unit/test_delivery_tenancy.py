@@ -20,7 +20,6 @@ from quarterdeck.delivery.tenancy import (
     url_problem,
 )
 
-
 PRINTABLE = st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters="'\"")
 
 
