@@ -64,7 +64,9 @@ def test_a_running_job_labelled_for_a_missing_queue_is_suspended_and_told_why(
     kube.create(codecs.from_dict(_plain_job(namespace, "sneaky")))  # runs: no label yet
     label = {"metadata": {"labels": {"queueing.quarterdeck.dev/queue-name": "nope"}}}
     kube.patch(Job, "sneaky", label, namespace=namespace, patch_type=PatchType.MERGE)
-    report = reconcile_once(kube, 0.0, recorder=JobEvents(kube))
+    events_out = JobEvents(kube)
+    report = reconcile_once(kube, 0.0, recorder=events_out)
+    events_out.flush()
     assert not [p for p in report.problems if namespace in p]
     assert f"{namespace}/sneaky" in report.suspended
     assert as_dict(kube.get(Job, "sneaky", namespace=namespace))["spec"]["suspend"] is True

@@ -12,12 +12,13 @@ cluster: the policy is the API server's own and does not need us to be running.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from lightkube import ApiError, Client, codecs
+from lightkube import Client, codecs
 from lightkube.resources.core_v1 import Event
 
 from quarterdeck.api.queueing import all_crds
@@ -57,7 +58,8 @@ def install_crds(client: Client) -> None:
 
 
 class JobEvents:
-    """core/v1 Events on Jobs; a repeat of the same reason and message bumps `count`.
+    """core/v1 Events on Jobs, sent by a background thread so a pass never waits on
+    them; a repeat of the same reason and message bumps `count`.
 
     Small on purpose: `kube.events.EventRecorder` takes its place once it is on main.
     """
@@ -66,51 +68,62 @@ class JobEvents:
         self.writer = Writer(client, component)
         self.component = component
         self.seen: dict[tuple[str, str, str], tuple[str, int]] = {}
-        self.lock = threading.Lock()
+        self.queue: queue.Queue[tuple[Obj, str, str, str]] = queue.Queue()
+        threading.Thread(target=self._send_all, name="queueing-events", daemon=True).start()
 
     def event(self, regarding: Obj, type_: str, reason: str, message: str) -> None:
+        self.queue.put((regarding, type_, reason, message))
+
+    def flush(self) -> None:
+        """Wait until every Event recorded so far is sent."""
+        self.queue.join()
+
+    def _send_all(self) -> None:
+        while True:
+            item = self.queue.get()
+            try:
+                self._send(*item)
+            except Exception:  # best effort (the Workload status says the same); never dies
+                pass
+            finally:
+                self.queue.task_done()
+
+    def _send(self, regarding: Obj, type_: str, reason: str, message: str) -> None:
         meta = regarding.get("metadata") or {}
         ns, uid = meta.get("namespace") or "default", meta.get("uid") or ""
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         key = (uid, reason, message)
-        try:
-            with self.lock:
-                seen = self.seen.get(key)
-            if seen is not None:
-                name, count = seen
-                body = {"count": count + 1, "lastTimestamp": stamp}
-                self.writer.patch(Event, ns, name, body)
-                with self.lock:
-                    self.seen[key] = (name, count + 1)
-                return
-            created = self.writer.create(
-                Event,
-                ns,
-                {
-                    "apiVersion": "v1",
-                    "kind": "Event",
-                    "metadata": {"generateName": f"{meta.get('name', 'job')}.", "namespace": ns},
-                    "involvedObject": {
-                        "apiVersion": regarding.get("apiVersion"),
-                        "kind": regarding.get("kind"),
-                        "name": meta.get("name"),
-                        "namespace": ns,
-                        "uid": uid,
-                    },
-                    "type": type_,
-                    "reason": reason,
-                    "message": message[:1024],
-                    "source": {"component": self.component},
-                    "reportingComponent": self.component,
-                    "firstTimestamp": stamp,
-                    "lastTimestamp": stamp,
-                    "count": 1,
+        seen = self.seen.get(key)
+        if seen is not None:
+            name, count = seen
+            self.writer.patch(Event, ns, name, {"count": count + 1, "lastTimestamp": stamp})
+            self.seen[key] = (name, count + 1)
+            return
+        created = self.writer.create(
+            Event,
+            ns,
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"generateName": f"{meta.get('name', 'job')}.", "namespace": ns},
+                "involvedObject": {
+                    "apiVersion": regarding.get("apiVersion"),
+                    "kind": regarding.get("kind"),
+                    "name": meta.get("name"),
+                    "namespace": ns,
+                    "uid": uid,
                 },
-            )
-            with self.lock:
-                self.seen[key] = (created["metadata"]["name"], 1)
-        except ApiError:
-            return  # an Event is best effort; the Workload status says the same
+                "type": type_,
+                "reason": reason,
+                "message": message[:1024],
+                "source": {"component": self.component},
+                "reportingComponent": self.component,
+                "firstTimestamp": stamp,
+                "lastTimestamp": stamp,
+                "count": 1,
+            },
+        )
+        self.seen[key] = (created["metadata"]["name"], 1)
 
 
 class QueueingLoop:
@@ -131,12 +144,13 @@ class QueueingLoop:
         self.interval = interval
         self.settle = settle
         self.log = log
+        self.metrics = metrics
         self.probe_namespace = probe_namespace
         self.stop = threading.Event()
         self.wake = threading.Event()
         self.ready = threading.Event()
         self.passes = 0
-        self.pass_seconds: list[float] = []
+        self.last_pass_seconds = 0.0
         self.view = LiveView(client)
         self.controller = Controller(
             client,
@@ -205,7 +219,9 @@ class QueueingLoop:
             except Exception as err:  # one failed pass must not end the operator
                 self.log(f"warning: queueing pass failed: {type(err).__name__}: {err}")
                 continue
-            self.pass_seconds.append(time.monotonic() - started)
+            self.last_pass_seconds = time.monotonic() - started
+            if self.metrics is not None:
+                self.metrics.pass_seconds.observe(self.last_pass_seconds)
             self.passes += 1
             for line in describe(report):
                 self.log(line)
