@@ -42,12 +42,12 @@ from lightkube.resources.core_v1 import Namespace, Pod
 from quarterdeck.api.queueing import GROUP, VERSION
 from quarterdeck.devcluster.stages import DURATION_ANNOTATION
 from quarterdeck.kube.client import load_client
+from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.wait import wait_for
 from quarterdeck.queueing import admission
 from quarterdeck.queueing.controller import Controller
 from quarterdeck.queueing.live import LiveView
 from quarterdeck.queueing.operator import install_crds
-from quarterdeck.queueing.store import WatchStore
 
 API = f"{GROUP}/{VERSION}"
 GPU = "nvidia.com/gpu"
@@ -167,13 +167,11 @@ def throughput(kubeconfig: Path, n: int, duration: float) -> None:
 
 
 def _run(kube: Client, n: int, duration: float, port: int) -> None:
-    jobs = WatchStore(kube, Job)
-    pods = WatchStore(kube, Pod)
-    workloads = WatchStore(kube, WorkloadRes)
+    informers = SharedInformers(kube)
+    jobs, pods, workloads = (informers.informer(r) for r in (Job, Pod, WorkloadRes))
+    informers.start()
+    informers.wait_synced(60)
     stop = threading.Event()
-    for store in (jobs, pods, workloads):
-        threading.Thread(target=store.run, args=(stop, print), daemon=True).start()
-        store.wait_synced(60)
     bodies = [job(("team-a", "team-b")[i % 2], f"j{i:05d}", f"{duration:g}s") for i in range(n)]
     samples: list[tuple[int, int]] = []
 
@@ -198,6 +196,7 @@ def _run(kube: Client, n: int, duration: float, port: int) -> None:
     )
     total = time.monotonic() - start
     stop.set()
+    informers.stop()
     floor = n * duration / 128
     busy = [(r, u) for r, u in samples if r > 0]
     reserved = statistics.mean(r for r, _ in busy) if busy else 0.0
@@ -236,8 +235,9 @@ def pass_cost(kubeconfig: Path, running: int, pending: int) -> None:
     setup_queues(kube, {"cost": running}, cohort=None)
     print(f"creating {running} running and {pending} pending Jobs ...", flush=True)
     view = LiveView(kube)
-    stop = threading.Event()
-    view.start(stop, print)
+    informers = SharedInformers(kube)
+    view.attach(informers)
+    informers.start()
     wait_for(view.synced, "caches", 60)
     controller = Controller(kube, view)
     submit(kube, [job("cost", f"run{i:04d}", "10m") for i in range(running)])
@@ -262,7 +262,7 @@ def pass_cost(kubeconfig: Path, running: int, pending: int) -> None:
                 ctrl.view.fill()
             report = ctrl.reconcile(time.time())
             rows.append((label, calls() - before, time.process_time() - cpu, report))
-    stop.set()
+    informers.stop()
     print(f"{running} running, {pending} pending Workloads; one pass each:")
     for label, n_calls, cpu, report in rows:
         writes = len(report.admitted) + len(report.created) + len(report.finished)

@@ -62,7 +62,7 @@ from quarterdeck.queueing.status import (
     stopping,
     workload_status,
 )
-from quarterdeck.queueing.store import Obj, WatchStore, Writer
+from quarterdeck.queueing.store import Cache, Obj, Writer
 
 FIELD_MANAGER = "quarterdeck-queueing"
 WorkloadResource = create_namespaced_resource(GROUP, VERSION, "Workload", "workloads")
@@ -147,7 +147,7 @@ class Controller:
 
     # -- writes: every answer goes back into the view; a failure is one problem line ------
     def _write(
-        self, store: WatchStore | None, what: str, report: PassReport, call: Callable[[], Obj]
+        self, store: Cache | None, what: str, report: PassReport, call: Callable[[], Obj]
     ) -> Obj | None:
         try:
             obj = call()
