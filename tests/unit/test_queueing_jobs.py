@@ -201,3 +201,19 @@ def snapshot_workload_pod_sets(wl: Any) -> tuple[Any, ...]:
     from quarterdeck.queueing.snapshot import workload as to_model
 
     return to_model(wl, {}, {}, {}, {}).pod_sets
+
+
+def test_the_admission_policy_suspends_jobs_with_either_queue_label() -> None:
+    from quarterdeck.queueing.admission import manifests, probe_job
+
+    policy, binding = manifests()
+    (condition,) = policy["spec"]["matchConditions"]
+    for label in ("queueing.quarterdeck.dev/queue-name", "kueue.x-k8s.io/queue-name"):
+        assert f"'{label}' in object.metadata.labels" in condition["expression"]
+    (mutation,) = policy["spec"]["mutations"]
+    assert (
+        mutation["applyConfiguration"]["expression"] == "Object{spec: Object.spec{suspend: true}}"
+    )
+    assert policy["spec"]["matchConstraints"]["resourceRules"][0]["operations"] == ["CREATE"]
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert queue_name(probe_job("default")) is not None  # the probe is a queued Job
