@@ -233,7 +233,7 @@ def test_cli_diff_app_and_sync_app_at_a_revision(
     history = CliRunner().invoke(qd, ["history", "web", *kc, "-o", "json"])
     assert yaml.safe_load(history.stdout)[0]["revision"] == first[:12]
     missing = CliRunner().invoke(qd, ["diff", "nope", *kc])
-    assert missing.exit_code == 1 and "application" in missing.stderr
+    assert missing.exit_code == 2 and "application" in missing.stderr
 
 
 def test_health_checks_on_objects_outside_the_application(

@@ -223,7 +223,7 @@ def test_qd_queue_list_pending_why_read_the_live_cluster(
     assert why.exit_code == 0, why.output
     assert "2 matching nodes hold 2 of 4 pods" in why.stdout
     missing = runner.invoke(app, [*base, "why", "nope", "-n", namespace, *cfg])
-    assert missing.exit_code == 1 and "not found" in missing.output
+    assert missing.exit_code == 2 and "no workload" in missing.output
 
     passed = runner.invoke(app, [*base, "reconcile", "--once", *cfg])
     assert passed.exit_code == 0, passed.output

@@ -26,15 +26,16 @@ def test_render_prints_yaml_and_json(tmp_path: Path) -> None:
     assert [i["metadata"]["name"] for i in json.loads(result.stdout)["items"]] == ["a", "b"]
 
 
-def test_render_errors_are_one_line_with_exit_code_1(tmp_path: Path) -> None:
+def test_render_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("kind: ConfigMap\nmetadata: {name: x}\n")
     result = CliRunner().invoke(app, ["render", str(tmp_path)])
-    assert result.exit_code == 1
-    assert result.stderr.strip() == "error: bad.yaml:1: object has no apiVersion"
+    assert result.exit_code == 2
+    # the directory as typed stays in file:line
+    assert result.stderr.strip() == f"error: {tmp_path}/bad.yaml:1: object has no apiVersion"
 
 
 def test_render_refuses_a_path_outside_the_root(tmp_path: Path) -> None:
     (tmp_path / "repo").mkdir()
     result = CliRunner().invoke(app, ["render", str(tmp_path), "--root", str(tmp_path / "repo")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "is not inside the root" in result.stderr

@@ -51,7 +51,7 @@ def test_fill_writes_every_report_and_json(tmp_path: Path) -> None:
     assert "| fgd |" in (out / "summary.md").read_text()
 
 
-def test_replay_runs_and_bad_input_exits_1_naming_the_line(tmp_path: Path) -> None:
+def test_replay_runs_and_bad_input_exits_2_naming_the_line(tmp_path: Path) -> None:
     nodes, trace = _files(tmp_path)
     out = tmp_path / "out"
     base = ["--trace", str(trace), "--nodes", str(nodes), "--out", str(out)]
@@ -61,5 +61,5 @@ def test_replay_runs_and_bad_input_exits_1_naming_the_line(tmp_path: Path) -> No
     with trace.open("a") as fh:
         fh.write("bad,100,100,1,1000,H100,LS,Running,0,1,0\n")
     bad = CliRunner().invoke(app, ["simulate", "fill", *base])
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2
     assert "trace.csv:122: field gpu_spec: unknown GPU model(s) H100" in bad.output

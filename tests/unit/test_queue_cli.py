@@ -44,10 +44,10 @@ def test_simulate_reports_bad_input_in_one_line(tmp_path: Path) -> None:
         "    - name: f\n      resources: [{name: cpu, nominalQuota: -1}]\n"
     )
     result = runner.invoke(app, ["queue", "simulate", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "nominalQuota: negative quantity -1" in result.output
     missing = runner.invoke(app, ["queue", "simulate", str(tmp_path / "nope.yaml")])
-    assert missing.exit_code == 1 and "cannot read" in missing.output
+    assert missing.exit_code == 2 and "nope.yaml: no such file" in missing.output
 
 
 def test_crds_print_as_applyable_yaml() -> None:
@@ -65,10 +65,10 @@ def test_bad_node_manifests_are_one_line_errors(tmp_path: Path) -> None:
         "status: {allocatable: {nvidia.com/gpu: lots}}\n"
     )
     result = runner.invoke(app, ["queue", "simulate", str(EXAMPLES / "two-teams.yaml"), str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "document 1 (Node n0): status.allocatable.nvidia.com/gpu: malformed quantity" in (
         result.output
     )
     bad.write_text("apiVersion: v1\nkind: Node\nmetadata: {name: n0}\n")
     result = runner.invoke(app, ["queue", "simulate", str(bad)])
-    assert result.exit_code == 1 and "status.allocatable is missing" in result.output
+    assert result.exit_code == 2 and "status.allocatable is missing" in result.output

@@ -6,17 +6,18 @@ cluster-facing commands live in cli/delivery_cluster.py.
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import yaml
 
-from quarterdeck.delivery.manifests import Manifest
-from quarterdeck.delivery.render import Options, RenderError, render
+from quarterdeck.cli.output import Exit, to_json
+
+if TYPE_CHECKING:
+    from quarterdeck.delivery.manifests import Manifest
+    from quarterdeck.delivery.render import Options
 
 
 class Output(StrEnum):
@@ -34,22 +35,30 @@ class RenderType(StrEnum):
     kustomize = "kustomize"
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print a one-line error and return the Exit to raise."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+def fail(message: str, code: int = Exit.ERROR) -> typer.Exit:
+    """Print a one-line error and return the Exit to raise (2: bad input or an error)."""
+    sys.stderr.write(f"error: {message}\n")
+    return typer.Exit(int(code))
 
 
 def format_manifests(manifests: list[Manifest], output: Output) -> str:
     """Manifests as multi-document YAML or a JSON ``v1 List``."""
+    import yaml
+
     objs = [m.obj for m in manifests]
     if output is Output.json:
-        return json.dumps({"apiVersion": "v1", "kind": "List", "items": objs}, indent=2) + "\n"
+        return to_json({"apiVersion": "v1", "kind": "List", "items": objs}) + "\n"
     return yaml.safe_dump_all(objs, sort_keys=False) if objs else ""
 
 
 def render_path(path: Path, root: Path | None, options: Options) -> list[Manifest]:
-    """Render ``path`` bounded by ``root`` (default: the path itself); exits on errors."""
+    """Render ``path`` bounded by ``root`` (default: the path itself); exits 2 on errors."""
+    from quarterdeck.delivery.render import RenderError, render
+
+    if not path.exists():
+        raise fail(f"{path}: no such directory")
+    if not path.is_dir():
+        raise fail(f"{path} is a file: give the directory that holds it")
     base = (root or path).resolve()
     try:
         rel = path.resolve().relative_to(base).as_posix()
@@ -58,7 +67,15 @@ def render_path(path: Path, root: Path | None, options: Options) -> list[Manifes
     try:
         return render(base, rel, options)
     except RenderError as err:
-        raise fail(str(err)) from None
+        raise fail(where_typed(str(err), base, root or path)) from None
+
+
+def where_typed(message: str, base: Path, typed: Path) -> str:
+    """A render error's ``file:line`` with the directory as the user typed it."""
+    first = message.split(":", 1)[0]
+    if first and not first.startswith(("/", "path ")) and (base / first).exists():
+        return f"{(typed / first).as_posix()}{message[len(first):]}"
+    return message
 
 
 def render_command(
@@ -80,6 +97,8 @@ def render_command(
     ),
 ) -> None:
     """Print the objects PATH renders to, exactly as `qd sync` would apply them."""
+    from quarterdeck.delivery.render import Options
+
     options = Options(
         type=type_.value,  # type: ignore[arg-type]
         target_namespace=namespace,
@@ -98,7 +117,6 @@ def register(app: typer.Typer) -> None:
     app.command("render")(render_command)
     app.command("diff")(diff_command)
     app.command("sync")(sync_command)
-    app.add_typer(delivery_apps.get_app, name="get")
     for command in (
         delivery_apps.history,
         delivery_apps.rollback,

@@ -3,25 +3,21 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
-from rich.console import Console
-from rich.table import Table
 
-from quarterdeck.api import delivery as api
-from quarterdeck.api.meta import find_condition
 from quarterdeck.cli.delivery import fail
 from quarterdeck.cli.delivery_cluster import Format, KubeOpt, connect
-from quarterdeck.delivery.history import HistoryError, find_revision
+from quarterdeck.cli.output import Exit, emit, note, table
 
-get_app = typer.Typer(help="List delivery objects.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from quarterdeck.api import delivery as api
+
 NsOpt = Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the Application.")]
-OutOpt = Annotated[Format, typer.Option("--output", "-o", help="Output format.")]
+OutOpt = Annotated[Format, typer.Option("--output", "-o", help="table, yaml or json.")]
 
 
 def _res() -> Any:
@@ -31,11 +27,12 @@ def _res() -> Any:
 
 
 def _load(kubeconfig: Path | None, namespace: str, name: str) -> tuple[Any, api.Application]:
+    from quarterdeck.api import delivery as api
+    from quarterdeck.cli.connection import cluster_errors
+
     cluster = connect(kubeconfig)
-    try:
+    with cluster_errors(f"application {namespace}/{name}"):
         raw = cluster.client.get(_res(), name, namespace=namespace)
-    except Exception as err:
-        raise fail(f"application {namespace}/{name}: {err}") from None
     return cluster, api.decode_application(dict(raw))
 
 
@@ -52,48 +49,8 @@ def _patch_spec(cluster: Any, app: api.Application, spec: dict[str, Any]) -> Non
 
 
 def _emit(rows: list[dict[str, Any]], output: Format, columns: list[str]) -> None:
-    if output is Format.json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-    elif output is Format.yaml:
-        sys.stdout.write(yaml.safe_dump(rows, sort_keys=False))
-    else:
-        table = Table(box=None, header_style="bold")
-        for column in columns:
-            table.add_column(column.upper())
-        for row in rows:
-            table.add_row(*(str(row.get(c, "")) for c in columns))
-        Console().print(table)
-
-
-@get_app.command("apps")
-def get_apps(
-    kubeconfig: KubeOpt = None,
-    namespace: Annotated[
-        str, typer.Option("--namespace", "-n", help="Namespace (default: all).")
-    ] = "",
-    output: OutOpt = Format.table,
-) -> None:
-    """Applications with revision, sync, health and drift."""
-    cluster = connect(kubeconfig)
-    rows = []
-    for raw in cluster.client.list(_res(), namespace=namespace or "*"):
-        app = api.decode_application(dict(raw))
-        status = app.status or api.ApplicationStatus()
-        ready = find_condition(status.conditions, "Ready")
-        worst = next((r.health for r in status.resources if r.health != "Healthy"), "Healthy")
-        rows.append(
-            {
-                "namespace": app.metadata.namespace,
-                "app": app.metadata.name,
-                "revision": status.last_applied_revision[:12]
-                + (" (pinned)" if app.spec.revision else ""),
-                "sync": "Suspended" if app.spec.suspend else (ready.reason if ready else "Pending"),
-                "health": worst if status.resources else "Unknown",
-                "drift": len(status.drift),
-                "message": ready.message if ready else "",
-            }
-        )
-    _emit(rows, output, ["namespace", "app", "revision", "sync", "health", "drift", "message"])
+    if not emit(rows, output):
+        table(columns, [[str(row.get(c, "")) for c in columns] for row in rows])
 
 
 def history(
@@ -129,6 +86,8 @@ def rollback(
     kubeconfig: KubeOpt = None,
 ) -> None:
     """Pin an Application to an earlier successfully synced revision (until --unpin)."""
+    from quarterdeck.delivery.history import HistoryError, find_revision
+
     cluster, app = _load(kubeconfig, namespace, app_name)
     if unpin:
         _patch_spec(cluster, app, {"revision": None})
@@ -215,7 +174,9 @@ def diff_app(kubeconfig: Path | None, namespace: str, name: str, output: Format)
     import dataclasses
     import tempfile
 
-    from quarterdeck.cli.delivery_cluster import print_result
+    from quarterdeck.api import delivery as api
+    from quarterdeck.cli.connection import cluster_errors
+    from quarterdeck.cli.delivery_cluster import print_diff
     from quarterdeck.delivery.controller import SourceRes, delivery_of, read_credentials
     from quarterdeck.delivery.inventory import Owner
     from quarterdeck.delivery.pipeline import deliver
@@ -243,30 +204,64 @@ def diff_app(kubeconfig: Path | None, namespace: str, name: str, output: Format)
         done = deliver(
             cluster, GitSource(Path(cache)), target, Owner(namespace, name), inventory, opts
         )
-    result = done.result
-    print_result(result, output, diff=True)
-    if not result.ok:
-        raise typer.Exit(2)
-    if any(a.kind == "create" for a in result.plan.applies) or result.drift or result.plan.prunes:
-        raise typer.Exit(1)
+    with cluster_errors(f"application {namespace}/{name}"):
+        print_diff(cluster, done.result, output)
 
 
-def sync_app(kubeconfig: Path | None, namespace: str, name: str, revision: str) -> None:
-    """`qd sync APP`: ask the operator to sync now (optionally pinned to a revision)."""
+def sync_app(
+    kubeconfig: Path | None, namespace: str, name: str, revision: str, wait: float | None
+) -> None:
+    """`qd sync APP`: ask the operator to sync now (optionally pinned to a revision) and,
+    with a `wait` in seconds, show its progress until the Application is Ready."""
     from datetime import UTC, datetime
+
+    from lightkube.types import PatchType
 
     from quarterdeck.delivery.controller import REQUEST_ANNOTATION
 
     cluster, _ = _load(kubeconfig, namespace, name)  # fails clearly if it does not exist
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    asked = datetime.now(UTC)
+    now = asked.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     patch: dict[str, Any] = {"metadata": {"annotations": {REQUEST_ANNOTATION: now}}}
     if revision:
         patch["spec"] = {"revision": revision}
-    from lightkube.types import PatchType
-
     cluster.client.patch(_res(), name, patch, namespace=namespace, patch_type=PatchType.MERGE)
     pinned = f" at {revision}" if revision else ""
     typer.echo(f"application {namespace}/{name}: sync requested{pinned}")
+    if wait is not None:
+        _wait_ready(kubeconfig, namespace, name, asked.strftime("%Y-%m-%dT%H:%M:%SZ"), wait)
+
+
+def _wait_ready(kubeconfig: Path | None, namespace: str, name: str, asked: str,
+                timeout: float) -> None:
+    """Poll the Application until a sync after `asked` made it Ready; print each new state
+    on stderr. Exit 0 Ready, 2 the sync failed, 1 not Ready within `timeout`."""
+    from quarterdeck.api.meta import find_condition
+    from quarterdeck.kube.wait import wait_for
+
+    seen: list[str] = []
+
+    def state() -> tuple[str, str] | None:
+        _, app = _load(kubeconfig, namespace, name)
+        status = app.status
+        handled = status is not None and any(h.time >= asked for h in status.history)
+        ready = find_condition(status.conditions, "Ready") if status else None
+        line = f"{ready.reason}: {ready.message}" if ready and handled else "waiting to be synced"
+        if not seen or seen[-1] != line:
+            seen.append(line)
+            note(f"application {namespace}/{name}: {line}")
+        if handled and ready is not None and ready.status != "Unknown":
+            return ready.status, ready.message
+        return None
+
+    try:
+        status, message = wait_for(state, f"application {namespace}/{name}", timeout, 0.5)
+    except TimeoutError as err:
+        note(f"error: {err} ({seen[-1] if seen else 'no status'})")
+        raise typer.Exit(Exit.FINDING) from None
+    if status != "True":
+        raise fail(f"application {namespace}/{name} is not Ready: {message}")
+    typer.echo(f"application {namespace}/{name} is Ready")
 
 
 def import_command(
@@ -278,12 +273,17 @@ def import_command(
     Prints the Sources and Applications (pipe them to `kubectl apply -f -`) and, on
     stderr, every field that is not carried over.
     """
+    from quarterdeck.cli import manifest_sources
     from quarterdeck.delivery.imports import convert
     from quarterdeck.delivery.manifests import ManifestError, parse_documents
 
+    if not file.exists():
+        raise fail(f"{file}: no such file")
+    if file.is_dir():
+        raise fail(f"{file} is a directory: give the YAML file with the Flux or Argo CD objects")
     try:
-        docs = parse_documents(file.read_text(encoding="utf-8"), file.name)
-    except (OSError, UnicodeDecodeError, ManifestError) as err:
+        docs = parse_documents(manifest_sources.read_text(file), str(file))
+    except (manifest_sources.ManifestError, ManifestError) as err:
         raise fail(str(err)) from None
     result = convert(m.obj for m in docs)
     for line in result.skipped:
@@ -291,7 +291,11 @@ def import_command(
     for line in result.unsupported:
         typer.echo(f"warning: {line}", err=True)
     if output is Format.json:
+        from quarterdeck.cli.output import to_json
+
         doc = {"apiVersion": "v1", "kind": "List", "items": result.objects}
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        sys.stdout.write(to_json(doc) + "\n")
     else:
+        import yaml
+
         sys.stdout.write(yaml.safe_dump_all(result.objects, sort_keys=False))

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
-from lightkube import Client
-from lightkube.codecs import from_dict
-from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import Pod
-from rich.live import Live
-from rich.table import Table
 
 from quarterdeck.cli import dev
-from quarterdeck.cli.output import console, fail
-from quarterdeck.devcluster import cluster
-from quarterdeck.kube.client import load_client
+from quarterdeck.cli.output import fail
+
+if TYPE_CHECKING:
+    from lightkube import Client
+    from rich.table import Table
 
 DEMO_POOLS = ["2x cpu-16", "2x gpu-h100-8:rack-size=1"]
 #: The example manifests ship inside the package so `qd demo` works from any directory.
@@ -27,6 +21,9 @@ EXAMPLES = Path(__file__).resolve().parent / "demo_manifests"
 
 
 def _apply_examples(client: Client) -> None:
+    import yaml
+    from lightkube.codecs import from_dict
+
     for path in sorted(EXAMPLES.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             obj: Any = from_dict(doc)
@@ -35,6 +32,11 @@ def _apply_examples(client: Client) -> None:
 
 
 def _pod_table(client: Client) -> tuple[Table, bool]:
+    from lightkube.resources.apps_v1 import Deployment
+    from lightkube.resources.batch_v1 import Job
+    from lightkube.resources.core_v1 import Pod
+    from rich.table import Table
+
     table = Table(title="pods in namespace default")
     for col in ("pod", "node", "GPUs", "phase"):
         table.add_column(col)
@@ -59,10 +61,17 @@ def _pod_table(client: Client) -> tuple[Table, bool]:
 
 
 def demo(
-    name: Annotated[str, typer.Option("--name", "-n")] = "demo",
+    name: Annotated[str, typer.Option("--name", help="Dev cluster name.")] = "demo",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the workloads.")] = 180,
 ) -> None:
     """Start a dev cluster with a GPU pool, run a Deployment and a GPU Job, watch them finish."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from quarterdeck.devcluster import cluster
+    from quarterdeck.kube.client import load_client
+
+    console = Console()
     if cluster.status(name) is None:
         dev.up(name=name, nodes=DEMO_POOLS, nodes_from_trace=None, api_port=None, timeout=120)
     layout, _ = cluster.require_running(name)
@@ -79,7 +88,7 @@ def demo(
             if time.monotonic() > deadline:
                 fail(
                     f"the demo workloads did not finish in {timeout:.0f}s: "
-                    f"see `qd dev status -n {name}`"
+                    f"see `qd dev status --name {name}`"
                 )
             time.sleep(1)
     console.print("[green]✓[/] web is Available on fake nodes and train Succeeded on GPU nodes.")

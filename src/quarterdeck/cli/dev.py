@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
-from quarterdeck.cli.output import OUTPUT_OPTION, OutputFormat, console, emit, err_console, fail
-from quarterdeck.devcluster import build, cache, cluster, pools, process, tracedata
-from quarterdeck.devcluster.nodes import trace_nodes
-from quarterdeck.devcluster.ports import PortInUseError
-from quarterdeck.devcluster.session import PlainReporter
+from quarterdeck.cli.output import OUTPUT_OPTION, Exit, OutputFormat, emit, fail, table
 from quarterdeck.devcluster.versions import PINS, Component
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from quarterdeck.devcluster import pools
 
 app = typer.Typer(
     help="Run a local control plane (etcd, kube-apiserver, controller-manager, "
@@ -33,7 +24,22 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-NameOption = Annotated[str, typer.Option("--name", "-n", help="Cluster name.")]
+#: `--name` only: `-n` means namespace in every other `qd` command, as in kubectl.
+NameOption = Annotated[str, typer.Option("--name", help="Cluster name.")]
+DEFAULT_NAME = "dev"  # devcluster.cluster.DEFAULT_NAME, without importing it for --help
+
+
+def _say(text: str) -> None:
+    """A line for the user on stdout (rich markup allowed)."""
+    from rich.console import Console
+
+    Console(highlight=False).print(text)
+
+
+def _err_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 class RichReporter:
@@ -54,17 +60,30 @@ class RichReporter:
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err_console,
+        console=_err_console(),
     )
 
 
 def _ensure_binaries(force: bool = False) -> dict[Component, Path]:
+    from quarterdeck.devcluster import build, cache
+    from quarterdeck.devcluster.session import PlainReporter
+
+    err_console = _err_console()
     try:
         missing = list(Component) if force else cache.missing_components()
         if missing:
@@ -81,14 +100,19 @@ def _ensure_binaries(force: bool = False) -> dict[Component, Path]:
 
 
 def _node_specs(specs: list[str], trace: str | None) -> list[pools.NodeSpec]:
+    import yaml
+
+    from quarterdeck.devcluster import pools, tracedata
+    from quarterdeck.devcluster.nodes import trace_nodes
+
     try:
         parsed: list[pools.NodePool] = []
         for spec in specs:
             path = Path(spec)
             if spec.endswith((".yaml", ".yml")) or path.is_file():
                 try:
-                    doc = yaml.safe_load(path.read_text())
-                except (OSError, yaml.YAMLError) as e:
+                    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
                     fail(f"cannot read pool file {spec}: {e}")
                 parsed.extend(pools.parse_pool_document(doc, spec))
             else:
@@ -112,13 +136,13 @@ def build_cmd(force: Annotated[bool, typer.Option(help="Rebuild even if cached."
     started = time.monotonic()
     paths = _ensure_binaries(force)
     for component, path in paths.items():
-        console.print(f"{component.value:<24} {PINS[component].version:<9} {path}")
-    console.print(f"ready in {time.monotonic() - started:.1f}s")
+        typer.echo(f"{component.value:<24} {PINS[component].version:<9} {path}")
+    typer.echo(f"ready in {time.monotonic() - started:.1f}s")
 
 
 @app.command()
 def up(
-    name: NameOption = cluster.DEFAULT_NAME,
+    name: NameOption = DEFAULT_NAME,
     nodes: Annotated[
         list[str] | None,
         typer.Option(
@@ -134,6 +158,9 @@ def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each component.")] = 120.0,
 ) -> None:
     """Start a dev cluster and wait until the API and every node are Ready."""
+    from quarterdeck.devcluster import cluster
+    from quarterdeck.devcluster.ports import PortInUseError
+
     specs = _node_specs(
         nodes if nodes else ([] if nodes_from_trace else ["2x cpu-16"]), nodes_from_trace
     )
@@ -147,21 +174,22 @@ def up(
     except RuntimeError as e:
         fail(f"dev cluster {name!r} failed to start: {e}")
     kubeconfig = cluster.layout_for(name).kubeconfig
-    console.print(
+    _say(
         f"[green]✓[/] dev cluster [bold]{name}[/] is up at {st.server} with "
         f"{len(specs)} nodes in {time.monotonic() - started:.1f}s"
     )
-    console.print(f"  export KUBECONFIG={kubeconfig}    # or: eval $(qd dev env --name {name})")
-    console.print("  kubectl get nodes -L nvidia.com/gpu.product")
-    console.print(f"  qd dev down --name {name}")
+    typer.echo(f"  export KUBECONFIG={kubeconfig}    # or: eval $(qd dev env --name {name})")
+    typer.echo("  kubectl get nodes -L nvidia.com/gpu.product")
+    typer.echo(f"  qd dev down --name {name}")
 
 
 @app.command()
 def down(
-    name: NameOption = cluster.DEFAULT_NAME,
+    name: NameOption = DEFAULT_NAME,
     all_: Annotated[bool, typer.Option("--all", help="Stop every dev cluster.")] = False,
 ) -> None:
     """Stop a dev cluster: no process or listening port is left behind."""
+    from quarterdeck.devcluster import cache, cluster
     from quarterdeck.devcluster.state import known_clusters
 
     names = known_clusters(cache.clusters_dir()) if all_ else [name]
@@ -170,12 +198,14 @@ def down(
             stopped = cluster.down(n)
         except (cluster.ClusterError, ValueError) as e:
             fail(str(e))
-        console.print(f"stopped dev cluster {n}" if stopped else f"no dev cluster named {n}")
+        typer.echo(f"stopped dev cluster {n}" if stopped else f"no dev cluster named {n}")
 
 
 @app.command()
-def status(name: NameOption = cluster.DEFAULT_NAME, output: OutputFormat = OUTPUT_OPTION) -> None:
-    """Show the processes, ports and API health of a dev cluster."""
+def status(name: NameOption = DEFAULT_NAME, output: OutputFormat = OUTPUT_OPTION) -> None:
+    """Show the processes, ports and API health of a dev cluster (exit 1 if unhealthy)."""
+    from quarterdeck.devcluster import cluster, process
+
     try:
         st = cluster.status(name)
     except ValueError as e:
@@ -200,26 +230,25 @@ def status(name: NameOption = cluster.DEFAULT_NAME, output: OutputFormat = OUTPU
         ],
     }
     if not emit(data, output):
-        table = Table(title=f"dev cluster {name} — {st.server}")
-        for col in ("component", "pid", "state", "port"):
-            table.add_column(col)
-        for c in st.components:
-            state = "[green]running[/]" if c.alive else "[red]exited[/]"
-            table.add_row(c.component.value, str(c.pid), state, str(c.port))
-        console.print(table)
-        console.print(f"API ready: {'yes' if st.api_ready else '[red]no[/]'}")
+        rows = [[c.component.value, str(c.pid), "running" if c.alive else "exited", str(c.port)]
+                for c in st.components]
+        title = f"dev cluster {name} — {st.server}"
+        table(["component", "pid", "state", "port"], rows, title=title)
+        typer.echo(f"API ready: {'yes' if st.api_ready else 'no'}")
         layout = cluster.layout_for(name)
         for c in st.components:
             if not c.alive:
-                console.print(f"[red]{c.component.value} exited[/]; last lines of its log:")
-                console.print(process.tail(layout.log(c.component)), markup=False)
+                typer.echo(f"{c.component.value} exited; last lines of its log:")
+                typer.echo(process.tail(layout.log(c.component)))
     if not st.healthy:
-        raise typer.Exit(1)
+        raise typer.Exit(Exit.FINDING)
 
 
 @app.command()
-def env(name: NameOption = cluster.DEFAULT_NAME) -> None:
+def env(name: NameOption = DEFAULT_NAME) -> None:
     """Print `export KUBECONFIG=...` for a dev cluster: eval $(qd dev env)."""
+    from quarterdeck.devcluster import cluster
+
     try:
         layout, _ = cluster.require_running(name)
     except (cluster.ClusterError, ValueError) as e:
@@ -230,16 +259,19 @@ def env(name: NameOption = cluster.DEFAULT_NAME) -> None:
 @app.command()
 def logs(
     component: Annotated[Component, typer.Argument(help="Which process.")],
-    name: NameOption = cluster.DEFAULT_NAME,
+    name: NameOption = DEFAULT_NAME,
     tail: Annotated[int, typer.Option(help="Lines from the end.")] = 50,
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
 ) -> None:
     """Show a component's log."""
+    from quarterdeck.devcluster import cluster, process
+
     layout = cluster.layout_for(name)
     log = layout.log(component)
     if not log.exists():
         fail(f"no log for {component.value} in dev cluster {name!r}")
     if follow:
+        sys.stdout.flush()
         subprocess.run(["tail", "-n", str(tail), "-f", str(log)], check=False)
     else:
         typer.echo(process.tail(log, tail))

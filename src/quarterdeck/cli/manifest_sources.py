@@ -42,7 +42,8 @@ def parse_documents(text: str, where: str) -> list[dict[str, Any]]:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err)
-        raise ManifestError(f"{where}{line}: invalid YAML: {problem}") from None
+        col = f":{mark.column + 1}" if mark is not None else ""
+        raise ManifestError(f"{where}{line}{col}: invalid YAML: {problem}") from None
     out: list[dict[str, Any]] = []
     for i, doc in enumerate(docs):
         if doc is None:
@@ -61,9 +62,33 @@ def render_kustomization(directory: Path) -> list[dict[str, Any]]:
         [kubectl(), "kustomize", str(directory)], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        detail = result.stderr.strip().splitlines()[-1:] or ["failed"]
-        raise ManifestError(f"{directory}: kubectl kustomize: {detail[0]}")
+        raise ManifestError(f"{directory}: kubectl kustomize: {explain(result.stderr)}")
     return parse_documents(result.stdout, f"{directory} (kustomize output)")
+
+
+def explain(stderr: str, limit: int = 6) -> str:
+    """The lines of a tool's stderr that say why it failed, on one line (not only the last:
+    kustomize and git put the cause first and a generic summary last)."""
+    lines = [ln.strip().removeprefix("Error: ").removeprefix("error: ") for ln in
+             stderr.splitlines()]
+    kept = [ln for ln in lines if ln and not ln.startswith(("Usage:", "Flags:", "  -"))]
+    return "; ".join(dict.fromkeys(kept[:limit])) or "failed with no message"
+
+
+def read_text(path: Path) -> str:
+    """A manifest file as text; non-UTF-8 or NUL bytes are refused with the file named."""
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise ManifestError(f"{path} is a directory") from None
+    except OSError as err:
+        raise ManifestError(f"{path}: cannot read: {err.strerror}") from None
+    if b"\0" in data:
+        raise ManifestError(f"{path}: contains NUL bytes (not a YAML text file)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ManifestError(f"{path}: not UTF-8 text (byte {err.start})") from None
 
 
 def _files(directory: Path) -> Iterator[Path]:
@@ -80,12 +105,12 @@ def read_documents(source: str) -> list[dict[str, Any]]:
     if not path.exists():
         raise ManifestError(f"{source}: no such file or directory")
     if path.is_file():
-        return parse_documents(path.read_text(encoding="utf-8"), str(path))
+        return parse_documents(read_text(path), str(path))
     if any((path / k).exists() for k in _KUSTOMIZATION):
         return render_kustomization(path)
     docs: list[dict[str, Any]] = []
     for file in _files(path):
         if file.name.endswith((".test.yaml", ".test.yml")):
             continue
-        docs.extend(parse_documents(file.read_text(encoding="utf-8"), str(file)))
+        docs.extend(parse_documents(read_text(file), str(file)))
     return docs

@@ -6,38 +6,35 @@ failed policy test, 2 bad input (unreadable manifest, invalid policy, unknown na
 
 from __future__ import annotations
 
-import json
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-import yaml
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
-from quarterdeck.api.policy import (
-    Guardrail,
-    PolicyLoadError,
-    is_policy_document,
-    load_policies,
-    to_dict,
+from quarterdeck.cli.manifest_sources import (
+    ManifestError,
+    parse_documents,
+    read_documents,
+    read_text,
 )
-from quarterdeck.api.policy_crd import guardrail_crd
-from quarterdeck.cli.manifest_sources import ManifestError, parse_documents, read_documents
-from quarterdeck.policy import library
-from quarterdeck.policy.evaluate import Report, Violation, check
-from quarterdeck.policy.export import export_all
-from quarterdeck.policy.matching import object_ref
-from quarterdeck.policy.testcases import TestOutcome, judge, parse_test
+from quarterdeck.cli.output import Cell, Exit, OutputFormat, note, table, to_json, to_yaml
+
+if TYPE_CHECKING:
+    from quarterdeck.api.policy import Guardrail
+    from quarterdeck.policy.evaluate import Report, Violation
 
 app = typer.Typer(help="Guardrails: built-in policies, CRD, export to ValidatingAdmissionPolicy.",
                   no_args_is_help=True)
-_err = Console(stderr=True)
-OUTPUT = typer.Option("table", "--output", "-o", help="table, json or yaml")
-EXIT_DENIED, EXIT_INPUT = 1, 2
+OUTPUT = typer.Option(OutputFormat.table, "--output", "-o", help="table, json or yaml.")
+EXIT_DENIED, EXIT_INPUT = Exit.FINDING, Exit.ERROR
+
+
+class ExportFormat(StrEnum):
+    yaml = "yaml"
+    json = "json"
 
 
 def register(root: typer.Typer) -> None:
@@ -47,31 +44,36 @@ def register(root: typer.Typer) -> None:
 
 
 def _fail_input(message: str) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {message}", highlight=False)
+    note(f"error: {message}")
     return typer.Exit(EXIT_INPUT)
 
 
 def _emit(data: Any, output: str) -> None:
     if output == "json":
-        typer.echo(json.dumps(data, indent=2, sort_keys=False))
+        sys.stdout.write(to_json(data) + "\n")
+    elif isinstance(data, list):
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump_all(data, sort_keys=False))
     else:
-        typer.echo(yaml.safe_dump_all(data if isinstance(data, list) else [data],
-                                      sort_keys=False), nl=False)
+        sys.stdout.write(to_yaml(data))
 
 
 def _policies(names: list[str], sources: list[str], found: list[dict[str, Any]]
               ) -> list[Guardrail]:
+    from quarterdeck.api.policy import is_policy_document, load_policies
+    from quarterdeck.policy import library
+
     docs = list(found)
     for source in sources:
         docs.extend(d for d in read_documents(source) if is_policy_document(d))
     guardrails, notes = load_policies(docs)
-    for note in notes:
-        _err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    for line in notes:
+        note(f"note: {line}")
     selected = library.select(names) if names else []
     if not guardrails and not selected:
         selected = library.select(["all"])
-        _err.print("note: no policies given or found; checking all built-ins "
-                   "(see `qd policy list`)", highlight=False)
+        note("note: no policies given or found; checking all built-ins (see `qd policy list`)")
     return [*selected, *guardrails]
 
 
@@ -96,20 +98,18 @@ def _print_report(report: Report, objects: int, policies: int, output: str) -> N
                "policiesMatchingNothing": [n for n, m in report.matched.items() if not m]},
               output)
         return
-    console = Console()
     for problem in report.problems:
-        _err.print(f"[red]policy error:[/red] {problem}", highlight=False)
+        note(f"policy error: {problem}")
     idle = [name for name, matched in report.matched.items() if not matched]
     if idle:
-        _err.print(f"note: policies matching no object: {', '.join(idle)}", highlight=False)
+        note(f"note: policies matching no object: {', '.join(idle)}")
     if report.violations:
-        table = Table("OBJECT", "POLICY", "ACTION", "MESSAGE", box=None, pad_edge=False)
-        for v in report.violations:
-            table.add_row(str(v.object), v.policy, ",".join(v.actions) or "ignored", v.message)
-        console.print(table)
-    console.print(
+        table(["object", "policy", "action", "message"],
+              [[str(v.object), v.policy, ",".join(v.actions) or "ignored", v.message]
+               for v in report.violations])
+    typer.echo(
         f"{objects} objects, {policies} policies: {denied} denied, {summary['warned']} warned, "
-        f"{summary['audited']} audited", highlight=False,
+        f"{summary['audited']} audited"
     )
 
 
@@ -118,9 +118,12 @@ def check_command(
     policy: list[str] = typer.Option([], "--policy", "-p", help="Built-in policy or category"),
     policies: list[str] = typer.Option([], "--policies", help="Files/dirs with policies"),
     tests: Path = typer.Option(None, "--tests", help="Run GuardrailTest files in DIR"),
-    output: str = OUTPUT,
+    output: OutputFormat = OUTPUT,
 ) -> None:
-    """Evaluate guardrails on manifests before they reach a cluster."""
+    """Evaluate guardrails on manifests before they reach a cluster.
+    Exit 0 nothing denied, 1 a Deny (or a failed --tests case), 2 bad input."""
+    from quarterdeck.api.policy import PolicyLoadError, is_policy_document
+
     try:
         if tests is not None:
             raise typer.Exit(_run_tests(tests, output))
@@ -141,6 +144,12 @@ def _check_with_progress(guardrails: list[Guardrail], objects: list[dict[str, An
                          chunk: int = 1000) -> Report:
     """`check` in chunks with a progress bar on a terminal when the set is large; every
     chunk still sees all objects for namespaces and params."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from quarterdeck.policy.evaluate import Report, check
+
+    _err = Console(stderr=True)
     if len(objects) <= 2 * chunk or not _err.is_terminal:
         return check(guardrails, objects, clock=time.perf_counter)
     namespaces = {str(o["metadata"]["name"]): (o["metadata"].get("labels") or {})
@@ -160,12 +169,20 @@ def _check_with_progress(guardrails: list[Guardrail], objects: list[dict[str, An
 
 
 def _run_tests(directory: Path, output: str) -> int:
+    from quarterdeck.api.policy import is_policy_document
+    from quarterdeck.policy.evaluate import check
+    from quarterdeck.policy.matching import object_ref
+    from quarterdeck.policy.testcases import TestOutcome, judge, parse_test
+
+    if not directory.is_dir():
+        what = "no such directory" if not directory.exists() else "not a directory"
+        raise ManifestError(f"--tests {directory}: {what}")
     files = sorted([*directory.rglob("*.test.yaml"), *directory.rglob("*.test.yml")])
     if not files:
         raise ManifestError(f"{directory}: no *.test.yaml files")
     outcomes: list[TestOutcome] = []
     for file in files:
-        for doc in parse_documents(file.read_text(encoding="utf-8"), str(file)):
+        for doc in parse_documents(read_text(file), str(file)):
             test = parse_test(doc, str(file))
             objects: list[dict[str, Any]] = []
             for resource in test.resources:
@@ -183,28 +200,29 @@ def _run_tests(directory: Path, output: str) -> int:
                             "expected": o.expected, "actual": o.actual} for o in outcomes]},
               output)
     else:
-        table = Table("TEST", "POLICY", "RESOURCE", "EXPECTED", "ACTUAL", "", box=None)
-        for o in outcomes:
-            table.add_row(o.test, o.policy, o.resource, o.expected, o.actual,
-                          "[green]ok[/green]" if o.ok else "[red]FAIL[/red]")
-        Console().print(table)
+        table(["test", "policy", "resource", "expected", "actual", ""],
+              [[o.test, o.policy, o.resource, o.expected, o.actual,
+                Cell("[green]ok[/green]" if o.ok else "[red]FAIL[/red]")] for o in outcomes])
         typer.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
     return EXIT_DENIED if failed else 0
 
 
 @app.command("list")
-def list_command(output: str = OUTPUT) -> None:
+def list_command(output: OutputFormat = OUTPUT) -> None:
     """List the built-in Guardrails (enable with `qd check -p NAME|CATEGORY`)."""
+    from quarterdeck.api.policy import to_dict
+    from quarterdeck.policy import library
+
     lib = library.builtins()
     if output in ("json", "yaml"):
         _emit([to_dict(g) for g in lib.values()], output)
         return
-    table = Table("NAME", "CATEGORY", "SCOPE", "DESCRIPTION", box=None, pad_edge=False)
+    rows = []
     for g in lib.values():
         notes = g.metadata.annotations
-        table.add_row(g.name, library.category(g), notes.get(library.SCOPE_ANNOTATION, ""),
-                      notes.get(library.DESCRIPTION_ANNOTATION, ""))
-    Console().print(table)
+        rows.append([g.name, library.category(g), notes.get(library.SCOPE_ANNOTATION, ""),
+                     notes.get(library.DESCRIPTION_ANNOTATION, "")])
+    table(["name", "category", "scope", "description"], rows)
 
 
 @app.command("export")
@@ -213,9 +231,13 @@ def export_command(
     policies: list[str] = typer.Option([], "--from", help="Files/dirs with Guardrails"),
     include_shift_left: bool = typer.Option(
         False, help="Also export policies meant only for pre-sync checks"),
-    output: str = typer.Option("yaml", "--output", "-o", help="yaml or json"),
+    output: ExportFormat = typer.Option(ExportFormat.yaml, "--output", "-o", help="yaml or json."),
 ) -> None:
     """Print ValidatingAdmissionPolicy + Binding objects for the API server to enforce."""
+    from quarterdeck.api.policy import PolicyLoadError, is_policy_document, load_policies
+    from quarterdeck.policy import library
+    from quarterdeck.policy.export import export_all
+
     try:
         guardrails = library.select(names) if names else []
         docs = [d for src in policies for d in read_documents(src) if is_policy_document(d)]
@@ -228,8 +250,7 @@ def export_command(
             or g.metadata.annotations.get(library.SCOPE_ANNOTATION) != "shift-left"]
     for g in guardrails:
         if g not in kept:
-            _err.print(f"note: {g.name} is shift-left only; not exported "
-                       "(--include-shift-left to force)", highlight=False)
+            note(f"note: {g.name} is shift-left only; not exported (--include-shift-left to force)")
     natives = export_all(kept)
     if output == "json":
         _emit({"apiVersion": "v1", "kind": "List", "items": natives}, "json")
@@ -240,4 +261,6 @@ def export_command(
 @app.command("crd")
 def crd_command() -> None:
     """Print the Guardrail CustomResourceDefinition."""
-    sys.stdout.write(yaml.safe_dump(guardrail_crd(), sort_keys=False))
+    from quarterdeck.api.policy_crd import guardrail_crd
+
+    sys.stdout.write(to_yaml(guardrail_crd()))

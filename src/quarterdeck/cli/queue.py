@@ -8,17 +8,15 @@ files and optional Node manifests, and prints admit / preempt / pending and why.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
-from rich.table import Table
 
-from quarterdeck.api.queueing import all_crds, load_documents
-from quarterdeck.api.queueing.manifests import ManifestError, QueueingObject
-from quarterdeck.cli.output import OUTPUT_OPTION, OutputFormat, console, emit, fail
-from quarterdeck.queueing import Decisions, GpuPlacer, Node, cycle, snapshot_from_objects
-from quarterdeck.queueing.snapshot import node_from_object
+from quarterdeck.cli.output import OUTPUT_OPTION, Cell, OutputFormat, emit, fail, table
+
+if TYPE_CHECKING:
+    from quarterdeck.api.queueing.manifests import QueueingObject
+    from quarterdeck.queueing import Decisions, Node
 
 app = typer.Typer(
     help="Kueue-shaped GPU admission: queues, quotas, why pending.", no_args_is_help=True
@@ -48,6 +46,8 @@ def simulate(
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Run one admission cycle over manifests and show admit / preempt / pending and why."""
+    from quarterdeck.queueing import GpuPlacer, cycle, snapshot_from_objects
+
     objects, nodes = _load(files)
     snapshot = snapshot_from_objects(objects, nodes=nodes, fair_sharing=fair_sharing)
     use_placer = placement and bool(nodes)
@@ -60,31 +60,43 @@ def simulate(
 @app.command()
 def crds(output: OutputFormat = OUTPUT_OPTION) -> None:
     """Print the queueing.quarterdeck.dev CRDs (`-o yaml` to apply them)."""
+    from quarterdeck.api.queueing import all_crds
+
     docs = all_crds()
     if output is OutputFormat.yaml:
+        import yaml
+
         typer.echo(yaml.safe_dump_all(docs, sort_keys=False).rstrip())
         return
     if emit(docs, output):
         return
-    table = Table("NAME", "KIND", "SCOPE", "SHORT NAMES")
+    rows = []
     for c in docs:
         names = c["spec"]["names"]
-        table.add_row(
-            c["metadata"]["name"],
-            names["kind"],
-            c["spec"]["scope"],
-            ",".join(names.get("shortNames", [])),
-        )
-    console.print(table)
+        rows.append([c["metadata"]["name"], names["kind"], c["spec"]["scope"],
+                     ",".join(names.get("shortNames", []))])
+    table(["name", "kind", "scope", "short names"], rows)
 
 
 def _load(files: list[Path]) -> tuple[list[QueueingObject], list[Node]]:
+    import yaml
+
+    from quarterdeck.api.queueing import load_documents
+    from quarterdeck.api.queueing.manifests import ManifestError
+    from quarterdeck.queueing.snapshot import node_from_object
+
     objects: list[QueueingObject] = []
     nodes: list[Node] = []
     try:
         for path in files:
             try:
-                docs = list(yaml.safe_load_all(path.read_text()))
+                docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+            except UnicodeDecodeError:
+                fail(f"{path}: not UTF-8 text")
+            except IsADirectoryError:
+                fail(f"{path} is a directory: give the YAML files in it")
+            except FileNotFoundError:
+                fail(f"{path}: no such file")
             except OSError as err:
                 fail(f"{path}: cannot read: {err.strerror}")
             except yaml.YAMLError as err:
@@ -110,27 +122,27 @@ def _load(files: list[Path]) -> tuple[list[QueueingObject], list[Node]]:
 
 
 def _table(d: Decisions, placed: bool) -> None:
-    table = Table("WORKLOAD", "CLUSTER QUEUE", "DECISION", "FLAVORS", "DETAIL")
+    rows: list[list[str]] = []
     for a in d.admitted:
         flavors = ",".join(sorted({f for ps in a.pod_sets for f in ps.flavors.values()}))
         nodes = sorted({n for ps in a.pod_sets for n in (ps.nodes or {})})
         detail = ("borrows; " if a.borrows else "") + (f"nodes {','.join(nodes)}" if placed else "")
-        table.add_row(
-            a.workload.key, a.cluster_queue, "[green]Admit[/]", flavors, detail.strip("; ")
+        rows.append(
+            [a.workload.key, a.cluster_queue, Cell("[green]Admit[/]"), flavors, detail.strip("; ")]
         )
     for p in d.preempted:
-        table.add_row(
-            p.victim.workload.key,
-            p.victim.workload.cluster_queue,
-            f"[red]Preempt[/] ({p.reason})",
-            "",
-            p.message,
-        )
+        rows.append([p.victim.workload.key, p.victim.workload.cluster_queue,
+                     Cell(f"[red]Preempt[/] ({_escape(p.reason)})"), "", p.message])
     for q in d.pending:
-        table.add_row(
-            q.workload.key, q.workload.cluster_queue, f"[yellow]{q.reason}[/]", "", q.message
-        )
-    console.print(table)
+        rows.append([q.workload.key, q.workload.cluster_queue,
+                     Cell(f"[yellow]{_escape(q.reason)}[/]"), "", q.message])
+    table(["workload", "cluster queue", "decision", "flavors", "detail"], rows)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 from quarterdeck.cli.queue_cluster import register  # noqa: E402  (commands on a live cluster)

@@ -10,17 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
-from rich.table import Table
 
-from quarterdeck.api.queueing.quantity import to_milli
-from quarterdeck.cli.output import OUTPUT_OPTION, OutputFormat, console, emit, err_console, fail
-from quarterdeck.queueing import Decisions, GpuPlacer, Snapshot, cycle
-from quarterdeck.queueing.model import fmt
-from quarterdeck.queueing.status import cluster_queue_status
+from quarterdeck.cli.output import OUTPUT_OPTION, OutputFormat, emit, fail, note, table
+
+if TYPE_CHECKING:
+    from quarterdeck.queueing import Decisions, Snapshot
 
 KubeOption = Annotated[
     Path | None, typer.Option("--kubeconfig", help="Kubeconfig (default: $KUBECONFIG).")
@@ -37,28 +34,29 @@ def register(app: typer.Typer) -> None:
 
 def _live(kubeconfig: Path | None) -> tuple[Snapshot, Decisions]:
     """The live snapshot and what a cycle would decide on it now (nothing is changed)."""
-    from lightkube import ApiError, ConfigError
-
-    from quarterdeck.kube.client import describe_target, load_client
+    from quarterdeck.cli.connection import cluster_errors, connect
+    from quarterdeck.queueing import GpuPlacer, cycle
     from quarterdeck.queueing.live import QueueingNotInstalledError, read_snapshot
 
+    client = connect(kubeconfig, field_manager="quarterdeck-queueing")
     try:
-        client = load_client(kubeconfig, field_manager="quarterdeck-queueing")
-        snapshot, _, problems = read_snapshot(client, now=time.time())
+        with cluster_errors("queueing objects"):
+            snapshot, _, problems = read_snapshot(client, now=time.time())
     except QueueingNotInstalledError as err:
         fail(str(err))
-    except (ApiError, ConfigError, OSError, httpx.HTTPError) as err:
-        fail(f"cannot read the cluster at {describe_target(kubeconfig)}: {err}")
     for problem in problems:
-        err_console.print(
-            f"[yellow]warning:[/] left out {problem}", highlight=False, soft_wrap=True
-        )
+        note(f"warning: left out {problem}")
     placer = GpuPlacer() if snapshot.nodes else None
     return snapshot, cycle(snapshot, placer)
 
 
 def list_queues(kubeconfig: KubeOption = None, output: OutputFormat = OUTPUT_OPTION) -> None:
     """ClusterQueues with their cohort, workloads and quota usage per flavor."""
+    from quarterdeck.api.queueing.quantity import to_milli
+    from quarterdeck.queueing import Decisions
+    from quarterdeck.queueing.model import fmt
+    from quarterdeck.queueing.status import cluster_queue_status
+
     snapshot, _ = _live(kubeconfig)
     status = cluster_queue_status(snapshot, Decisions())
     rows: list[dict[str, Any]] = []
@@ -98,17 +96,18 @@ def list_queues(kubeconfig: KubeOption = None, output: OutputFormat = OUTPUT_OPT
         )
     if emit(rows, output):
         return
-    table = Table("NAME", "COHORT", "STRATEGY", "PENDING", "ADMITTED", "USAGE")
+    lines = []
     for r in rows:
         bars = "\n".join(
             f"{u['flavor']} {u['resource']} {_bar(u['usedMilli'], u['nominalMilli'])} "
             f"{u['used']}/{u['nominal']}"
             for u in r["usage"]
+        )  # a plain cell: the bars' [#...] are text, not rich markup
+        lines.append(
+            [r["name"], r["cohort"] or "", r["strategy"], str(r["pending"]), str(r["admitted"]),
+             bars]
         )
-        table.add_row(
-            r["name"], r["cohort"] or "", r["strategy"], str(r["pending"]), str(r["admitted"]), bars
-        )
-    console.print(table)
+    table(["name", "cohort", "strategy", "pending", "admitted", "usage"], lines)
 
 
 def pending(
@@ -133,55 +132,73 @@ def pending(
     rows = [r for r in rows if queue is None or r["clusterQueue"] == queue]
     if emit(rows, output):
         return
-    table = Table("WORKLOAD", "CLUSTER QUEUE", "REASON", "MESSAGE")
-    for r in rows:
-        table.add_row(r["workload"], r["clusterQueue"], r["reason"], r["message"])
-    console.print(table)
+    table(["workload", "cluster queue", "reason", "message"],
+          [[r["workload"], r["clusterQueue"], r["reason"], r["message"]] for r in rows])
 
 
 def why(
-    workload: Annotated[str, typer.Argument(help="Workload name.")],
+    workload: Annotated[
+        str, typer.Argument(metavar="WORKLOAD|JOB", help="A Workload, a Job or job/NAME.")
+    ],
     namespace: Annotated[str, typer.Option("--namespace", "-n")] = "default",
     kubeconfig: KubeOption = None,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Why a workload is pending (or where it runs), as of now."""
     snapshot, decisions = _live(kubeconfig)
-    key = f"{namespace}/{workload}"
-    answer: dict[str, Any] | None = None
-    for adm in snapshot.admitted:
-        if adm.workload.key == key:
-            nodes = sorted({n for ps in adm.pod_sets for n in (ps.nodes or {})})
-            flavors = sorted({f for ps in adm.pod_sets for f in ps.flavors.values()})
-            answer = {
-                "workload": key,
-                "state": "Admitted",
-                "clusterQueue": adm.workload.cluster_queue,
-                "message": f"running on flavor {', '.join(flavors)}"
-                + (f", nodes {', '.join(nodes)}" if nodes else ""),
-            }
-    for a in decisions.admitted:
-        if a.workload.key == key:
-            answer = {
-                "workload": key,
-                "state": "Admissible",
-                "clusterQueue": a.cluster_queue,
-                "message": "fits now; the next cycle admits it",
-            }
-    for p in decisions.pending:
-        if p.workload.key == key:
-            answer = {
-                "workload": key,
-                "state": p.reason,
-                "clusterQueue": p.workload.cluster_queue,
-                "message": p.message,
-            }
-    if answer is None:
-        fail(f"workload {key} not found")
+    answers = _answers(snapshot, decisions)
+    key = next((k for k in _candidates(namespace, workload) if k in answers), None)
+    if key is None:
+        here = sorted(k.split("/", 1)[1] for k in answers if k.startswith(f"{namespace}/"))
+        hint = f"; workloads there: {', '.join(here[:5])}" if here else ""
+        fail(f"no workload {workload!r} in namespace {namespace} (give a Workload name, a Job "
+             f"name or job/NAME; `qd get workloads -n {namespace}` lists them){hint}")
+    answer = answers[key]
     if emit(answer, output):
         return
-    console.print(f"[bold]{key}[/] ({answer['clusterQueue']}): {answer['state']}", soft_wrap=True)
-    console.print(answer["message"], highlight=False, soft_wrap=True)
+    typer.echo(f"{key} ({answer['clusterQueue']}): {answer['state']}")
+    typer.echo(answer["message"])
+
+
+def _candidates(namespace: str, typed: str) -> list[str]:
+    """Workload keys `typed` may mean: the Workload itself, or the one of a Job (job-NAME)."""
+    kind, _, name = typed.rpartition("/")
+    if kind.lower() in ("job", "jobs", "job.batch"):
+        return [f"{namespace}/job-{name}"]
+    if kind.lower() in ("workload", "workloads", "wl"):
+        return [f"{namespace}/{name}"]
+    return [f"{namespace}/{typed}", f"{namespace}/job-{typed}"]
+
+
+def _answers(snapshot: Snapshot, decisions: Decisions) -> dict[str, dict[str, Any]]:
+    """Per workload key: its state, ClusterQueue and why, as of now."""
+    out: dict[str, dict[str, Any]] = {}
+    for adm in snapshot.admitted:
+        key = adm.workload.key
+        nodes = sorted({n for ps in adm.pod_sets for n in (ps.nodes or {})})
+        flavors = sorted({f for ps in adm.pod_sets for f in ps.flavors.values()})
+        out[key] = {
+            "workload": key,
+            "state": "Admitted",
+            "clusterQueue": adm.workload.cluster_queue,
+            "message": f"running on flavor {', '.join(flavors)}"
+            + (f", nodes {', '.join(nodes)}" if nodes else ""),
+        }
+    for a in decisions.admitted:
+        out[a.workload.key] = {
+            "workload": a.workload.key,
+            "state": "Admissible",
+            "clusterQueue": a.cluster_queue,
+            "message": "fits now; the next cycle admits it",
+        }
+    for p in decisions.pending:
+        out[p.workload.key] = {
+            "workload": p.workload.key,
+            "state": p.reason,
+            "clusterQueue": p.workload.cluster_queue,
+            "message": p.message,
+        }
+    return out
 
 
 def _bar(used: int, nominal: int, width: int = 10) -> str:
@@ -205,9 +222,7 @@ def reconcile(
     ] = None,
 ) -> None:
     """Run the queueing controller's passes against a cluster (until interrupted)."""
-    from lightkube import ApiError, ConfigError
-
-    from quarterdeck.kube.client import describe_target, load_client
+    from quarterdeck.cli.connection import cluster_errors, connect
     from quarterdeck.queueing.controller import FIELD_MANAGER, reconcile_once
     from quarterdeck.queueing.live import QueueingNotInstalledError
     from quarterdeck.queueing.metrics import QueueMetrics
@@ -218,26 +233,23 @@ def reconcile(
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, registry=metrics.registry)
+    client = connect(kubeconfig, field_manager=FIELD_MANAGER)
     try:
-        client = load_client(kubeconfig, field_manager=FIELD_MANAGER)
-        if webhook_port is not None:
-            console.print(f"webhook   {start_dev_webhook(client, webhook_port)}", highlight=False)
-        try:
-            while True:
-                for line in describe(reconcile_once(client, time.time(), metrics=metrics)):
-                    (err_console if line.startswith("warning") else console).print(
-                        line, highlight=False, soft_wrap=True
-                    )
-                if once:
-                    return
-                time.sleep(interval)
-        finally:
+        with cluster_errors("queueing objects"):
             if webhook_port is not None:
-                stop_webhook(client)
+                typer.echo(f"webhook   {start_dev_webhook(client, webhook_port)}")
+            try:
+                while True:
+                    for line in describe(reconcile_once(client, time.time(), metrics=metrics)):
+                        typer.echo(line, err=line.startswith("warning"))
+                    if once:
+                        return
+                    time.sleep(interval)
+            finally:
+                if webhook_port is not None:
+                    stop_webhook(client)
     except QueueingNotInstalledError as err:
         fail(str(err))
-    except (ApiError, ConfigError, OSError, httpx.HTTPError) as err:
-        fail(f"cannot reconcile the cluster at {describe_target(kubeconfig)}: {err}")
 
 
 def start_queueing(
@@ -253,7 +265,7 @@ def start_queueing(
     from quarterdeck.queueing.operator import start_beside
 
     def log(line: str) -> None:
-        err_console.print(f"queueing  {line}", highlight=False, soft_wrap=True)
+        note(f"queueing  {line}")
 
     return start_beside(
         lambda: load_client(kubeconfig, field_manager=FIELD_MANAGER),

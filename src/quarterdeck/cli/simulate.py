@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
-import yaml
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from quarterdeck.placement import POLICIES, PlacementError
-from quarterdeck.sim.trace import TraceError
+from quarterdeck.cli.output import Exit, emit, note, table
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 app = typer.Typer(help="Simulate GPU placement policies on node and task traces.")
-console = Console(stderr=True)
 
 DEFAULT_POLICIES = ["random", "dotprod", "clustering", "packing", "bestfit", "fgd"]
 
@@ -33,38 +28,41 @@ TraceOpt = Annotated[Path, typer.Option("--trace", help="Task list CSV (openb_po
 NodesOpt = Annotated[Path, typer.Option("--nodes", help="Node list CSV (openb_node_list_*).")]
 PolicyOpt = Annotated[
     list[str] | None,
-    typer.Option("--policy", "-p", help=f"Policy (repeatable): {', '.join(POLICIES)}."),
+    typer.Option("--policy", "-p", help="Policy (repeatable): random, dotprod, clustering, "
+                 "packing, bestfit, fgd, fgd-exact, fgd-bf, fgd-cap."),
 ]
 OutDirOpt = Annotated[Path, typer.Option("--out", help="Directory for CSV, PNG and summary.")]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Summary format on stdout.")]
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
+    note(f"error: {message}")
+    return typer.Exit(Exit.ERROR)
 
 
 def _emit(rows: list[dict[str, float | int | str]], output: Output, title: str) -> None:
-    if output is Output.json:
-        typer.echo(json.dumps(rows, indent=2))
-    elif output is Output.yaml:
-        typer.echo(yaml.safe_dump(rows, sort_keys=False))
-    else:
-        table = Table(title=title)
-        for key in rows[0] if rows else []:
-            table.add_column(key, justify="left" if key == "policy" else "right")
-        for row in rows:
-            table.add_row(*(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()))
-        Console(width=max(Console().width, 110)).print(table)
+    if not emit(rows, output):
+        table(list(rows[0]) if rows else [],
+              [[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()]
+               for row in rows], title=title)
 
 
 def _progress() -> Progress:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=Console(stderr=True),
     )
 
 
@@ -81,8 +79,10 @@ def fill(
 ) -> None:
     """The fill experiment (Weng et al., ATC'23): sampled tasks arrive until `load`
     times the GPU capacity has arrived, never leave; allocation is recorded."""
+    from quarterdeck.placement import PlacementError
     from quarterdeck.sim.grid import TimedRun, load_inputs, run_grid
     from quarterdeck.sim.report import markdown, summarise, write_chart, write_csvs
+    from quarterdeck.sim.trace import TraceError
 
     policies = policy or DEFAULT_POLICIES
     try:
@@ -109,7 +109,7 @@ def fill(
     published = trace.stem == "openb_pod_list_default" and load == 1.3
     (out / "summary.md").write_text(markdown(summary, title, published))
     _emit([s.as_dict() for s in summary], output, title)
-    console.print(f"wrote {out}/runs.csv, curves.csv, allocation.png, summary.md")
+    note(f"wrote {out}/runs.csv, curves.csv, allocation.png, summary.md")
 
 
 @app.command()
@@ -138,10 +138,14 @@ def replay(
     snapshot, cycle with the configured placer, apply."""
     from dataclasses import replace as with_fields
 
+    import numpy as np
+
+    from quarterdeck.placement import PlacementError
     from quarterdeck.queueing.config import DEFAULT, ConfigError, load_config_file
     from quarterdeck.sim.grid import load_inputs
     from quarterdeck.sim.replay import ReplayRun, run_replay
     from quarterdeck.sim.replay_report import write_replay
+    from quarterdeck.sim.trace import TraceError
 
     quotas: dict[str, int] = {}
     for item in quota or []:
@@ -155,6 +159,11 @@ def replay(
         inputs = load_inputs(nodes, trace)
     except (TraceError, ConfigError) as err:
         raise _fail(str(err)) from None
+    classes = {t.qos or "-" for t in inputs.tasks}
+    unknown = sorted(set(quotas) - classes)
+    if unknown:
+        raise _fail(f"--quota {', '.join(unknown)}: no such QoS class in {trace.name} "
+                    f"(it has {', '.join(sorted(classes))})")
     policies = policy or ([base.policy] if config is not None else DEFAULT_POLICIES)
     runs: list[ReplayRun] = []
     with _progress() as bar:
@@ -184,4 +193,4 @@ def replay(
         for r in runs
     ]
     _emit(rows, output, "replay")
-    console.print(f"wrote {out}/replay_tasks.csv, replay_waits.png")
+    note(f"wrote {out}/replay_tasks.csv, replay_waits.png")
