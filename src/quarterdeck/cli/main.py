@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup, TyperOption
 
-from quarterdeck.cli import delivery, dev, get, policy, queue, simulate
+from quarterdeck.cli import delivery, dev, get, operator, policy, queue, simulate
 from quarterdeck.cli.demo import demo
 
 
@@ -78,3 +78,4 @@ delivery.register(app)
 get.register(app)
 policy.register(app)
 app.add_typer(queue.app, name="queue")
+app.command("operator")(operator.operator)
