@@ -102,7 +102,7 @@ def test_invalid_yaml_changes_nothing_and_names_file_and_line(app: App) -> None:
     out = app.sync()
     assert out.result.errors == [
         f"revision {out.revision.sha[:12]}: app/b.yaml:2:1: invalid YAML: "  # type: ignore[union-attr]
-        "expected the node content, but found '<stream end>'"
+        "did not find expected node content"
     ]
     assert app.live("a")["data"] == {"a": "1"}
 

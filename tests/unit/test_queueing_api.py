@@ -95,7 +95,7 @@ spec:
             "apiVersion: kueue.x-k8s.io/v1beta1\nkind: Queue\nmetadata: {name: q}\n",
             "unknown kind 'Queue'",
         ),
-        ("a: [1\n", "<input>:2: invalid YAML"),
+        ("a: [1\n", "<input>:2:1: invalid YAML"),
         ((CQ % "1") + "---\n" + (CQ % "2"), "duplicate ClusterQueue q"),
         (
             "apiVersion: kueue.x-k8s.io/v1beta1\nkind: ResourceFlavor\nmetadata: {}\n",
@@ -192,7 +192,7 @@ def test_generated_crds_are_structural_and_cover_the_objects() -> None:
 def test_local_queue_requires_a_cluster_queue_name() -> None:
     lq = load_manifests(
         "apiVersion: queueing.quarterdeck.dev/v1alpha1\nkind: LocalQueue\n"
-        "metadata: {name: l, namespace: n}\nspec: {clusterQueue: q}\n"
+        "metadata: {name: l, namespace: ns}\nspec: {clusterQueue: q}\n"
     )[0]
     assert isinstance(lq, LocalQueue) and lq.spec.cluster_queue == "q"
 

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
+from quarterdeck import kyaml
+from quarterdeck.kyaml import LIMITS, Limits
 
 Obj = dict[str, Any]
 
@@ -61,46 +62,35 @@ def key_of(obj: Obj) -> Key:
     )
 
 
-def parse_documents(text: str, origin: str) -> list[Manifest]:
+def parse_documents(text: str | bytes, origin: str, limits: Limits = LIMITS) -> list[Manifest]:
     """All objects in a multi-document YAML text; ``v1 List`` objects are expanded.
 
     Empty documents are skipped. ``origin`` is the file name used in messages.
     """
     out: list[Manifest] = []
-    loader = yaml.SafeLoader(text)
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            where = f"{origin}:{node.start_mark.line + 1}"
-            data = loader.construct_document(node)
-            if data is None:
-                continue
-            if not isinstance(data, dict):
-                raise ManifestError(f"{where}: a document must be a mapping, not {_kind(data)}")
-            items = data.get("items")
-            if str(data.get("kind", "")).endswith("List") and isinstance(items, list):
-                out += [Manifest(item, where) for item in items]
-            else:
-                out.append(Manifest(data, where))
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = f"{mark.line + 1}:{mark.column + 1}" if mark else "?"
-        raise ManifestError(
-            f"{origin}:{line}: invalid YAML: {err.problem or err.context}"
-        ) from None
-    except yaml.YAMLError as err:
-        raise ManifestError(f"{origin}: invalid YAML: {err}") from None
-    finally:
-        loader.dispose()
+        docs = kyaml.load_all(text, origin, limits)
+    except kyaml.YAMLError as err:
+        raise ManifestError(str(err)) from None
+    for doc in docs:
+        where, data = f"{origin}:{doc.line}", doc.data
+        if not isinstance(data, dict):
+            raise ManifestError(f"{where}: a document must be a mapping, not {_kind(data)}")
+        items = data.get("items")
+        if str(data.get("kind", "")).endswith("List") and isinstance(items, list):
+            out += [Manifest(item, where) for item in items]
+        else:
+            out.append(Manifest(data, where))
     for manifest in out:
         validate(manifest)
     return out
 
 
 def _kind(data: object) -> str:
-    return {list: "a list", str: "a string", int: "a number"}.get(type(data), type(data).__name__)
+    if data is None:
+        return "null"
+    names = {list: "a list", dict: "a mapping", str: "a string", int: "a number", bool: "a boolean"}
+    return names.get(type(data), "a number" if isinstance(data, float) else type(data).__name__)
 
 
 def validate(manifest: Manifest) -> None:
@@ -114,11 +104,40 @@ def validate(manifest: Manifest) -> None:
     meta = obj.get("metadata")
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
         raise ManifestError(f"{where}: {obj['kind']} has no metadata.name")
-    namespace = meta.get("namespace")
-    if namespace is not None and not isinstance(namespace, str):
-        raise ManifestError(
-            f"{where}: {obj['kind']} {meta['name']}: metadata.namespace must be a string"
-        )
+    problem = metadata_problem(meta)
+    if problem:
+        raise ManifestError(f"{where}: {obj['kind']} {meta['name']}: {problem}")
+
+
+_META_STRINGS = ("name", "namespace", "generateName", "uid", "resourceVersion")
+_META_LISTS = {"finalizers": str, "ownerReferences": dict, "managedFields": dict}
+
+
+def metadata_problem(meta: dict[str, Any]) -> str:
+    """What is wrongly typed in ``metadata`` (the API server would refuse it), or ""."""
+    for field in _META_STRINGS:
+        if meta.get(field) is not None and not isinstance(meta[field], str):
+            return f"metadata.{field} must be a string, not {_kind(meta[field])}"
+    for field in ("labels", "annotations"):
+        value = meta.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            return f"metadata.{field} must be a mapping of strings, not {_kind(value)}"
+        for key, item in value.items():
+            if not isinstance(item, str):
+                return f"metadata.{field}.{key} must be a string, not {_kind(item)}"
+    for field, item_type in _META_LISTS.items():
+        value = meta.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, item_type) for v in value):
+            items = "strings" if item_type is str else "mappings"
+            return f"metadata.{field} must be a list of {items}"
+    generation = meta.get("generation")
+    if generation is not None and (not isinstance(generation, int) or isinstance(generation, bool)):
+        return "metadata.generation must be an integer"
+    return ""
 
 
 def check_unique(manifests: Iterable[Manifest]) -> None:

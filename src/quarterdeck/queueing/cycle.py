@@ -19,7 +19,13 @@ from dataclasses import replace
 
 from quarterdeck.queueing.decisions import Admit, Decisions, Pending, PendingReason, Preempt
 from quarterdeck.queueing.fairshare import dominant_share
-from quarterdeck.queueing.flavors import FlavorAssignment, Mode, assign
+from quarterdeck.queueing.flavors import (
+    FlavorAssignment,
+    Mode,
+    PodSetChoice,
+    PreemptionOracle,
+    assign,
+)
 from quarterdeck.queueing.model import (
     AdmittedWorkload,
     ClusterQueue,
@@ -28,7 +34,7 @@ from quarterdeck.queueing.model import (
     Workload,
 )
 from quarterdeck.queueing.nodes import Placer
-from quarterdeck.queueing.preemption import find_victims
+from quarterdeck.queueing.preemption import Preemptions, find_victims
 from quarterdeck.queueing.quota import QuotaState
 
 CLUSTER_QUEUE_STOPPED = "ClusterQueueStopped"
@@ -163,7 +169,7 @@ class _Cycle:
         if known is not None:
             self.pending.append(Pending(wl, *known))
             return False
-        got = assign(wl, cq, self.snap.flavors, self.quota, self.placement)
+        got = assign(wl, cq, self.snap.flavors, self.quota, self.placement, self._oracle(wl, cq))
         if got.mode == Mode.FIT:
             self._admit(wl, cq, got, tuple(c.nodes for c in got.pod_sets), got.borrows)
             return True
@@ -174,16 +180,7 @@ class _Cycle:
             never = got.never and partial is None  # a smaller gang might fit later
             self._remember_failure(wl, "Inadmissible" if never else "Pending", got.message)
             return False
-        found = find_victims(
-            wl,
-            cq,
-            got,
-            self.quota,
-            self.placement,
-            self.admitted_by_cq,
-            self.snap.flavors,
-            self.snap.preemption_strategies if self.snap.fair_sharing else None,
-        )
+        found = self._victims(wl, cq, got)
         if found is None:
             if self._admit_partially(wl, cq) is True:
                 return True
@@ -199,6 +196,26 @@ class _Cycle:
         msg = f"waiting for {len(found.victims)} preempted workload(s) to stop: {keys}"
         self.pending.append(Pending(wl, "Preempting", msg, reserved=got.usage()))
         return False
+
+    def _oracle(self, wl: Workload, cq: ClusterQueue) -> PreemptionOracle:
+        def can_preempt(choice: PodSetChoice) -> bool:
+            alone = replace(wl, pod_sets=(choice.pod_set,))
+            trial = FlavorAssignment(Mode.PREEMPT, [choice])
+            return self._victims(alone, cq, trial) is not None
+
+        return can_preempt
+
+    def _victims(self, wl: Workload, cq: ClusterQueue, got: FlavorAssignment) -> Preemptions | None:
+        return find_victims(
+            wl,
+            cq,
+            got,
+            self.quota,
+            self.placement,
+            self.admitted_by_cq,
+            self.snap.flavors,
+            self.snap.preemption_strategies if self.snap.fair_sharing else None,
+        )
 
     def _admit_partially(self, wl: Workload, cq: ClusterQueue) -> bool | None:
         """Admit with fewer pods (down to each pod set's minCount) if that fits now.

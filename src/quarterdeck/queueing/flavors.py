@@ -9,7 +9,7 @@ With a `NodeView`, a flavor only fits if the pod set can also be placed on its n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -63,14 +63,24 @@ class _Try:
     nodes: Mapping[str, int] | None = None
 
 
+PreemptionOracle = Callable[["PodSetChoice"], bool]
+"""Whether evicting candidates would make room for one pod set with these flavors."""
+
+
 def assign(
     wl: Workload,
     cq: ClusterQueue,
     flavors: Mapping[str, Flavor],
     quota: QuotaState,
     placement: NodeView | None = None,
+    can_preempt: PreemptionOracle | None = None,
 ) -> FlavorAssignment:
-    """Choose flavors for every pod set of `wl` against the current quota (and nodes)."""
+    """Choose flavors for every pod set of `wl` against the current quota (and nodes).
+
+    With `can_preempt`, a flavor that fits only after preemption counts as no fit when
+    no candidates would make room (Kueue simulates preemption the same way), so the
+    search goes on to the next flavor even under `whenCanPreempt: MayStopSearch`.
+    """
     acc: dict[FlavorResource, int] = {}
     choices: list[PodSetChoice] = []
     mode, borrows = Mode.FIT, False
@@ -83,7 +93,7 @@ def assign(
             for prev in choices:
                 if prev.nodes is not None:
                     scratch.bind(prev.pod_set, prev.nodes)
-        choice, result = _assign_pod_set(ps, cq, flavors, quota, acc, scratch)
+        choice, result = _assign_pod_set(ps, cq, flavors, quota, acc, scratch, can_preempt)
         if result.mode == Mode.NO_FIT:
             where = f"pod set {ps.name}: " if prefix_names else ""
             return FlavorAssignment(
@@ -107,6 +117,7 @@ def _assign_pod_set(
     quota: QuotaState,
     acc: Mapping[FlavorResource, int],
     placement: NodeView | None,
+    can_preempt: PreemptionOracle | None = None,
 ) -> tuple[PodSetChoice, _Try]:
     requested = ps.total()
     covered = {r for g in cq.resource_groups for r in g.covered}
@@ -131,6 +142,11 @@ def _assign_pod_set(
                 if nodes is None:
                     attempt = _Try(Mode.NO_FIT, message=f"flavor {fq.flavor} has quota but {why}")
                 attempt.nodes = nodes
+            if attempt.mode == Mode.PREEMPT and can_preempt is not None and last:
+                trial = PodSetChoice(ps, {**choice.flavors, **dict.fromkeys(resources, fq.flavor)})
+                if not can_preempt(trial):
+                    why = f"{attempt.message}; preemption cannot make room"
+                    attempt = _Try(Mode.NO_FIT, message=why)
             all_never = all_never and attempt.never
             if attempt.mode == Mode.NO_FIT:
                 messages.append(attempt.message)

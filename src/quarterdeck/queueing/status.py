@@ -20,6 +20,7 @@ from quarterdeck.api.queueing.quantity import from_milli
 from quarterdeck.api.queueing.workload import (
     ADMITTED,
     EVICTED,
+    PREEMPTED,
     QUOTA_RESERVED,
     RequeueState,
     WorkloadStatus,
@@ -55,7 +56,7 @@ def workload_status(
         conds = set_condition(
             conds, _cond(ADMITTED, "True", "Admitted", "The workload is admitted"), now
         )
-        conds = [c for c in conds if c.type != EVICTED]
+        conds = [c for c in conds if c.type not in (EVICTED, PREEMPTED)]
         return WorkloadStatus(
             admission=admission_of(decision), conditions=conds, requeue_state=status.requeue_state
         )
@@ -63,6 +64,9 @@ def workload_status(
         # As in Kueue, the quota stays reserved (QuotaReserved, admission) until the
         # job has stopped: its pods still hold the nodes. `quota_released` ends it.
         conds = set_condition(conds, _cond(EVICTED, "True", "Preempted", decision.message), now)
+        conds = set_condition(
+            conds, _cond(PREEMPTED, "True", decision.reason, decision.message), now
+        )
         conds = set_condition(conds, _cond(ADMITTED, "False", "Preempted", decision.message), now)
         count = (status.requeue_state.count or 0) if status.requeue_state else 0
         return WorkloadStatus(

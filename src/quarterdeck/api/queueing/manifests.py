@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import yaml
+import msgspec.inspect as mi
 
+from quarterdeck import kyaml
 from quarterdeck.api.queueing.clusterqueue import ClusterQueue, Cohort, LocalQueue, ResourceGroup
 from quarterdeck.api.queueing.flavor import ResourceFlavor, Topology
 from quarterdeck.api.queueing.meta import API_VERSION, KUEUE_API_VERSIONS
@@ -59,12 +60,9 @@ def load_files(paths: Iterable[Path]) -> list[QueueingObject]:
 def load_manifests(text: str, source: str = "<input>") -> list[QueueingObject]:
     """Parse a multi-document YAML string into typed objects, validating quantities."""
     try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise ManifestError(f"{source}{line}: invalid YAML: {problem}") from err
+        docs = [d.data for d in kyaml.load_all(text, source)]
+    except kyaml.YAMLError as err:
+        raise ManifestError(str(err)) from None
     return load_documents(docs, source)
 
 
@@ -101,6 +99,12 @@ def _load_document(doc: Any, where: str) -> list[QueueingObject]:
         (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
     )
     where = f"{where} ({kind} {name or '<unnamed>'})"
+    unknown = unknown_fields(doc, cls)
+    if unknown:
+        raise ManifestError(
+            f"{where}: {unknown[0]}: field not supported by quarterdeck "
+            "(refused rather than dropped)"
+        )
     try:
         obj = msgspec.convert(doc, cls)
     except msgspec.ValidationError as err:
@@ -112,6 +116,43 @@ def _load_document(doc: Any, where: str) -> list[QueueingObject]:
     except (QuantityError, ValueError) as err:
         raise ManifestError(f"{where}: {err}") from err
     return [obj]
+
+
+def unknown_fields(doc: dict[str, Any], cls: type[QueueingObject]) -> list[str]:
+    """Paths of fields in `doc` (outside metadata and status) that `cls` does not have.
+
+    msgspec ignores unknown fields; a Kueue field we do not implement must be refused
+    with its name, never dropped without a word.
+    """
+    info = mi.type_info(cls)
+    assert isinstance(info, mi.StructType)
+    out: list[str] = []
+    for f in info.fields:
+        if f.encode_name in ("metadata", "status") or f.encode_name not in doc:
+            continue
+        _walk(doc[f.encode_name], f.type, f.encode_name, out)
+    known = {f.encode_name for f in info.fields}
+    out += [k for k in doc if k not in known]
+    return out
+
+
+def _walk(value: Any, tp: mi.Type, path: str, out: list[str]) -> None:
+    if isinstance(tp, mi.UnionType):
+        for member in tp.types:
+            if isinstance(member, (mi.StructType, mi.ListType)):
+                _walk(value, member, path, out)
+        return
+    if isinstance(tp, mi.ListType) and isinstance(value, list):
+        for i, item in enumerate(value):
+            _walk(item, tp.item_type, f"{path}[{i}]", out)
+    elif isinstance(tp, mi.StructType) and isinstance(value, dict):
+        fields = {f.encode_name: f for f in tp.fields}
+        for key, item in value.items():
+            f = fields.get(key)
+            if f is None:
+                out.append(f"{path}.{key}")
+            else:
+                _walk(item, f.type, f"{path}.{key}", out)
 
 
 def validate(obj: QueueingObject) -> None:

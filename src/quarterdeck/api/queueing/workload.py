@@ -13,6 +13,7 @@ QUOTA_RESERVED = "QuotaReserved"
 ADMITTED = "Admitted"
 EVICTED = "Evicted"
 FINISHED = "Finished"
+PREEMPTED = "Preempted"  # reason: InClusterQueue, InCohortReclamation, ... (as Kueue)
 
 
 class PodSetTopologyRequest(Spec, kw_only=True):
