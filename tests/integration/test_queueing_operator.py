@@ -1,20 +1,21 @@
 """`qd operator` runs the queueing controller beside delivery, on the dev cluster.
 
-The operator is a subprocess with the Job webhook on; the test never calls a
-reconcile pass itself, and the operator's interval is 30 s, so every step within the
-test's time comes from a pass triggered by a Job or Workload watch event. Two
-labelled Jobs created unsuspended (the webhook suspends them) share 8 GPUs of quota:
+The operator is a subprocess; the test never calls a reconcile pass itself, and the
+operator's interval is 30 s, so every step within the test's time comes from a pass
+triggered by a watch event. Two labelled Jobs created unsuspended the moment the
+operator says it is ready (the admission policy suspends them) share 8 GPUs of quota:
 the operator admits one, pins its pod, the pod runs for its annotated duration on a
 kwok H100 node, and the Job's completion frees the quota for the other. After a
 restart the operator rebuilds the same accounting from the cluster: a running Job
-keeps its admission and a new one waits.
+keeps its admission and a new one waits. A labelled Job created while no operator
+runs is stored suspended (nothing blocks the cluster meanwhile) and is admitted once
+an operator is back.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,9 +26,9 @@ from typing import Any
 import pytest
 from lightkube import ApiError, Client, codecs
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
-from lightkube.resources.admissionregistration_v1 import MutatingWebhookConfiguration
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
+from lightkube.types import CascadeType
 from queueing_setup import as_dict, conditions, cq_usage, gpu_job, gpu_queue, workload
 
 from quarterdeck.api import delivery as delivery_api
@@ -36,16 +37,8 @@ from quarterdeck.api.policy_crd import guardrail_crd
 from quarterdeck.devcluster.session import RunningCluster
 from quarterdeck.kube.wait import wait_for
 from quarterdeck.queueing.jobs import pinned_node
-from quarterdeck.queueing.operator import stop_webhook
-from quarterdeck.queueing.webhook import NAME as WEBHOOK
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Operator:
@@ -57,7 +50,6 @@ class Operator:
             "--kubeconfig", str(kubeconfig),
             "--cache-dir", str(workdir / "cache"),
             "--tick", "30",  # passes come from watch events, not the interval
-            "--queueing-webhook-port", str(_free_port()),
         ]  # fmt: skip
         self.log = workdir / "operator.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -67,8 +59,12 @@ class Operator:
             env = os.environ | {"PYTHONUNBUFFERED": "1"}
             self.proc = subprocess.Popen(self.args, stdout=out, stderr=out, env=env)
 
+    def ready(self) -> bool:
+        """The operator logged that queueing is ready (caches synced, policy in force)."""
+        return self.log.exists() and b"queueing  ready" in self.log.read_bytes()
+
     def stop(self) -> int:
-        """Interrupt it (as Ctrl-C would) and wait; the webhook is deregistered on the way."""
+        """Interrupt it (as Ctrl-C would) and wait."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGINT)
         try:
@@ -110,15 +106,6 @@ def operator(kube: Client, dev_cluster: RunningCluster, tmp_path: Path) -> Itera
     finally:
         if op.proc is not None and op.proc.poll() is None:
             op.stop()
-        stop_webhook(kube)  # whatever happened, leave no webhook that would reject Jobs
-
-
-def _webhook_registered(kube: Client) -> bool:
-    try:
-        kube.get(MutatingWebhookConfiguration, WEBHOOK)
-    except ApiError:
-        return False
-    return True
 
 
 def _job(kube: Client, namespace: str, name: str) -> dict[str, Any]:
@@ -142,10 +129,11 @@ def test_operator_admits_runs_and_frees_quota_and_survives_a_restart(
 ) -> None:
     with gpu_queue(kube, namespace, nominal=8) as cq:
         operator.start()
-        wait_for(lambda: _webhook_registered(kube), "the operator's webhook", 60)
-        for name in ("first", "second"):  # not suspended: the webhook does that
+        wait_for(operator.ready, "the operator to report ready", 60, interval=0.001)
+        for name in ("first", "second"):  # not suspended: the admission policy does that
             body = gpu_job(namespace, name, duration="2s", suspend=False)
-            kube.create(codecs.from_dict(body))
+            stored = as_dict(kube.create(codecs.from_dict(body)))
+            assert stored["spec"]["suspend"] is True
 
         def complete(name: str) -> dict[str, Any] | None:
             job = _job(kube, namespace, name)
@@ -185,11 +173,17 @@ def test_operator_admits_runs_and_frees_quota_and_survives_a_restart(
         before = wait_for(lambda: admitted("long"), "the long Job's admission", 60)
         wait_for(lambda: cq_usage(kube, cq) == (8, 1) or None, "usage of the long Job", 30)
         assert operator.stop() in (0, 130)
-        assert not _webhook_registered(kube)  # deregistered on the way out
+
+        # No operator runs: a labelled Job is stored suspended and simply waits, and
+        # nothing blocks other Jobs (no webhook is left to refuse them).
+        late = as_dict(kube.create(codecs.from_dict(gpu_job(namespace, "late", suspend=False))))
+        assert late["spec"]["suspend"] is True
+        plain = gpu_job(namespace, "plain", gpus=0, suspend=False)
+        del plain["metadata"]["labels"]
+        assert not as_dict(kube.create(codecs.from_dict(plain)))["spec"].get("suspend")
 
         operator.start()
-        wait_for(lambda: _webhook_registered(kube), "the restarted operator's webhook", 60)
-        kube.create(codecs.from_dict(gpu_job(namespace, "late", suspend=False)))
+        wait_for(operator.ready, "the restarted operator to report ready", 60)
 
         def waiting() -> dict[str, Any] | None:
             reserved = conditions(_workload(kube, namespace, "job-late")).get("QuotaReserved")
@@ -202,3 +196,8 @@ def test_operator_admits_runs_and_frees_quota_and_survives_a_restart(
         assert cq_usage(kube, cq) == (8, 1)
         assert _job(kube, namespace, "late")["spec"]["suspend"] is True
         assert not _job(kube, namespace, "long")["spec"]["suspend"]
+
+        # The Job created while no operator ran is admitted once the quota is free.
+        kube.delete(Job, "long", namespace=namespace, cascade=CascadeType.BACKGROUND)
+        wait_for(lambda: admitted("late"), "the late Job's admission", 60)
+        wait_for(lambda: not _job(kube, namespace, "late")["spec"]["suspend"], "late to run", 30)

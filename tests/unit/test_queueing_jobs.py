@@ -6,6 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from quarterdeck.api.queueing import ResourceFlavor, load_files
+from quarterdeck.api.queueing.workload import (
+    Admission,
+    PodSetAssignment,
+    TopologyAssignment,
+    TopologyDomainAssignment,
+)
 from quarterdeck.queueing import GpuPlacer, admission_of, cycle, snapshot_from_objects
 from quarterdeck.queueing.jobs import (
     GATE,
@@ -83,10 +89,31 @@ def test_admission_unsuspends_with_flavor_labels_gate_and_then_pins_pods() -> No
     pod_spec = patch["spec"]["template"]["spec"]
     assert patch["spec"]["suspend"] is False and patch["spec"]["parallelism"] == 2
     assert pod_spec["nodeSelector"] == {"disk": "ssd", "gpu.quarterdeck.dev/model": "h100"}
-    assert pod_spec["schedulingGates"] == [{"name": GATE}]
-    assert len(pod_spec["tolerations"]) == 1  # the flavor's toleration was already there
-
     placed = admit.pod_sets[0].nodes or {}
+    # Both pods on one node: the template is pinned there, no gate to lift per pod.
+    assert list(placed) == [pinned_node({"spec": pod_spec})]
+    assert pod_spec["schedulingGates"] == []
+    assert len(pod_spec["tolerations"]) == 1  # the flavor's toleration was already there
+    spread = Admission(
+        cluster_queue=admission.cluster_queue,
+        pod_set_assignments=[
+            PodSetAssignment(
+                name="main",
+                flavors=admission.pod_set_assignments[0].flavors,
+                count=2,
+                topology_assignment=TopologyAssignment(
+                    levels=["kubernetes.io/hostname"],
+                    domains=[
+                        TopologyDomainAssignment(values=["h100-0"], count=1),
+                        TopologyDomainAssignment(values=["h100-1"], count=1),
+                    ],
+                ),
+            )
+        ],
+    )
+    gated = BatchJob().on_admit(job, spread, flavors)["spec"]["template"]["spec"]
+    assert gated["schedulingGates"] == [{"name": GATE}] and gated["affinity"] is None
+
     pinned = pods_to_nodes(["train-b", "train-a"], placed)
     assert sorted(pinned) == ["train-a", "train-b"] and set(pinned.values()) <= set(placed)
     pod = {"spec": {"schedulingGates": [{"name": GATE}, {"name": "other"}]}}

@@ -41,3 +41,25 @@ def test_metrics_after_a_pass_with_borrowing_and_preemption() -> None:
     assert value("quarterdeck_queueing_nominal_quota", labels) == 4
     assert value("quarterdeck_queueing_admission_wait_seconds_sum", {"cluster_queue": "b"}) == 60
     assert b"quarterdeck_queueing_borrowed_quota" in generate_latest(registry)
+
+
+def test_a_taken_metrics_port_is_one_line_not_a_traceback() -> None:
+    import socket
+
+    import pytest
+    from typer.testing import CliRunner
+
+    from quarterdeck.cli.main import app
+    from quarterdeck.queueing.metrics import MetricsPortError, QueueMetrics, serve_metrics
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(MetricsPortError, match=f"cannot serve metrics on 127.0.0.1:{port}: "):
+            serve_metrics(port, QueueMetrics().registry, host="127.0.0.1")
+        result = CliRunner().invoke(app, ["queue", "reconcile", "--metrics-port", str(port)])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert f"cannot serve metrics on 0.0.0.0:{port}" in result.output
+    assert len(result.output.strip().splitlines()) == 1

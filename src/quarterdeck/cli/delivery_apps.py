@@ -175,9 +175,8 @@ def sync_app(
 
     from quarterdeck.delivery.controller import REQUEST_ANNOTATION
 
-    cluster, _ = _load(kubeconfig, namespace, name)  # fails clearly if it does not exist
-    asked = datetime.now(UTC)
-    now = asked.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    cluster, before = _load(kubeconfig, namespace, name)  # fails clearly if it does not exist
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     patch: dict[str, Any] = {"metadata": {"annotations": {REQUEST_ANNOTATION: now}}}
     if revision:
         patch["spec"] = {"revision": revision}
@@ -185,14 +184,23 @@ def sync_app(
     pinned = f" at {revision}" if revision else ""
     typer.echo(f"application {namespace}/{name}: sync requested{pinned}")
     if wait is not None:
-        _wait_ready(kubeconfig, namespace, name, asked.strftime("%Y-%m-%dT%H:%M:%SZ"), wait)
+        _wait_ready(kubeconfig, namespace, name, _last_sync(before), wait)
 
 
-def _wait_ready(
-    kubeconfig: Path | None, namespace: str, name: str, asked: str, timeout: float
-) -> None:
-    """Poll the Application until a sync after `asked` made it Ready; print each new state
-    on stderr. Exit 0 Ready, 2 the sync failed, 1 not Ready within `timeout`."""
+def _last_sync(app: api.Application) -> tuple[str, int, str, str] | None:
+    """The newest history entry, to tell when the operator has synced again: a repeat
+    of the same revision and result replaces it with a new time and attempt count."""
+    history = app.status.history if app.status else []
+    if not history:
+        return None
+    newest = history[0]
+    return (newest.time, newest.attempts, newest.revision, newest.result)
+
+
+def _wait_ready(kubeconfig: Path | None, namespace: str, name: str,
+                before: tuple[str, int, str, str] | None, timeout: float) -> None:
+    """Poll the Application until a sync after the request made it Ready; print each new
+    state on stderr. Exit 0 Ready, 2 the sync failed, 1 not Ready within `timeout`."""
     from quarterdeck.api.meta import find_condition
     from quarterdeck.kube.wait import wait_for
 
@@ -201,7 +209,7 @@ def _wait_ready(
     def state() -> tuple[str, str] | None:
         _, app = _load(kubeconfig, namespace, name)
         status = app.status
-        handled = status is not None and any(h.time >= asked for h in status.history)
+        handled = _last_sync(app) not in (None, before)
         ready = find_condition(status.conditions, "Ready") if status else None
         line = f"{ready.reason}: {ready.message}" if ready and handled else "waiting to be synced"
         if not seen or seen[-1] != line:

@@ -2,7 +2,7 @@
 
 `list`, `pending` and `why` read the cluster and run the same pure cycle the
 controller runs, without acting, so "why" is the reason as of now; `reconcile` runs
-the controller's passes (optionally with metrics and the Job webhook).
+the controller's passes (optionally with metrics).
 """
 
 from __future__ import annotations
@@ -216,39 +216,36 @@ def reconcile(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus metrics on this port.")
     ] = None,
-    webhook_port: Annotated[
-        int | None,
-        typer.Option(help="Serve the Job webhook on 127.0.0.1:PORT and register it (dev)."),
-    ] = None,
 ) -> None:
     """Run the queueing controller's passes against a cluster (until interrupted)."""
     from quarterdeck.cli.connection import cluster_errors, connect
-    from quarterdeck.queueing.controller import FIELD_MANAGER, reconcile_once
+    from quarterdeck.queueing.controller import FIELD_MANAGER
     from quarterdeck.queueing.live import QueueingNotInstalledError
-    from quarterdeck.queueing.metrics import QueueMetrics
-    from quarterdeck.queueing.operator import describe, start_dev_webhook, stop_webhook
+    from quarterdeck.queueing.metrics import MetricsPortError, QueueMetrics, serve_metrics
+    from quarterdeck.queueing.operator import QueueingLoop, describe
 
     metrics = QueueMetrics()
     if metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port, registry=metrics.registry)
+        try:
+            serve_metrics(metrics_port, metrics.registry)
+        except MetricsPortError as err:
+            fail(str(err))
     client = connect(kubeconfig, field_manager=FIELD_MANAGER)
     try:
         with cluster_errors("queueing objects"):
-            if webhook_port is not None:
-                typer.echo(f"webhook   {start_dev_webhook(client, webhook_port)}")
+            loop = QueueingLoop(client, interval, metrics=metrics)
+            if once:
+                loop.view.fill()
+                for line in describe(loop.controller.reconcile(time.time())):
+                    typer.echo(line, err=line.startswith("warning"))
+                return
+            loop.log = typer.echo
+            loop.start(install=False)
             try:
-                while True:
-                    for line in describe(reconcile_once(client, time.time(), metrics=metrics)):
-                        typer.echo(line, err=line.startswith("warning"))
-                    if once:
-                        return
-                    time.sleep(interval)
+                loop.stop.wait()
             finally:
-                if webhook_port is not None:
-                    stop_webhook(client)
-    except QueueingNotInstalledError as err:
+                loop.shutdown()
+    except (QueueingNotInstalledError, TimeoutError) as err:
         fail(str(err))
 
 
@@ -267,10 +264,11 @@ def start_queueing(
     def log(line: str) -> None:
         note(f"queueing  {line}")
 
+    if webhook_port:
+        log("--queueing-webhook-port is ignored: a MutatingAdmissionPolicy suspends queued Jobs")
     return start_beside(
         lambda: load_client(kubeconfig, field_manager=FIELD_MANAGER),
         interval=interval,
-        webhook_port=webhook_port,
         install=install,
         metrics=QueueMetrics(REGISTRY),
         log=log,

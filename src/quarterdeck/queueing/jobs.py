@@ -23,11 +23,18 @@ import msgspec
 
 from quarterdeck.api.meta import ObjectMeta
 from quarterdeck.api.queueing.flavor import ResourceFlavor
-from quarterdeck.api.queueing.workload import Admission, PodSet, Workload, WorkloadSpec
+from quarterdeck.api.queueing.workload import (
+    Admission,
+    PodSet,
+    PodSetAssignment,
+    Workload,
+    WorkloadSpec,
+)
 
 QUEUE_LABELS = ("queueing.quarterdeck.dev/queue-name", "kueue.x-k8s.io/queue-name")
 PRIORITY_LABELS = ("queueing.quarterdeck.dev/priority-class", "kueue.x-k8s.io/priority-class")
 GATE = "queueing.quarterdeck.dev/placement"
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 SAVED_SCHEDULING = "queueing.quarterdeck.dev/original-scheduling"
 
 Object = Mapping[str, Any]
@@ -113,6 +120,7 @@ class BatchJob:
             else {
                 "nodeSelector": pod_spec.get("nodeSelector") or {},
                 "tolerations": pod_spec.get("tolerations") or [],
+                "affinity": pod_spec.get("affinity") or {},
             }
         )
         sets = admission.pod_set_assignments
@@ -130,7 +138,12 @@ class BatchJob:
                 if entry not in tolerations:
                     tolerations.append(entry)
         gates = [g for g in pod_spec.get("schedulingGates") or [] if g.get("name") != GATE]
-        if assignment is not None and assignment.topology_assignment is not None:
+        affinity = original.get("affinity") or {}
+        nodes = _nodes(assignment)
+        if len(nodes) == 1:
+            # Every pod on one node: pin the template, no gate to lift pod by pod.
+            affinity = pin_to_node({"affinity": affinity}, nodes[0])["affinity"]
+        elif nodes:
             gates.append({"name": GATE})
         patch: Patch = {
             "metadata": {"annotations": {SAVED_SCHEDULING: json.dumps(original)}},
@@ -141,6 +154,7 @@ class BatchJob:
                         "nodeSelector": selector,
                         "tolerations": tolerations,
                         "schedulingGates": gates,
+                        "affinity": affinity or None,
                     }
                 },
             },
@@ -177,6 +191,12 @@ def release_gate(pod: Object, node: str) -> Patch:
     """
     spec = pod.get("spec") or {}
     gates = [g for g in spec.get("schedulingGates") or [] if g.get("name") != GATE]
+    return {"spec": {**pin_to_node(spec, node), "schedulingGates": gates}}
+
+
+def pin_to_node(pod_spec: Object, node: str) -> Patch:
+    """`{"affinity": ...}` of `pod_spec` narrowed to the node named `node`."""
+    spec = pod_spec
     pin = {"key": "metadata.name", "operator": "In", "values": [node]}
     affinity = dict(spec.get("affinity") or {})
     node_affinity = dict(affinity.get("nodeAffinity") or {})
@@ -187,7 +207,14 @@ def release_gate(pod: Object, node: str) -> Patch:
     required["nodeSelectorTerms"] = terms
     node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = required
     affinity["nodeAffinity"] = node_affinity
-    return {"spec": {"affinity": affinity, "schedulingGates": gates}}
+    return {"affinity": affinity}
+
+
+def _nodes(assignment: PodSetAssignment | None) -> list[str]:
+    """The nodes placement chose for a pod set (hostname-level topology assignment)."""
+    if assignment is None or assignment.topology_assignment is None:
+        return []
+    return sorted({v for d in assignment.topology_assignment.domains for v in d.values})
 
 
 def pinned_node(pod: Object) -> str | None:

@@ -1,16 +1,22 @@
-"""The live queueing state of a cluster, read through one client: the shell's half.
+"""The live queueing state of a cluster, kept in watch caches: the shell's half.
 
-Lists the queueing kinds, Nodes, Namespaces, and the pods that are not queued
-workloads (their requests count as used node capacity), and builds the `Snapshot`
-the pure cycle decides on. An object the API server accepted but our semantic
-checks reject (say a negative quota) is left out and reported, so one bad object
-does not blind the view of all others.
+`LiveView` holds one `WatchStore` per kind the controller reads (Jobs, Pods, Nodes,
+Namespaces and the queueing kinds). The operator keeps it current with watches, so a
+pass makes no list call at all; `qd queue list|why` and `qd queue reconcile --once`
+fill it with one list per kind. Decoding is paid once per object version: queueing
+objects are decoded when their resourceVersion changes, finished Workloads are set
+aside, and node usage by other pods is read from an index of running pods per node,
+so finished Jobs and their pods cost nothing per pass.
+
+An object the API server accepted but our semantic checks reject (say a negative
+quota) is left out and reported, so one bad object does not blind the view.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, cast
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from lightkube import ApiError, Client
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
@@ -20,10 +26,12 @@ from lightkube.resources.core_v1 import Node as KubeNode
 
 from quarterdeck.api.queueing import GROUP, VERSION, load_documents
 from quarterdeck.api.queueing.manifests import ManifestError, QueueingObject
-from quarterdeck.api.queueing.workload import pod_requests
-from quarterdeck.queueing.jobs import queue_name
+from quarterdeck.api.queueing.workload import FINISHED, pod_requests
+from quarterdeck.api.queueing.workload import Workload as ApiWorkload
+from quarterdeck.queueing.jobs import JOB_NAME_LABEL, queue_name
 from quarterdeck.queueing.model import Node, Snapshot
 from quarterdeck.queueing.snapshot import node_from_object, snapshot_from_objects
+from quarterdeck.queueing.store import Obj, WatchStore
 
 GLOBAL_KINDS = (
     ("ResourceFlavor", "resourceflavors"),
@@ -33,90 +41,191 @@ GLOBAL_KINDS = (
     ("WorkloadPriorityClass", "workloadpriorityclasses"),
 )
 NAMESPACED_KINDS = (("LocalQueue", "localqueues"), ("Workload", "workloads"))
+TERMINAL = ("Succeeded", "Failed")
 
 
 class QueueingNotInstalledError(RuntimeError):
     """The queueing CRDs are missing from the cluster."""
 
 
-def _dict(obj: Any) -> dict[str, Any]:
-    return cast(dict[str, Any], obj.to_dict())
+def _queueing_resource(kind: str, plural: str) -> Any:
+    if (kind, plural) in NAMESPACED_KINDS:
+        return create_namespaced_resource(GROUP, VERSION, kind, plural)
+    return create_global_resource(GROUP, VERSION, kind, plural)
+
+
+def pod_index(pod: Obj) -> list[str]:
+    """`job/<ns>/<job>` for a Job's pods, `node/<node>` for pods holding a node now."""
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    out = []
+    job = (meta.get("labels") or {}).get(JOB_NAME_LABEL)
+    if job:
+        out.append(f"job/{meta.get('namespace')}/{job}")
+    if spec.get("nodeName") and (pod.get("status") or {}).get("phase") not in TERMINAL:
+        out.append(f"node/{spec['nodeName']}")
+    return out
+
+
+class LiveView:
+    """Jobs, pods, nodes, namespaces and queueing objects, as of the caches."""
+
+    def __init__(self, client: Client) -> None:
+        self.jobs = WatchStore(client, Job)
+        self.pods = WatchStore(client, Pod, index=pod_index)
+        self.nodes = WatchStore(client, KubeNode)
+        self.namespaces = WatchStore(client, Namespace)
+        self.queueing = {
+            kind: WatchStore(client, _queueing_resource(kind, plural))
+            for kind, plural in GLOBAL_KINDS + NAMESPACED_KINDS
+        }
+        self.workloads = self.queueing["Workload"]
+        # (kind, namespace, name) -> (resourceVersion, decoded objects, problem)
+        self._decoded: dict[tuple[str, str, str], tuple[str, list[QueueingObject], str]] = {}
+        self._nodes: dict[str, tuple[str, Node]] = {}
+
+    def stores(self) -> list[WatchStore]:
+        return [self.jobs, self.pods, self.nodes, self.namespaces, *self.queueing.values()]
+
+    def fill(self) -> None:
+        """List every kind once (no watch): a one-shot view."""
+        try:
+            for store in self.stores():
+                store.fill()
+        except ApiError as err:
+            if err.status.code == 404:
+                raise QueueingNotInstalledError(
+                    "the queueing CRDs are not installed "
+                    "(qd queue crds -o yaml | kubectl apply --server-side -f -)"
+                ) from err
+            raise
+
+    def start(self, stop: threading.Event, log: Callable[[str], None]) -> list[threading.Thread]:
+        """One list+watch thread per kind (daemon threads, until `stop`)."""
+        threads = []
+        for store in self.stores():
+            thread = threading.Thread(
+                target=store.run, args=(stop, log), name=f"queueing-watch-{store.kind}", daemon=True
+            )
+            thread.start()
+            threads.append(thread)
+        return threads
+
+    def synced(self) -> bool:
+        return all(store.has_synced() for store in self.stores())
+
+    # -- decoded views ----------------------------------------------------------------------
+    def objects(self) -> tuple[list[QueueingObject], list[str]]:
+        """Every live queueing object (finished Workloads left out), and those rejected."""
+        objects: list[QueueingObject] = []
+        problems: list[str] = []
+        seen: set[tuple[str, str, str]] = set()
+        for kind, store in self.queueing.items():
+            for doc in store.list():
+                meta = doc.get("metadata") or {}
+                key = (kind, meta.get("namespace") or "", meta.get("name") or "")
+                seen.add(key)
+                rv = str(meta.get("resourceVersion") or "")
+                cached = self._decoded.get(key)
+                if cached is None or cached[0] != rv or not rv:
+                    cached = (rv, *_decode(doc))
+                    self._decoded[key] = cached
+                _, decoded, problem = cached
+                objects += decoded
+                if problem:
+                    problems.append(problem)
+        for key in [k for k in self._decoded if k not in seen]:
+            del self._decoded[key]
+        return objects, problems
+
+    def queued_jobs(self) -> dict[tuple[str, str], Obj]:
+        """Jobs with a queue-name label, by (namespace, name)."""
+        out = {}
+        for job in self.jobs.list():
+            if queue_name(job) is not None:
+                meta = job["metadata"]
+                out[(meta.get("namespace", ""), meta["name"])] = job
+        return out
+
+    def job_pods(self, namespace: str, job: str) -> list[Obj]:
+        return self.pods.by_index(f"job/{namespace}/{job}")
+
+    def node_list(self, queued: Iterable[tuple[str, str]]) -> list[Node]:
+        """Nodes with what pods outside queued Jobs use on them now."""
+        queued_set = set(queued)
+        nodes = []
+        for doc in self.nodes.list():
+            meta = doc.get("metadata") or {}
+            name, rv = meta.get("name") or "", str(meta.get("resourceVersion") or "")
+            cached = self._nodes.get(name)
+            if cached is None or cached[0] != rv:
+                cached = (rv, node_from_object(doc, "cluster"))
+                self._nodes[name] = cached
+            node = cached[1]
+            used: dict[str, int] = {}
+            for pod in self.pods.by_index(f"node/{name}"):
+                pmeta = pod.get("metadata") or {}
+                job = (pmeta.get("labels") or {}).get(JOB_NAME_LABEL)
+                if job and (pmeta.get("namespace", ""), job) in queued_set:
+                    continue
+                where = f"pod {pmeta.get('namespace')}/{pmeta.get('name')}"
+                for res, v in pod_requests({"spec": pod.get("spec") or {}}, where).items():
+                    used[res] = used.get(res, 0) + v
+            nodes.append(Node(node.name, node.labels, node.allocatable, used, node.taints))
+        return nodes
+
+    def namespace_labels(self) -> dict[str, dict[str, str]]:
+        return {
+            (n.get("metadata") or {}).get("name", ""): dict(
+                (n.get("metadata") or {}).get("labels") or {}
+            )
+            for n in self.namespaces.list()
+        }
+
+    def snapshot(
+        self, now: float, fair_sharing: bool = False
+    ) -> tuple[Snapshot, list[QueueingObject], list[str]]:
+        """The snapshot the cycle decides on, the objects it came from, those left out."""
+        objects, problems = self.objects()
+        snap = snapshot_from_objects(
+            objects,
+            nodes=self.node_list(self.queued_jobs()),
+            namespaces=self.namespace_labels(),
+            now=now,
+            fair_sharing=fair_sharing,
+        )
+        return snap, objects, problems
+
+
+def _decode(doc: dict[str, Any]) -> tuple[list[QueueingObject], str]:
+    meta = doc.get("metadata") or {}
+    where = "/".join(p for p in (meta.get("namespace"), meta.get("name")) if p)
+    try:
+        objs = load_documents([doc], f"{doc.get('kind')} {where}")
+    except ManifestError as err:
+        return [], str(err)
+    live = [
+        o
+        for o in objs
+        if not (isinstance(o, ApiWorkload) and o.status is not None and o.status.is_true(FINISHED))
+    ]
+    return live, ""
+
+
+def read_view(client: Client) -> LiveView:
+    """A view filled by one list per kind."""
+    view = LiveView(client)
+    view.fill()
+    return view
 
 
 def read_objects(client: Client) -> tuple[list[QueueingObject], list[str]]:
-    """Every queueing object in the cluster, and one line per object left out."""
-    docs: list[dict[str, Any]] = []
-    try:
-        for kind, plural in GLOBAL_KINDS:
-            res = create_global_resource(GROUP, VERSION, kind, plural)
-            docs += [_dict(o) for o in client.list(res)]
-        for kind, plural in NAMESPACED_KINDS:
-            nres = create_namespaced_resource(GROUP, VERSION, kind, plural)
-            docs += [_dict(o) for o in client.list(nres, namespace="*")]
-    except ApiError as err:
-        if err.status.code == 404:
-            raise QueueingNotInstalledError(
-                "the queueing CRDs are not installed "
-                "(qd queue crds -o yaml | kubectl apply --server-side -f -)"
-            ) from err
-        raise
-    objects: list[QueueingObject] = []
-    problems: list[str] = []
-    for doc in docs:
-        meta = doc.get("metadata") or {}
-        where = "/".join(p for p in (meta.get("namespace"), meta.get("name")) if p)
-        try:
-            objects += load_documents([doc], f"{doc.get('kind')} {where}")
-        except ManifestError as err:
-            problems.append(str(err))
-    return objects, problems
-
-
-def read_nodes(client: Client) -> list[Node]:
-    """Nodes with what pods outside queued Jobs already use on them."""
-    queued = {
-        ((doc.get("metadata") or {}).get("namespace"), (doc.get("metadata") or {}).get("name"))
-        for doc in (_dict(job) for job in client.list(Job, namespace="*"))
-        if queue_name(doc) is not None
-    }
-    used: dict[str, dict[str, int]] = {}
-    for pod in client.list(Pod, namespace="*"):
-        doc = _dict(pod)
-        spec, meta = doc.get("spec") or {}, doc.get("metadata") or {}
-        node = spec.get("nodeName")
-        phase = (doc.get("status") or {}).get("phase")
-        if not node or phase in ("Succeeded", "Failed") or _owned_by(meta, queued):
-            continue
-        per_node = used.setdefault(node, {})
-        for res, v in pod_requests({"spec": spec}, f"pod {meta.get('name')}").items():
-            per_node[res] = per_node.get(res, 0) + v
-    nodes = []
-    for n in client.list(KubeNode):
-        doc = _dict(n)
-        node = node_from_object(doc, "cluster")
-        nodes.append(
-            Node(node.name, node.labels, node.allocatable, used.get(node.name, {}), node.taints)
-        )
-    return nodes
-
-
-def _owned_by(meta: dict[str, Any], jobs: Iterable[tuple[str | None, str | None]]) -> bool:
-    owners = meta.get("ownerReferences") or []
-    ns = meta.get("namespace")
-    return any(o.get("kind") == "Job" and (ns, o.get("name")) in set(jobs) for o in owners)
+    """Every queueing object in the cluster (finished Workloads left out), and the
+    ones rejected."""
+    return read_view(client).objects()
 
 
 def read_snapshot(
     client: Client, now: float, fair_sharing: bool = False
 ) -> tuple[Snapshot, list[QueueingObject], list[str]]:
     """The snapshot of the live cluster, the objects it came from, and those left out."""
-    objects, problems = read_objects(client)
-    namespaces = {
-        n.metadata.name: dict(n.metadata.labels or {})
-        for n in client.list(Namespace)
-        if n.metadata is not None and n.metadata.name
-    }
-    snap = snapshot_from_objects(
-        objects, nodes=read_nodes(client), namespaces=namespaces, now=now, fair_sharing=fair_sharing
-    )
-    return snap, objects, problems
+    return read_view(client).snapshot(now, fair_sharing)

@@ -88,3 +88,19 @@ class QueueMetrics:
             self.wait.labels(a.cluster_queue).observe(max(0.0, now - a.workload.created))
         for p in decisions.preempted:
             self.preemptions.labels(p.victim.workload.cluster_queue, p.reason).inc()
+
+
+class MetricsPortError(RuntimeError):
+    """The metrics port cannot be bound (one line for the user, no traceback)."""
+
+
+def serve_metrics(port: int, registry: CollectorRegistry, host: str = "0.0.0.0") -> None:
+    """Serve `registry` on `host:port`; a port already in use is a `MetricsPortError`."""
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as err:
+        raise MetricsPortError(
+            f"cannot serve metrics on {host}:{port}: {err.strerror or err}"
+        ) from err

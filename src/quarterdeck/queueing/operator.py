@@ -1,31 +1,34 @@
 """The queueing controller as a long-running loop, for `qd operator` (beside delivery).
 
-A pass (`controller.reconcile_once`) runs every `interval` seconds and, sooner, a
-short `settle` after a Job or Workload changes: one watch thread per kind only sets a
-wake-up flag, so a burst of events costs one pass and passes never overlap. Every
-pass starts from the cluster (the controller keeps no memory), so a missed event
-only delays work until the next interval. Optionally the Job webhook is served (dev
-certificates, registered with the API server) and deregistered on stop.
+`QueueingLoop.start()` installs the CRDs and the admission policy (optional), starts
+one list+watch per kind into a `LiveView`, and reports ready only once every cache
+has synced and the API server applies the policy (a dry-run probe comes back
+suspended): a Job created a moment after ready is stored suspended. Passes run on a
+cache event (after a short settle, so a burst costs one pass) and every `interval`
+seconds otherwise; passes never overlap and make no list call. A failed pass is
+logged and retried on the next wake-up. Stopping leaves nothing that blocks the
+cluster: the policy is the API server's own and does not need us to be running.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from lightkube import ApiError, Client, codecs
-from lightkube.resources.admissionregistration_v1 import MutatingWebhookConfiguration
-from lightkube.resources.batch_v1 import Job
-from lightkube.types import on_error_retry
+from lightkube.resources.core_v1 import Event
 
 from quarterdeck.api.queueing import all_crds
-from quarterdeck.queueing.controller import PassReport, WorkloadResource, reconcile_once
+from quarterdeck.kube.wait import wait_for
+from quarterdeck.queueing import admission
+from quarterdeck.queueing.controller import Controller, PassReport, Recorder
+from quarterdeck.queueing.jobs import GATE, queue_name
+from quarterdeck.queueing.live import TERMINAL, LiveView
 from quarterdeck.queueing.metrics import QueueMetrics
+from quarterdeck.queueing.nodes import Placer
+from quarterdeck.queueing.store import Obj, Writer
 
 Report = Callable[[str], None]
 
@@ -40,71 +43,11 @@ def describe(report: PassReport) -> list[str]:
         ("stopped", report.stopped),
         ("finished", report.finished),
         ("released", report.released),
+        ("suspended", report.suspended),
+        ("resumed", report.resumed),
     ):
         lines += [f"{label:<9} {key}" for key in keys]
     return lines + [f"warning: {p}" for p in report.problems]
-
-
-class QueueingLoop:
-    """Controller passes on an interval and on Job/Workload watch events, in threads."""
-
-    def __init__(
-        self,
-        connect: Callable[[], Client],
-        interval: float = 1.0,
-        settle: float = 0.1,
-        metrics: QueueMetrics | None = None,
-        log: Report = print,
-    ) -> None:
-        self.connect = connect
-        self.interval = interval
-        self.settle = settle
-        self.metrics = metrics
-        self.log = log
-        self.stop = threading.Event()
-        self.wake = threading.Event()
-        self.passes = 0
-        self.threads: list[threading.Thread] = []
-
-    def start(self) -> None:
-        """Start the watch threads and the pass loop (daemon threads)."""
-        for res in (Job, WorkloadResource):
-            name = f"queueing-watch-{res.__name__}"
-            self.threads.append(threading.Thread(target=self._watch, args=(res,), name=name))
-        self.threads.append(threading.Thread(target=self.run, name="queueing-passes"))
-        for thread in self.threads:
-            thread.daemon = True
-            thread.start()
-
-    def run(self) -> None:
-        """Run passes until `stop` is set; a failed pass is logged and retried."""
-        client = self.connect()
-        while not self.stop.is_set():
-            if self.wake.wait(self.interval):
-                time.sleep(self.settle)  # let the rest of a burst of events arrive
-            self.wake.clear()
-            if self.stop.is_set():
-                break
-            try:
-                report = reconcile_once(client, time.time(), metrics=self.metrics)
-            except Exception as err:  # one failed pass must not end the operator
-                self.log(f"warning: queueing pass failed: {err}")
-                continue
-            self.passes += 1
-            for line in describe(report):
-                self.log(line)
-
-    def _watch(self, res: Any) -> None:
-        client = self.connect()
-        while not self.stop.is_set():
-            try:
-                for _ in client.watch(res, namespace="*", on_error=on_error_retry):
-                    self.wake.set()
-                    if self.stop.is_set():
-                        return
-            except (ApiError, httpx.HTTPError, OSError) as err:
-                self.log(f"warning: watch of {res.__name__} failed, retrying: {err}")
-                self.stop.wait(self.interval)
 
 
 def install_crds(client: Client) -> None:
@@ -113,48 +56,175 @@ def install_crds(client: Client) -> None:
         client.apply(codecs.from_dict(manifest), force=True)
 
 
-def start_dev_webhook(client: Client, port: int) -> str:
-    """Serve the Job webhook on 127.0.0.1:`port` with fresh dev certificates and register
-    it; returns its URL. Pair with `stop_webhook` so Jobs are not rejected afterwards."""
-    from quarterdeck.devcluster.pki import generate
-    from quarterdeck.queueing.webhook import PATH, configuration, serve
+class JobEvents:
+    """core/v1 Events on Jobs; a repeat of the same reason and message bumps `count`.
 
-    pki = generate(datetime.now(UTC), "queueing-webhook")
-    serve("127.0.0.1", port, pki.serving.cert_pem, pki.serving.key_pem)
-    url = f"https://127.0.0.1:{port}{PATH}"
-    client.apply(codecs.from_dict(configuration(url, pki.ca.cert_pem)), force=True)
-    return url
+    Small on purpose: `kube.events.EventRecorder` takes its place once it is on main.
+    """
+
+    def __init__(self, client: Client, component: str = "quarterdeck-queueing") -> None:
+        self.writer = Writer(client, component)
+        self.component = component
+        self.seen: dict[tuple[str, str, str], tuple[str, int]] = {}
+        self.lock = threading.Lock()
+
+    def event(self, regarding: Obj, type_: str, reason: str, message: str) -> None:
+        meta = regarding.get("metadata") or {}
+        ns, uid = meta.get("namespace") or "default", meta.get("uid") or ""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        key = (uid, reason, message)
+        try:
+            with self.lock:
+                seen = self.seen.get(key)
+            if seen is not None:
+                name, count = seen
+                body = {"count": count + 1, "lastTimestamp": stamp}
+                self.writer.patch(Event, ns, name, body)
+                with self.lock:
+                    self.seen[key] = (name, count + 1)
+                return
+            created = self.writer.create(
+                Event,
+                ns,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Event",
+                    "metadata": {"generateName": f"{meta.get('name', 'job')}.", "namespace": ns},
+                    "involvedObject": {
+                        "apiVersion": regarding.get("apiVersion"),
+                        "kind": regarding.get("kind"),
+                        "name": meta.get("name"),
+                        "namespace": ns,
+                        "uid": uid,
+                    },
+                    "type": type_,
+                    "reason": reason,
+                    "message": message[:1024],
+                    "source": {"component": self.component},
+                    "reportingComponent": self.component,
+                    "firstTimestamp": stamp,
+                    "lastTimestamp": stamp,
+                    "count": 1,
+                },
+            )
+            with self.lock:
+                self.seen[key] = (created["metadata"]["name"], 1)
+        except ApiError:
+            return  # an Event is best effort; the Workload status says the same
 
 
-def stop_webhook(client: Client) -> None:
-    """Deregister the Job webhook (its failurePolicy is Fail: a dead one blocks Jobs)."""
-    from quarterdeck.queueing.webhook import NAME
+class QueueingLoop:
+    """Controller passes on cache events and on an interval, in threads."""
 
-    with contextlib.suppress(ApiError):
-        client.delete(MutatingWebhookConfiguration, NAME)
+    def __init__(
+        self,
+        client: Client,
+        interval: float = 1.0,
+        settle: float = 0.05,
+        metrics: QueueMetrics | None = None,
+        log: Report = print,
+        recorder: Recorder | None = None,
+        placer: Placer | None = None,
+        probe_namespace: str = "default",
+    ) -> None:
+        self.client = client
+        self.interval = interval
+        self.settle = settle
+        self.log = log
+        self.probe_namespace = probe_namespace
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self.ready = threading.Event()
+        self.passes = 0
+        self.pass_seconds: list[float] = []
+        self.view = LiveView(client)
+        self.controller = Controller(
+            client,
+            self.view,
+            placer=placer,
+            metrics=metrics,
+            recorder=recorder if recorder is not None else JobEvents(client),
+        )
+        self.threads: list[threading.Thread] = []
+        self._wire()
+
+    def _wire(self) -> None:
+        def any_change(_: str, __: Obj) -> None:
+            self.wake.set()
+
+        def job_change(_: str, job: Obj) -> None:
+            if queue_name(job) is not None:
+                self.wake.set()
+
+        def pod_change(event: str, pod: Obj) -> None:
+            spec, status = pod.get("spec") or {}, pod.get("status") or {}
+            gated = any(g.get("name") == GATE for g in spec.get("schedulingGates") or [])
+            if gated or event == "DELETED" or status.get("phase") in TERMINAL:
+                self.wake.set()
+
+        def node_change(event: str, _: Obj) -> None:
+            if event != "MODIFIED":  # heartbeats change nothing we decide on
+                self.wake.set()
+
+        self.view.jobs.add_handler(job_change)
+        self.view.pods.add_handler(pod_change)
+        self.view.nodes.add_handler(node_change)
+        self.view.namespaces.add_handler(any_change)
+        for store in self.view.queueing.values():
+            store.add_handler(any_change)
+
+    def start(self, install: bool = True, timeout: float = 60.0) -> None:
+        """Install (optional), fill the caches, wait for the policy to be in force, then
+        run passes in a thread; returns once ready."""
+        if install:
+            install_crds(self.client)
+            admission.install(self.client)
+        self.threads += self.view.start(self.stop, self.log)
+        wait_for(self.view.synced, "the queueing caches to sync", timeout)
+        wait_for(
+            lambda: admission.in_force(self.client, self.probe_namespace),
+            "the API server to apply the queued-Job admission policy",
+            timeout,
+        )
+        thread = threading.Thread(target=self.run, name="queueing-passes", daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        self.ready.set()
+
+    def run(self) -> None:
+        """Run passes until `stop` is set; a failed pass is logged and retried."""
+        while not self.stop.is_set():
+            if self.wake.wait(self.interval):
+                self.stop.wait(self.settle)  # let the rest of a burst of events arrive
+            self.wake.clear()
+            if self.stop.is_set():
+                break
+            started = time.monotonic()
+            try:
+                report = self.controller.reconcile(time.time())
+            except Exception as err:  # one failed pass must not end the operator
+                self.log(f"warning: queueing pass failed: {type(err).__name__}: {err}")
+                continue
+            self.pass_seconds.append(time.monotonic() - started)
+            self.passes += 1
+            for line in describe(report):
+                self.log(line)
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        self.wake.set()
 
 
 def start_beside(
     connect: Callable[[], Client],
     interval: float = 1.0,
-    webhook_port: int = 0,
     install: bool = True,
     metrics: QueueMetrics | None = None,
     log: Report = print,
+    **options: Any,
 ) -> Callable[[], None]:
-    """Start the queueing loop (and webhook) in the background; returns its stop function."""
-    client = connect()
-    if install:
-        install_crds(client)
-    if webhook_port:
-        log(f"webhook   {start_dev_webhook(client, webhook_port)}")
-    loop = QueueingLoop(connect, interval, metrics=metrics, log=log)
-    loop.start()
-
-    def stop() -> None:
-        loop.stop.set()
-        loop.wake.set()
-        if webhook_port:
-            stop_webhook(client)
-
-    return stop
+    """Start the queueing loop in the background once it is ready; returns its stop."""
+    loop = QueueingLoop(connect(), interval, metrics=metrics, log=log, **options)
+    loop.start(install=install)
+    log("ready     admission policy in force, caches synced")
+    return loop.shutdown
