@@ -238,7 +238,7 @@ def start_delivery(op: Operator) -> Callable[[float], None]:
 
 
 def start_queueing(op: Operator) -> Callable[[float], None]:
-    """The queueing loop (and the dev webhook, if asked for) beside delivery."""
+    """The queueing loop beside delivery."""
     from prometheus_client import REGISTRY
 
     from quarterdeck.queueing.controller import FIELD_MANAGER
@@ -248,16 +248,20 @@ def start_queueing(op: Operator) -> Callable[[float], None]:
     if op.queue_metrics is None:  # registered once per process, kept across leaderships
         op.queue_metrics = QueueMetrics(REGISTRY)
     queueing_log = structlog.get_logger("quarterdeck.queueing")
+    if op.config.queueing_webhook_port:
+        queueing_log.warning(
+            "--queueing-webhook-port is ignored: a MutatingAdmissionPolicy suspends queued Jobs"
+        )
     stop = start_beside(
         lambda: op.connect(FIELD_MANAGER),
         interval=op.config.tick,
-        webhook_port=op.config.queueing_webhook_port,
         install=op.config.install_crds,
         metrics=op.queue_metrics,
+        # each line keeps the "queueing  " prefix that `qd operator` always printed
         log=lambda line: (
-            queueing_log.warning(line.removeprefix("warning: "))
+            queueing_log.warning(f"queueing  {line.removeprefix('warning: ')}")
             if line.startswith("warning: ")
-            else queueing_log.info(line)
+            else queueing_log.info(f"queueing  {line}")
         ),
     )
     return lambda grace: stop()
