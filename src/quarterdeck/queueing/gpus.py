@@ -128,8 +128,9 @@ class GpuPlacer:
         return TargetWorkload.from_requests(DEFAULT_TARGET)
 
     def learn(self, admitted: Sequence[AdmittedWorkload]) -> None:
-        """Remember the pod requests of admitted workloads not seen before."""
-        for adm in admitted:
+        """Remember the pod requests of admitted workloads not seen before, in order of
+        admission (so the window is the same whatever order the snapshot lists them)."""
+        for adm in sorted(admitted, key=lambda a: (a.admitted_at, a.workload.key)):
             key = adm.workload.key
             if key in self.recent:
                 continue

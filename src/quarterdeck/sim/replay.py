@@ -33,6 +33,7 @@ from quarterdeck.queueing.model import (
     FlavorQuota,
     Node,
     PodSet,
+    Preemption,
     Quota,
     ResourceGroup,
     Snapshot,
@@ -77,7 +78,10 @@ class ReplayRun:
 
 
 def trace_queues(
-    teams: Sequence[str], quotas: Mapping[str, int], nodes: Sequence[NodeSpec]
+    teams: Sequence[str],
+    quotas: Mapping[str, int],
+    nodes: Sequence[NodeSpec],
+    preemption: Preemption = Preemption(),
 ) -> dict[str, ClusterQueue]:
     """One ClusterQueue per team in cohort `trace`; CPU and memory quota = the cluster."""
     cpu = sum(n.cpu_milli for n in nodes)
@@ -87,7 +91,7 @@ def trace_queues(
         gpus = quotas[team] * MILLI_PER_GPU
         res = {"cpu": Quota(cpu), "memory": Quota(mem), GPU: Quota(gpus)}
         group = ResourceGroup(("cpu", "memory", GPU), (FlavorQuota(FLAVOR, res),))
-        out[team] = ClusterQueue(team, (group,), cohort=COHORT)
+        out[team] = ClusterQueue(team, (group,), cohort=COHORT, preemption=preemption)
     return out
 
 
@@ -120,6 +124,7 @@ def run_replay(
     compress: float = 1.0,
     tick: float = 0.0,
     observe: Observer | None = None,
+    preemption: Preemption = Preemption(),
 ) -> ReplayRun:
     """Replay `tasks` through snapshot -> cycle -> apply under `config`.
 
@@ -139,7 +144,9 @@ def run_replay(
         raise ValueError(f"no quota for team(s) {', '.join(missing)}")
     snapshot = configure(
         Snapshot(
-            trace_queues(teams, quotas, nodes), {FLAVOR: Flavor(FLAVOR)}, nodes=trace_nodes(nodes)
+            trace_queues(teams, quotas, nodes, preemption),
+            {FLAVOR: Flavor(FLAVOR)},
+            nodes=trace_nodes(nodes),
         ),
         config,
     )
