@@ -13,12 +13,14 @@ started again as the standby for the next round.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -40,6 +42,20 @@ GROUP = "delivery.quarterdeck.dev/v1alpha1"
 
 def cm(name: str) -> str:
     return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: '1'\n"
+
+
+def log_times(log: Path, since: float) -> dict[str, float]:
+    """Wall-clock times of the new leader's first "became leader" and "controller
+    started" after ``since``, from its JSON log."""
+    found: dict[str, float] = {}
+    for line in log.read_text().splitlines():
+        if not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        at = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
+        if at >= since and entry["event"] in ("became leader", "controller started"):
+            found.setdefault(entry["event"], at)
+    return found
 
 
 def main() -> None:
@@ -102,7 +118,7 @@ def main() -> None:
         for round_ in range(1, args.rounds + 1):
             leader = ops[str(lease_holder(kube, namespace))]
             standby = next(o for o in ops.values() if o is not leader)
-            killed_at = time.monotonic()
+            killed_at, killed_wall = time.monotonic(), time.time()
             leader.signal(signal.SIGKILL)
             leader.wait()
             files[f"web/r{round_}.yaml"] = cm(f"r{round_}")
@@ -110,8 +126,12 @@ def main() -> None:
             wait_for(lambda r=round_: exists(f"r{r}"), "the new leader's reconcile", 120, 0.05)
             took = time.monotonic() - killed_at
             times.append(took)
+            seen = log_times(standby.log, killed_wall)
+            lead = seen.get("became leader", float("nan")) - killed_wall
+            started = seen.get("controller started", float("nan")) - killed_wall
             print(
-                f"round {round_}: {standby.identity} reconciled {took:.2f} s after kill -9",
+                f"round {round_}: {standby.identity} led after {lead:.2f} s, controllers "
+                f"started at {started:.2f} s, reconciled {took:.2f} s after kill -9",
                 flush=True,
             )
             leader.start()  # back as the standby

@@ -74,6 +74,16 @@ def default_identity() -> str:
 ControllerStart = Callable[["Operator"], Callable[[float], None]]
 
 
+@dataclass(frozen=True)
+class ControllerSpec:
+    """One controller: ``prepare`` runs once before campaigning, on every replica
+    (imports, CRDs: idempotent), so a standby that takes over only calls ``start``."""
+
+    name: str
+    start: ControllerStart
+    prepare: Callable[[Operator], None] | None = None
+
+
 class Operator:
     """Runs the controllers while leading; see the module docstring."""
 
@@ -82,7 +92,7 @@ class Operator:
         client: Client,
         config: OperatorConfig,
         connect: Callable[[str], Client],
-        controllers: list[tuple[str, ControllerStart]] | None = None,
+        controllers: list[ControllerSpec] | None = None,
     ) -> None:
         self.client = client
         self.config = config
@@ -95,6 +105,7 @@ class Operator:
         self.controllers = controllers if controllers is not None else default_controllers(config)
         self.leading = False
         self.started = threading.Event()  # every controller is running (while leading)
+        self.prepared = threading.Event()  # every controller's prepare step is done
         self._stops: list[tuple[str, Callable[[float], None]]] = []
         self._lock = threading.Lock()
         self._abort = threading.Event()  # leadership ended: stop starting controllers
@@ -106,6 +117,8 @@ class Operator:
 
     def ready(self) -> tuple[bool, str]:
         """Ready when the caches are in and, if leading, the controllers run."""
+        if not self.prepared.is_set():
+            return False, "preparing controllers (CRDs)"
         if not self.informers.has_synced():
             return False, "caches not synced"
         if self.leading and not self.started.is_set():
@@ -128,7 +141,8 @@ class Operator:
         self._abort.clear()
         with self._lock:
             self.leading = True
-            for name, start in self.controllers:
+            for spec in self.controllers:
+                name, start = spec.name, spec.start
                 delay = 0.5
                 while True:
                     if self.stop.is_set() or self._abort.is_set():
@@ -161,6 +175,25 @@ class Operator:
             except Exception as err:
                 log.error("controller did not stop cleanly", controller=name, error=str(err))
 
+    def _prepare(self) -> None:
+        """Every controller's prepare step, each retried with backoff until it succeeds."""
+        for spec in self.controllers:
+            delay = 0.5
+            while spec.prepare is not None and not self.stop.is_set():
+                try:
+                    spec.prepare(self)
+                    break
+                except Exception as err:
+                    log.error(
+                        "controller failed to prepare; retrying",
+                        controller=spec.name,
+                        error=f"{type(err).__name__}: {err}",
+                        retry_in=delay,
+                    )
+                    self.stop.wait(delay)
+                    delay = min(delay * 2, 30.0)
+        self.prepared.set()
+
     def run(self) -> int:
         """Run until ``stop`` is set; returns the exit code."""
         self.informers.start()
@@ -171,6 +204,7 @@ class Operator:
             leader_elect=leader.enabled,
             namespace=self.config.namespace or "all",
         )
+        self._prepare()
         if not leader.enabled:
             threading.Thread(target=self._start_controllers, name="start", daemon=True).start()
             self.stop.wait()
@@ -196,34 +230,40 @@ class Operator:
         return 0
 
 
-def default_controllers(config: OperatorConfig) -> list[tuple[str, ControllerStart]]:
-    made: list[tuple[str, ControllerStart]] = []
+def default_controllers(config: OperatorConfig) -> list[ControllerSpec]:
+    made: list[ControllerSpec] = []
     if config.delivery:
-        made.append(("delivery", start_delivery))
+        made.append(ControllerSpec("delivery", start_delivery, prepare_delivery))
     if config.queueing:
-        made.append(("queueing", start_queueing))
+        made.append(ControllerSpec("queueing", start_queueing, prepare_queueing))
     return made
 
 
 # --- the controllers, through the entry points their packages expose ------------------
 
 
-def start_delivery(op: Operator) -> Callable[[float], None]:
-    """The delivery Runner in a supervised thread; its CRDs (and Guardrail's) first."""
+def prepare_delivery(op: Operator) -> None:
+    """Import delivery and apply its CRDs (and Guardrail's: every sync is checked)."""
     from quarterdeck.api import delivery as api
     from quarterdeck.api.crd import crd
     from quarterdeck.api.policy_crd import guardrail_crd
     from quarterdeck.delivery.cluster import Cluster
-    from quarterdeck.delivery.controller import Controller
-    from quarterdeck.delivery.runner import Runner
+    from quarterdeck.delivery.runner import Runner  # noqa: F401  (imported before leading)
 
-    client = op.connect("quarterdeck-delivery")
-    if op.config.install_crds:  # the Guardrail CRD too: every sync is checked against them
-        cluster = Cluster(client)
+    if op.config.install_crds:
+        cluster = Cluster(op.connect("quarterdeck-delivery"))
         manifests = [*(crd(kind) for kind in api.KINDS), guardrail_crd()]
         for manifest in manifests:
             cluster.apply(manifest)
         cluster.wait_established([m["metadata"]["name"] for m in manifests], timeout=60)
+
+
+def start_delivery(op: Operator) -> Callable[[float], None]:
+    """The delivery Runner in a supervised thread."""
+    from quarterdeck.delivery.controller import Controller
+    from quarterdeck.delivery.runner import Runner
+
+    client = op.connect("quarterdeck-delivery")
     controller = Controller(client, op.config.cache_dir, namespace=op.config.namespace)
     runner = Runner(controller, op.config.tick)
     thread = op.supervisor.spawn("delivery", runner.run)
@@ -235,6 +275,12 @@ def start_delivery(op: Operator) -> Callable[[float], None]:
             log.warning("delivery pass still running at the end of the grace period")
 
     return stop
+
+
+def prepare_queueing(op: Operator) -> None:
+    """Import queueing before leading (its CRDs and admission policy are installed by its
+    own start, which also waits for the policy to be in force)."""
+    import quarterdeck.queueing.operator  # noqa: F401
 
 
 def start_queueing(op: Operator) -> Callable[[float], None]:
