@@ -278,3 +278,13 @@ def test_kustomize_errors_keep_the_cause_and_mask_secrets(tmp_path: Path) -> Non
     message = str(caught.value)
     assert "kustomize failed: accumulating resources" in message
     assert "s3cret" not in message and "exit status 128" in message
+
+
+def test_an_application_path_that_is_missing_or_a_file_says_which(tmp_path: Path) -> None:
+    from quarterdeck.delivery.render import Options, RenderError, render
+
+    (tmp_path / "a.yaml").write_text("kind: ConfigMap\n")
+    with pytest.raises(RenderError, match="'nope' does not exist in the repository"):
+        render(tmp_path, "nope", Options())
+    with pytest.raises(RenderError, match=r"'a\.yaml' is a file: give the directory"):
+        render(tmp_path, "a.yaml", Options())
