@@ -288,3 +288,24 @@ def test_an_application_path_that_is_missing_or_a_file_says_which(tmp_path: Path
         render(tmp_path, "nope", Options())
     with pytest.raises(RenderError, match=r"'a\.yaml' is a file: give the directory"):
         render(tmp_path, "a.yaml", Options())
+
+
+@pytest.mark.parametrize(("typo", "line"), [
+    ("  cohrt: all\n", 5), ("  queuingStrategy: StrictFIFO\n", 5),
+])
+def test_queue_manifest_typos_are_refused_with_field_and_line(
+    tmp_path: Path, typo: str, line: int
+) -> None:
+    bad = tmp_path / "cq.yaml"
+    bad.write_text(
+        "apiVersion: queueing.quarterdeck.dev/v1alpha1\nkind: ClusterQueue\nmetadata: {name: q}\n"
+        f"spec:\n{typo}  resourceGroups:\n  - coveredResources: [cpu]\n    flavors:\n"
+        "    - name: f\n      resources: [{name: cpu, nominalQuota: 1, borowingLimit: 2}]\n"
+    )
+    result = CliRunner().invoke(app, ["queue", "simulate", str(bad)])
+    assert result.exit_code == 2
+    field = typo.split(":")[0].strip()
+    assert f"{bad}:{line}: " in result.stderr and f"spec.{field}" in result.stderr
+    bad.write_text(bad.read_text().replace(typo, ""))
+    result = CliRunner().invoke(app, ["queue", "simulate", str(bad)])
+    assert f"{bad}:9: " in result.stderr and "borowingLimit" in result.stderr
