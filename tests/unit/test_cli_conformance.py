@@ -58,6 +58,8 @@ def test_short_flags_mean_one_thing_everywhere(path: tuple[str, ...], command: A
     for option in _options(command):
         if "-n" in option.opts:
             assert "--namespace" in option.opts, f"{' '.join(path)}: -n is {option.opts}"
+        if "--namespace" in option.opts:
+            assert "-n" in option.opts, f"{' '.join(path)}: --namespace without -n"
         if "-o" in option.opts:
             assert "--output" in option.opts
         if "-A" in option.opts:
