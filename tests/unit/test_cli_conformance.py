@@ -311,3 +311,26 @@ def test_queue_manifest_typos_are_refused_with_field_and_line(
     bad.write_text(bad.read_text().replace(typo, ""))
     result = CliRunner().invoke(app, ["queue", "simulate", str(bad)])
     assert f"{bad}:9: " in result.stderr and "borowingLimit" in result.stderr
+
+
+def test_terminal_tables_keep_brackets_and_never_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from quarterdeck.cli.output import table
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr("sys.stdout", screen)
+    monkeypatch.setenv("COLUMNS", "40")
+    long_name = "a-cluster-queue-name-longer-than-the-terminal"
+    table(["name", "usage"], [[long_name, "h100 gpu [#####.....] 8/16"]])
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", screen.getvalue())
+    assert "[#####.....] 8/16" in text and "…" not in text
+    for other in ("NAME", "USAGE", "h100 gpu", "[#####.....] 8/16"):
+        text = text.replace(other, "")
+    assert "".join(text.split()) == long_name  # folded over lines, every character kept
