@@ -49,7 +49,9 @@ def operator(
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     allow_exec_plugins: AllowExecOpt = False,
-    namespace: Annotated[str, typer.Option(help="Only this namespace (default: all).")] = "",
+    namespace: Annotated[
+        str, typer.Option("--namespace", "-n", help="Only this namespace (default: all).")
+    ] = "",
     cache_dir: Annotated[Path, typer.Option(help="Git mirrors and checkouts.")] = Path(".qd-cache"),
     tick: Annotated[float, typer.Option(help="Seconds between passes.")] = 1.0,
     health_port: Annotated[
