@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,7 +124,8 @@ def test_install_applies_the_base_and_a_second_install_changes_nothing(
 def _token_kubeconfig(
     kube: Client, dev_cluster: RunningCluster, namespace: str, path: Path
 ) -> Path:
-    """A kubeconfig with only a token of the install's ServiceAccount (no client cert)."""
+    """A kubeconfig with only a token of the install's ServiceAccount (no client cert) and
+    the install's namespace as its own, as a pod's in-cluster config has."""
     request = ServiceAccount.Token(
         metadata=ObjectMeta(name=SA, namespace=namespace),
         spec=TokenRequestSpec(audiences=[], expirationSeconds=3600),
@@ -137,7 +140,12 @@ def _token_kubeconfig(
                 "kind": "Config",
                 "clusters": [{"name": "dev", "cluster": cluster}],
                 "users": [{"name": SA, "user": {"token": token}}],
-                "contexts": [{"name": "sa", "context": {"cluster": "dev", "user": SA}}],
+                "contexts": [
+                    {
+                        "name": "sa",
+                        "context": {"cluster": "dev", "user": SA, "namespace": namespace},
+                    }
+                ],
                 "current-context": "sa",
             }
         )
@@ -145,14 +153,31 @@ def _token_kubeconfig(
     return path
 
 
-def _operator_args(kube: Client, namespace: str, cache: Path) -> list[str]:
-    """The installed Deployment's container arguments, with a local cache directory."""
+def _operator_args(kube: Client, namespace: str, cache: Path, port: int) -> list[str]:
+    """The installed Deployment's container arguments, with a local cache directory and
+    health port on loopback (the pod's 0.0.0.0:8080 may be taken on this machine)."""
     deployment = kube.get(Deployment, "quarterdeck-operator", namespace=namespace)
-    args = list(deployment.spec.template.spec.containers[0].args)
-    offered = subprocess.run([QD, "operator", "--help"], capture_output=True, text=True).stdout
-    if "--leader-elect" not in offered:  # until the runtime's leader election is on main
-        args.remove("--leader-elect")
-    return [f"--cache-dir={cache}" if a.startswith("--cache-dir") else a for a in args]
+    local = {
+        "--cache-dir": f"--cache-dir={cache}",
+        "--health-port": f"--health-port={port}",
+        "--bind-address": "--bind-address=127.0.0.1",
+    }
+    args = deployment.spec.template.spec.containers[0].args
+    return [local.get(a.split("=", 1)[0], a) for a in args]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 def _cm(name: str) -> str:
@@ -189,17 +214,15 @@ def operator_on_token(
 ) -> Iterator[tuple[Path, Path]]:
     """`qd operator` with the Deployment's arguments and the ServiceAccount's token."""
     kubeconfig = _token_kubeconfig(kube, dev_cluster, installed, tmp_path / "sa.kubeconfig")
-    log = tmp_path / "operator.log"
-    args = [
-        QD,
-        *_operator_args(kube, installed, tmp_path / "cache"),
-        "--kubeconfig",
-        str(kubeconfig),
-    ]
+    log, port = tmp_path / "operator.log", _free_port()
+    args = [QD, *_operator_args(kube, installed, tmp_path / "cache", port)]
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    env |= {"PYTHONUNBUFFERED": "1", "POD_NAMESPACE": installed, "POD_NAME": "local"}
+    env |= {"PYTHONUNBUFFERED": "1", "KUBECONFIG": str(kubeconfig)}
     with log.open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=out, env=env)
+    ready = f"http://127.0.0.1:{port}/readyz"
+    wait_for(lambda: _answers(ready) or proc.poll() is not None, "the operator's /readyz", 90)
+    assert proc.poll() is None, log.read_text()[-3000:]
     try:
         yield kubeconfig, log
     finally:
@@ -212,7 +235,11 @@ def operator_on_token(
 
 
 def test_operator_on_the_service_account_token_syncs_and_admits_and_is_denied_the_rest(
-    kube: Client, namespace: str, tmp_path: Path, operator_on_token: tuple[Path, Path]
+    kube: Client,
+    namespace: str,
+    installed: str,
+    tmp_path: Path,
+    operator_on_token: tuple[Path, Path],
 ) -> None:
     kubeconfig, log = operator_on_token
     as_operator = load_client(ClientSettings(kubeconfig=kubeconfig))
@@ -241,6 +268,7 @@ def test_operator_on_the_service_account_token_syncs_and_admits_and_is_denied_th
         assert admission and admission["clusterQueue"] == f"cq-{namespace}"
     text = log.read_text()
     assert "forbidden" not in text.lower(), text[-2000:]
+    assert f"{installed}/quarterdeck-operator" in text  # led on the Lease in its namespace
 
 
 def _generic(obj: dict[str, Any]) -> Any:
