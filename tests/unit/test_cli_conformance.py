@@ -148,7 +148,8 @@ def test_a_file_where_a_directory_is_wanted_says_so(tmp_path: Path) -> None:
 def test_binary_input_is_refused_naming_the_file(tmp_path: Path, data: bytes) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_bytes(data)
-    for args in (["check", str(bad)], ["import", str(bad)], ["queue", "simulate", str(bad)]):
+    for args in (["check", str(bad)], ["import", str(bad)], ["queue", "simulate", str(bad)],
+                 ["render", str(tmp_path)]):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert "bad.yaml" in result.stderr and "Traceback" not in result.output
@@ -160,7 +161,7 @@ def test_a_yaml_date_prints_as_json(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(app, ["render", str(tmp_path), "-o", "json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["items"][0]["data"]["day"].startswith("2001-12-14")
+    assert json.loads(result.stdout)["items"][0]["data"]["day"] == "2001-12-14"
 
 
 def test_quota_for_an_unknown_class_names_it(tmp_path: Path) -> None:
@@ -249,3 +250,31 @@ def test_json_path_subset() -> None:
 ])
 def test_ages_read_like_kubectl(seconds: int, text: str) -> None:
     assert human_duration(seconds) == text
+
+
+# --- errors of the tools we run carry their cause ------------------------------------------
+
+def test_git_errors_keep_the_cause_not_only_the_last_line(tmp_path: Path) -> None:
+    import subprocess
+
+    from quarterdeck.delivery.source import tool_reason
+
+    done = subprocess.run(["git", "ls-remote", str(tmp_path / "nope")], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode != 0
+    reason = tool_reason(done.stderr)
+    assert "does not appear to be a git repository" in reason
+    assert "and the repository exists" not in reason
+
+
+def test_kustomize_errors_keep_the_cause_and_mask_secrets(tmp_path: Path) -> None:
+    from quarterdeck.delivery.render import Options, RenderError, render
+
+    (tmp_path / "kustomization.yaml").write_text(
+        "resources:\n- https://user:s3cret@127.0.0.1:1/x.git\n"  # nothing listens on port 1
+    )
+    with pytest.raises(RenderError) as caught:
+        render(tmp_path, ".", Options(allow_remote_bases=True))
+    message = str(caught.value)
+    assert "kustomize failed: accumulating resources" in message
+    assert "s3cret" not in message and "exit status 128" in message

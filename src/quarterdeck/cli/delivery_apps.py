@@ -327,6 +327,6 @@ def import_command(
         doc = {"apiVersion": "v1", "kind": "List", "items": result.objects}
         sys.stdout.write(to_json(doc) + "\n")
     else:
-        import yaml
+        from quarterdeck.cli.output import to_yaml_stream
 
-        sys.stdout.write(yaml.safe_dump_all(result.objects, sort_keys=False))
+        sys.stdout.write(to_yaml_stream(result.objects))

@@ -56,13 +56,15 @@ def get_command(
     kind: Annotated[
         str,
         typer.Argument(
-            metavar="KIND[/NAME]",
+            metavar="KIND",
             help="applications (apps), sources, clusterqueues (cq), localqueues (lq), "
             "workloads (wl), resourceflavors (rf), cohorts, guardrails (gr), ...",
             autocompletion=_complete_kind,
         ),
     ],
-    name: Annotated[str | None, typer.Argument(help="One object (default: all).")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="One object (default: all; or KIND/NAME).")
+    ] = None,
     namespace: Annotated[
         str | None, typer.Option("--namespace", "-n", help="Namespace (default: the context's).")
     ] = None,
