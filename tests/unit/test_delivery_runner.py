@@ -1,28 +1,76 @@
-"""The operator loop survives a failed pass and retries it with backoff."""
+"""Which keys a watch event wakes in the delivery operator's work queue."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from quarterdeck.delivery.runner import Runner
+from quarterdeck.delivery.inventory import Owner
+from quarterdeck.delivery.runner import APPLICATION, SOURCE, Runner, depends_on, uses_source
+from quarterdeck.kube.workqueue import WorkQueue
 
 
-class _FlakyController:
-    """Stands in for Controller.reconcile_all: fails twice, then succeeds."""
+class Objects:
+    """A store of plain objects, as an informer's cache holds them."""
 
-    def __init__(self) -> None:
-        self.calls = 0
+    def __init__(self, *objects: dict[str, Any]) -> None:
+        self.objects = list(objects)
 
-    def reconcile_all(self) -> None:
-        self.calls += 1
-        if self.calls <= 2:
-            raise RuntimeError("storage is (re)initializing")
+    def list(self) -> list[dict[str, Any]]:
+        return list(self.objects)
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return next(
+            (o for o in self.objects if o["metadata"] == {"namespace": namespace, "name": name}),
+            None,
+        )
 
 
-def test_failed_passes_back_off_then_the_tick_resumes() -> None:
-    runner: Any = Runner.__new__(Runner)  # only the pass logic, no cluster or watches
-    runner.controller, runner.tick, runner.failures, runner.passes = _FlakyController(), 5.0, 0, 0
-    delays = [runner._pass() for _ in range(3)]
-    assert delays[0] < delays[1] < runner.tick  # backoff grows, capped by the tick
-    assert delays[2] == runner.tick and runner.failures == 0
-    assert runner.controller.calls == 3
+def app(name: str, source: str = "repo", deps: tuple[str, ...] = (), ns: str = "team") -> Any:
+    spec: dict[str, Any] = {"sourceRef": {"name": source}}
+    if deps:
+        spec["dependsOn"] = [{"name": d} for d in deps]
+    return {"metadata": {"namespace": ns, "name": name}, "spec": spec}
+
+
+def runner(apps: Objects) -> Any:
+    r: Any = Runner.__new__(Runner)  # only the wake-up logic: no cluster, no threads
+    r.queue, r.apps, r._heal, r._lock = WorkQueue("test"), apps, set(), threading.Lock()
+    return r
+
+
+def drain(queue: WorkQueue[Any]) -> set[Any]:
+    keys = set()
+    while (key := queue.get(timeout=0.0)) is not None:
+        keys.add(key)
+        queue.done(key)
+    return keys
+
+
+def test_references_are_resolved_in_the_objects_namespace() -> None:
+    assert uses_source(app("web"), Owner("team", "repo"))
+    assert not uses_source(app("web"), Owner("other", "repo"))
+    cross = app("web")
+    cross["spec"]["sourceRef"]["namespace"] = "shared"
+    assert uses_source(cross, Owner("shared", "repo"))
+    assert depends_on(app("web", deps=("db",)), Owner("team", "db"))
+    assert not depends_on(app("web"), Owner("team", "db"))
+
+
+def test_a_source_event_wakes_the_source_and_the_applications_using_it() -> None:
+    r = runner(Objects(app("web"), app("api"), app("other", source="elsewhere")))
+    r._on_source("MODIFIED", {"metadata": {"namespace": "team", "name": "repo"}})
+    assert drain(r.queue) == {
+        (SOURCE, "team", "repo"),
+        (APPLICATION, "team", "web"),
+        (APPLICATION, "team", "api"),
+    }
+
+
+def test_an_application_event_wakes_it_and_its_dependents_and_an_edit_asks_for_a_heal() -> None:
+    r = runner(Objects(app("db"), app("web", deps=("db",)), app("lone")))
+    r._on_application("MODIFIED", app("db"))
+    assert drain(r.queue) == {(APPLICATION, "team", "db"), (APPLICATION, "team", "web")}
+    r._on_edit(Owner("team", "lone"))
+    assert drain(r.queue) == {(APPLICATION, "team", "lone")}
+    assert r._heal == {Owner("team", "lone")}

@@ -28,8 +28,7 @@ from quarterdeck.api import delivery as api
 from quarterdeck.api.duration import parse_duration
 from quarterdeck.api.meta import find_condition
 from quarterdeck.delivery.cluster import Cluster, ClusterError, call_api
-from quarterdeck.delivery.dependencies import find_cycle, levels, waiting_for
-from quarterdeck.delivery.events import EventLog
+from quarterdeck.delivery.dependencies import cycles, levels, waiting_for
 from quarterdeck.delivery.guardrail_cache import GuardrailCache
 from quarterdeck.delivery.guardrail_findings import findings, warning_event
 from quarterdeck.delivery.health_cel import HealthRule, compile_errors
@@ -52,12 +51,16 @@ from quarterdeck.delivery.status import (
     spec_errors,
 )
 from quarterdeck.delivery.sync import SyncOptions, SyncResult
+from quarterdeck.delivery.tenancy import Policy, application_refusal, source_refusal
+from quarterdeck.kube.errors import classify
+from quarterdeck.kube.events import EventRecorder
 
 #: Set to any new value (`qd sync APP` writes the time) to sync an Application now.
 REQUEST_ANNOTATION = "delivery.quarterdeck.dev/requested-at"
 SourceRes = create_namespaced_resource(api.GROUP, api.VERSION, "Source", "sources")
 ApplicationRes = create_namespaced_resource(api.GROUP, api.VERSION, "Application", "applications")
 T = TypeVar("T")
+COMPONENT = "quarterdeck-delivery"  # the Events' source
 
 
 def rfc3339(ts: float) -> str:
@@ -74,7 +77,12 @@ class Controller:
         clock: Callable[[], float] = time.time,
         namespace: str | None = None,
         workers: int = 16,
+        policy: Policy | None = None,
     ) -> None:
+        # tenancy (delivery.tenancy): the operator passes its flags; in-process callers
+        # (tests, qd sync) may read local and plain-http repositories
+        self.policy = policy or Policy(allow_file_sources=True, allow_http_sources=True)
+        self.policy = dataclasses.replace(self.policy, cache_dir=cache_dir)
         self.workers = workers
         self.namespace = namespace  # None watches all namespaces
         self.client = client
@@ -86,7 +94,7 @@ class Controller:
         self._fetched: dict[Owner, tuple[float, int]] = {}
         self.apps: dict[Owner, AppMemory] = {}
         self.guardrails = GuardrailCache(client, clock)  # checked before every sync
-        self.events = EventLog(client)
+        self.events = EventRecorder(client, COMPONENT, clock)  # repeats are counted
         self.on_synced: Callable[[Owner, list[Obj]], None] = lambda owner, objs: None
 
     # --- sources -----------------------------------------------------------------------
@@ -110,6 +118,8 @@ class Controller:
         self._fetched[owner] = (now, src.metadata.generation)
         ref = src.spec.ref
         try:
+            if refused := source_refusal(src, self.policy):  # before any Secret is read
+                raise SourceError(refused)
             creds = self._credentials(owner.namespace, src.spec.secret_ref)
             rev = self.git.fetch(
                 src.spec.url,
@@ -138,11 +148,28 @@ class Controller:
         self.write_status(SourceRes, owner, status)
         return msgspec.structs.replace(src, status=status)
 
+    def source_wake(self, owner: Owner, src: api.Source) -> float | None:
+        """Seconds until ``src`` is due to be fetched again (None while suspended)."""
+        if src.spec.suspend:
+            return None
+        last, _ = self._fetched.get(owner, (0.0, -1))
+        return max(0.0, last + parse_duration(src.spec.interval) - self.clock())
+
+    def forget_source(self, owner: Owner) -> None:
+        """The Source is gone: fetch it afresh if it comes back."""
+        self._fetched.pop(owner, None)
+
     # --- applications ------------------------------------------------------------------
 
     def event(self, app: api.Application, type_: str, reason: str, message: str) -> None:
         """Record a Kubernetes Event on the Application (repeats are counted)."""
-        self.events.record(app, type_, reason, message, self.clock())
+        meta = app.metadata
+        regarding = {
+            "apiVersion": api.API_VERSION,
+            "kind": "Application",
+            "metadata": {"name": meta.name, "namespace": meta.namespace, "uid": meta.uid},
+        }
+        self.events.event(regarding, type_, reason, message)
 
     def write_status(self, res: Any, owner: Owner, value: msgspec.Struct) -> None:
         """Merge-patch the status subresource with every field of ``value``.
@@ -153,7 +180,7 @@ class Controller:
         status: dict[str, Any] = msgspec.to_builtins(value)
         for f in msgspec.structs.fields(value):
             status.setdefault(f.encode_name, msgspec.to_builtins(getattr(value, f.name)))
-        call_api(
+        out = call_api(
             lambda: self.client.patch(
                 res.Status,
                 owner.name,
@@ -162,6 +189,9 @@ class Controller:
                 patch_type=PatchType.MERGE,
             )
         )
+        memory = self.apps.get(owner) if res is ApplicationRes else None
+        if memory is not None:  # lets a reader of a cache tell whether it has our write
+            memory.written = str((dict(out).get("metadata") or {}).get("resourceVersion", ""))
 
     def reconcile_all(self, force: bool = False) -> dict[Owner, api.Application]:
         """One pass over every Source and Application; returns the Applications as written.
@@ -183,15 +213,15 @@ class Controller:
             app = api.decode_application(dict(raw))
             apps[Owner(app.metadata.namespace, app.metadata.name)] = app
         graph = dependency_graph(apps)
-        cycle = set(find_cycle(graph) or [])
+        cycle = cycles(graph)  # every member of every cycle, self-loops too
         for level in levels(graph):
             ready = [o for o, a in apps.items() if _ready(a)]
 
             def one(owner: Owner, ready: list[Owner] = ready) -> api.Application:
                 app = apps[owner]
                 if owner in cycle:
-                    path = " -> ".join(o.name for o in find_cycle(graph) or [])
-                    return self._block(
+                    path = " -> ".join(o.name for o in cycle[owner])
+                    return self.block(
                         app, "DependencyCycle", f"dependsOn cycle: {path}", stalled=True
                     )
                 return self.reconcile_application(app, sources, graph, ready, force)
@@ -217,7 +247,7 @@ class Controller:
     def log(self, message: str) -> None:
         print(f"delivery: {message}", file=sys.stderr, flush=True)
 
-    def _block(
+    def block(
         self, app: api.Application, reason: str, message: str, stalled: bool = False
     ) -> api.Application:
         owner = Owner(app.metadata.namespace, app.metadata.name)
@@ -232,11 +262,14 @@ class Controller:
         graph: dict[Owner, list[Owner]],
         ready: list[Owner],
         force: bool = False,
+        fresh: Callable[[Owner], api.Application | None] | None = None,
     ) -> api.Application:
         """Sync one Application if it is due and unblocked; write its status.
 
         Sets ``self.apps[owner].wake`` to the seconds after which it should be looked
-        at again (its interval, or its retry backoff after a failure).
+        at again (its interval, or its retry backoff after a failure). ``fresh`` re-reads
+        a due Application from the API server, so a sync never starts from a cached
+        status that lags our own last write (its inventory and history).
         """
         owner = Owner(app.metadata.namespace, app.metadata.name)
         memory = self.apps.setdefault(owner, AppMemory())
@@ -245,15 +278,17 @@ class Controller:
             return app
         errors = spec_errors(app) + compile_errors(health_rules(app))
         if errors:
-            return self._block(app, "InvalidSpec", "; ".join(errors), stalled=True)
+            return self.block(app, "InvalidSpec", "; ".join(errors), stalled=True)
+        if refused := application_refusal(app, self.policy):
+            return self.block(app, "Refused", refused, stalled=True)
         waiting = waiting_for(owner, graph, ready)
         if waiting:
             names = ", ".join(str(w) for w in waiting)
-            return self._block(app, "DependencyNotReady", f"waiting for {names}")
+            return self.block(app, "DependencyNotReady", f"waiting for {names}")
         ref = app.spec.source_ref
         src = sources.get(Owner(ref.namespace or owner.namespace, ref.name))
         if src is None or src.status is None or src.status.artifact is None:
-            return self._block(app, "SourceNotReady", f"source {ref.name} has no revision yet")
+            return self.block(app, "SourceNotReady", f"source {ref.name} has no revision yet")
         revision = app.spec.revision or src.status.artifact.revision
         now = self.clock()
         requested = app.metadata.annotations.get(REQUEST_ANNOTATION, "")
@@ -270,6 +305,11 @@ class Controller:
         if not when.now:
             memory.wake = when.after
             return app
+        if fresh is not None:
+            latest = fresh(owner)
+            if latest is None:  # deleted meanwhile
+                return app
+            app = latest
         memory.last_sync, memory.generation = now, app.metadata.generation
         memory.requested, memory.attempted = requested, revision
         try:
@@ -309,6 +349,8 @@ class Controller:
         """Sync ``app`` at ``revision``; the Application as it stands after the
         in-progress status (if one was written) and what the sync did."""
         try:
+            if refused := source_refusal(src, self.policy):
+                raise SourceError(refused)
             creds = self._credentials(src.metadata.namespace, src.spec.secret_ref)
         except Exception as err:  # a missing or unreadable Secret fails this sync only
             return app, Outcome(revision=revision, errors=[f"source secretRef: {err}"])
@@ -359,6 +401,17 @@ class Controller:
         )
 
 
+def get_application(client: Client, owner: Owner) -> api.Application | None:
+    """The Application as the API server has it now; None when it does not exist."""
+    try:
+        raw = call_api(lambda: client.get(ApplicationRes, owner.name, namespace=owner.namespace))
+    except ClusterError as err:
+        if err.code == 404:
+            return None
+        raise
+    return api.decode_application(dict(raw))
+
+
 def dependency_graph(apps: dict[Owner, api.Application]) -> dict[Owner, list[Owner]]:
     """Each Application's dependsOn as owners."""
     return {
@@ -374,8 +427,12 @@ def backoff(app: api.Application, failures: int) -> float:
 
 
 def describe(err: BaseException) -> str:
-    """One line for an unexpected error: its type and message."""
-    return f"{type(err).__name__}: {err}".splitlines()[0][:300]
+    """One line for an error: the typed API error's message (server, cause, hint) when it
+    came from talking to the API server (lightkube and httpx2 errors alike), else the
+    exception's type and message."""
+    typed = classify(err)
+    text = str(typed) if typed is not None else f"{type(err).__name__}: {err}"
+    return (text.splitlines() or [""])[0][:300]
 
 
 def read_credentials(client: Client, namespace: str, ref: Any) -> Credentials | None:

@@ -31,6 +31,7 @@ class AppMemory:
     requested: str = ""
     desired: list[Obj] = field(default_factory=list)
     wake: float = 0.0  # seconds after the last reconcile to look at it again
+    written: str = ""  # resourceVersion of the last status we wrote
 
 
 def retry_delay(retry_interval: float, interval: float, failures: int) -> float:
