@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from quarterdeck.cli import delivery, dev, get, policy, queue, simulate
+from quarterdeck.cli import delivery, dev, get, operator, policy, queue, simulate
 from quarterdeck.cli.demo import demo
 from quarterdeck.cli.options import VersionOpt, version_callback
 
@@ -39,3 +39,4 @@ delivery.register(app)
 get.register(app)
 policy.register(app)
 app.add_typer(queue.app, name="queue")
+app.command("operator")(operator.operator)
