@@ -151,6 +151,12 @@ def operator(
     queueing_webhook_port: Annotated[
         int, typer.Option(help="Serve the queueing Job webhook on 127.0.0.1:PORT (dev; 0: off).")
     ] = 0,
+    default_service_account: Annotated[
+        str, typer.Option(help="Lockdown: Applications without one apply as this ServiceAccount.")
+    ] = "",
+    allow_cross_namespace_refs: Annotated[
+        bool, typer.Option(help="Allow sourceRef/secretRef/dependsOn into other namespaces.")
+    ] = False,
 ) -> None:
     """Run the delivery controller (and the queueing controller beside it)."""
     from prometheus_client import start_http_server
@@ -169,7 +175,16 @@ def operator(
         cluster.wait_established(names, timeout=60)
     if metrics_port:
         start_http_server(metrics_port)
-    runner = Runner(Controller(cluster.client, cache_dir, namespace=namespace or None), tick)
+    from quarterdeck.delivery.tenancy import Policy
+
+    policy = Policy(  # docs/tenancy.md
+        cross_namespace_refs=allow_cross_namespace_refs,
+        allow_file_sources=True,
+        allow_http_sources=True,
+        default_service_account=default_service_account,
+    )
+    ctl = Controller(cluster.client, cache_dir, namespace=namespace or None, policy=policy)
+    runner = Runner(ctl, tick)
     typer.echo(f"delivery operator running (namespace: {namespace or 'all'})", err=True)
     from quarterdeck.cli.queue_cluster import start_queueing
 
