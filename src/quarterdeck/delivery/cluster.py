@@ -123,7 +123,7 @@ class Cluster:
         base = self._base
         found = base._as.get(user)
         if found is None:
-            client = Client(config=base.client.config, field_manager=FIELD_MANAGER)
+            client = Client(config=base.client.config, field_manager=FIELD_MANAGER, trust_env=False)
             client._client._client.headers["Impersonate-User"] = user
             found = Cluster(client, base.cache)
             found._kinds, found._classes, found._base = base._kinds, base._classes, base
