@@ -88,8 +88,10 @@ def safe_target(root: Path, path: str) -> Path:
     target = root / path
     if not inside(root, target):
         raise RenderError(f"path {path!r} leaves the repository")
+    if not target.exists():
+        raise RenderError(f"path {path!r} does not exist in the repository")
     if not target.is_dir():
-        raise RenderError(f"path {path!r} is not a directory in the repository")
+        raise RenderError(f"path {path!r} is a file: give the directory that holds it")
     return target
 
 
