@@ -46,8 +46,11 @@ def _servable(kube: Client, names: list[str]) -> bool:
             return False
     try:
         for kind in owned_kinds():
-            list(kube.list(resource(kind), namespace="*") if kind.namespaced
-                 else kube.list(resource(kind)))
+            list(
+                kube.list(resource(kind), namespace="*")
+                if kind.namespaced
+                else kube.list(resource(kind))
+            )
     except ApiError:
         return False
     return True
@@ -99,7 +102,8 @@ def _parsed(fmt: str, text: str) -> Any:
 def test_get_every_kind_in_every_format(kube: Client, queued: str, kc: list[str]) -> None:
     namespace = queued
     app_obj = {
-        "apiVersion": "delivery.quarterdeck.dev/v1alpha1", "kind": "Application",
+        "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
+        "kind": "Application",
         "metadata": {"name": "web", "namespace": namespace},
         "spec": {"sourceRef": {"name": "repo"}, "path": "apps/web"},
     }
@@ -202,10 +206,15 @@ def test_sync_never_says_pruned_for_what_a_guard_kept(
         (app_dir / f"{name}.yaml").unlink()
     guarded = _run(["sync", *base])  # 2 of 3 is more than the default --max-share 0.5
     assert guarded.exit_code == 2 and "refusing to prune 2 of 3" in guarded.stderr
-    actions = {ln.split("   ")[0].split()[-1]: ln.split("   ", 1)[1].strip()
-               for ln in guarded.stdout.splitlines()[1:]}
-    assert actions == {f"{namespace}/a": "not pruned", f"{namespace}/b": "not pruned",
-                       f"{namespace}/c": "not applied"}
+    actions = {
+        ln.split("   ")[0].split()[-1]: ln.split("   ", 1)[1].strip()
+        for ln in guarded.stdout.splitlines()[1:]
+    }
+    assert actions == {
+        f"{namespace}/a": "not pruned",
+        f"{namespace}/b": "not pruned",
+        f"{namespace}/c": "not applied",
+    }
     report = json.loads(_run(["sync", *base, "-o", "json"]).stdout)
     assert report["pruned"] == [] and len(report["notPruned"]) == 2
     assert kube.get(ConfigMap, "a", namespace=namespace) is not None
@@ -222,9 +231,15 @@ def test_an_unreachable_cluster_exits_3(
     (tmp_path / "web").mkdir()
     (tmp_path / "web" / "a.yaml").write_text(CM.format(name="a", value="x"))
     kc = ["--kubeconfig", str(dead)]
-    for args in (["get", "cq"], ["get", "apps", "-A", "-o", "json"], ["queue", "list"],
-                 ["queue", "why", "x"], ["diff", "--path", str(tmp_path / "web")],
-                 ["sync", "--path", str(tmp_path / "web")], ["history", "web"]):
+    for args in (
+        ["get", "cq"],
+        ["get", "apps", "-A", "-o", "json"],
+        ["queue", "list"],
+        ["queue", "why", "x"],
+        ["diff", "--path", str(tmp_path / "web")],
+        ["sync", "--path", str(tmp_path / "web")],
+        ["history", "web"],
+    ):
         result = _run([*args, *kc])
         assert result.exit_code == 3, (args, result.output)
         assert "cannot reach the cluster" in result.stderr
@@ -235,11 +250,15 @@ def test_get_watch_streams_changes(
 ) -> None:
     qd = str(Path(sys.executable).parent / "qd")
     env = {**os.environ, "KUBECONFIG": str(dev_cluster.kubeconfig)}
-    lq = {"apiVersion": "queueing.quarterdeck.dev/v1alpha1", "kind": "LocalQueue",
-          "spec": {"clusterQueue": "none"}}
+    lq = {
+        "apiVersion": "queueing.quarterdeck.dev/v1alpha1",
+        "kind": "LocalQueue",
+        "spec": {"clusterQueue": "none"},
+    }
     kube.create(LocalQueue.from_dict({**lq, "metadata": {"name": "first", "namespace": namespace}}))
-    proc = subprocess.Popen([qd, "get", "lq", "-n", namespace, "-w"], stdout=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        [qd, "get", "lq", "-n", namespace, "-w"], stdout=subprocess.PIPE, text=True, env=env
+    )
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
     out = proc.stdout
@@ -271,16 +290,22 @@ def test_sync_app_wait_shows_progress_until_ready(
     repo = Repo(tmp_path / "repo")
     repo.commit("one", {"web/a.yaml": CM.format(name="a", value="v1")})
     cluster = Cluster(kube)
-    cluster.apply({
-        "apiVersion": "delivery.quarterdeck.dev/v1alpha1", "kind": "Source",
-        "metadata": {"name": "repo", "namespace": namespace},
-        "spec": {"url": repo.url, "ref": {"branch": "main"}, "interval": "1m"},
-    })
-    cluster.apply({
-        "apiVersion": "delivery.quarterdeck.dev/v1alpha1", "kind": "Application",
-        "metadata": {"name": "web", "namespace": namespace},
-        "spec": {"sourceRef": {"name": "repo"}, "path": "web", "timeout": "30s"},
-    })
+    cluster.apply(
+        {
+            "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
+            "kind": "Source",
+            "metadata": {"name": "repo", "namespace": namespace},
+            "spec": {"url": repo.url, "ref": {"branch": "main"}, "interval": "1m"},
+        }
+    )
+    cluster.apply(
+        {
+            "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "web", "namespace": namespace},
+            "spec": {"sourceRef": {"name": "repo"}, "path": "web", "timeout": "30s"},
+        }
+    )
     ctl = Controller(kube, tmp_path / "cache", namespace=namespace)
     stop = threading.Event()
 

@@ -53,9 +53,13 @@ def ours(expression: str) -> Any:
 
 
 def config_map(namespace: str, name: str, labels: dict[str, str]) -> Any:
-    return codecs.from_dict({"apiVersion": "v1", "kind": "ConfigMap",
-                             "metadata": {"name": name, "namespace": namespace,
-                                          "labels": labels}})
+    return codecs.from_dict(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        }
+    )
 
 
 def denial(kube: Client, obj: Any) -> str | None:
@@ -67,11 +71,26 @@ def denial(kube: Client, obj: Any) -> str | None:
 
 
 def server_warnings(cluster: RunningCluster, namespace: str) -> list[str]:
-    manifest = {"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": "check", "namespace": namespace, "labels": {LABEL: "true"}}}
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "check", "namespace": namespace, "labels": {LABEL: "true"}},
+    }
     result = subprocess.run(
-        [kubectl(), "--kubeconfig", str(cluster.kubeconfig), "create", "--dry-run=server",
-         "-f", "-"], input=yaml.safe_dump(manifest), capture_output=True, text=True, check=False)
+        [
+            kubectl(),
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "create",
+            "--dry-run=server",
+            "-f",
+            "-",
+        ],
+        input=yaml.safe_dump(manifest),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return [line for line in result.stderr.splitlines() if line.startswith("Warning")]
 
@@ -79,25 +98,43 @@ def server_warnings(cluster: RunningCluster, namespace: str) -> list[str]:
 def test_api_server_computes_our_values(
     kube: Client, dev_cluster: RunningCluster, namespace: str
 ) -> None:
-    checks = [{"expression": f"({expr}) == {literal(ours(expr))}", "message": expr}
-              for expr, _ in EXAMPLES if not isinstance(ours(expr), dict)
-              or not any(k.startswith("@") for k in ours(expr))]
+    checks = [
+        {"expression": f"({expr}) == {literal(ours(expr))}", "message": expr}
+        for expr, _ in EXAMPLES
+        if not isinstance(ours(expr), dict) or not any(k.startswith("@") for k in ours(expr))
+    ]
     runtime_errors = [e for e in ERRORS if e not in SERVER_COMPILE_ERRORS]
-    failing = [{"expression": f"[{expr}].size() == 1", "message": f"no error: {expr}"}
-               for expr in runtime_errors]
+    failing = [
+        {"expression": f"[{expr}].size() == 1", "message": f"no error: {expr}"}
+        for expr in runtime_errors
+    ]
     probe = {"expression": "!('probe' in object.metadata.labels)", "message": "probe"}
-    policy = {"apiVersion": "admissionregistration.k8s.io/v1",
-              "kind": "ValidatingAdmissionPolicy", "metadata": {"name": NAME},
-              "spec": {"failurePolicy": "Fail",
-                       "matchConstraints": {
-                           "resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
-                                              "resources": ["configmaps"],
-                                              "operations": ["CREATE"]}],
-                           "objectSelector": {"matchLabels": {LABEL: "true"}}},
-                       "validations": [probe, *checks, *failing]}}
-    binding = {"apiVersion": "admissionregistration.k8s.io/v1",
-               "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": NAME},
-               "spec": {"policyName": NAME, "validationActions": ["Deny"]}}
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": NAME},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "resources": ["configmaps"],
+                        "operations": ["CREATE"],
+                    }
+                ],
+                "objectSelector": {"matchLabels": {LABEL: "true"}},
+            },
+            "validations": [probe, *checks, *failing],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": NAME},
+        "spec": {"policyName": NAME, "validationActions": ["Deny"]},
+    }
     kube.apply(codecs.from_dict(policy), force=True)
     kube.apply(codecs.from_dict(binding), force=True)
     try:

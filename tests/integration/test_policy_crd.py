@@ -22,17 +22,19 @@ def test_crd_accepts_and_round_trips_every_builtin(kube: Client) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         status = kube.get(CustomResourceDefinition, crd["metadata"]["name"]).status
-        if status and any(c.type == "Established" and c.status == "True"
-                          for c in status.conditions or []):
+        if status and any(
+            c.type == "Established" and c.status == "True" for c in status.conditions or []
+        ):
             break
         time.sleep(0.2)
     guardrail_kind = create_global_resource(GROUP, VERSION, "Guardrail", "guardrails")
     try:
         for guardrail in builtins().values():
             stored = kube.apply(guardrail_kind(to_dict(guardrail)), force=True)
-            back = guardrail_from_dict({k: v for k, v in stored.to_dict().items()
-                                        if k in ("apiVersion", "kind", "spec")}
-                                       | {"metadata": {"name": guardrail.name}})
+            back = guardrail_from_dict(
+                {k: v for k, v in stored.to_dict().items() if k in ("apiVersion", "kind", "spec")}
+                | {"metadata": {"name": guardrail.name}}
+            )
             assert back.spec == guardrail.spec, guardrail.name
     finally:
         for guardrail in builtins().values():

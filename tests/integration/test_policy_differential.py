@@ -140,11 +140,14 @@ def random_cases(draw: st.DrawFn) -> tuple[str, dict[str, Any], str]:
     return draw(st.sampled_from(POD_POLICIES)), obj, ", ".join(c for c, _ in changes)
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(case=random_cases())
 def test_engine_and_api_server_agree_on_random_objects(
-    kube: Client, namespace: str, installed: dict[str, Guardrail],
+    kube: Client,
+    namespace: str,
+    installed: dict[str, Guardrail],
     case: tuple[str, dict[str, Any], str],
 ) -> None:
     policy, obj, changes = case

@@ -33,14 +33,26 @@ def test_deny_blocks_the_sync_and_warn_lets_it_through(
     tmp_path: Path, kube: Client, namespace: str
 ) -> None:
     repo = Repo(tmp_path / "repo")
-    repo.commit("apps", {"app/ok.yaml": deployment("ok", "registry.example/app:1.0"),
-                         "app/bad.yaml": deployment("bad", "registry.example/app:latest")})
+    repo.commit(
+        "apps",
+        {
+            "app/ok.yaml": deployment("ok", "registry.example/app:1.0"),
+            "app/bad.yaml": deployment("bad", "registry.example/app:latest"),
+        },
+    )
     source, cluster = GitSource(tmp_path / "cache"), Cluster(kube)
     options = SyncOptions(namespace=namespace, timeout=5, wait=False)
     deny = builtins()["disallow-latest-tag"]
 
-    blocked = deliver(cluster, source, Target(repo.url, path="app"), Owner(namespace, "web"),
-                      [], options, guardrails=[deny])
+    blocked = deliver(
+        cluster,
+        source,
+        Target(repo.url, path="app"),
+        Owner(namespace, "web"),
+        [],
+        options,
+        guardrails=[deny],
+    )
     assert not blocked.ok
     # objects are checked in the namespace they would be applied to
     why = f"Deployment/{namespace}/bad: disallow-latest-tag: images must be pinned"
@@ -48,10 +60,18 @@ def test_deny_blocks_the_sync_and_warn_lets_it_through(
     assert f"Deployment/{namespace}/ok" not in blocked.result.errors[0]
     assert [d.metadata.name for d in kube.list(Deployment, namespace=namespace)] == []
 
-    warn = msgspec.structs.replace(deny, spec=msgspec.structs.replace(
-        deny.spec, validation_actions=["Warn"]))
-    passed = deliver(cluster, source, Target(repo.url, path="app"), Owner(namespace, "web"),
-                     [], options, guardrails=[warn])
+    warn = msgspec.structs.replace(
+        deny, spec=msgspec.structs.replace(deny.spec, validation_actions=["Warn"])
+    )
+    passed = deliver(
+        cluster,
+        source,
+        Target(repo.url, path="app"),
+        Owner(namespace, "web"),
+        [],
+        options,
+        guardrails=[warn],
+    )
     assert passed.ok, passed.result.errors
     assert len(passed.guardrail_warnings) == 1 and "bad" in passed.guardrail_warnings[0]
     names = sorted(d.metadata.name for d in kube.list(Deployment, namespace=namespace))

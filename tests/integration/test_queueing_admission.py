@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from lightkube import Client, codecs
+from lightkube.resources.admissionregistration_v1 import MutatingWebhookConfiguration
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event
 from lightkube.types import PatchType
@@ -64,7 +65,9 @@ def test_a_running_job_labelled_for_a_missing_queue_is_suspended_and_told_why(
     kube.create(codecs.from_dict(_plain_job(namespace, "sneaky")))  # runs: no label yet
     label = {"metadata": {"labels": {"queueing.quarterdeck.dev/queue-name": "nope"}}}
     kube.patch(Job, "sneaky", label, namespace=namespace, patch_type=PatchType.MERGE)
-    report = reconcile_once(kube, 0.0, recorder=JobEvents(kube))
+    events_out = JobEvents(kube)
+    report = reconcile_once(kube, 0.0, recorder=events_out)
+    events_out.flush()
     assert not [p for p in report.problems if namespace in p]
     assert f"{namespace}/sneaky" in report.suspended
     assert as_dict(kube.get(Job, "sneaky", namespace=namespace))["spec"]["suspend"] is True
@@ -80,3 +83,37 @@ def test_a_running_job_labelled_for_a_missing_queue_is_suspended_and_told_why(
     # The next pass has nothing left to do to it.
     again = reconcile_once(kube, 1.0)
     assert not again.suspended and not again.resumed and f"{namespace}/job-sneaky" in again.pending
+
+
+def test_install_removes_the_webhook_earlier_versions_left(kube: Client) -> None:
+    legacy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": admission.LEGACY_WEBHOOK},
+        "webhooks": [
+            {
+                "name": "job0.queueing.quarterdeck.dev",
+                "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",
+                "failurePolicy": "Fail",
+                "clientConfig": {"url": "https://127.0.0.1:1/mutate"},
+                "objectSelector": {
+                    "matchExpressions": [
+                        {"key": "queueing.quarterdeck.dev/queue-name", "operator": "Exists"}
+                    ]
+                },
+                "rules": [
+                    {
+                        "apiGroups": ["batch"],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["jobs"],
+                    }
+                ],
+            }
+        ],
+    }
+    kube.apply(codecs.from_dict(legacy), force=True)
+    admission.install(kube)
+    names = [w.metadata.name for w in kube.list(MutatingWebhookConfiguration) if w.metadata]
+    assert admission.LEGACY_WEBHOOK not in names

@@ -62,7 +62,7 @@ def test_strict_fifo_blocks_behind_its_head_best_effort_does_not(
     kube: Client, namespace: str, strategy: str
 ) -> None:
     with gpu_queue(kube, namespace, nominal=16, strategy=strategy):
-        kube.create(codecs.from_dict(gpu_job(namespace, "running", pods=1)))
+        kube.create(codecs.from_dict(gpu_job(namespace, "running", pods=1, duration="1h")))
         assert reconcile_once(kube, time.time()).admitted == [f"{namespace}/job-running"]
         # The head needs 16 GPUs with 8 free; the small Job behind it needs 8.
         kube.create(codecs.from_dict(gpu_job(namespace, "head", pods=2)))

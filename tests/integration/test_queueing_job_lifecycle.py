@@ -36,6 +36,7 @@ from quarterdeck.queueing.metrics import QueueMetrics
 
 pytestmark = pytest.mark.integration
 
+
 @pytest.fixture
 def gpu_queue(kube: Client, namespace: str) -> Iterator[str]:
     install_crds(kube)

@@ -66,9 +66,7 @@ def test_short_flags_mean_one_thing_everywhere(path: tuple[str, ...], command: A
             assert "--watch" in option.opts
 
 
-OUTPUT_COMMANDS = [
-    (p, c) for p, c in COMMANDS if any("-o" in o.opts for o in _options(c))
-]
+OUTPUT_COMMANDS = [(p, c) for p, c in COMMANDS if any("-o" in o.opts for o in _options(c))]
 
 
 @pytest.mark.parametrize(
@@ -81,8 +79,17 @@ def test_output_values_are_a_closed_set(path: tuple[str, ...], command: Any) -> 
     assert choices <= FORMATS
 
 
-@pytest.mark.parametrize("args", [["check", "x.yaml"], ["policy", "list"], ["get", "cq"],
-                                  ["queue", "crds"], ["render", "."], ["diff", "--path", "."]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "x.yaml"],
+        ["policy", "list"],
+        ["get", "cq"],
+        ["queue", "crds"],
+        ["render", "."],
+        ["diff", "--path", "."],
+    ],
+)
 def test_unknown_output_format_is_refused_with_exit_2(args: list[str]) -> None:
     result = CliRunner().invoke(app, [*args, "-o", "bogus"])
     assert result.exit_code == 2
@@ -123,13 +130,24 @@ def test_piped_tables_keep_every_character() -> None:
 
 def test_plain_columns_align_like_kubectl() -> None:
     text = plain_columns(["name", "ready"], [["a-very-long-name", "True"], ["b", "False"]])
-    assert text.splitlines() == ["NAME               READY", "a-very-long-name   True",
-                                 "b                  False"]
+    assert text.splitlines() == [
+        "NAME               READY",
+        "a-very-long-name   True",
+        "b                  False",
+    ]
 
 
-@pytest.mark.parametrize("args", [["check", "nope.yaml"], ["import", "nope.yaml"],
-                                  ["render", "nope"], ["queue", "simulate", "nope.yaml"],
-                                  ["diff", "--path", "nope"], ["sync", "--path", "nope"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "nope.yaml"],
+        ["import", "nope.yaml"],
+        ["render", "nope"],
+        ["queue", "simulate", "nope.yaml"],
+        ["diff", "--path", "nope"],
+        ["sync", "--path", "nope"],
+    ],
+)
 def test_a_missing_path_is_named_with_exit_2(args: list[str]) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
@@ -148,7 +166,8 @@ def test_a_file_where_a_directory_is_wanted_says_so(tmp_path: Path) -> None:
 def test_binary_input_is_refused_naming_the_file(tmp_path: Path, data: bytes) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_bytes(data)
-    for args in (["check", str(bad)], ["import", str(bad)], ["queue", "simulate", str(bad)]):
+    for args in (["check", str(bad)], ["import", str(bad)], ["queue", "simulate", str(bad)],
+                 ["render", str(tmp_path)]):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert "bad.yaml" in result.stderr and "Traceback" not in result.output
@@ -160,7 +179,7 @@ def test_a_yaml_date_prints_as_json(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(app, ["render", str(tmp_path), "-o", "json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["items"][0]["data"]["day"].startswith("2001-12-14")
+    assert json.loads(result.stdout)["items"][0]["data"]["day"] == "2001-12-14"
 
 
 def test_quota_for_an_unknown_class_names_it(tmp_path: Path) -> None:
@@ -170,8 +189,18 @@ def test_quota_for_an_unknown_class_names_it(tmp_path: Path) -> None:
         "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,"
         "deletion_time,scheduled_time\nt0,1000,1024,1,1000,T4,LS,Running,0,10,0\n"
     )
-    args = ["simulate", "replay", "--trace", str(trace), "--nodes", str(nodes),
-            "--quota", "FOO=5", "--out", str(tmp_path / "out")]
+    args = [
+        "simulate",
+        "replay",
+        "--trace",
+        str(trace),
+        "--nodes",
+        str(nodes),
+        "--quota",
+        "FOO=5",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert "FOO" in result.stderr and "LS" in result.stderr
@@ -179,8 +208,12 @@ def test_quota_for_an_unknown_class_names_it(tmp_path: Path) -> None:
 
 def test_yaml_and_json_reports_parse(tmp_path: Path) -> None:
     (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
-    for args in (["check", str(tmp_path)], ["policy", "list"], ["queue", "crds"],
-                 ["render", str(tmp_path)]):
+    for args in (
+        ["check", str(tmp_path)],
+        ["policy", "list"],
+        ["queue", "crds"],
+        ["render", str(tmp_path)],
+    ):
         for fmt, load in (("json", json.loads), ("yaml", lambda t: list(yaml.safe_load_all(t)))):
             result = CliRunner().invoke(app, [*args, "-o", fmt])
             assert result.exit_code == 0, (args, fmt, result.output)
@@ -189,19 +222,30 @@ def test_yaml_and_json_reports_parse(tmp_path: Path) -> None:
 
 # --- the columns of `qd get` -------------------------------------------------------------
 
+
 def _kinds() -> list[Any]:
     from quarterdeck.cli.get import owned_kinds
 
     return owned_kinds()
 
 
-@pytest.mark.parametrize(("typed", "plural"), [
-    ("apps", "applications"), ("application", "applications"), ("qapp", "applications"),
-    ("cq", "clusterqueues"), ("lq", "localqueues"), ("wl", "workloads"),
-    ("rf", "resourceflavors"), ("cohorts", "cohorts"), ("gr", "guardrails"),
-    ("sources", "sources"), ("ClusterQueue", "clusterqueues"),
-    ("clusterqueues.queueing.quarterdeck.dev", "clusterqueues"),
-])
+@pytest.mark.parametrize(
+    ("typed", "plural"),
+    [
+        ("apps", "applications"),
+        ("application", "applications"),
+        ("qapp", "applications"),
+        ("cq", "clusterqueues"),
+        ("lq", "localqueues"),
+        ("wl", "workloads"),
+        ("rf", "resourceflavors"),
+        ("cohorts", "cohorts"),
+        ("gr", "guardrails"),
+        ("sources", "sources"),
+        ("ClusterQueue", "clusterqueues"),
+        ("clusterqueues.queueing.quarterdeck.dev", "clusterqueues"),
+    ],
+)
 def test_kinds_are_found_by_every_spelling(typed: str, plural: str) -> None:
     assert find_kind(_kinds(), typed).plural == plural
 
@@ -215,15 +259,25 @@ def test_an_unknown_kind_lists_the_known_ones() -> None:
 def test_columns_follow_the_crd_printer_columns() -> None:
     app_kind = find_kind(_kinds(), "apps")
     obj = {
-        "metadata": {"name": "web", "namespace": "team",
-                     "creationTimestamp": "2026-01-01T00:00:00Z"},
-        "status": {"lastAppliedRevision": "abc",
-                   "conditions": [{"type": "Ready", "status": "True", "message": "applied"}]},
+        "metadata": {
+            "name": "web",
+            "namespace": "team",
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        },
+        "status": {
+            "lastAppliedRevision": "abc",
+            "conditions": [{"type": "Ready", "status": "True", "message": "applied"}],
+        },
     }
     now = datetime(2026, 1, 1, 0, 5, 30, tzinfo=UTC)
     assert headers(app_kind, wide=False, all_namespaces=True)[:2] == ["NAMESPACE", "NAME"]
-    cells = dict(zip(headers(app_kind, wide=False, all_namespaces=False),
-                     row(app_kind, obj, now, wide=False, all_namespaces=False), strict=True))
+    cells = dict(
+        zip(
+            headers(app_kind, wide=False, all_namespaces=False),
+            row(app_kind, obj, now, wide=False, all_namespaces=False),
+            strict=True,
+        )
+    )
     assert cells["NAME"] == "web" and cells["READY"] == "True" and cells["AGE"] == "5m30s"
     source = find_kind(_kinds(), "sources")
     assert "STATUS" not in headers(source, wide=False, all_namespaces=False)
@@ -237,15 +291,53 @@ def test_cluster_scoped_kinds_have_no_namespace_column() -> None:
 
 def test_json_path_subset() -> None:
     obj = {"a": {"b": [{"t": "x", "v": 1}, {"t": "y", "v": 2}]}}
-    assert json_path(obj, ".a.b[?(@.t==\"y\")].v") == [2]
+    assert json_path(obj, '.a.b[?(@.t=="y")].v') == [2]
     assert json_path(obj, ".a.b[0].t") == ["x"]
     assert json_path(obj, ".a.b[*].v") == [1, 2]
     assert json_path(obj, ".a.missing") == []
 
 
-@pytest.mark.parametrize(("seconds", "text"), [
-    (5, "5s"), (119, "119s"), (125, "2m5s"), (600, "10m"), (3 * 3600 + 60, "3h1m"),
-    (9 * 3600, "9h"), (50 * 3600, "2d2h"), (20 * 86400, "20d"), (800 * 86400, "2y70d"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (5, "5s"),
+        (119, "119s"),
+        (125, "2m5s"),
+        (600, "10m"),
+        (3 * 3600 + 60, "3h1m"),
+        (9 * 3600, "9h"),
+        (50 * 3600, "2d2h"),
+        (20 * 86400, "20d"),
+        (800 * 86400, "2y70d"),
+    ],
+)
 def test_ages_read_like_kubectl(seconds: int, text: str) -> None:
     assert human_duration(seconds) == text
+
+
+# --- errors of the tools we run carry their cause ------------------------------------------
+
+def test_git_errors_keep_the_cause_not_only_the_last_line(tmp_path: Path) -> None:
+    import subprocess
+
+    from quarterdeck.delivery.source import tool_reason
+
+    done = subprocess.run(["git", "ls-remote", str(tmp_path / "nope")], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode != 0
+    reason = tool_reason(done.stderr)
+    assert "does not appear to be a git repository" in reason
+    assert "and the repository exists" not in reason
+
+
+def test_kustomize_errors_keep_the_cause_and_mask_secrets(tmp_path: Path) -> None:
+    from quarterdeck.delivery.render import Options, RenderError, render
+
+    (tmp_path / "kustomization.yaml").write_text(
+        "resources:\n- https://user:s3cret@127.0.0.1:1/x.git\n"  # nothing listens on port 1
+    )
+    with pytest.raises(RenderError) as caught:
+        render(tmp_path, ".", Options(allow_remote_bases=True))
+    message = str(caught.value)
+    assert "kustomize failed: accumulating resources" in message
+    assert "s3cret" not in message and "exit status 128" in message

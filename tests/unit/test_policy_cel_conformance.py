@@ -27,8 +27,10 @@ def test_documented_error(expression: str) -> None:
         run(expression)
 
 
-@pytest.mark.xfail(strict=True, reason="cel-expr-python cannot return a duration from a "
-                   "dyn-typed overload; see docs/policy.md")
+@pytest.mark.xfail(
+    strict=True,
+    reason="cel-expr-python cannot return a duration from a dyn-typed overload; see docs/policy.md",
+)
 def test_sum_of_durations() -> None:
     expected = datetime.timedelta(minutes=1, seconds=1)
     assert run("[duration('1m'), duration('1s')].sum()") == expected

@@ -43,13 +43,20 @@ def test_check_passes_compliant_manifests_from_stdin() -> None:
 
 
 def test_check_uses_guardrails_found_in_the_repo_and_warn_does_not_fail(tmp_path: Path) -> None:
-    guardrail = {"apiVersion": "policy.quarterdeck.dev/v1alpha1", "kind": "Guardrail",
-                 "metadata": {"name": "warn-latest"},
-                 "spec": {"validationActions": ["Warn"],
-                          "matchConstraints": {"resourceRules": [
-                              {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}]},
-                          "validations": [{"expression": "!object.spec.containers.exists("
-                                           "c, c.image.endsWith(':latest'))"}]}}
+    guardrail = {
+        "apiVersion": "policy.quarterdeck.dev/v1alpha1",
+        "kind": "Guardrail",
+        "metadata": {"name": "warn-latest"},
+        "spec": {
+            "validationActions": ["Warn"],
+            "matchConstraints": {
+                "resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}]
+            },
+            "validations": [
+                {"expression": "!object.spec.containers.exists(c, c.image.endsWith(':latest'))"}
+            ],
+        },
+    }
     write(tmp_path / "repo" / "policy.yaml", guardrail)
     write(tmp_path / "repo" / "app.yaml", latest_pod())
     result = runner.invoke(app, ["check", str(tmp_path / "repo")])
@@ -61,7 +68,8 @@ def test_check_renders_kustomization(tmp_path: Path) -> None:
     base = tmp_path / "kust"
     write(base / "pod.yaml", latest_pod())
     (base / "kustomization.yaml").write_text(
-        "resources: [pod.yaml]\nnamespace: shop\n", encoding="utf-8")
+        "resources: [pod.yaml]\nnamespace: shop\n", encoding="utf-8"
+    )
     result = runner.invoke(app, ["check", str(base), "-p", "disallow-latest-tag", "-o", "json"])
     assert result.exit_code == 1, result.output
     assert json.loads(result.stdout)["violations"][0]["object"] == "Pod/shop/web"
@@ -72,8 +80,12 @@ def test_bad_yaml_and_bad_policy_exit_2(tmp_path: Path) -> None:
     bad.write_text("a: [1,\n", encoding="utf-8")
     result = runner.invoke(app, ["check", str(bad)])
     assert result.exit_code == 2 and "invalid YAML" in result.stderr
-    policy = {"apiVersion": "policy.quarterdeck.dev/v1alpha1", "kind": "Guardrail",
-              "metadata": {"name": "typo"}, "spec": {"validations": [{"expr": "true"}]}}
+    policy = {
+        "apiVersion": "policy.quarterdeck.dev/v1alpha1",
+        "kind": "Guardrail",
+        "metadata": {"name": "typo"},
+        "spec": {"validations": [{"expr": "true"}]},
+    }
     f = write(tmp_path / "p.yaml", policy, latest_pod())
     result = runner.invoke(app, ["check", str(f)])
     assert result.exit_code == 2 and "typo" in result.stderr and "expr" in result.stderr
@@ -81,11 +93,17 @@ def test_bad_yaml_and_bad_policy_exit_2(tmp_path: Path) -> None:
 
 def test_tests_dir_reports_expected_results(tmp_path: Path) -> None:
     write(tmp_path / "resources.yaml", latest_pod(), wrap("Pod", "ok", compliant_pod_spec()))
-    test = {"apiVersion": "policy.quarterdeck.dev/v1alpha1", "kind": "GuardrailTest",
-            "metadata": {"name": "images"}, "policies": ["disallow-latest-tag"],
-            "resources": ["resources.yaml"],
-            "results": [{"policy": "disallow-latest-tag", "resource": "Pod/web", "result": "fail"},
-                        {"policy": "disallow-latest-tag", "resource": "Pod/ok", "result": "pass"}]}
+    test = {
+        "apiVersion": "policy.quarterdeck.dev/v1alpha1",
+        "kind": "GuardrailTest",
+        "metadata": {"name": "images"},
+        "policies": ["disallow-latest-tag"],
+        "resources": ["resources.yaml"],
+        "results": [
+            {"policy": "disallow-latest-tag", "resource": "Pod/web", "result": "fail"},
+            {"policy": "disallow-latest-tag", "resource": "Pod/ok", "result": "pass"},
+        ],
+    }
     write(tmp_path / "images.test.yaml", test)
     result = runner.invoke(app, ["check", "--tests", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -114,7 +132,8 @@ def test_committed_crd_matches_the_types() -> None:
     committed = Path(__file__).parents[2] / "deploy/crds/guardrails.policy.quarterdeck.dev.yaml"
     generated = runner.invoke(app, ["policy", "crd"]).stdout
     assert yaml.safe_load(committed.read_text(encoding="utf-8")) == yaml.safe_load(generated), (
-        "regenerate with: qd policy crd > deploy/crds/guardrails.policy.quarterdeck.dev.yaml")
+        "regenerate with: qd policy crd > deploy/crds/guardrails.policy.quarterdeck.dev.yaml"
+    )
 
 
 def test_example_guardrails_pass_their_own_tests() -> None:
@@ -126,11 +145,14 @@ def test_example_guardrails_pass_their_own_tests() -> None:
 
 def test_tests_naming_a_missing_resource_fail(tmp_path: Path) -> None:
     write(tmp_path / "resources.yaml", latest_pod())
-    test = {"apiVersion": "policy.quarterdeck.dev/v1alpha1", "kind": "GuardrailTest",
-            "metadata": {"name": "typo"}, "policies": ["disallow-latest-tag"],
-            "resources": ["resources.yaml"],
-            "results": [{"policy": "disallow-latest-tag", "resource": "Pod/wbe",
-                         "result": "fail"}]}
+    test = {
+        "apiVersion": "policy.quarterdeck.dev/v1alpha1",
+        "kind": "GuardrailTest",
+        "metadata": {"name": "typo"},
+        "policies": ["disallow-latest-tag"],
+        "resources": ["resources.yaml"],
+        "results": [{"policy": "disallow-latest-tag", "resource": "Pod/wbe", "result": "fail"}],
+    }
     write(tmp_path / "typo.test.yaml", test)
     result = runner.invoke(app, ["check", "--tests", str(tmp_path), "-o", "json"])
     assert result.exit_code == 1
@@ -142,15 +164,18 @@ def test_export_from_repository_guardrails() -> None:
     result = runner.invoke(app, ["policy", "export", "--from", str(examples), "-o", "json"])
     assert result.exit_code == 0, result.output
     items = json.loads(result.stdout)["items"]
-    assert {i["kind"] for i in items} == {"ValidatingAdmissionPolicy",
-                                          "ValidatingAdmissionPolicyBinding"}
+    assert {i["kind"] for i in items} == {
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
     assert len(items) == 6
 
 
 def test_policy_matching_nothing_is_reported() -> None:
     text = yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})
-    result = runner.invoke(app, ["check", "-", "-p", "pss-baseline-privileged", "-o", "json"],
-                           input=text)
+    result = runner.invoke(
+        app, ["check", "-", "-p", "pss-baseline-privileged", "-o", "json"], input=text
+    )
     assert json.loads(result.stdout)["policiesMatchingNothing"] == ["pss-baseline-privileged"]
 
 
@@ -161,5 +186,4 @@ def test_native_admission_policies_in_the_repo_are_enforced(tmp_path: Path) -> N
     write(tmp_path / "repo" / "app.yaml", latest_pod())
     result = runner.invoke(app, ["check", str(tmp_path / "repo"), "-o", "json"])
     assert result.exit_code == 1
-    assert [v["policy"] for v in json.loads(result.stdout)["violations"]] == [
-        "disallow-latest-tag"]
+    assert [v["policy"] for v in json.loads(result.stdout)["violations"]] == ["disallow-latest-tag"]

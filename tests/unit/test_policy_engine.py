@@ -16,52 +16,98 @@ PODS = [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}]
 
 def guardrail(name: str = "g", **spec: Any) -> Guardrail:
     spec.setdefault("matchConstraints", {"resourceRules": PODS})
-    return guardrail_from_dict({"apiVersion": "policy.quarterdeck.dev/v1alpha1",
-                                "kind": "Guardrail", "metadata": {"name": name}, "spec": spec})
+    return guardrail_from_dict(
+        {
+            "apiVersion": "policy.quarterdeck.dev/v1alpha1",
+            "kind": "Guardrail",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+    )
 
 
-def pod(name: str = "p", namespace: str = "default", labels: dict[str, str] | None = None,
-        image: str = "app:1") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
-            "spec": {"containers": [{"name": "c", "image": image}]}}
+def pod(
+    name: str = "p",
+    namespace: str = "default",
+    labels: dict[str, str] | None = None,
+    image: str = "app:1",
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "spec": {"containers": [{"name": "c", "image": image}]},
+    }
 
 
-NO_LATEST = {"validations": [{"expression": "!object.spec.containers.exists(c, "
-                              "c.image.endsWith(':latest'))", "message": "no latest"}]}
+NO_LATEST = {
+    "validations": [
+        {
+            "expression": "!object.spec.containers.exists(c, c.image.endsWith(':latest'))",
+            "message": "no latest",
+        }
+    ]
+}
 
 
 def test_violation_names_object_policy_and_message() -> None:
     [v] = evaluate([guardrail(**NO_LATEST)], [pod(image="x:latest"), pod("ok")])
     assert (str(v.object), v.policy, v.message, v.actions) == (
-        "Pod/default/p", "g", "no latest", ("Deny",))
+        "Pod/default/p",
+        "g",
+        "no latest",
+        ("Deny",),
+    )
     assert v.denied and v.reason == "Invalid"
 
 
 def test_resource_rules_and_selectors_limit_scope() -> None:
-    g = guardrail(**NO_LATEST, matchConstraints={
-        "resourceRules": PODS,
-        "namespaceSelector": {"matchLabels": {"env": "prod"}},
-        "objectSelector": {"matchExpressions": [{"key": "skip", "operator": "DoesNotExist"}]},
-    })
-    ns = [{"apiVersion": "v1", "kind": "Namespace",
-           "metadata": {"name": "prod", "labels": {"env": "prod"}}}]
-    objects = [*ns, pod("a", "prod", image="x:latest"), pod("b", "dev", image="x:latest"),
-               pod("c", "prod", {"skip": "1"}, "x:latest"),
-               {"apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": "d", "namespace": "prod"}, "spec": {}}]
+    g = guardrail(
+        **NO_LATEST,
+        matchConstraints={
+            "resourceRules": PODS,
+            "namespaceSelector": {"matchLabels": {"env": "prod"}},
+            "objectSelector": {"matchExpressions": [{"key": "skip", "operator": "DoesNotExist"}]},
+        },
+    )
+    ns = [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "prod", "labels": {"env": "prod"}},
+        }
+    ]
+    objects = [
+        *ns,
+        pod("a", "prod", image="x:latest"),
+        pod("b", "dev", image="x:latest"),
+        pod("c", "prod", {"skip": "1"}, "x:latest"),
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "d", "namespace": "prod"},
+            "spec": {},
+        },
+    ]
     report = check([g], objects)
     assert [str(r) for r in report.matched["g"]] == ["Pod/prod/a"]
     assert [v.object.name for v in report.violations] == ["a"]
 
 
 def test_variables_message_expression_and_lazy_unused_variable() -> None:
-    g = guardrail(variables=[
-        {"name": "images", "expression": "object.spec.containers.map(c, c.image)"},
-        {"name": "bad", "expression": "object.spec.missing.field"},
-        {"name": "latest", "expression": "variables.images.filter(i, i.endsWith(':latest'))"},
-    ], validations=[{"expression": "variables.latest.size() == 0",
-                     "messageExpression": "'latest images: ' + variables.latest.join(', ')"}])
+    g = guardrail(
+        variables=[
+            {"name": "images", "expression": "object.spec.containers.map(c, c.image)"},
+            {"name": "bad", "expression": "object.spec.missing.field"},
+            {"name": "latest", "expression": "variables.images.filter(i, i.endsWith(':latest'))"},
+        ],
+        validations=[
+            {
+                "expression": "variables.latest.size() == 0",
+                "messageExpression": "'latest images: ' + variables.latest.join(', ')",
+            }
+        ],
+    )
     [v] = evaluate([g], [pod(image="a:latest")])
     assert v.kind == "violation" and v.message == "latest images: a:latest"
 
@@ -96,37 +142,55 @@ def test_non_bool_result_is_an_error() -> None:
 
 def test_budget_exceeded_is_reported_and_breaker_trips() -> None:
     ticks = itertools.count(0.0, 1.0)  # a clock that advances one second per reading
-    report = check([guardrail(**NO_LATEST)], [pod("a"), pod("b")],
-                   budget=Budget(max_seconds=0.5), clock=lambda: next(ticks))
+    report = check(
+        [guardrail(**NO_LATEST)],
+        [pod("a"), pod("b")],
+        budget=Budget(max_seconds=0.5),
+        clock=lambda: next(ticks),
+    )
     assert [v.kind for v in report.violations] == ["budget", "budget"]
     assert "not run again" in report.violations[1].message
 
 
 def test_expression_longer_than_budget_does_not_compile() -> None:
     long = " && ".join(["true"] * 50)
-    report = check([guardrail(validations=[{"expression": long}])], [pod()],
-                   budget=Budget(max_expression_chars=40))
+    report = check(
+        [guardrail(validations=[{"expression": long}])],
+        [pod()],
+        budget=Budget(max_expression_chars=40),
+    )
     assert "longer_than_40" in report.problems[0].expression
 
 
 def test_warn_and_audit_actions() -> None:
-    [v] = evaluate([guardrail(**NO_LATEST, validationActions=["Warn", "Audit"])],
-                   [pod(image="a:latest")])
+    [v] = evaluate(
+        [guardrail(**NO_LATEST, validationActions=["Warn", "Audit"])], [pod(image="a:latest")]
+    )
     assert v.actions == ("Warn", "Audit") and not v.denied
 
 
 def test_match_conditions_skip_objects() -> None:
-    g = guardrail(**NO_LATEST, matchConditions=[
-        {"name": "only-prod", "expression": "object.metadata.namespace == 'prod'"}])
+    g = guardrail(
+        **NO_LATEST,
+        matchConditions=[
+            {"name": "only-prod", "expression": "object.metadata.namespace == 'prod'"}
+        ],
+    )
     assert evaluate([g], [pod(image="a:latest")]) == []
 
 
 def test_params_from_rendered_objects_and_missing_params() -> None:
-    spec = {"paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
-            "paramRef": {"name": "limits", "parameterNotFoundAction": "Deny"},
-            "validations": [{"expression": "size(object.spec.containers) <= int(params.data.max)"}]}
-    cm = {"apiVersion": "v1", "kind": "ConfigMap",
-          "metadata": {"name": "limits", "namespace": "default"}, "data": {"max": "0"}}
+    spec = {
+        "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+        "paramRef": {"name": "limits", "parameterNotFoundAction": "Deny"},
+        "validations": [{"expression": "size(object.spec.containers) <= int(params.data.max)"}],
+    }
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "limits", "namespace": "default"},
+        "data": {"max": "0"},
+    }
     [v] = evaluate([guardrail(**spec)], [pod(), cm])
     assert v.kind == "violation"
     [missing] = evaluate([guardrail(**spec)], [pod()])
@@ -139,9 +203,11 @@ def test_unknown_field_in_policy_is_rejected_with_path() -> None:
 
 
 def test_native_policy_and_binding_round_trip() -> None:
-    g = guardrail(**NO_LATEST, validationActions=["Warn"],
-                  matchResources={"resourceRules": PODS,
-                                  "objectSelector": {"matchLabels": {"a": "b"}}})
+    g = guardrail(
+        **NO_LATEST,
+        validationActions=["Warn"],
+        matchResources={"resourceRules": PODS, "objectSelector": {"matchLabels": {"a": "b"}}},
+    )
     [back], notes = load_policies(to_native(g))
     assert back.spec == g.spec and notes == []
 
@@ -169,9 +235,10 @@ def test_program_cache_is_bounded_and_reuses_programs() -> None:
 
 
 def test_undeclared_variable_reference_is_a_compile_error() -> None:
-    g = guardrail(variables=[{"name": "a", "expression": "variables.b"},
-                             {"name": "b", "expression": "1"}],
-                  validations=[{"expression": "variables.c == 1"}])
+    g = guardrail(
+        variables=[{"name": "a", "expression": "variables.b"}, {"name": "b", "expression": "1"}],
+        validations=[{"expression": "variables.c == 1"}],
+    )
     problems = check([g], [pod()]).problems
     assert [(p.field, p.detail) for p in problems] == [
         ("spec.variables[0] (a)", "undeclared reference to variables.b"),

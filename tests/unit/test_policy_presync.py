@@ -23,8 +23,9 @@ def test_deny_blocks_and_names_object_policy_and_reason() -> None:
 
 def test_warn_passes_and_is_recorded() -> None:
     g = builtins()["disallow-latest-tag"]
-    warn = msgspec.structs.replace(g, spec=msgspec.structs.replace(
-        g.spec, validation_actions=["Warn"]))
+    warn = msgspec.structs.replace(
+        g, spec=msgspec.structs.replace(g.spec, validation_actions=["Warn"])
+    )
     gate = presync([warn], _rendered())
     assert not gate.blocked and [str(v.object) for v in gate.warnings] == ["Deployment/web"]
     assert gate.summary() == "guardrails passed"

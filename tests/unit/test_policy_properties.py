@@ -71,13 +71,21 @@ def test_a_broken_policy_never_takes_the_engine_down(expression: str) -> None:
     decide exactly as they do alone."""
     from quarterdeck.api.policy import guardrail_from_dict
 
-    broken = guardrail_from_dict({
-        "apiVersion": "policy.quarterdeck.dev/v1alpha1", "kind": "Guardrail",
-        "metadata": {"name": "zz-broken"},
-        "spec": {"matchConstraints": {"resourceRules": [
-            {"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"]}]},
-            "validations": [{"expression": expression}]},
-    })
+    broken = guardrail_from_dict(
+        {
+            "apiVersion": "policy.quarterdeck.dev/v1alpha1",
+            "kind": "Guardrail",
+            "metadata": {"name": "zz-broken"},
+            "spec": {
+                "matchConstraints": {
+                    "resourceRules": [
+                        {"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"]}
+                    ]
+                },
+                "validations": [{"expression": expression}],
+            },
+        }
+    )
     sound = list(builtins().values())
     together = evaluate([*sound, broken], EXAMPLE_OBJECTS)
     assert [v for v in together if v.policy != "zz-broken"] == evaluate(sound, EXAMPLE_OBJECTS)

@@ -166,3 +166,54 @@ def test_finished_jobs_release_their_quota() -> None:
     assert not BatchJob().finished(job)
     done = {**job, "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
     assert BatchJob().finished(done)
+
+
+def _container(name: str, cpu: str, gpu: str | None = None, **extra: Any) -> dict[str, Any]:
+    requests = {"cpu": cpu} | ({"nvidia.com/gpu": gpu} if gpu else {})
+    return {"name": name, "resources": {"requests": requests}, **extra}
+
+
+def test_native_sidecars_and_overhead_count_as_kubernetes_counts_them() -> None:
+    """KEP-753: sidecars add to the containers; an init container runs beside the
+    sidecars started before it; the larger wins; overhead on top."""
+    template = {
+        "spec": {
+            "initContainers": [
+                _container("setup", "1"),  # alone: 1 CPU
+                _container("proxy", "500m", restartPolicy="Always"),  # sidecar
+                _container("migrate", "3"),  # beside proxy: 3.5 CPU
+                _container("logs", "250m", restartPolicy="Always"),  # sidecar
+            ],
+            "containers": [_container("trainer", "2", "1")],
+            "overhead": {"cpu": "100m"},
+        }
+    }
+    wl = BatchJob().workload({"metadata": {"name": "j"}, "spec": {"template": template}})
+    (pod_set,) = snapshot_workload_pod_sets(wl)
+    # containers + sidecars = 2 + 0.5 + 0.25 = 2.75 < 3.5 (migrate beside proxy); +0.1
+    assert pod_set.requests == {"cpu": 3_600, "nvidia.com/gpu": 1_000}
+    template["spec"]["initContainers"][2] = _container("migrate", "1")
+    (pod_set,) = snapshot_workload_pod_sets(wl)
+    assert pod_set.requests == {"cpu": 2_850, "nvidia.com/gpu": 1_000}  # 2.75 + 0.1
+
+
+def snapshot_workload_pod_sets(wl: Any) -> tuple[Any, ...]:
+    from quarterdeck.queueing.snapshot import workload as to_model
+
+    return to_model(wl, {}, {}, {}, {}).pod_sets
+
+
+def test_the_admission_policy_suspends_jobs_with_either_queue_label() -> None:
+    from quarterdeck.queueing.admission import manifests, probe_job
+
+    policy, binding = manifests()
+    (condition,) = policy["spec"]["matchConditions"]
+    for label in ("queueing.quarterdeck.dev/queue-name", "kueue.x-k8s.io/queue-name"):
+        assert f"'{label}' in object.metadata.labels" in condition["expression"]
+    (mutation,) = policy["spec"]["mutations"]
+    assert (
+        mutation["applyConfiguration"]["expression"] == "Object{spec: Object.spec{suspend: true}}"
+    )
+    assert policy["spec"]["matchConstraints"]["resourceRules"][0]["operations"] == ["CREATE"]
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert queue_name(probe_job("default")) is not None  # the probe is a queued Job

@@ -43,12 +43,12 @@ def fail(message: str, code: int = Exit.ERROR) -> typer.Exit:
 
 def format_manifests(manifests: list[Manifest], output: Output) -> str:
     """Manifests as multi-document YAML or a JSON ``v1 List``."""
-    import yaml
+    from quarterdeck.cli.output import to_yaml_stream
 
     objs = [m.obj for m in manifests]
     if output is Output.json:
         return to_json({"apiVersion": "v1", "kind": "List", "items": objs}) + "\n"
-    return yaml.safe_dump_all(objs, sort_keys=False) if objs else ""
+    return to_yaml_stream(objs)
 
 
 def render_path(path: Path, root: Path | None, options: Options) -> list[Manifest]:

@@ -11,12 +11,13 @@ import typer
 
 from quarterdeck.cli.delivery import fail
 from quarterdeck.cli.delivery_cluster import Format, KubeOpt, connect
+from quarterdeck.cli.options import AllowExecOpt, ContextOpt, NamespaceOpt, target
 from quarterdeck.cli.output import Exit, emit, note, table
 
 if TYPE_CHECKING:
     from quarterdeck.api import delivery as api
+    from quarterdeck.kube.config import ClientSettings
 
-NsOpt = Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the Application.")]
 OutOpt = Annotated[Format, typer.Option("--output", "-o", help="table, yaml or json.")]
 
 
@@ -26,7 +27,9 @@ def _res() -> Any:
     return ApplicationRes
 
 
-def _load(kubeconfig: Path | None, namespace: str, name: str) -> tuple[Any, api.Application]:
+def _load(
+    kubeconfig: ClientSettings | Path | None, namespace: str, name: str
+) -> tuple[Any, api.Application]:
     from quarterdeck.api import delivery as api
     from quarterdeck.cli.connection import cluster_errors
 
@@ -55,12 +58,15 @@ def _emit(rows: list[dict[str, Any]], output: Format, columns: list[str]) -> Non
 
 def history(
     app_name: Annotated[str, typer.Argument(metavar="APP")],
-    namespace: NsOpt = "default",
+    namespace: NamespaceOpt = None,
     kubeconfig: KubeOpt = None,
+    context: ContextOpt = None,
+    allow_exec_plugins: AllowExecOpt = False,
     output: OutOpt = Format.table,
 ) -> None:
     """The last syncs of an Application, newest first."""
-    _, app = _load(kubeconfig, namespace, app_name)
+    settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
+    _, app = _load(settings, namespace, app_name)
     rows = [
         {
             "revision": h.revision[:12],
@@ -82,13 +88,16 @@ def rollback(
     app_name: Annotated[str, typer.Argument(metavar="APP")],
     revision: Annotated[str, typer.Argument(help="Commit (prefix) from history.")] = "",
     unpin: Annotated[bool, typer.Option(help="Follow the Source again.")] = False,
-    namespace: NsOpt = "default",
+    namespace: NamespaceOpt = None,
     kubeconfig: KubeOpt = None,
+    context: ContextOpt = None,
+    allow_exec_plugins: AllowExecOpt = False,
 ) -> None:
     """Pin an Application to an earlier successfully synced revision (until --unpin)."""
     from quarterdeck.delivery.history import HistoryError, find_revision
 
-    cluster, app = _load(kubeconfig, namespace, app_name)
+    settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
+    cluster, app = _load(settings, namespace, app_name)
     if unpin:
         _patch_spec(cluster, app, {"revision": None})
         typer.echo(f"application {namespace}/{app_name} follows its source again")
@@ -105,22 +114,28 @@ def rollback(
 
 def suspend(
     app_name: Annotated[str, typer.Argument(metavar="APP")],
-    namespace: NsOpt = "default",
+    namespace: NamespaceOpt = None,
     kubeconfig: KubeOpt = None,
+    context: ContextOpt = None,
+    allow_exec_plugins: AllowExecOpt = False,
 ) -> None:
     """Stop syncing an Application (objects stay as they are)."""
-    cluster, app = _load(kubeconfig, namespace, app_name)
+    settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
+    cluster, app = _load(settings, namespace, app_name)
     _patch_spec(cluster, app, {"suspend": True})
     typer.echo(f"application {namespace}/{app_name} suspended")
 
 
 def resume(
     app_name: Annotated[str, typer.Argument(metavar="APP")],
-    namespace: NsOpt = "default",
+    namespace: NamespaceOpt = None,
     kubeconfig: KubeOpt = None,
+    context: ContextOpt = None,
+    allow_exec_plugins: AllowExecOpt = False,
 ) -> None:
     """Sync a suspended Application again."""
-    cluster, app = _load(kubeconfig, namespace, app_name)
+    settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
+    cluster, app = _load(settings, namespace, app_name)
     _patch_spec(cluster, app, {"suspend": False})
     typer.echo(f"application {namespace}/{app_name} resumed")
 
@@ -170,7 +185,9 @@ def operator(
             stop_queueing()
 
 
-def diff_app(kubeconfig: Path | None, namespace: str, name: str, output: Format) -> None:
+def diff_app(
+    kubeconfig: ClientSettings | Path | None, namespace: str, name: str, output: Format
+) -> None:
     """`qd diff APP`: render the Application's revision and dry-run it against the cluster."""
     import dataclasses
     import tempfile
@@ -210,7 +227,11 @@ def diff_app(kubeconfig: Path | None, namespace: str, name: str, output: Format)
 
 
 def sync_app(
-    kubeconfig: Path | None, namespace: str, name: str, revision: str, wait: float | None
+    kubeconfig: ClientSettings | Path | None,
+    namespace: str,
+    name: str,
+    revision: str,
+    wait: float | None,
 ) -> None:
     """`qd sync APP`: ask the operator to sync now (optionally pinned to a revision) and,
     with a `wait` in seconds, show its progress until the Application is Ready."""
@@ -242,7 +263,7 @@ def _last_sync(app: api.Application) -> tuple[str, int, str, str] | None:
     return (newest.time, newest.attempts, newest.revision, newest.result)
 
 
-def _wait_ready(kubeconfig: Path | None, namespace: str, name: str,
+def _wait_ready(kubeconfig: ClientSettings | Path | None, namespace: str, name: str,
                 before: tuple[str, int, str, str] | None, timeout: float) -> None:
     """Poll the Application until a sync after the request made it Ready; print each new
     state on stderr. Exit 0 Ready, 2 the sync failed, 1 not Ready within `timeout`."""
@@ -306,6 +327,6 @@ def import_command(
         doc = {"apiVersion": "v1", "kind": "List", "items": result.objects}
         sys.stdout.write(to_json(doc) + "\n")
     else:
-        import yaml
+        from quarterdeck.cli.output import to_yaml_stream
 
-        sys.stdout.write(yaml.safe_dump_all(result.objects, sort_keys=False))
+        sys.stdout.write(to_yaml_stream(result.objects))

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from quarterdeck.cli.delivery import fail, render_path
+from quarterdeck.cli.options import AllowExecOpt, ContextOpt, KubeconfigOpt, NamespaceOpt, target
 from quarterdeck.cli.output import Exit, OutputFormat, emit, note, table
 
 if TYPE_CHECKING:
     from quarterdeck.delivery.cluster import Cluster
     from quarterdeck.delivery.sync import SyncResult
+    from quarterdeck.kube.config import ClientSettings
 
 #: diff and sync print reports: table, yaml or json.
 Format = OutputFormat
@@ -27,14 +29,11 @@ PathOpt = Annotated[Path | None, typer.Option("--path", help="Directory to rende
 AppArg = Annotated[str, typer.Argument(metavar="[APP]", help="An Application (instead of --path).")]
 RootOpt = Annotated[Path | None, typer.Option(help="Repository root the render may not leave.")]
 NameOpt = Annotated[str, typer.Option(help="Owner name for inventory (default: directory).")]
-NsOpt = Annotated[
-    str, typer.Option("--namespace", "-n", help="Owner namespace and default for objects.")
-]
-KubeOpt = Annotated[Path | None, typer.Option(help="Kubeconfig (default: $KUBECONFIG).")]
+KubeOpt = KubeconfigOpt
 OutOpt = Annotated[Format, typer.Option("--output", "-o", help="table, yaml or json.")]
 
 
-def connect(kubeconfig: Path | None) -> Cluster:
+def connect(kubeconfig: ClientSettings | Path | None) -> Cluster:
     """A Cluster for the kubeconfig (or the default one)."""
     from quarterdeck.cli import connection
     from quarterdeck.delivery.cluster import Cluster
@@ -173,8 +172,10 @@ def diff_command(
     path: PathOpt = None,
     root: RootOpt = None,
     name: NameOpt = "",
-    namespace: NsOpt = "default",
+    namespace: NamespaceOpt = None,
     kubeconfig: KubeOpt = None,
+    context: ContextOpt = None,
+    allow_exec_plugins: AllowExecOpt = False,
     output: OutOpt = Format.table,
 ) -> None:
     """Show what a sync of APP or --path would change (server-side dry-run): a unified
@@ -183,7 +184,8 @@ def diff_command(
     if path is None:
         from quarterdeck.cli.delivery_apps import diff_app
 
-        return diff_app(kubeconfig, namespace, app, output)
+        settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
+        return diff_app(settings, namespace, app, output)
     from quarterdeck.cli.connection import cluster_errors
     from quarterdeck.delivery import ledger
     from quarterdeck.delivery.inventory import Owner
@@ -191,8 +193,9 @@ def diff_command(
     from quarterdeck.delivery.sync import SyncOptions, sync
 
     manifests = render_path(path, root, Options())
+    settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
     with cluster_errors("objects"):
-        cluster = connect(kubeconfig)
+        cluster = connect(settings)
         owner = Owner(namespace, name or path.resolve().name)
         inventory = ledger.load(cluster, owner)
         opts = SyncOptions(namespace=namespace, dry_run=True, wait=False)
@@ -206,8 +209,10 @@ def sync_command(
     revision: Annotated[str, typer.Option(help="With APP: pin to this commit.")] = "",
     root: RootOpt = None,
     name: NameOpt = "",
-    namespace: NsOpt = "default",
+    namespace: NamespaceOpt = None,
     kubeconfig: KubeOpt = None,
+    context: ContextOpt = None,
+    allow_exec_plugins: AllowExecOpt = False,
     output: OutOpt = Format.table,
     prune: Annotated[bool, typer.Option(help="Delete objects no longer rendered.")] = False,
     allow_empty: Annotated[bool, typer.Option(help="Allow pruning everything.")] = False,
@@ -235,7 +240,8 @@ def sync_command(
     if path is None:
         from quarterdeck.cli.delivery_apps import sync_app
 
-        return sync_app(kubeconfig, namespace, app, revision, timeout_s if wait else None)
+        settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
+        return sync_app(settings, namespace, app, revision, timeout_s if wait else None)
     from rich.console import Console
 
     from quarterdeck.cli.connection import cluster_errors
@@ -245,8 +251,9 @@ def sync_command(
     from quarterdeck.delivery.sync import SyncOptions, sync
 
     manifests = render_path(path, root, Options())
+    settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
     with cluster_errors("objects"):
-        cluster = connect(kubeconfig)
+        cluster = connect(settings)
         owner = Owner(namespace, name or path.resolve().name)
         inventory = ledger.load(cluster, owner)
         opts = SyncOptions(

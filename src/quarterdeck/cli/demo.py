@@ -21,12 +21,13 @@ EXAMPLES = Path(__file__).resolve().parent / "demo_manifests"
 
 
 def _apply_examples(client: Client) -> None:
-    import yaml
     from lightkube.codecs import from_dict
 
+    from quarterdeck import kyaml
+
     for path in sorted(EXAMPLES.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            obj: Any = from_dict(doc)
+        for doc in kyaml.read_all(path):
+            obj: Any = from_dict(doc.data)
             obj.metadata.namespace = "default"
             client.apply(obj, force=True)
 

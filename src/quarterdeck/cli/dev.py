@@ -100,8 +100,7 @@ def _ensure_binaries(force: bool = False) -> dict[Component, Path]:
 
 
 def _node_specs(specs: list[str], trace: str | None) -> list[pools.NodeSpec]:
-    import yaml
-
+    from quarterdeck import kyaml
     from quarterdeck.devcluster import pools, tracedata
     from quarterdeck.devcluster.nodes import trace_nodes
 
@@ -111,8 +110,8 @@ def _node_specs(specs: list[str], trace: str | None) -> list[pools.NodeSpec]:
             path = Path(spec)
             if spec.endswith((".yaml", ".yml")) or path.is_file():
                 try:
-                    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-                except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+                    doc = kyaml.load(kyaml.read_bytes(path, spec, kyaml.LIMITS.max_bytes), spec)
+                except kyaml.YAMLError as e:
                     fail(f"cannot read pool file {spec}: {e}")
                 parsed.extend(pools.parse_pool_document(doc, spec))
             else:

@@ -8,11 +8,11 @@ name` prints `kind.group/name`, and `-w` streams every change until Ctrl-C.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from quarterdeck.cli.options import AllowExecOpt, ContextOpt, KubeconfigOpt
 from quarterdeck.cli.output import Exit, ObjectFormat, fail, note, plain_columns, table
 
 if TYPE_CHECKING:
@@ -56,13 +56,15 @@ def get_command(
     kind: Annotated[
         str,
         typer.Argument(
-            metavar="KIND[/NAME]",
+            metavar="KIND",
             help="applications (apps), sources, clusterqueues (cq), localqueues (lq), "
             "workloads (wl), resourceflavors (rf), cohorts, guardrails (gr), ...",
             autocompletion=_complete_kind,
         ),
     ],
-    name: Annotated[str | None, typer.Argument(help="One object (default: all).")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="One object (default: all; or KIND/NAME).")
+    ] = None,
     namespace: Annotated[
         str | None, typer.Option("--namespace", "-n", help="Namespace (default: the context's).")
     ] = None,
@@ -75,9 +77,9 @@ def get_command(
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="After listing, print every change (Ctrl-C).")
     ] = False,
-    kubeconfig: Annotated[
-        Path | None, typer.Option("--kubeconfig", help="Kubeconfig (default: $KUBECONFIG).")
-    ] = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    allow_exec_plugins: AllowExecOpt = False,
 ) -> None:
     """Show our objects as `kubectl get` would: columns, -o yaml|json|name, -A, -w."""
     from quarterdeck.cli.kinds import KindError, find_kind
@@ -91,9 +93,11 @@ def get_command(
     if all_namespaces and name:
         fail("a NAME cannot be looked up across all namespaces: drop -A or give -n NAMESPACE")
     from quarterdeck.cli.connection import cluster_errors, connect
+    from quarterdeck.kube.config import ClientSettings
 
+    settings = ClientSettings(kubeconfig, context, namespace, allow_exec_plugins)
     with cluster_errors(f"{chosen.plural}"):
-        client = connect(kubeconfig)
+        client = connect(settings)
         ns = _namespace(chosen, client, namespace, all_namespaces)
         if watch:
             return _watch(client, chosen, ns, name, output, all_namespaces)

@@ -39,6 +39,7 @@ class QdGroup(TyperGroup):
 
 app = typer.Typer(
     cls=QdGroup,
+    rich_markup_mode=None,
     help="quarterdeck: a Kubernetes platform control plane.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -13,12 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 _KUSTOMIZATION = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _SUFFIXES = (".yaml", ".yml", ".json")
-# libyaml's loader when PyYAML was built with it: parsing dominates `qd check` otherwise.
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ManifestError(ValueError):
@@ -36,14 +32,12 @@ def kubectl() -> str:
 
 def parse_documents(text: str, where: str) -> list[dict[str, Any]]:
     """All mapping documents in a YAML stream (empty documents are skipped)."""
+    from quarterdeck import kyaml
+
     try:
-        docs = list(yaml.load_all(text, Loader=_LOADER))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err)
-        col = f":{mark.column + 1}" if mark is not None else ""
-        raise ManifestError(f"{where}{line}{col}: invalid YAML: {problem}") from None
+        docs = [d.data for d in kyaml.load_all(text, where)]
+    except kyaml.YAMLError as err:
+        raise ManifestError(str(err)) from None
     out: list[dict[str, Any]] = []
     for i, doc in enumerate(docs):
         if doc is None:

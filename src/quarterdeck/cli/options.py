@@ -24,7 +24,7 @@ import typer
 if TYPE_CHECKING:
     from lightkube import Client
 
-    from quarterdeck.kube.config import Resolved
+    from quarterdeck.kube.config import ClientSettings, Resolved
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -93,6 +93,24 @@ def client_from(
     resolved = resolve(settings)
     _target.set(resolved)
     return build_client(Client, resolved, field_manager), resolved
+
+
+def target(
+    kubeconfig: Path | None = None,
+    context: str | None = None,
+    namespace: str | None = None,
+    allow_exec_plugins: bool = False,
+) -> tuple[ClientSettings, str]:
+    """The flags as ClientSettings with the namespace decided (-n, else the context's), and
+    that namespace. For commands that pass settings on to code that connects later; a bad
+    kubeconfig ends the command here, in one line with exit 2."""
+    from quarterdeck.kube.config import ClientSettings, resolve
+
+    with cluster_errors():
+        resolved = resolve(ClientSettings(kubeconfig, context, namespace, allow_exec_plugins))
+    _target.set(resolved)
+    chosen = ClientSettings(kubeconfig, resolved.context, resolved.namespace, allow_exec_plugins)
+    return chosen, resolved.namespace
 
 
 def version_callback(value: bool) -> None:

@@ -59,9 +59,16 @@ def to_json(data: Any) -> str:
 
 
 def to_yaml(data: Any) -> str:
-    import yaml
+    from quarterdeck import kyaml
 
-    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return kyaml.dump(data)
+
+
+def to_yaml_stream(docs: list[Any]) -> str:
+    """Several documents separated by `---` (for piping to `kubectl apply -f -`)."""
+    from quarterdeck import kyaml
+
+    return kyaml.dump_all(docs) if docs else ""
 
 
 def emit(data: Any, fmt: StrEnum) -> bool:

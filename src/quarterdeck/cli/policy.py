@@ -20,7 +20,16 @@ from quarterdeck.cli.manifest_sources import (
     read_documents,
     read_text,
 )
-from quarterdeck.cli.output import Cell, Exit, OutputFormat, note, table, to_json, to_yaml
+from quarterdeck.cli.output import (
+    Cell,
+    Exit,
+    OutputFormat,
+    note,
+    table,
+    to_json,
+    to_yaml,
+    to_yaml_stream,
+)
 
 if TYPE_CHECKING:
     from quarterdeck.api.policy import Guardrail
@@ -52,9 +61,7 @@ def _emit(data: Any, output: str) -> None:
     if output == "json":
         sys.stdout.write(to_json(data) + "\n")
     elif isinstance(data, list):
-        import yaml
-
-        sys.stdout.write(yaml.safe_dump_all(data, sort_keys=False))
+        sys.stdout.write(to_yaml_stream(data))
     else:
         sys.stdout.write(to_yaml(data))
 

@@ -64,9 +64,9 @@ def crds(output: OutputFormat = OUTPUT_OPTION) -> None:
 
     docs = all_crds()
     if output is OutputFormat.yaml:
-        import yaml
+        from quarterdeck.cli.output import to_yaml_stream
 
-        typer.echo(yaml.safe_dump_all(docs, sort_keys=False).rstrip())
+        typer.echo(to_yaml_stream(docs).rstrip())
         return
     if emit(docs, output):
         return
@@ -79,8 +79,7 @@ def crds(output: OutputFormat = OUTPUT_OPTION) -> None:
 
 
 def _load(files: list[Path]) -> tuple[list[QueueingObject], list[Node]]:
-    import yaml
-
+    from quarterdeck import kyaml
     from quarterdeck.api.queueing import load_documents
     from quarterdeck.api.queueing.manifests import ManifestError
     from quarterdeck.queueing.snapshot import node_from_object
@@ -89,20 +88,14 @@ def _load(files: list[Path]) -> tuple[list[QueueingObject], list[Node]]:
     nodes: list[Node] = []
     try:
         for path in files:
-            try:
-                docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-            except UnicodeDecodeError:
-                fail(f"{path}: not UTF-8 text")
-            except IsADirectoryError:
+            if path.is_dir():
                 fail(f"{path} is a directory: give the YAML files in it")
-            except FileNotFoundError:
+            if not path.exists():
                 fail(f"{path}: no such file")
-            except OSError as err:
-                fail(f"{path}: cannot read: {err.strerror}")
-            except yaml.YAMLError as err:
-                mark = getattr(err, "problem_mark", None)
-                line = f":{mark.line + 1}" if mark is not None else ""
-                fail(f"{path}{line}: invalid YAML: {getattr(err, 'problem', None) or err}")
+            try:
+                docs = [d.data for d in kyaml.read_all(path)]
+            except kyaml.YAMLError as err:
+                fail(str(err))
             rest: list[Any] = []
             for index, doc in enumerate(docs, start=1):
                 if isinstance(doc, dict) and doc.get("kind") == "Node":

@@ -14,14 +14,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from quarterdeck.cli.options import (
+    AllowExecOpt,
+    ContextOpt,
+    KubeconfigOpt,
+    NamespaceOpt,
+    target,
+)
 from quarterdeck.cli.output import OUTPUT_OPTION, OutputFormat, emit, fail, note, table
 
 if TYPE_CHECKING:
+    from quarterdeck.kube.config import ClientSettings
     from quarterdeck.queueing import Decisions, Snapshot
 
-KubeOption = Annotated[
-    Path | None, typer.Option("--kubeconfig", help="Kubeconfig (default: $KUBECONFIG).")
-]
+KubeOption = KubeconfigOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +38,7 @@ def register(app: typer.Typer) -> None:
     app.command()(reconcile)
 
 
-def _live(kubeconfig: Path | None) -> tuple[Snapshot, Decisions]:
+def _live(kubeconfig: ClientSettings | Path | None) -> tuple[Snapshot, Decisions]:
     """The live snapshot and what a cycle would decide on it now (nothing is changed)."""
     from quarterdeck.cli.connection import cluster_errors, connect
     from quarterdeck.queueing import GpuPlacer, cycle
@@ -50,14 +56,20 @@ def _live(kubeconfig: Path | None) -> tuple[Snapshot, Decisions]:
     return snapshot, cycle(snapshot, placer)
 
 
-def list_queues(kubeconfig: KubeOption = None, output: OutputFormat = OUTPUT_OPTION) -> None:
+def list_queues(
+    kubeconfig: KubeOption = None,
+    context: ContextOpt = None,
+    allow_exec_plugins: AllowExecOpt = False,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
     """ClusterQueues with their cohort, workloads and quota usage per flavor."""
     from quarterdeck.api.queueing.quantity import to_milli
     from quarterdeck.queueing import Decisions
     from quarterdeck.queueing.model import fmt
     from quarterdeck.queueing.status import cluster_queue_status
 
-    snapshot, _ = _live(kubeconfig)
+    settings, _ = target(kubeconfig, context, None, allow_exec_plugins)
+    snapshot, _ = _live(settings)
     status = cluster_queue_status(snapshot, Decisions())
     rows: list[dict[str, Any]] = []
     for name, cq in sorted(snapshot.cluster_queues.items()):
@@ -113,10 +125,13 @@ def list_queues(kubeconfig: KubeOption = None, output: OutputFormat = OUTPUT_OPT
 def pending(
     queue: Annotated[str | None, typer.Argument(help="ClusterQueue (default: all).")] = None,
     kubeconfig: KubeOption = None,
+    context: ContextOpt = None,
+    allow_exec_plugins: AllowExecOpt = False,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Workloads not running, in queue order, with what the next cycle would do and why."""
-    snapshot, decisions = _live(kubeconfig)
+    settings, _ = target(kubeconfig, context, None, allow_exec_plugins)
+    snapshot, decisions = _live(settings)
     if queue is not None and queue not in snapshot.cluster_queues:
         fail(f"ClusterQueue {queue} not found")
     data = decisions.to_data()
@@ -140,12 +155,15 @@ def why(
     workload: Annotated[
         str, typer.Argument(metavar="WORKLOAD|JOB", help="A Workload, a Job or job/NAME.")
     ],
-    namespace: Annotated[str, typer.Option("--namespace", "-n")] = "default",
+    namespace: NamespaceOpt = None,
     kubeconfig: KubeOption = None,
+    context: ContextOpt = None,
+    allow_exec_plugins: AllowExecOpt = False,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Why a workload is pending (or where it runs), as of now."""
-    snapshot, decisions = _live(kubeconfig)
+    settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
+    snapshot, decisions = _live(settings)
     answers = _answers(snapshot, decisions)
     key = next((k for k in _candidates(namespace, workload) if k in answers), None)
     if key is None:
@@ -211,6 +229,8 @@ def _bar(used: int, nominal: int, width: int = 10) -> str:
 
 def reconcile(
     kubeconfig: KubeOption = None,
+    context: ContextOpt = None,
+    allow_exec_plugins: AllowExecOpt = False,
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 1.0,
     metrics_port: Annotated[
@@ -230,7 +250,8 @@ def reconcile(
             serve_metrics(metrics_port, metrics.registry)
         except MetricsPortError as err:
             fail(str(err))
-    client = connect(kubeconfig, field_manager=FIELD_MANAGER)
+    settings, _ = target(kubeconfig, context, None, allow_exec_plugins)
+    client = connect(settings, field_manager=FIELD_MANAGER)
     try:
         with cluster_errors("queueing objects"):
             loop = QueueingLoop(client, interval, metrics=metrics)

@@ -195,8 +195,10 @@ def kustomize_build(target: Path, options: Options, origin: str) -> list[Manifes
             f"{origin}: kustomize took longer than {options.limits.timeout:g}s"
         ) from None
     if done.returncode != 0:
-        message = done.stderr.decode(errors="replace").strip().splitlines()
-        raise RenderError(f"{origin}: kustomize failed: {message[-1] if message else 'no output'}")
+        from quarterdeck.delivery.source import redact, tool_reason
+
+        message = redact(tool_reason(done.stderr.decode(errors="replace"), limit=6))
+        raise RenderError(f"{origin}: kustomize failed: {message}")
     if len(done.stdout) > options.limits.max_total_bytes:
         raise RenderError(
             f"{origin}: kustomize output is over {options.limits.max_total_bytes} bytes"

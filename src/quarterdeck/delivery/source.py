@@ -151,7 +151,7 @@ class GitSource:
             raise SourceError(f"{what}: git timed out after {self.timeout:g}s") from None
         if done.returncode != 0:
             raise SourceError(
-                f"{what}: {self._explain(done.stderr)}: {redact(_last_line(done.stderr), secrets)}"
+                f"{what}: {self._explain(done.stderr)}: {redact(tool_reason(done.stderr), secrets)}"
             )
         return done.stdout
 
@@ -300,7 +300,7 @@ class GitSource:
                 check=False,
             )
         if done.returncode != 0:
-            raise SourceError(f"checkout {sha[:12]}: {_last_line(done.stderr.decode())}")
+            raise SourceError(f"checkout {sha[:12]}: {tool_reason(done.stderr.decode())}")
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
         try:
             with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
@@ -330,6 +330,13 @@ def remove_ignored(root: Path, patterns: str) -> None:
                 path.unlink()
 
 
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else "no output"
+#: Lines git and kustomize add after the cause that say nothing about it.
+_BOILERPLATE = ("Please make sure you have the correct access rights", "and the repository exists.")
+
+
+def tool_reason(text: str, limit: int = 4) -> str:
+    """The lines of git's (or kustomize's) stderr that explain a failure, on one line: the
+    cause comes first and generic advice last, so the last line alone hides it."""
+    lines = [ln.strip().removeprefix("Error: ").removeprefix("error: ") for ln in text.splitlines()]
+    kept = [ln for ln in lines if ln and ln.strip(": ") and not ln.startswith(_BOILERPLATE)]
+    return "; ".join(dict.fromkeys(kept[:limit])) or "no output"

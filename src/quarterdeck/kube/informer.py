@@ -213,8 +213,10 @@ class Informer:
                     return
                 obj = event.object
                 if event.type == "BOOKMARK":
-                    self.resource_version = version_of(obj) or self.resource_version
+                    # counted before the version moves: whoever sees the new version
+                    # (a test waiting on it) also sees the bookmark that brought it
                     self.bookmarks += 1
+                    self.resource_version = version_of(obj) or self.resource_version
                     continue
                 obj = slim(obj, api_version, kind)
                 self._apply(event.type, obj)

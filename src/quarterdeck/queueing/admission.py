@@ -16,15 +16,18 @@ policies from its own informer, a moment after they are stored).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, cast
 
 from lightkube import ApiError, Client, codecs
 from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.admissionregistration_v1 import MutatingWebhookConfiguration
 
 from quarterdeck.queueing.jobs import QUEUE_LABELS
 
 NAME = "queueing.quarterdeck.dev-suspend-queued-jobs"
 PROBE_NAME = "quarterdeck-queueing-admission-probe"
+LEGACY_WEBHOOK = "queueing.quarterdeck.dev"
 # A plain dict-backed Job resource: the probe needs no typed model.
 JobObject = create_namespaced_resource("batch", "v1", "Job", "jobs")
 
@@ -80,9 +83,13 @@ def manifests() -> list[dict[str, Any]]:
 
 
 def install(client: Client) -> None:
-    """Apply the policy and its binding (server-side, idempotent)."""
+    """Apply the policy and its binding (server-side, idempotent), and delete the Job
+    webhook configuration earlier versions registered (`failurePolicy: Fail`: left
+    behind, it refuses every labelled Job)."""
     for manifest in manifests():
         client.apply(codecs.from_dict(manifest), force=True)
+    with contextlib.suppress(ApiError):
+        client.delete(MutatingWebhookConfiguration, LEGACY_WEBHOOK)
 
 
 def probe_job(namespace: str) -> dict[str, Any]:

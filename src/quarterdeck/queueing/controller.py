@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 from lightkube import ApiError, Client
@@ -61,12 +62,14 @@ from quarterdeck.queueing.status import (
     stopping,
     workload_status,
 )
-from quarterdeck.queueing.store import Obj, WatchStore, Writer
+from quarterdeck.queueing.store import Cache, Obj, Writer
 
 FIELD_MANAGER = "quarterdeck-queueing"
 WorkloadResource = create_namespaced_resource(GROUP, VERSION, "Workload", "workloads")
 ClusterQueueResource = create_global_resource(GROUP, VERSION, "ClusterQueue", "clusterqueues")
 ADAPTER = BatchJob()
+T = TypeVar("T")
+MESSAGE_REFRESH = 30.0  # seconds between rewrites of a waiting Workload's message
 
 
 class Recorder(Protocol):
@@ -124,6 +127,7 @@ class Controller:
         metrics: QueueMetrics | None = None,
         recorder: Recorder | None = None,
         fair_sharing: bool = False,
+        writers: int = 16,
     ) -> None:
         self.view = view
         self.writer = Writer(client, FIELD_MANAGER)
@@ -131,10 +135,19 @@ class Controller:
         self.metrics = metrics
         self.recorder = recorder
         self.fair_sharing = fair_sharing
+        # Writes to different objects go out together: on a loaded API server one
+        # request takes tens of milliseconds, and a pass may write thousands.
+        self._pending_written: dict[str, float] = {}  # workload key -> time of the write
+        self.pool = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="queueing-write")
+
+    def _each(self, fn: Callable[[T], None], items: Iterable[T]) -> None:
+        """`fn` on every item, concurrently; returns when all are done."""
+        for _ in self.pool.map(fn, items):
+            pass
 
     # -- writes: every answer goes back into the view; a failure is one problem line ------
     def _write(
-        self, store: WatchStore | None, what: str, report: PassReport, call: Callable[[], Obj]
+        self, store: Cache | None, what: str, report: PassReport, call: Callable[[], Obj]
     ) -> Obj | None:
         try:
             obj = call()
@@ -204,28 +217,41 @@ class Controller:
         )
         if self.metrics is not None:
             self.metrics.observe(snapshot, decisions, now)
-        for pre in decisions.preempted:
+
+        def preempt(pre: Preempt) -> None:
             key = pre.victim.workload.key
             job = _job_of(key, jobs)
-            if self._record(workloads, key, pre, stamp, report):
+            if self._record(workloads, key, pre, stamp, report, now):
                 if job is not None:
                     self._patch_job(job, ADAPTER.on_evict(job), report)
                 self._event(job, "Warning", "Preempted", pre.message)
                 report.preempted.append(key)
-        for adm in decisions.admitted:
+
+        def admit(adm: Admit) -> None:
             key = adm.workload.key
             job = _job_of(key, jobs)
-            if self._record(workloads, key, adm, stamp, report):
+            # Status first: killed in between, the next pass finds an admitted Workload
+            # with a suspended Job and patches it again (`_sync_job`).
+            if self._record(workloads, key, adm, stamp, report, now):
                 admission = admission_of(adm)
                 if job is not None:
                     self._patch_job(job, ADAPTER.on_admit(job, admission, flavors), report)
                 self._event(job, "Normal", "Admitted", _admitted_message(admission))
                 report.admitted.append(key)
-        for pen in decisions.pending:
+
+        def wait(pen: Pending) -> None:
             key = pen.workload.key
-            if self._record(workloads, key, pen, stamp, report):
+            was = workloads[key].status if key in workloads else None
+            before = was.condition(QUOTA_RESERVED) if was is not None else None
+            if self._record(workloads, key, pen, stamp, report, now) and (
+                before is None or before.reason != pen.reason
+            ):  # an Event when the reason changes; the status carries the latest message
                 self._event(_job_of(key, jobs), "Normal", pen.reason, pen.message)
             report.pending.append(key)
+
+        self._each(preempt, decisions.preempted)
+        self._each(admit, decisions.admitted)
+        self._each(wait, decisions.pending)
         running = tuple(a for a in snapshot.admitted if a.workload.key not in evicting)
         self._release_gates(running, report)
         # Victims keep their quota until their pods stop, so the queue's usage counts them.
@@ -241,59 +267,77 @@ class Controller:
     ) -> None:
         """Workloads for new Jobs, Finished for finished ones; no Job runs unadmitted and
         no admitted Job stays suspended."""
-        for (ns, name), job in jobs.items():
-            if job["metadata"].get("deletionTimestamp"):
-                continue  # going away: no new Workload, nothing to suspend or resume
-            wl_name = f"job-{name}"
-            doc = self.view.workloads.get(ns, wl_name)
-            finished = ADAPTER.finished(job)
-            if doc is None:
-                if finished:
-                    continue
-                body = msgspec.to_builtins(ADAPTER.workload(job))
-                body |= {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Workload"}
-                body["metadata"]["ownerReferences"] = [
-                    {
-                        "apiVersion": "batch/v1",
-                        "kind": "Job",
-                        "name": name,
-                        "uid": job["metadata"].get("uid", ""),
-                        "controller": True,
-                    }
-                ]
-                created = self._write(
-                    self.view.workloads,
-                    f"workload {ns}/{wl_name}",
-                    report,
-                    partial(self.writer.create, WorkloadResource, ns, body),
-                )
-                if created is not None:
-                    report.created.append(f"{ns}/{wl_name}")
-                status = WorkloadStatus()
-            else:
-                status = _status(doc)
+        work = [
+            (key, job)
+            for key, job in jobs.items()
+            if not _settled(job, self.view.workloads.get(key[0], f"job-{key[1]}"))
+        ]
+        self._each(
+            lambda item: self._sync_job(item[0][0], item[0][1], item[1], flavors, stamp, report),
+            work,
+        )
+
+    def _sync_job(
+        self,
+        ns: str,
+        name: str,
+        job: Obj,
+        flavors: Mapping[str, ResourceFlavor],
+        stamp: str,
+        report: PassReport,
+    ) -> None:
+        if job["metadata"].get("deletionTimestamp"):
+            return  # going away: no new Workload, nothing to suspend or resume
+        wl_name = f"job-{name}"
+        doc = self.view.workloads.get(ns, wl_name)
+        finished = ADAPTER.finished(job)
+        if doc is None:
             if finished:
-                if not status.is_true(FINISHED):
-                    done = Condition(type=FINISHED, status="True", reason="JobFinished")
-                    conds = set_condition(list(status.conditions), done, stamp)
-                    body = {"conditions": msgspec.to_builtins(conds)}
-                    if self._patch_status(ns, wl_name, body, report):
-                        report.finished.append(f"{ns}/{wl_name}")
-                continue
-            suspended = bool((job.get("spec") or {}).get("suspend"))
-            if not suspended and not admitted_now(status):
-                if self._patch_job(job, ADAPTER.on_evict(job), report):
-                    report.suspended.append(f"{ns}/{name}")
-                    self._event(
-                        job,
-                        "Warning",
-                        "Suspended",
-                        "running without an admitted Workload: suspended until its queue admits it",
-                    )
-            elif suspended and admitted_now(status) and status.admission is not None:
-                patch = ADAPTER.on_admit(job, status.admission, flavors)
-                if self._patch_job(job, patch, report):
-                    report.resumed.append(f"{ns}/{name}")
+                return
+            body = msgspec.to_builtins(ADAPTER.workload(job))
+            body |= {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Workload"}
+            body["metadata"]["ownerReferences"] = [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "name": name,
+                    "uid": job["metadata"].get("uid", ""),
+                    "controller": True,
+                }
+            ]
+            created = self._write(
+                self.view.workloads,
+                f"workload {ns}/{wl_name}",
+                report,
+                partial(self.writer.create, WorkloadResource, ns, body),
+            )
+            if created is not None:
+                report.created.append(f"{ns}/{wl_name}")
+            status = WorkloadStatus()
+        else:
+            status = _status(doc)
+        if finished:
+            if not status.is_true(FINISHED):
+                done = Condition(type=FINISHED, status="True", reason="JobFinished")
+                conds = set_condition(list(status.conditions), done, stamp)
+                body = {"conditions": msgspec.to_builtins(conds)}
+                if self._patch_status(ns, wl_name, body, report):
+                    report.finished.append(f"{ns}/{wl_name}")
+            return
+        suspended = bool((job.get("spec") or {}).get("suspend"))
+        if not suspended and not admitted_now(status):
+            if self._patch_job(job, ADAPTER.on_evict(job), report):
+                report.suspended.append(f"{ns}/{name}")
+                self._event(
+                    job,
+                    "Warning",
+                    "Suspended",
+                    "running without an admitted Workload: suspended until its queue admits it",
+                )
+        elif suspended and admitted_now(status) and status.admission is not None:
+            patch = ADAPTER.on_admit(job, status.admission, flavors)
+            if self._patch_job(job, patch, report):
+                report.resumed.append(f"{ns}/{name}")
 
     def _release_stopped(
         self, jobs: Mapping[tuple[str, str], Obj], stamp: str, report: PassReport
@@ -325,6 +369,7 @@ class Controller:
         decision: Admit | Pending | Preempt,
         stamp: str,
         report: PassReport,
+        now: float,
     ) -> bool:
         """Write the decision to Workload status; False if nothing was written."""
         wl = workloads.get(key)
@@ -334,13 +379,21 @@ class Controller:
         old = wl.status or WorkloadStatus()
         if isinstance(decision, Pending):
             was = old.condition(QUOTA_RESERVED)
-            if was is not None and (was.reason, was.message) == (decision.reason, decision.message):
-                return False
+            if was is not None and was.reason == decision.reason:
+                # Same reason, new numbers ("8 free"): refreshed at most every
+                # MESSAGE_REFRESH seconds, or thousands of waiting Workloads would be
+                # rewritten on every pass. `qd queue why` computes it as of now.
+                last = self._pending_written.get(key, 0.0)
+                if was.message == decision.message or now - last < MESSAGE_REFRESH:
+                    return False
         body = msgspec.to_builtins(new)
         if new.admission is None:
             body["admission"] = None  # a merge patch must say so to clear it
         ns, name = key.split("/", 1)
-        return self._patch_status(ns, name, body, report)
+        written = self._patch_status(ns, name, body, report)
+        if written and isinstance(decision, Pending):
+            self._pending_written[key] = now
+        return written
 
     def _release_gates(self, admitted: tuple[AdmittedWorkload, ...], report: PassReport) -> None:
         """Pin gated pods of admitted Jobs to their nodes and lift the gate."""
@@ -408,6 +461,14 @@ class Controller:
                     status=True,
                 ),
             )
+
+
+def _settled(job: Obj, workload: Obj | None) -> bool:
+    """A finished Job whose Workload says Finished: nothing left to do, ever (cheap)."""
+    if workload is None or not ADAPTER.finished(job):
+        return False
+    conds = (workload.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == FINISHED and c.get("status") == "True" for c in conds)
 
 
 def _pinned(spec: Obj) -> str | None:

@@ -1,12 +1,13 @@
 """The live queueing state of a cluster, kept in watch caches: the shell's half.
 
-`LiveView` holds one `WatchStore` per kind the controller reads (Jobs, Pods, Nodes,
-Namespaces and the queueing kinds). The operator keeps it current with watches, so a
-pass makes no list call at all; `qd queue list|why` and `qd queue reconcile --once`
-fill it with one list per kind. Decoding is paid once per object version: queueing
-objects are decoded when their resourceVersion changes, finished Workloads are set
-aside, and node usage by other pods is read from an index of running pods per node,
-so finished Jobs and their pods cost nothing per pass.
+`LiveView` holds one `Cache` per kind the controller reads (Jobs, Pods, Nodes,
+Namespaces and the queueing kinds), fed by the process's shared informers
+(`kube.informer`), so a pass makes no list call at all; `qd queue list|why` and
+`qd queue reconcile --once` fill it with one list per kind. Decoding is paid once
+per object version: queueing objects are decoded when their resourceVersion
+changes, finished Workloads are set aside, and node usage by other pods is read
+from an index of running pods per node, so finished Jobs and their pods cost
+nothing per pass.
 
 An object the API server accepted but our semantic checks reject (say a negative
 quota) is left out and reported, so one bad object does not blind the view.
@@ -14,10 +15,10 @@ quota) is left out and reported, so one bad object does not blind the view.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 from lightkube import ApiError, Client
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 from lightkube.resources.batch_v1 import Job
@@ -25,13 +26,15 @@ from lightkube.resources.core_v1 import Namespace, Pod
 from lightkube.resources.core_v1 import Node as KubeNode
 
 from quarterdeck.api.queueing import GROUP, VERSION, load_documents
-from quarterdeck.api.queueing.manifests import ManifestError, QueueingObject
+from quarterdeck.api.queueing.manifests import ManifestError, QueueingObject, validate
+from quarterdeck.api.queueing.quantity import QuantityError
 from quarterdeck.api.queueing.workload import FINISHED, pod_requests
 from quarterdeck.api.queueing.workload import Workload as ApiWorkload
+from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.queueing.jobs import JOB_NAME_LABEL, queue_name
 from quarterdeck.queueing.model import Node, Snapshot
 from quarterdeck.queueing.snapshot import node_from_object, snapshot_from_objects
-from quarterdeck.queueing.store import Obj, WatchStore
+from quarterdeck.queueing.store import Cache, Obj
 
 GLOBAL_KINDS = (
     ("ResourceFlavor", "resourceflavors"),
@@ -70,12 +73,13 @@ class LiveView:
     """Jobs, pods, nodes, namespaces and queueing objects, as of the caches."""
 
     def __init__(self, client: Client) -> None:
-        self.jobs = WatchStore(client, Job)
-        self.pods = WatchStore(client, Pod, index=pod_index)
-        self.nodes = WatchStore(client, KubeNode)
-        self.namespaces = WatchStore(client, Namespace)
+        self.client = client
+        self.jobs = Cache(Job)
+        self.pods = Cache(Pod, index=pod_index)
+        self.nodes = Cache(KubeNode)
+        self.namespaces = Cache(Namespace)
         self.queueing = {
-            kind: WatchStore(client, _queueing_resource(kind, plural))
+            kind: Cache(_queueing_resource(kind, plural))
             for kind, plural in GLOBAL_KINDS + NAMESPACED_KINDS
         }
         self.workloads = self.queueing["Workload"]
@@ -83,14 +87,14 @@ class LiveView:
         self._decoded: dict[tuple[str, str, str], tuple[str, list[QueueingObject], str]] = {}
         self._nodes: dict[str, tuple[str, Node]] = {}
 
-    def stores(self) -> list[WatchStore]:
+    def stores(self) -> list[Cache]:
         return [self.jobs, self.pods, self.nodes, self.namespaces, *self.queueing.values()]
 
     def fill(self) -> None:
         """List every kind once (no watch): a one-shot view."""
         try:
             for store in self.stores():
-                store.fill()
+                store.fill(self.client)
         except ApiError as err:
             if err.status.code == 404:
                 raise QueueingNotInstalledError(
@@ -99,16 +103,10 @@ class LiveView:
                 ) from err
             raise
 
-    def start(self, stop: threading.Event, log: Callable[[str], None]) -> list[threading.Thread]:
-        """One list+watch thread per kind (daemon threads, until `stop`)."""
-        threads = []
+    def attach(self, informers: SharedInformers) -> None:
+        """Read every kind from the process's shared informers (started by the caller)."""
         for store in self.stores():
-            thread = threading.Thread(
-                target=store.run, args=(stop, log), name=f"queueing-watch-{store.kind}", daemon=True
-            )
-            thread.start()
-            threads.append(thread)
-        return threads
+            store.attach(informers.informer(store.resource))
 
     def synced(self) -> bool:
         return all(store.has_synced() for store in self.stores())
@@ -200,7 +198,10 @@ def _decode(doc: dict[str, Any]) -> tuple[list[QueueingObject], str]:
     meta = doc.get("metadata") or {}
     where = "/".join(p for p in (meta.get("namespace"), meta.get("name")) if p)
     try:
-        objs = load_documents([doc], f"{doc.get('kind')} {where}")
+        if doc.get("kind") == "Workload":
+            objs: list[QueueingObject] = [_workload(doc, f"Workload {where}")]
+        else:
+            objs = load_documents([doc], f"{doc.get('kind')} {where}")
     except ManifestError as err:
         return [], str(err)
     live = [
@@ -209,6 +210,18 @@ def _decode(doc: dict[str, Any]) -> tuple[list[QueueingObject], str]:
         if not (isinstance(o, ApiWorkload) and o.status is not None and o.status.is_true(FINISHED))
     ]
     return live, ""
+
+
+def _workload(doc: dict[str, Any], where: str) -> ApiWorkload:
+    """A Workload as the API server stores it. The manifest loader's unknown-field walk
+    is for users' files (the server's schema already pruned unknown fields) and costs
+    tens of milliseconds per object; with thousands of Workloads that is the pass."""
+    try:
+        wl = msgspec.convert(doc, ApiWorkload)
+        validate(wl)
+    except (msgspec.ValidationError, QuantityError, ValueError) as err:
+        raise ManifestError(f"{where}: {err}") from err
+    return wl
 
 
 def read_view(client: Client) -> LiveView:

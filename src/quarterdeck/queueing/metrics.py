@@ -57,6 +57,12 @@ class QueueMetrics:
             buckets=WAIT_BUCKETS,
             registry=reg,
         )
+        self.pass_seconds = Histogram(
+            "quarterdeck_queueing_pass_seconds",
+            "Wall time of one controller pass (read caches, cycle, writes).",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=reg,
+        )
         self.preemptions = Counter(
             "quarterdeck_queueing_preemptions",
             "Workloads preempted, by the ClusterQueue of the victim and the reason.",

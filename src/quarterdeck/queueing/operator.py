@@ -1,7 +1,8 @@
 """The queueing controller as a long-running loop, for `qd operator` (beside delivery).
 
-`QueueingLoop.start()` installs the CRDs and the admission policy (optional), starts
-one list+watch per kind into a `LiveView`, and reports ready only once every cache
+`QueueingLoop.start()` installs the CRDs and the admission policy (optional), reads
+every kind from the shared informers (`kube.informer`; its own set unless the
+operator passes the process's), and reports ready only once every cache
 has synced and the API server applies the policy (a dry-run probe comes back
 suspended): a Job created a moment after ready is stored suspended. Passes run on a
 cache event (after a short settle, so a burst costs one pass) and every `interval`
@@ -12,15 +13,17 @@ cluster: the policy is the API server's own and does not need us to be running.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from lightkube import ApiError, Client, codecs
-from lightkube.resources.core_v1 import Event
+from lightkube import Client, codecs
 
 from quarterdeck.api.queueing import all_crds
+from quarterdeck.kube.events import EventRecorder
+from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.wait import wait_for
 from quarterdeck.queueing import admission
 from quarterdeck.queueing.controller import Controller, PassReport, Recorder
@@ -28,7 +31,7 @@ from quarterdeck.queueing.jobs import GATE, queue_name
 from quarterdeck.queueing.live import TERMINAL, LiveView
 from quarterdeck.queueing.metrics import QueueMetrics
 from quarterdeck.queueing.nodes import Placer
-from quarterdeck.queueing.store import Obj, Writer
+from quarterdeck.queueing.store import Obj
 
 Report = Callable[[str], None]
 
@@ -57,60 +60,28 @@ def install_crds(client: Client) -> None:
 
 
 class JobEvents:
-    """core/v1 Events on Jobs; a repeat of the same reason and message bumps `count`.
-
-    Small on purpose: `kube.events.EventRecorder` takes its place once it is on main.
-    """
+    """Events on Jobs through `kube.events.EventRecorder` (aggregated as client-go
+    does), sent from a background thread so a pass never waits on them."""
 
     def __init__(self, client: Client, component: str = "quarterdeck-queueing") -> None:
-        self.writer = Writer(client, component)
-        self.component = component
-        self.seen: dict[tuple[str, str, str], tuple[str, int]] = {}
-        self.lock = threading.Lock()
+        self.recorder = EventRecorder(client, component)
+        self.queue: queue.Queue[tuple[Obj, str, str, str]] = queue.Queue()
+        threading.Thread(target=self._send_all, name="queueing-events", daemon=True).start()
 
     def event(self, regarding: Obj, type_: str, reason: str, message: str) -> None:
-        meta = regarding.get("metadata") or {}
-        ns, uid = meta.get("namespace") or "default", meta.get("uid") or ""
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        key = (uid, reason, message)
-        try:
-            with self.lock:
-                seen = self.seen.get(key)
-            if seen is not None:
-                name, count = seen
-                body = {"count": count + 1, "lastTimestamp": stamp}
-                self.writer.patch(Event, ns, name, body)
-                with self.lock:
-                    self.seen[key] = (name, count + 1)
-                return
-            created = self.writer.create(
-                Event,
-                ns,
-                {
-                    "apiVersion": "v1",
-                    "kind": "Event",
-                    "metadata": {"generateName": f"{meta.get('name', 'job')}.", "namespace": ns},
-                    "involvedObject": {
-                        "apiVersion": regarding.get("apiVersion"),
-                        "kind": regarding.get("kind"),
-                        "name": meta.get("name"),
-                        "namespace": ns,
-                        "uid": uid,
-                    },
-                    "type": type_,
-                    "reason": reason,
-                    "message": message[:1024],
-                    "source": {"component": self.component},
-                    "reportingComponent": self.component,
-                    "firstTimestamp": stamp,
-                    "lastTimestamp": stamp,
-                    "count": 1,
-                },
-            )
-            with self.lock:
-                self.seen[key] = (created["metadata"]["name"], 1)
-        except ApiError:
-            return  # an Event is best effort; the Workload status says the same
+        self.queue.put((regarding, type_, reason, message))
+
+    def flush(self) -> None:
+        """Wait until every Event recorded so far is sent."""
+        self.queue.join()
+
+    def _send_all(self) -> None:
+        while True:
+            item = self.queue.get()
+            try:
+                self.recorder.event(*item)  # logs and drops what it cannot write
+            finally:
+                self.queue.task_done()
 
 
 class QueueingLoop:
@@ -126,18 +97,23 @@ class QueueingLoop:
         recorder: Recorder | None = None,
         placer: Placer | None = None,
         probe_namespace: str = "default",
+        informers: SharedInformers | None = None,
     ) -> None:
         self.client = client
         self.interval = interval
         self.settle = settle
         self.log = log
+        self.metrics = metrics
         self.probe_namespace = probe_namespace
         self.stop = threading.Event()
         self.wake = threading.Event()
         self.ready = threading.Event()
         self.passes = 0
-        self.pass_seconds: list[float] = []
+        self.last_pass_seconds = 0.0
         self.view = LiveView(client)
+        self.informers = informers if informers is not None else SharedInformers(client)
+        self._own_informers = informers is None
+        self.view.attach(self.informers)
         self.controller = Controller(
             client,
             self.view,
@@ -179,7 +155,8 @@ class QueueingLoop:
         if install:
             install_crds(self.client)
             admission.install(self.client)
-        self.threads += self.view.start(self.stop, self.log)
+        if self._own_informers:
+            self.informers.start()
         wait_for(self.view.synced, "the queueing caches to sync", timeout)
         wait_for(
             lambda: admission.in_force(self.client, self.probe_namespace),
@@ -205,7 +182,9 @@ class QueueingLoop:
             except Exception as err:  # one failed pass must not end the operator
                 self.log(f"warning: queueing pass failed: {type(err).__name__}: {err}")
                 continue
-            self.pass_seconds.append(time.monotonic() - started)
+            self.last_pass_seconds = time.monotonic() - started
+            if self.metrics is not None:
+                self.metrics.pass_seconds.observe(self.last_pass_seconds)
             self.passes += 1
             for line in describe(report):
                 self.log(line)
@@ -213,6 +192,8 @@ class QueueingLoop:
     def shutdown(self) -> None:
         self.stop.set()
         self.wake.set()
+        if self._own_informers:
+            self.informers.stop()
 
 
 def start_beside(

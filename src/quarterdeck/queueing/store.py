@@ -1,15 +1,16 @@
-"""A small list+watch cache of one resource kind, as plain dicts, for the queueing shell.
+"""One kind as the queueing controller reads it: the shared informer's objects, plus
+the answers of our own writes, plus one index.
 
-Stand-in with the shape of `quarterdeck.kube.informer.Informer` (`list`, `get`,
-`add_handler`, `has_synced`) until the shared informer is on main, plus what the
-controller needs on top: `assume(obj)` puts the answer of our own write in at once
-(a pass must not decide again on the state its last write replaced, while the watch
-event is still on its way), and one optional index (e.g. pods by Job name).
+The objects come from `quarterdeck.kube.informer` (one list+watch per kind for the
+whole process): `attach(informer)` mirrors its events. `assume(obj)` puts the answer of
+our own write in at once: a pass must not decide again on the state its last write
+replaced while the watch event is still on its way (the newer resourceVersion wins
+either way). The optional index (e.g. pods by Job name) is kept on every event, so a
+pass reads a Job's pods without looking at all pods. `fill()` lists once instead (a
+one-shot `qd queue reconcile --once`). Objects are plain dicts shared with the
+informer: never mutated here.
 
-`fill()` lists once (what a one-shot `qd queue reconcile --once` uses); `run()` lists
-and then watches from the list's resourceVersion with bookmarks, relisting on 410
-Gone and after any broken watch. Objects are decoded with msgspec, never through
-lightkube's typed models.
+`Writer` creates and merge-patches as plain JSON, answers decoded with msgspec.
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ import httpx2
 import msgspec
 from lightkube import ApiError, Client
 
+from quarterdeck.kube.informer import Informer, slim
+from quarterdeck.kube.watchstream import Target, list_all
+
 Obj = dict[str, Any]
 Key = tuple[str, str]
-Handler = Callable[[str, Obj], None]
 IndexFunction = Callable[[Obj], Iterable[str]]
+Handler = Callable[[str, Obj], None]
 
-_list_decoder = msgspec.json.Decoder(dict[str, Any])
+_decoder = msgspec.json.Decoder(dict[str, Any])
 
 
 def key_of(obj: Obj) -> Key:
@@ -41,23 +45,23 @@ def _rv(obj: Obj) -> int:
     return int(value) if str(value).isdigit() else 0
 
 
-class WatchStore:
-    """Every object of one kind (cluster-wide), kept current by a watch."""
+class Cache:
+    """Every object of one kind (cluster-wide), fed by an informer or by one list."""
 
-    def __init__(self, client: Client, resource: Any, index: IndexFunction | None = None) -> None:
-        self.client = client
+    def __init__(self, resource: Any, index: IndexFunction | None = None) -> None:
         self.resource = resource
-        self.kind = str(resource._api_info.resource.kind)
+        self.target = Target(resource, None)
+        self.kind = self.target.kind
         self._objects: dict[Key, Obj] = {}
         self._index_fn = index
         self._index: dict[str, set[Key]] = {}
         self._handlers: list[Handler] = []
         self._lock = threading.Lock()
-        self._synced = threading.Event()
-        self.resource_version = ""
+        self._informer: Informer | None = None
+        self._filled = False
 
     # -- reading ---------------------------------------------------------------------------
-    def list(self) -> list[Obj]:
+    def list(self) -> builtins.list[Obj]:
         with self._lock:
             return list(self._objects.values())
 
@@ -70,15 +74,39 @@ class WatchStore:
             return [self._objects[k] for k in self._index.get(value, ()) if k in self._objects]
 
     def has_synced(self) -> bool:
-        return self._synced.is_set()
-
-    def wait_synced(self, timeout: float) -> bool:
-        return self._synced.wait(timeout)
+        return self._filled or (self._informer is not None and self._informer.has_synced())
 
     def add_handler(self, handler: Handler) -> None:
+        """Called after the cache applied each event (never for our own `assume`)."""
         self._handlers.append(handler)
 
-    # -- writing ---------------------------------------------------------------------------
+    # -- feeding ---------------------------------------------------------------------------
+    def attach(self, informer: Informer) -> None:
+        """Mirror `informer` from now on (its cached objects are replayed as ADDED)."""
+        self._informer = informer
+        informer.add_handler(self._on_event)
+
+    def fill(self, client: Client) -> None:
+        """List every object once (a view without watches)."""
+        items, _ = list_all(client, self.target)
+        api_version = self.target.api_version
+        with self._lock:
+            for obj in items:
+                self._put(key_of(obj), slim(obj, api_version, self.kind))
+        self._filled = True
+
+    def _on_event(self, event: str, obj: Obj) -> None:
+        key = key_of(obj)
+        with self._lock:
+            if event == "DELETED":
+                self._drop(key)
+            else:
+                old = self._objects.get(key)
+                if old is None or _rv(obj) >= _rv(old):
+                    self._put(key, obj)
+        for handler in self._handlers:
+            handler(event, obj)
+
     def assume(self, obj: Obj) -> None:
         """Our own write's answer, unless the watch already brought something newer."""
         key = key_of(obj)
@@ -110,102 +138,6 @@ class WatchStore:
                     if not keys:
                         del self._index[value]
 
-    def _emit(self, event: str, obj: Obj) -> None:
-        for handler in self._handlers:
-            handler(event, obj)
-
-    # -- list and watch --------------------------------------------------------------------
-    def _url(self) -> str:
-        namespace = "*" if _is_namespaced(self.resource) else None
-        br = self.client._client.prepare_request(  # until kube.informer is on main
-            "list", res=self.resource, namespace=namespace
-        )
-        return str(br.url)
-
-    def _http(self) -> httpx2.Client:
-        return self.client._client._client  # type: ignore[no-any-return]
-
-    def fill(self) -> None:
-        """List every object once (replacing what is cached), emitting what changed."""
-        resp = self._http().get(self._url())
-        if resp.status_code >= 400:
-            raise ApiError(request=resp.request, response=resp)
-        data = _list_decoder.decode(resp.content)
-        fresh = {key_of(o): o for o in data.get("items") or []}
-        self.resource_version = str((data.get("metadata") or {}).get("resourceVersion") or "")
-        changed: builtins.list[tuple[str, Obj]] = []
-        with self._lock:
-            for key in [k for k in self._objects if k not in fresh]:
-                changed.append(("DELETED", self._objects[key]))
-                self._drop(key)
-            for key, obj in fresh.items():
-                old = self._objects.get(key)
-                if old is None or _rv(old) != _rv(obj):
-                    changed.append(("ADDED" if old is None else "MODIFIED", obj))
-                    self._put(key, obj)
-        self._synced.set()
-        for event, obj in changed:
-            self._emit(event, obj)
-
-    def run(self, stop: threading.Event, log: Callable[[str], None] = print) -> None:
-        """List, then watch until `stop`; a broken watch relists after a short pause."""
-        while not stop.is_set():
-            try:
-                self.fill()
-                self._watch(stop)
-            except (ApiError, httpx2.HTTPError, OSError, ValueError, msgspec.DecodeError) as err:
-                if stop.is_set():
-                    return
-                log(f"warning: watch of {self.kind} broke, relisting: {err}")
-                stop.wait(1.0)
-
-    def _watch(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            params = {
-                "watch": "true",
-                "resourceVersion": self.resource_version,
-                "allowWatchBookmarks": "true",
-                "timeoutSeconds": "60",
-            }
-            timeout = httpx2.Timeout(10.0, read=90.0)
-            with self._http().stream("GET", self._url(), params=params, timeout=timeout) as resp:
-                if resp.status_code >= 400:
-                    resp.read()
-                    raise ApiError(request=resp.request, response=resp)
-                for line in resp.iter_lines():
-                    if stop.is_set():
-                        return
-                    if not line:
-                        continue
-                    if not self._apply(_list_decoder.decode(line)):
-                        return  # 410 Gone: the caller relists
-
-    def _apply(self, event: Obj) -> bool:
-        kind, obj = event.get("type"), event.get("object") or {}
-        if kind == "ERROR":
-            return False
-        rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-        if rv:
-            self.resource_version = rv
-        if kind == "BOOKMARK":
-            return True
-        if kind not in ("ADDED", "MODIFIED", "DELETED"):
-            raise ValueError(f"unexpected watch event {kind!r} for {self.kind}")
-        key = key_of(obj)
-        with self._lock:
-            if kind == "DELETED":
-                self._drop(key)
-            else:
-                self._put(key, obj)
-        self._emit(str(kind), obj)
-        return True
-
-
-def _is_namespaced(resource: Any) -> bool:
-    from lightkube.core.resource import NamespacedResource
-
-    return isinstance(resource, type) and issubclass(resource, NamespacedResource)
-
 
 class Writer:
     """Creates and merge-patches as plain JSON (answers decoded with msgspec); errors are
@@ -228,7 +160,7 @@ class Writer:
         )
         if resp.status_code >= 400:
             raise ApiError(request=resp.request, response=resp)
-        return _list_decoder.decode(resp.content)
+        return _decoder.decode(resp.content)
 
     def create(self, resource: Any, namespace: str, body: Obj) -> Obj:
         br = self.client._client.prepare_request("list", res=resource, namespace=namespace)

@@ -118,9 +118,11 @@ class WorkloadPriorityClass(Spec, kw_only=True):
 
 
 def pod_requests(template: dict[str, Any], where: str) -> dict[str, int]:
-    """Per-pod requests in milli-units, as the kubelet sizes a pod.
+    """Per-pod requests in milli-units, as Kubernetes sizes a pod (KEP-753).
 
-    Sum over containers, at least the largest init container, plus pod overhead.
+    Containers add up; native sidecars (init containers with `restartPolicy: Always`)
+    run beside them and add too; each other init container runs alone beside the
+    sidecars started before it; the pod needs the larger of the two, plus overhead.
     """
     spec = template.get("spec") or {}
     if not isinstance(spec, dict):
@@ -129,9 +131,21 @@ def pod_requests(template: dict[str, Any], where: str) -> dict[str, int]:
     for i, container in enumerate(spec.get("containers") or []):
         for res, milli in _requests(container, f"{where}.spec.containers[{i}]").items():
             total[res] = total.get(res, 0) + milli
+    sidecars: dict[str, int] = {}  # sidecars started so far
+    init_peak: dict[str, int] = {}
     for i, container in enumerate(spec.get("initContainers") or []):
-        for res, milli in _requests(container, f"{where}.spec.initContainers[{i}]").items():
-            total[res] = max(total.get(res, 0), milli)
+        own = _requests(container, f"{where}.spec.initContainers[{i}]")
+        if isinstance(container, dict) and container.get("restartPolicy") == "Always":
+            for res, milli in own.items():
+                total[res] = total.get(res, 0) + milli
+                sidecars[res] = sidecars.get(res, 0) + milli
+            during = dict(sidecars)
+        else:
+            during = {r: own.get(r, 0) + sidecars.get(r, 0) for r in {*own, *sidecars}}
+        for res, milli in during.items():
+            init_peak[res] = max(init_peak.get(res, 0), milli)
+    for res, milli in init_peak.items():
+        total[res] = max(total.get(res, 0), milli)
     for res, value in (spec.get("overhead") or {}).items():
         total[res] = total.get(res, 0) + to_milli(value, f"{where}.spec.overhead.{res}")
     return total

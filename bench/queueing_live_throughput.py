@@ -1,0 +1,292 @@
+"""Live queueing throughput through `qd operator`, and the API cost of one pass.
+
+`throughput` (issue 15): on a dev cluster of 16 x 8 H100 (`qd dev up --name bench
+--nodes '16x gpu-h100-8'`), two ClusterQueues of 64 GPUs in one cohort, N Jobs of
+1 GPU x 5 s (`quarterdeck.dev/duration`) created unsuspended, half per queue, while
+`qd operator` runs as a subprocess. Reports the time from the first submit to all
+succeeded against the floor N x 5 / 128 s, pass times (the operator's
+`quarterdeck_queueing_pass_seconds`), and GPUs reserved vs running sampled every 0.5 s.
+
+`pass-cost` (issue 16): 200 running Jobs (1 GPU, 10 min) and 2,000 pending on a
+ClusterQueue of 200 GPUs (needs `--nodes '25x gpu-h100-8'`); API requests and CPU
+seconds of one pass over watch caches (what the operator does) against one pass
+that lists every kind first (what every pass did before the caches), and an idle
+cached pass after the Jobs of the first benchmark finished.
+
+    python bench/queueing_live_throughput.py throughput --kubeconfig KC [--jobs 2000]
+    python bench/queueing_live_throughput.py pass-cost --kubeconfig KC
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from lightkube import Client, codecs
+from lightkube.generic_resource import create_global_resource, create_namespaced_resource
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Namespace, Pod
+
+from quarterdeck.api.queueing import GROUP, VERSION
+from quarterdeck.devcluster.stages import DURATION_ANNOTATION
+from quarterdeck.kube.client import load_client
+from quarterdeck.kube.informer import SharedInformers
+from quarterdeck.kube.wait import wait_for
+from quarterdeck.queueing import admission
+from quarterdeck.queueing.controller import Controller
+from quarterdeck.queueing.live import LiveView
+from quarterdeck.queueing.operator import install_crds
+
+API = f"{GROUP}/{VERSION}"
+GPU = "nvidia.com/gpu"
+Flavor = create_global_resource(GROUP, VERSION, "ResourceFlavor", "resourceflavors")
+ClusterQueue = create_global_resource(GROUP, VERSION, "ClusterQueue", "clusterqueues")
+LocalQueue = create_namespaced_resource(GROUP, VERSION, "LocalQueue", "localqueues")
+WorkloadRes = create_namespaced_resource(GROUP, VERSION, "Workload", "workloads")
+
+
+def setup_queues(kube: Client, queues: dict[str, int], cohort: str | None) -> None:
+    """Flavor `h100`, one ClusterQueue and namespace (with LocalQueue `q`) per entry."""
+    install_crds(kube)
+    admission.install(kube)
+    wait_for(lambda: admission.in_force(kube), "the admission policy", 60)
+    kube.apply(
+        Flavor.from_dict(
+            {
+                "apiVersion": API,
+                "kind": "ResourceFlavor",
+                "metadata": {"name": "h100"},
+                "spec": {"nodeLabels": {"quarterdeck.dev/pool": "gpu-h100-8"}},
+            }
+        ),
+        force=True,
+    )
+    for name, gpus in queues.items():
+        kube.apply(Namespace(metadata=ObjectMeta(name=name)), force=True)
+        spec: dict[str, Any] = {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}},
+            "resourceGroups": [
+                {
+                    "coveredResources": [GPU],
+                    "flavors": [
+                        {"name": "h100", "resources": [{"name": GPU, "nominalQuota": gpus}]}
+                    ],
+                }
+            ],
+        }
+        if cohort:
+            spec["cohort"] = cohort
+        cq = {"apiVersion": API, "kind": "ClusterQueue", "metadata": {"name": name}, "spec": spec}
+        kube.apply(ClusterQueue.from_dict(cq), force=True)
+        lq = {
+            "apiVersion": API,
+            "kind": "LocalQueue",
+            "metadata": {"name": "q", "namespace": name},
+            "spec": {"clusterQueue": name},
+        }
+        kube.apply(LocalQueue.from_dict(lq), force=True)
+
+
+def job(namespace: str, name: str, duration: str) -> dict[str, Any]:
+    one = {GPU: "1"}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"queueing.quarterdeck.dev/queue-name": "q"},
+        },
+        "spec": {
+            "template": {
+                "metadata": {"annotations": {DURATION_ANNOTATION: duration}},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {"name": "t", "image": "t", "resources": {"requests": one, "limits": one}}
+                    ],
+                },
+            }
+        },
+    }
+
+
+def submit(kube: Client, jobs: list[dict[str, Any]], workers: int = 8) -> None:
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda body: kube.create(codecs.from_dict(body)), jobs))
+
+
+def _complete(job: dict[str, Any]) -> bool:
+    conds = (job.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Complete" and c.get("status") == "True" for c in conds)
+
+
+def _reserved(wl: dict[str, Any]) -> int:
+    status = wl.get("status") or {}
+    conds = {c["type"]: c["status"] for c in status.get("conditions") or []}
+    if conds.get("QuotaReserved") != "True" or conds.get("Finished") == "True":
+        return 0
+    return sum(
+        int(str(ps.get("resourceUsage", {}).get(GPU, 0)))
+        for ps in (status.get("admission") or {}).get("podSetAssignments") or []
+    )
+
+
+def throughput(kubeconfig: Path, n: int, duration: float) -> None:
+    kube = load_client(kubeconfig, field_manager="bench")
+    setup_queues(kube, {"team-a": 64, "team-b": 64}, cohort="research")
+    with tempfile.TemporaryDirectory() as tmp:
+        port = 19300 + os.getpid() % 500
+        log = Path(tmp) / "operator.log"
+        args = [
+            str(Path(sys.executable).parent / "qd"), "operator", "--kubeconfig", str(kubeconfig),
+            "--cache-dir", str(Path(tmp) / "cache"), "--tick", "5", "--metrics-port", str(port),
+        ]  # fmt: skip
+        with log.open("wb") as out:
+            proc = subprocess.Popen(args, stdout=out, stderr=out)
+        try:
+            wait_for(lambda: b"queueing  ready" in log.read_bytes(), "the operator", 120)
+            _run(kube, n, duration, port)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+            problems = [ln for ln in log.read_text().splitlines() if "warning" in ln]
+            print(f"operator warnings: {len(problems)}", *problems[:5], sep="\n  ")
+
+
+def _run(kube: Client, n: int, duration: float, port: int) -> None:
+    informers = SharedInformers(kube)
+    jobs, pods, workloads = (informers.informer(r) for r in (Job, Pod, WorkloadRes))
+    informers.start()
+    informers.wait_synced(60)
+    stop = threading.Event()
+    bodies = [job(("team-a", "team-b")[i % 2], f"j{i:05d}", f"{duration:g}s") for i in range(n)]
+    samples: list[tuple[int, int]] = []
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            reserved = sum(_reserved(w) for w in workloads.list())
+            running = sum(
+                1 for p in pods.list() if (p.get("status") or {}).get("phase") == "Running"
+            )
+            samples.append((reserved, running))
+
+    threading.Thread(target=sample, daemon=True).start()
+    start = time.monotonic()
+    submit(kube, bodies)
+    submitted = time.monotonic() - start
+    names = {b["metadata"]["name"] for b in bodies}
+    wait_for(
+        lambda: sum(1 for j in jobs.list() if j["metadata"]["name"] in names and _complete(j)) == n,
+        f"{n} Jobs to succeed",
+        timeout=max(600.0, 10 * n * duration / 128),
+        interval=0.5,
+    )
+    total = time.monotonic() - start
+    stop.set()
+    informers.stop()
+    floor = n * duration / 128
+    busy = [(r, u) for r, u in samples if r > 0]
+    reserved = statistics.mean(r for r, _ in busy) if busy else 0.0
+    running = statistics.mean(u for _, u in busy) if busy else 0.0
+    metrics = httpx2.get(f"http://127.0.0.1:{port}/metrics").text
+    count = _metric(metrics, "quarterdeck_queueing_pass_seconds_count")
+    total_pass = _metric(metrics, "quarterdeck_queueing_pass_seconds_sum")
+    print(f"jobs {n} x 1 GPU x {duration:g} s on 128 GPUs, two ClusterQueues of 64 in a cohort")
+    print(f"submitted in {submitted:.1f} s; all succeeded {total:.1f} s after the first submit")
+    print(f"floor {floor:.1f} s; ratio {total / floor:.2f}x")
+    print(f"passes {count:.0f}, mean pass {total_pass / max(count, 1) * 1000:.0f} ms")
+    print(f"GPUs reserved {reserved:.1f}, running {running:.1f} on average while busy; idle "
+          f"reserved {100 * (reserved - running) / max(reserved, 1e-9):.1f}%")  # fmt: skip
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def _counted(kube: Client) -> Callable[[], int]:
+    """A counter of every HTTP request this client sends."""
+    calls = [0]
+
+    def hook(_: httpx2.Request) -> None:
+        calls[0] += 1
+
+    kube._client._client.event_hooks["request"].append(hook)
+    return lambda: calls[0]
+
+
+def pass_cost(kubeconfig: Path, running: int, pending: int) -> None:
+    kube = load_client(kubeconfig, field_manager="bench")
+    setup_queues(kube, {"cost": running}, cohort=None)
+    print(f"creating {running} running and {pending} pending Jobs ...", flush=True)
+    view = LiveView(kube)
+    informers = SharedInformers(kube)
+    view.attach(informers)
+    informers.start()
+    wait_for(view.synced, "caches", 60)
+    controller = Controller(kube, view)
+    submit(kube, [job("cost", f"run{i:04d}", "10m") for i in range(running)])
+    wait_for(lambda: len(view.queued_jobs()) >= running, "jobs in cache", 60)
+    controller.reconcile(time.time())
+    submit(kube, [job("cost", f"wait{i:05d}", "10m") for i in range(pending)])
+    wait_for(lambda: len(view.queued_jobs()) >= running + pending, "jobs in cache", 120)
+    controller.reconcile(time.time())  # creates the pending Workloads
+    wait_for(lambda: len(view.workloads.list()) >= running + pending, "workloads", 120)
+    controller.reconcile(time.time())  # writes their pending reasons
+    time.sleep(2)  # let the watches deliver the writes of that pass
+    calls = _counted(kube)
+    rows = []
+    for label, make in (
+        ("cached (operator)", lambda: controller),
+        ("list every kind first", lambda: _listing(kube)),
+    ):
+        for _ in range(3):
+            ctrl = make()
+            before, cpu = calls(), time.process_time()
+            if ctrl is not controller:
+                ctrl.view.fill()
+            report = ctrl.reconcile(time.time())
+            rows.append((label, calls() - before, time.process_time() - cpu, report))
+    informers.stop()
+    print(f"{running} running, {pending} pending Workloads; one pass each:")
+    for label, n_calls, cpu, report in rows:
+        writes = len(report.admitted) + len(report.created) + len(report.finished)
+        print(f"  {label:<24} {n_calls:>4} API requests  {cpu:6.3f} s CPU  ({writes} writes)")
+
+
+def _listing(kube: Client) -> Controller:
+    return Controller(kube, LiveView(kube))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", choices=("throughput", "pass-cost"))
+    parser.add_argument("--kubeconfig", type=Path, required=True)
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--running", type=int, default=200)
+    parser.add_argument("--pending", type=int, default=2000)
+    args = parser.parse_args()
+    if args.what == "throughput":
+        throughput(args.kubeconfig, args.jobs, args.duration)
+    else:
+        pass_cost(args.kubeconfig, args.running, args.pending)
+
+
+if __name__ == "__main__":
+    main()
