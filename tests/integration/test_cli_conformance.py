@@ -324,5 +324,15 @@ def test_sync_app_wait_shows_progress_until_ready(
     assert result.exit_code == 0, result.output
     assert f"application {namespace}/web is Ready" in result.stdout
     assert f"application {namespace}/web: Synced" in result.stderr
+    app = ["web", "-n", namespace, *kc]
+    for fmt in ("json", "yaml"):
+        history = _parsed(fmt, _run(["history", *app, "-o", fmt]).stdout)
+        assert history[0]["result"] == "Succeeded"
+        diff = _run(["diff", *app, "-o", fmt])
+        assert diff.exit_code == 0 and _parsed(fmt, diff.stdout)["changes"] is False
+    assert _run(["history", *app]).stdout.split()[0] == "REVISION"
+    assert _run(["rollback", *app]).exit_code == 2  # no REVISION and no --unpin
+    assert _run(["rollback", *app, "0000000"]).exit_code == 2
+    assert [_run([verb, *app]).exit_code for verb in ("suspend", "resume")] == [0, 0]
     timeout = _run(["sync", "web", "-n", namespace, "--wait", "--timeout", "1s", *kc])
     assert timeout.exit_code == 1 and "timed out" in timeout.stderr  # no operator running now

@@ -58,6 +58,8 @@ def test_short_flags_mean_one_thing_everywhere(path: tuple[str, ...], command: A
     for option in _options(command):
         if "-n" in option.opts:
             assert "--namespace" in option.opts, f"{' '.join(path)}: -n is {option.opts}"
+        if "--namespace" in option.opts:
+            assert "-n" in option.opts, f"{' '.join(path)}: --namespace without -n"
         if "-o" in option.opts:
             assert "--output" in option.opts
         if "-A" in option.opts:
@@ -341,3 +343,57 @@ def test_kustomize_errors_keep_the_cause_and_mask_secrets(tmp_path: Path) -> Non
     message = str(caught.value)
     assert "kustomize failed: accumulating resources" in message
     assert "s3cret" not in message and "exit status 128" in message
+
+
+def test_an_application_path_that_is_missing_or_a_file_says_which(tmp_path: Path) -> None:
+    from quarterdeck.delivery.render import Options, RenderError, render
+
+    (tmp_path / "a.yaml").write_text("kind: ConfigMap\n")
+    with pytest.raises(RenderError, match="'nope' does not exist in the repository"):
+        render(tmp_path, "nope", Options())
+    with pytest.raises(RenderError, match=r"'a\.yaml' is a file: give the directory"):
+        render(tmp_path, "a.yaml", Options())
+
+
+@pytest.mark.parametrize(("typo", "line"), [
+    ("  cohrt: all\n", 5), ("  queuingStrategy: StrictFIFO\n", 5),
+])
+def test_queue_manifest_typos_are_refused_with_field_and_line(
+    tmp_path: Path, typo: str, line: int
+) -> None:
+    bad = tmp_path / "cq.yaml"
+    bad.write_text(
+        "apiVersion: queueing.quarterdeck.dev/v1alpha1\nkind: ClusterQueue\nmetadata: {name: q}\n"
+        f"spec:\n{typo}  resourceGroups:\n  - coveredResources: [cpu]\n    flavors:\n"
+        "    - name: f\n      resources: [{name: cpu, nominalQuota: 1, borowingLimit: 2}]\n"
+    )
+    result = CliRunner().invoke(app, ["queue", "simulate", str(bad)])
+    assert result.exit_code == 2
+    field = typo.split(":")[0].strip()
+    assert f"{bad}:{line}: " in result.stderr and f"spec.{field}" in result.stderr
+    bad.write_text(bad.read_text().replace(typo, ""))
+    result = CliRunner().invoke(app, ["queue", "simulate", str(bad)])
+    assert f"{bad}:9: " in result.stderr and "borowingLimit" in result.stderr
+
+
+def test_terminal_tables_keep_brackets_and_never_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from quarterdeck.cli.output import table
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr("sys.stdout", screen)
+    monkeypatch.setenv("COLUMNS", "40")
+    long_name = "a-cluster-queue-name-longer-than-the-terminal"
+    table(["name", "usage"], [[long_name, "h100 gpu [#####.....] 8/16"]])
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", screen.getvalue())
+    assert "[#####.....] 8/16" in text and "…" not in text
+    for other in ("NAME", "USAGE", "h100 gpu", "[#####.....] 8/16"):
+        text = text.replace(other, "")
+    assert "".join(text.split()) == long_name  # folded over lines, every character kept

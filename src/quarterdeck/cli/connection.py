@@ -35,17 +35,17 @@ def connect(
 
 @contextmanager
 def cluster_errors(what: str) -> Iterator[None]:
-    """Turn client errors into one line and the exit code of docs/cli.md."""
+    """cli.options.cluster_errors, plus a hint when the kind `what` itself is missing (our
+    CRDs not installed) rather than one object of it."""
+    from quarterdeck.cli.options import describe
     from quarterdeck.kube.errors import NotFound, classify
 
     try:
         yield
     except Exception as err:
-        typed = classify(err)
-        if typed is None:
+        line, code = describe(err)
+        if line is None:
             raise
-        if isinstance(typed, NotFound) and "the server could not find the requested" in str(
-            typed
-        ):
+        if isinstance(classify(err), NotFound) and "could not find the requested" in line:
             fail(f"the cluster has no {what} (are quarterdeck's CRDs installed?)")
-        fail(str(typed), typed.exit_code if typed.exit_code else Exit.ERROR)
+        fail(line, code or Exit.ERROR)

@@ -142,7 +142,9 @@ def resume(
 
 def operator(
     kubeconfig: KubeOpt = None,
-    namespace: Annotated[str, typer.Option(help="Only this namespace.")] = "",
+    namespace: Annotated[
+        str, typer.Option("--namespace", "-n", help="Only this namespace.")
+    ] = "",
     cache_dir: Annotated[Path, typer.Option(help="Git mirrors and checkouts.")] = Path(".qd-cache"),
     tick: Annotated[float, typer.Option(help="Seconds between passes.")] = 1.0,
     metrics_port: Annotated[int, typer.Option(help="Prometheus port (0: off).")] = 0,

@@ -8,7 +8,7 @@ files and optional Node manifests, and prints admit / preempt / pending and why.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -93,16 +93,18 @@ def _load(files: list[Path]) -> tuple[list[QueueingObject], list[Node]]:
             if not path.exists():
                 fail(f"{path}: no such file")
             try:
-                docs = [d.data for d in kyaml.read_all(path)]
+                docs = kyaml.read_all(path)
             except kyaml.YAMLError as err:
                 fail(str(err))
-            rest: list[Any] = []
             for index, doc in enumerate(docs, start=1):
-                if isinstance(doc, dict) and doc.get("kind") == "Node":
-                    nodes.append(node_from_object(doc, f"{path}: document {index}"))
-                else:
-                    rest.append(doc)
-            objects.extend(load_documents(rest, str(path)))
+                where = f"{path}:{doc.line}: document {index}"
+                if isinstance(doc.data, dict) and doc.data.get("kind") == "Node":
+                    nodes.append(node_from_object(doc.data, where))
+                    continue
+                try:
+                    objects.extend(load_documents([doc.data], f"{path}:{doc.line}"))
+                except ManifestError as err:
+                    fail(_at_field_line(str(err), path, doc.line))
     except (ManifestError, ValueError) as err:
         fail(str(err))
     seen: set[tuple[str, str | None, str]] = set()
@@ -112,6 +114,23 @@ def _load(files: list[Path]) -> tuple[list[QueueingObject], list[Node]]:
             fail(f"duplicate {obj.KIND} {obj.metadata.name}")
         seen.add(key)
     return objects, nodes
+
+
+def _at_field_line(message: str, path: Path, start: int) -> str:
+    """`path:LINE` of the field a manifest error names (`spec.cohrt: ...`), found from the
+    document's first line on; the document's line when the field cannot be found."""
+    import re
+
+    named = re.search(r": ([A-Za-z0-9_.\[\]-]+): field not supported", message)
+    if named is None:
+        return message
+    leaf = re.sub(r"\[\d+\]", "", named.group(1)).rsplit(".", 1)[-1]
+    pattern = re.compile(rf"^\s*(- )?\s*{re.escape(leaf)}\s*:|[{{,]\s*{re.escape(leaf)}\s*:")
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for number in range(max(start, 1), len(lines) + 1):
+        if pattern.search(lines[number - 1]):
+            return message.replace(f"{path}:{start}:", f"{path}:{number}:", 1)
+    return message
 
 
 def _table(d: Decisions, placed: bool) -> None:

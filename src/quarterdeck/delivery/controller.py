@@ -28,7 +28,7 @@ from quarterdeck.api import delivery as api
 from quarterdeck.api.duration import parse_duration
 from quarterdeck.api.meta import find_condition
 from quarterdeck.delivery.cluster import Cluster, ClusterError, call_api
-from quarterdeck.delivery.dependencies import find_cycle, levels, waiting_for
+from quarterdeck.delivery.dependencies import cycles, levels, waiting_for
 from quarterdeck.delivery.guardrail_cache import GuardrailCache
 from quarterdeck.delivery.guardrail_findings import findings, warning_event
 from quarterdeck.delivery.health_cel import HealthRule, compile_errors
@@ -51,6 +51,7 @@ from quarterdeck.delivery.status import (
     spec_errors,
 )
 from quarterdeck.delivery.sync import SyncOptions, SyncResult
+from quarterdeck.delivery.tenancy import Policy, application_refusal, source_refusal
 from quarterdeck.kube.errors import classify
 from quarterdeck.kube.events import EventRecorder
 
@@ -76,7 +77,12 @@ class Controller:
         clock: Callable[[], float] = time.time,
         namespace: str | None = None,
         workers: int = 16,
+        policy: Policy | None = None,
     ) -> None:
+        # tenancy (delivery.tenancy): the operator passes its flags; in-process callers
+        # (tests, qd sync) may read local and plain-http repositories
+        self.policy = policy or Policy(allow_file_sources=True, allow_http_sources=True)
+        self.policy = dataclasses.replace(self.policy, cache_dir=cache_dir)
         self.workers = workers
         self.namespace = namespace  # None watches all namespaces
         self.client = client
@@ -112,6 +118,8 @@ class Controller:
         self._fetched[owner] = (now, src.metadata.generation)
         ref = src.spec.ref
         try:
+            if refused := source_refusal(src, self.policy):  # before any Secret is read
+                raise SourceError(refused)
             creds = self._credentials(owner.namespace, src.spec.secret_ref)
             rev = self.git.fetch(
                 src.spec.url,
@@ -205,14 +213,14 @@ class Controller:
             app = api.decode_application(dict(raw))
             apps[Owner(app.metadata.namespace, app.metadata.name)] = app
         graph = dependency_graph(apps)
-        cycle = set(find_cycle(graph) or [])
+        cycle = cycles(graph)  # every member of every cycle, self-loops too
         for level in levels(graph):
             ready = [o for o, a in apps.items() if _ready(a)]
 
             def one(owner: Owner, ready: list[Owner] = ready) -> api.Application:
                 app = apps[owner]
                 if owner in cycle:
-                    path = " -> ".join(o.name for o in find_cycle(graph) or [])
+                    path = " -> ".join(o.name for o in cycle[owner])
                     return self.block(
                         app, "DependencyCycle", f"dependsOn cycle: {path}", stalled=True
                     )
@@ -275,6 +283,8 @@ class Controller:
         errors = spec_errors(app) + compile_errors(health_rules(app))
         if errors:
             return self.block(app, "InvalidSpec", "; ".join(errors), stalled=True)
+        if refused := application_refusal(app, self.policy):
+            return self.block(app, "Refused", refused, stalled=True)
         waiting = waiting_for(owner, graph, ready)
         if waiting:
             names = ", ".join(str(w) for w in waiting)
@@ -343,6 +353,8 @@ class Controller:
         """Sync ``app`` at ``revision``; the Application as it stands after the
         in-progress status (if one was written) and what the sync did."""
         try:
+            if refused := source_refusal(src, self.policy):
+                raise SourceError(refused)
             creds = self._credentials(src.metadata.namespace, src.spec.secret_ref)
         except Exception as err:  # a missing or unreadable Secret fails this sync only
             return app, Outcome(revision=revision, errors=[f"source secretRef: {err}"])

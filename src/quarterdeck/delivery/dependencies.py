@@ -1,7 +1,8 @@
 """``dependsOn`` between Applications: who waits for whom, and cycles.
 
 Pure; the controller passes the graph (application -> its dependencies) and the
-set of Ready applications.
+set of Ready applications. Nothing here recurses: a chain of thousands of
+Applications costs a loop, never the interpreter's stack.
 """
 
 from __future__ import annotations
@@ -19,53 +20,97 @@ def waiting_for(app: Owner, graph: Graph, ready: Iterable[Owner]) -> list[Owner]
     return sorted(d for d in graph.get(app, ()) if d not in done)
 
 
+def components(graph: Graph) -> list[list[Owner]]:
+    """Strongly connected components (Tarjan's algorithm, iterative), dependencies first."""
+    index: dict[Owner, int] = {}
+    low: dict[Owner, int] = {}
+    on_stack: set[Owner] = set()
+    stack: list[Owner] = []
+    out: list[list[Owner]] = []
+    edges = {n: sorted(d for d in deps if d in graph) for n, deps in graph.items()}
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work: list[tuple[Owner, int]] = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            deps = edges[node]
+            if i < len(deps):
+                work.append((node, i + 1))
+                dep = deps[i]
+                if dep not in index:
+                    work.append((dep, 0))
+                elif dep in on_stack:
+                    low[node] = min(low[node], index[dep])
+                continue
+            if low[node] == index[node]:
+                group: list[Owner] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                out.append(sorted(group))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return out
+
+
+def _path(start: Owner, members: set[Owner], graph: Graph) -> list[Owner]:
+    """One cycle through ``start`` inside its component (first node repeated at the end)."""
+    seen = {start: start}
+    queue = [start]
+    while queue:  # breadth-first back to start
+        node = queue.pop(0)
+        for dep in sorted(graph.get(node, ())):
+            if dep == start:
+                chain = [node]
+                while chain[-1] != start:
+                    chain.append(seen[chain[-1]])
+                return [*reversed(chain), start]
+            if dep in members and dep not in seen:
+                seen[dep] = node
+                queue.append(dep)
+    return [start, start]
+
+
+def cycles(graph: Graph) -> dict[Owner, list[Owner]]:
+    """Every Application on a dependsOn cycle (self-loops too) -> a cycle it is on."""
+    out: dict[Owner, list[Owner]] = {}
+    for group in components(graph):
+        members = set(group)
+        if len(group) == 1 and group[0] not in set(graph.get(group[0], ())):
+            continue
+        for node in group:
+            out[node] = _path(node, members, graph)
+    return out
+
+
 def find_cycle(graph: Graph) -> list[Owner] | None:
     """A dependency cycle (first node repeated at the end), or None."""
-    state: dict[Owner, int] = {}  # 1 = on the current path, 2 = finished
-    path: list[Owner] = []
-
-    def visit(node: Owner) -> list[Owner] | None:
-        state[node] = 1
-        path.append(node)
-        for dep in sorted(graph.get(node, ())):
-            if state.get(dep) == 1:
-                return [*path[path.index(dep) :], dep]
-            if dep not in state:
-                found = visit(dep)
-                if found:
-                    return found
-        path.pop()
-        state[node] = 2
-        return None
-
-    for start in sorted(graph):
-        if start not in state:
-            found = visit(start)
-            if found:
-                return found
-    return None
+    found = cycles(graph)
+    return found[min(found)] if found else None
 
 
 def levels(graph: Graph) -> list[list[Owner]]:
     """Applications grouped so that each group depends only on earlier groups.
 
     Applications in one group are independent and reconciled concurrently. Members
-    of a cycle get a level too (the controller stalls them instead of syncing).
+    of a cycle share one level (the controller stalls them instead of syncing).
     """
     depth: dict[Owner, int] = {}
-
-    def level(node: Owner, path: frozenset[Owner]) -> int:
-        if node in depth:
-            return depth[node]
-        if node in path:
-            return 0
-        deps = [d for d in graph.get(node, []) if d in graph]
-        value = 1 + max((level(d, path | {node}) for d in deps), default=-1)
-        depth[node] = value
-        return value
-
-    for node in sorted(graph):
-        level(node, frozenset())
+    edges = {n: [d for d in deps if d in graph] for n, deps in graph.items()}
+    for group in components(graph):  # dependencies come first
+        members = set(group)
+        value = 1 + max((depth[d] for n in group for d in edges[n] if d not in members), default=-1)
+        for node in group:
+            depth[node] = value
     groups: dict[int, list[Owner]] = {}
     for node, value in depth.items():
         groups.setdefault(value, []).append(node)

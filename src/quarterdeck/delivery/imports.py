@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quarterdeck.api.delivery import API_VERSION
+from quarterdeck.delivery.tenancy import mask
 
 Obj = dict[str, Any]
 IN_CLUSTER = ("https://kubernetes.default.svc", "in-cluster", "")
@@ -167,9 +168,12 @@ def _argo_app(obj: Mapping[str, Any], out: Imported) -> None:
     _unsupported(obj, directory, ("recurse",), "spec.source.directory.", out)
     dest = spec.get("destination") or {}
     if dest.get("server", "") not in IN_CLUSTER or dest.get("name", "") not in IN_CLUSTER:
-        out.unsupported.append(
-            f"{where}: spec.destination other than the local cluster is not supported"
+        cluster = mask(str(dest.get("server") or dest.get("name")))
+        out.skipped.append(  # never imported: it would deploy to the local cluster instead
+            f"{where}: refused: destination cluster {cluster!r} is not served by this "
+            "operator (it applies only to the cluster it runs in)"
         )
+        return
     policy = spec.get("syncPolicy") or {}
     automated = policy.get("automated")
     if policy.get("syncOptions"):

@@ -95,14 +95,26 @@ def deliver(
             commit=target.commit,
             credentials=target.credentials,
         )
-        tree = source.checkout(target.url, revision.sha, target.ignore)
     except SourceError as err:
         return _failed(None, inventory, str(err))
+    limits = target.render.limits
     try:
-        walked = (tree, target.render.limits)
-        if walked not in source.checked:  # checkouts are immutable: walk each tree once
-            check_tree(tree, target.render.limits)
+        tree = source.checkout(
+            target.url, revision.sha, target.ignore, limits.max_file_bytes, limits.max_total_bytes
+        )
+    except SourceError as err:
+        return _failed(revision, inventory, str(err))
+    walked = (tree, target.path, limits)
+    if walked in source.refused:
+        return _failed(revision, inventory, source.refused[walked])
+    try:
+        if walked not in source.checked:  # checkouts are immutable: walk each path once
+            check_tree(tree, limits, target.path)
             source.checked.add(walked)
+    except RenderError as err:
+        source.refused[walked] = f"revision {revision.sha[:12]}: {err}"
+        return _failed(revision, inventory, source.refused[walked])
+    try:
         manifests = render(tree, target.path, target.render, tree_checked=True)
     except RenderError as err:
         return _failed(revision, inventory, f"revision {revision.sha[:12]}: {err}")

@@ -86,6 +86,8 @@ def plan(
     """Decide the sync of ``desired`` over ``live`` for the Application ``owner``."""
     opts = options or PlanOptions()
     errors: list[str] = []
+    inventory = list(inventory)
+    ours = {e.key for e in inventory}
     applies: list[Action] = []
     desired_keys: set[Key] = set()
     for obj in desired:
@@ -98,6 +100,13 @@ def plan(
         other = owner_of(current) if current is not None else None
         if other is not None and other != owner:
             errors.append(f"{key} is owned by application {other}; refusing to take it over")
+        elif (
+            current is not None and other is None and key not in ours and not adopts(current, owner)
+        ):
+            errors.append(
+                f"{key} exists and was not created by this application; refusing to adopt it "
+                f"(annotate it {ADOPT_ANNOTATION}={owner} to hand it over)"
+            )
         kind: ActionKind = "create" if current is None else "update"
         stage = stage_of(key, opts.cluster_scoped)
         applies.append(Action(kind, key, stage, stamp(obj, owner), str(obj["apiVersion"])))
@@ -124,6 +133,17 @@ def plan(
     errors += _guard(len(prunes), len(desired_keys), len(inventory_list), opts)
     prunes.sort(key=lambda a: (a.stage, sort_key(a.key)), reverse=True)
     return Plan(_waves(applies), tuple(prunes), tuple(skipped), tuple(errors), tuple(gone))
+
+
+#: An object that exists before an Application created it is taken over only when it carries
+#: this annotation naming the Application (``namespace/name``): no silent adoption.
+ADOPT_ANNOTATION = "delivery.quarterdeck.dev/adopt"
+
+
+def adopts(obj: Obj, owner: Owner) -> bool:
+    """Whether ``obj`` opts in to being taken over by ``owner``."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return isinstance(annotations, dict) and annotations.get(ADOPT_ANNOTATION) == str(owner)
 
 
 def _guard(pruning: int, desired: int, inventory: int, opts: PlanOptions) -> list[str]:

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-import yaml
-
+from quarterdeck import kyaml
 from quarterdeck.delivery.manifests import Manifest, ManifestError, check_unique, parse_documents
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -60,8 +59,26 @@ class Renderer(Protocol):
 
 
 def inside(root: Path, path: Path) -> bool:
-    """Whether ``path`` (resolved, symlinks followed) lies within ``root``."""
-    return path.resolve().is_relative_to(root.resolve())
+    """Whether ``path`` (resolved, symlinks followed) lies within ``root``; a symlink
+    loop lies nowhere."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
+        return False
+
+
+def link_problem(root: Path, path: Path) -> str:
+    """Why the symlink ``path`` cannot be followed safely, or ""."""
+    target = os.readlink(path)
+    try:
+        resolved = path.resolve(strict=True)
+    except FileNotFoundError:
+        return f"symlink to {target!r} points at nothing (dangling)"
+    except (OSError, RuntimeError):
+        return f"symlink to {target!r} is a loop"
+    if not resolved.is_relative_to(root.resolve()):
+        return f"symlink to {target!r} leaves the repository"
+    return ""
 
 
 def safe_target(root: Path, path: str) -> Path:
@@ -71,22 +88,30 @@ def safe_target(root: Path, path: str) -> Path:
     target = root / path
     if not inside(root, target):
         raise RenderError(f"path {path!r} leaves the repository")
+    if not target.exists():
+        raise RenderError(f"path {path!r} does not exist in the repository")
     if not target.is_dir():
-        raise RenderError(f"path {path!r} is not a directory in the repository")
+        raise RenderError(f"path {path!r} is a file: give the directory that holds it")
     return target
 
 
-def check_tree(root: Path, limits: Limits) -> None:
-    """Refuse symlinks that leave ``root`` and files over the size limit, anywhere in it."""
+def check_tree(root: Path, limits: Limits, under: str = ".") -> None:
+    """Refuse symlinks that leave ``root``, dangle or loop, and files over the size
+    limit, anywhere below ``under`` (an Application's path: a bad link elsewhere in a
+    shared repository is another Application's problem; what a kustomization refers
+    to outside its path is checked by ``check_kustomizations``)."""
     total = 0
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root / under):
         for name in dirnames + filenames:
             path = Path(dirpath) / name
             rel = path.relative_to(root)
-            if path.is_symlink() and not inside(root, path):
-                raise RenderError(f"{rel}: symlink to {os.readlink(path)!r} leaves the repository")
-            if name in filenames and path.is_file():
-                size = path.stat().st_size
+            if path.is_symlink():
+                problem = link_problem(root, path)
+                if problem:
+                    raise RenderError(f"{rel}: {problem}")
+                continue
+            if name in filenames:
+                size = path.lstat().st_size
                 total += size
                 if size > limits.max_file_bytes:
                     raise RenderError(
@@ -118,10 +143,10 @@ class DirectoryRenderer:
                 path = Path(dirpath) / name
                 rel = path.relative_to(root).as_posix()
                 try:
-                    text = path.read_text(encoding="utf-8")
-                except UnicodeDecodeError:
-                    raise RenderError(f"{rel}: not UTF-8 text") from None
-                out += parse_documents(text, rel)
+                    data = kyaml.read_bytes(path, rel, options.limits.max_file_bytes)
+                except kyaml.YAMLError as err:
+                    raise RenderError(str(err)) from None
+                out += parse_documents(data, rel)
         return out
 
 
@@ -134,38 +159,108 @@ def _kubectl() -> str:
         return "kubectl"
 
 
-def _entries(kustomization: dict[str, object]) -> list[str]:
-    entries: list[str] = []
-    for key in ("resources", "bases", "components"):
-        value = kustomization.get(key) or []
-        if isinstance(value, list):
-            entries += [str(v) for v in value]
-    return entries
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
-def check_kustomizations(root: Path, allow_remote: bool) -> None:
-    """Refuse remote bases (unless allowed), local bases outside ``root`` and helm charts."""
-    for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
-            if name not in KUSTOMIZATION_FILES:
+def _generator_files(generators: object) -> list[str]:
+    """Paths a configMapGenerator/secretGenerator list loads (``files``: ``[key=]path``)."""
+    out: list[str] = []
+    for gen in generators if isinstance(generators, list) else []:
+        if isinstance(gen, dict):
+            out += [f.partition("=")[2] or f for f in _strings(gen.get("files"))]
+            out += _strings(gen.get("envs")) + _strings(gen.get("env"))
+    return out
+
+
+def _paths_of(items: object) -> list[str]:
+    """``path`` of each mapping in a list (patches, patchesJson6902, replacements)."""
+    return (
+        [i["path"] for i in items if isinstance(i, dict) and isinstance(i.get("path"), str)]
+        if isinstance(items, list)
+        else []
+    )
+
+
+def entries(kustomization: dict[str, object]) -> list[tuple[str, str]]:
+    """Every (field, path) a kustomization makes kustomize load, inline configs included.
+
+    An entry with a line break is an inline config or patch (YAML text), not a path;
+    the paths an inline generator config loads are checked like any other.
+    """
+    out: list[tuple[str, str]] = []
+    for name in ("resources", "bases", "components", "crds", "configurations"):
+        out += [(name, v) for v in _strings(kustomization.get(name))]
+    for key in ("generators", "transformers", "validators"):
+        for value in _strings(kustomization.get(key)):
+            if "\n" not in value:
+                out.append((key, value))
                 continue
-            path = Path(dirpath) / name
-            rel = path.relative_to(root).as_posix()
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            except yaml.MarkedYAMLError as err:
-                line = err.problem_mark.line + 1 if err.problem_mark else "?"
-                raise RenderError(f"{rel}:{line}: invalid YAML: {err.problem}") from None
-            if not isinstance(data, dict):
-                raise RenderError(f"{rel}: a kustomization must be a mapping")
-            if data.get("helmCharts") or data.get("helmChartInflationGenerator"):
-                raise RenderError(f"{rel}: helm charts in kustomizations are not enabled")
-            for entry in _entries(data):
-                if any(m in entry for m in _REMOTE_MARKERS):
-                    if not allow_remote:
-                        raise RenderError(f"{rel}: remote base {entry!r} is not allowed")
-                elif not inside(root, Path(dirpath) / entry):
-                    raise RenderError(f"{rel}: {entry!r} leaves the repository")
+                inline = [d.data for d in kyaml.load_all(value, key)]
+            except kyaml.YAMLError as err:
+                raise RenderError(f"inline {key} entry: {err}") from None
+            for config in inline:
+                if isinstance(config, dict):
+                    out += [(key, p) for p in _generator_files([config])]
+                    out += [(key, p) for p in _strings(config.get("path"))]
+    for key in ("configMapGenerator", "secretGenerator"):
+        out += [(key, p) for p in _generator_files(kustomization.get(key))]
+    for key in ("patches", "patchesJson6902", "replacements"):
+        out += [(key, p) for p in _paths_of(kustomization.get(key))]
+    out += [
+        ("patchesStrategicMerge", v)
+        for v in _strings(kustomization.get("patchesStrategicMerge"))
+        if "\n" not in v
+    ]
+    openapi = kustomization.get("openapi")
+    if isinstance(openapi, dict):
+        out += [("openapi", p) for p in _strings(openapi.get("path"))]
+    return out
+
+
+def remote(entry: str) -> bool:
+    """Whether kustomize would fetch ``entry`` over the network."""
+    return any(m in entry for m in _REMOTE_MARKERS)
+
+
+def check_kustomizations(root: Path, allow_remote: bool, target: Path | None = None) -> None:
+    """Refuse remote entries (unless allowed), local paths outside ``root`` and helm charts,
+    in every field of the kustomization at ``target`` (default: ``root``) and of every
+    kustomization it loads, before kustomize runs. Iterative: deep chains of bases
+    cost a loop."""
+    todo, seen = [(target or root).resolve()], set()
+    while todo:
+        directory = todo.pop()
+        if directory in seen or not directory.is_dir():
+            continue
+        seen.add(directory)
+        found = [directory / n for n in KUSTOMIZATION_FILES if (directory / n).is_file()]
+        if not found:
+            continue
+        path = found[0]
+        rel = path.relative_to(root.resolve()).as_posix()
+        try:
+            data = kyaml.load(kyaml.read_bytes(path, rel, kyaml.LIMITS.max_bytes), rel) or {}
+        except kyaml.YAMLError as err:
+            raise RenderError(str(err)) from None
+        if not isinstance(data, dict):
+            raise RenderError(f"{rel}: a kustomization must be a mapping")
+        if data.get("helmCharts") or data.get("helmChartInflationGenerator"):
+            raise RenderError(f"{rel}: helm charts in kustomizations are not enabled")
+        for key, entry in entries(data):
+            if remote(entry):
+                if not allow_remote or key not in ("resources", "bases", "components"):
+                    raise RenderError(
+                        f"{rel}: {key}: remote base {entry!r} is not allowed "
+                        "(allowRemoteBases allows remote resources and components)"
+                    )
+            elif not inside(root, directory / entry):
+                raise RenderError(f"{rel}: {key}: {entry!r} leaves the repository")
+            elif key in ("resources", "bases", "components"):
+                todo.append((directory / entry).resolve())
 
 
 def kustomize_build(target: Path, options: Options, origin: str) -> list[Manifest]:
@@ -215,7 +310,7 @@ class KustomizeRenderer:
         return any((target / name).is_file() for name in KUSTOMIZATION_FILES)
 
     def render(self, root: Path, target: Path, options: Options) -> list[Manifest]:
-        check_kustomizations(root, options.allow_remote_bases)
+        check_kustomizations(root, options.allow_remote_bases, target)
         return kustomize_build(target, options, target.relative_to(root).as_posix() or ".")
 
 
@@ -228,14 +323,14 @@ RENDERERS: dict[str, Renderer] = {
 def _overlay(manifests: Sequence[Manifest], options: Options, origin: str) -> list[Manifest]:
     """Apply target namespace and name prefix with kustomize, so references follow."""
     with tempfile.TemporaryDirectory(prefix="qd-overlay-") as tmp:
-        docs = yaml.safe_dump_all([m.obj for m in manifests], sort_keys=False)
+        docs = kyaml.dump_all([m.obj for m in manifests])
         (Path(tmp) / "resources.yaml").write_text(docs)
         kustomization: dict[str, object] = {"resources": ["resources.yaml"]}
         if options.target_namespace:
             kustomization["namespace"] = options.target_namespace
         if options.name_prefix:
             kustomization["namePrefix"] = options.name_prefix
-        (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+        (Path(tmp) / "kustomization.yaml").write_text(kyaml.dump(kustomization))
         return kustomize_build(Path(tmp), options, origin)
 
 
@@ -250,7 +345,7 @@ def render(
     opts = options or Options()
     target = safe_target(root, path)
     if not tree_checked:
-        check_tree(root, opts.limits)
+        check_tree(root, opts.limits, path)
     kind = opts.type
     if kind == "auto":
         kind = "kustomize" if RENDERERS["kustomize"].detect(target) else "directory"

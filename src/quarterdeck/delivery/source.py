@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import os
 import re
 import shutil
@@ -26,8 +25,8 @@ from pathlib import Path
 import pathspec
 
 from quarterdeck.delivery.refs import RefError, Resolved, resolve
+from quarterdeck.delivery.tenancy import mask
 
-_USERINFO = re.compile(r"(://)[^/@\s]+@")
 _FULL_SHA = re.compile(r"[0-9a-f]{40}")
 _AUTH_HINTS = (
     "Authentication failed",
@@ -77,7 +76,7 @@ class Revision:
 
 def redact(text: str, secrets: Sequence[str] = ()) -> str:
     """``text`` without URL userinfo or any of ``secrets``."""
-    out = _USERINFO.sub(r"\1***@", text)
+    out = mask(text)
     for secret in secrets:
         out = out.replace(secret, "***")
     return out
@@ -98,7 +97,8 @@ class GitSource:
         self._revisions: dict[tuple[str, str], Revision] = {}
         self._locks: dict[Path, threading.Lock] = {}
         self._guard = threading.Lock()
-        self.checked: set[tuple[Path, object]] = set()  # (checkout, limits) that passed
+        self.checked: set[tuple[Path, str, object]] = set()  # (checkout, path, limits) passed
+        self.refused: dict[tuple[Path, str, object], str] = {}  # ... refused, and why
 
     def mirror_path(self, url: str) -> Path:
         return self.cache_dir / "mirrors" / f"{_key(url)}.git"
@@ -273,8 +273,14 @@ class GitSource:
             sha=sha, ref=resolved.ref, time=when, author=author, message=message.strip()
         )
 
-    def checkout(self, url: str, sha: str, ignore: str = "") -> Path:
+    def checkout(
+        self, url: str, sha: str, ignore: str = "", max_file: int = 0, max_total: int = 0
+    ) -> Path:
         """The tree of ``sha`` as plain files (no .git), ignored paths removed.
+
+        ``max_file``/``max_total`` (bytes, 0: no bound) are checked on the sizes git
+        records for the tree before anything is extracted: a refused commit costs
+        neither memory nor disk.
 
         Checkouts are immutable and keyed by commit and ignore rules, so a cached one
         is reused; a new one is built beside the cache and renamed into place.
@@ -285,29 +291,71 @@ class GitSource:
         with self._guard:
             lock = self._locks.setdefault(target, threading.Lock())
         with lock:  # concurrent syncs of one commit build its checkout once
+            if max_file or max_total:
+                self._check_sizes(url, sha, ignore, max_file, max_total)
             return self._checkout(url, sha, ignore, target)
+
+    def _check_sizes(self, url: str, sha: str, ignore: str, max_file: int, max_total: int) -> None:
+        """Refuse a tree with a file over ``max_file`` or more than ``max_total`` bytes."""
+        spec = pathspec.GitIgnoreSpec.from_lines(ignore.splitlines())
+        with self._env(None) as env:
+            listing = self._git(
+                ["-C", str(self.mirror_path(url)), "ls-tree", "-r", "-l", "-z", sha],
+                env=env,
+                what=f"list {sha[:12]}",
+            )
+        total = 0
+        for entry in listing.split("\0"):
+            meta, _, name = entry.partition("\t")
+            fields = meta.split()
+            if len(fields) < 4 or fields[1] != "blob" or (ignore.strip() and spec.match_file(name)):
+                continue
+            size = int(fields[3])
+            total += size
+            if max_file and size > max_file:
+                raise SourceError(
+                    f"revision {sha[:12]}: {name}: file is {size} bytes, over the limit of "
+                    f"{max_file}; nothing was checked out"
+                )
+        if max_total and total > max_total:
+            raise SourceError(
+                f"revision {sha[:12]}: repository is {total} bytes, over the limit of "
+                f"{max_total}; nothing was checked out"
+            )
 
     def _checkout(self, url: str, sha: str, ignore: str, target: Path) -> Path:
         if target.is_dir():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        with self._env(None) as env:
-            done = subprocess.run(
-                ["git", "-C", str(self.mirror_path(url)), "archive", "--format=tar", sha],
-                env=env,
-                capture_output=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        if done.returncode != 0:
-            raise SourceError(f"checkout {sha[:12]}: {tool_reason(done.stderr.decode())}")
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
         try:
-            with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-                archive.extractall(staging, filter="tar")
+            with (
+                self._env(None) as env,
+                subprocess.Popen(
+                    ["git", "-C", str(self.mirror_path(url)), "archive", "--format=tar", sha],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                ) as proc,
+            ):
+                assert proc.stdout is not None and proc.stderr is not None
+                try:  # streamed: the archive is never held in memory
+                    with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
+                        archive.extractall(staging, filter="tar")
+                except tarfile.TarError as err:
+                    proc.kill()
+                    raise SourceError(f"checkout {sha[:12]}: {err}") from None
+                stderr = proc.stderr.read().decode(errors="replace")
+                if proc.wait(timeout=self.timeout) != 0:
+                    raise SourceError(f"checkout {sha[:12]}: {tool_reason(stderr)}")
             remove_ignored(staging, ignore)
             staging.rename(target)
-        except OSError:
+        except subprocess.TimeoutExpired:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise SourceError(
+                f"checkout {sha[:12]}: git timed out after {self.timeout:g}s"
+            ) from None
+        except (OSError, SourceError):
             shutil.rmtree(staging, ignore_errors=True)
             if not target.is_dir():
                 raise
