@@ -102,7 +102,7 @@ def test_version_flag() -> None:
     from quarterdeck import __version__
 
     result = CliRunner().invoke(app, ["--version"])
-    assert (result.exit_code, result.stdout.strip()) == (0, f"qd {__version__}")
+    assert (result.exit_code, result.stdout.strip()) == (0, __version__)
 
 
 def test_dev_and_demo_take_name_without_n() -> None:

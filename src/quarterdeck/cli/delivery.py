@@ -122,7 +122,6 @@ def register(app: typer.Typer) -> None:
         delivery_apps.rollback,
         delivery_apps.suspend,
         delivery_apps.resume,
-        delivery_apps.operator,
     ):
         app.command()(command)
     app.command("import")(delivery_apps.import_command)

@@ -1,5 +1,5 @@
 """Application commands: ``qd get apps``, ``qd history``, ``qd rollback``, ``qd suspend``,
-``qd resume`` and ``qd operator`` (the controller process)."""
+``qd resume``."""
 
 from __future__ import annotations
 
@@ -138,53 +138,6 @@ def resume(
     cluster, app = _load(settings, namespace, app_name)
     _patch_spec(cluster, app, {"suspend": False})
     typer.echo(f"application {namespace}/{app_name} resumed")
-
-
-def operator(
-    kubeconfig: KubeOpt = None,
-    namespace: Annotated[
-        str, typer.Option("--namespace", "-n", help="Only this namespace.")
-    ] = "",
-    cache_dir: Annotated[Path, typer.Option(help="Git mirrors and checkouts.")] = Path(".qd-cache"),
-    tick: Annotated[float, typer.Option(help="Seconds between passes.")] = 1.0,
-    metrics_port: Annotated[int, typer.Option(help="Prometheus port (0: off).")] = 0,
-    install_crds: Annotated[bool, typer.Option(help="Apply the CRDs first.")] = True,
-    queueing: Annotated[bool, typer.Option(help="Run the queueing controller too.")] = True,
-    queueing_webhook_port: Annotated[
-        int, typer.Option(help="Serve the queueing Job webhook on 127.0.0.1:PORT (dev; 0: off).")
-    ] = 0,
-) -> None:
-    """Run the delivery controller (and the queueing controller beside it)."""
-    from prometheus_client import start_http_server
-
-    from quarterdeck.api import delivery as api
-    from quarterdeck.api.crd import crd
-    from quarterdeck.api.policy_crd import guardrail_crd
-    from quarterdeck.delivery.controller import Controller
-    from quarterdeck.delivery.runner import Runner
-
-    cluster = connect(kubeconfig)
-    if install_crds:  # and the Guardrail CRD: every sync is checked against Guardrails
-        for manifest in [*(crd(kind) for kind in api.KINDS), guardrail_crd()]:
-            cluster.apply(manifest)
-        names = [f"{k.plural}.{k.group}" for k in api.KINDS] + [guardrail_crd()["metadata"]["name"]]
-        cluster.wait_established(names, timeout=60)
-    if metrics_port:
-        start_http_server(metrics_port)
-    runner = Runner(Controller(cluster.client, cache_dir, namespace=namespace or None), tick)
-    typer.echo(f"delivery operator running (namespace: {namespace or 'all'})", err=True)
-    from quarterdeck.cli.queue_cluster import start_queueing
-
-    stop_queueing = (
-        start_queueing(kubeconfig, tick, queueing_webhook_port, install_crds) if queueing else None
-    )
-    try:
-        runner.run()
-    except KeyboardInterrupt:
-        runner.stop.set()
-    finally:
-        if stop_queueing is not None:
-            stop_queueing()
 
 
 def diff_app(

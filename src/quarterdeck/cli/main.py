@@ -7,69 +7,29 @@ and Tab completion import all of them (docs/benchmarks.md has the numbers).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
 import typer
-from typer.core import TyperGroup, TyperOption
 
-from quarterdeck.cli import delivery, dev, get, policy, queue, simulate
+from quarterdeck.cli import delivery, dev, get, operator, policy, queue, simulate
 from quarterdeck.cli.demo import demo
-
-
-def _flags_without_metavar(command: Any) -> None:
-    """typer's help prints `<bool>` after every on/off flag; kubectl's help prints nothing."""
-    from typer._click import Context
-
-    help_option = command.get_help_option(Context(command))
-    for param in [*command.params, help_option]:
-        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
-            param.metavar = ""
-    if isinstance(command, TyperGroup):
-        for sub in command.commands.values():
-            _flags_without_metavar(sub)
-
-
-class QdGroup(TyperGroup):
-    """The root group: fixes the flags' help once, for the process and for CliRunner alike."""
-
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        _flags_without_metavar(self)
-        return super().main(*args, **kwargs)
-
+from quarterdeck.cli.options import VersionOpt, version_callback
 
 app = typer.Typer(
-    cls=QdGroup,
-    rich_markup_mode=None,
+    rich_markup_mode=None,  # click's plain help, as kubectl's: no rich, no markdown-it import
     help="quarterdeck: a Kubernetes platform control plane.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 
 
-def _print_version(value: bool) -> None:
-    if value:
-        from quarterdeck import __version__
-
-        typer.echo(f"qd {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
-def main(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
+def main(version: VersionOpt = False) -> None:
     """quarterdeck: GitOps delivery, GPU queueing and placement, guardrails, showback."""
 
 
 @app.command()
 def version() -> None:
     """Print the quarterdeck version."""
-    _print_version(True)
+    version_callback(True)
 
 
 app.add_typer(dev.app, name="dev")
@@ -79,3 +39,4 @@ delivery.register(app)
 get.register(app)
 policy.register(app)
 app.add_typer(queue.app, name="queue")
+app.command("operator")(operator.operator)

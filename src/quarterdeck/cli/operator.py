@@ -1,0 +1,153 @@
+"""`qd operator`: run quarterdeck's controllers (delivery, queueing) in one process.
+
+Flags follow controller-runtime's and client-go's names where they exist
+(`--leader-elect*`, `--health-port` as `--health-probe-bind-address`); see docs/runtime.md.
+SIGTERM and SIGINT both stop it cleanly (exit 0); a second one ends it at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from enum import StrEnum
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from quarterdeck.cli.options import AllowExecOpt, ContextOpt, KubeconfigOpt
+
+
+class LogFormat(StrEnum):
+    json = "json"
+    console = "console"
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT alike set ``stop``; a second signal exits at once."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            os._exit(128 + signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def operator(
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    allow_exec_plugins: AllowExecOpt = False,
+    namespace: Annotated[
+        str, typer.Option("--namespace", "-n", help="Only this namespace (default: all).")
+    ] = "",
+    cache_dir: Annotated[Path, typer.Option(help="Git mirrors and checkouts.")] = Path(".qd-cache"),
+    tick: Annotated[float, typer.Option(help="Seconds between passes.")] = 1.0,
+    health_port: Annotated[
+        int, typer.Option(help="Serve /healthz, /readyz and /metrics on this port (0: off).")
+    ] = 0,
+    metrics_port: Annotated[int, typer.Option(help="Same as --health-port (older name).")] = 0,
+    bind_address: Annotated[
+        str, typer.Option(help="Address of the health and metrics port.")
+    ] = "127.0.0.1",
+    install_crds: Annotated[bool, typer.Option(help="Apply the CRDs first.")] = True,
+    delivery: Annotated[bool, typer.Option(help="Run the delivery controller.")] = True,
+    queueing: Annotated[bool, typer.Option(help="Run the queueing controller too.")] = True,
+    queueing_webhook_port: Annotated[
+        int, typer.Option(help="Serve the queueing Job webhook on 127.0.0.1:PORT (dev; 0: off).")
+    ] = 0,
+    leader_elect: Annotated[
+        bool, typer.Option(help="Run controllers only while holding the Lease.")
+    ] = False,
+    leader_elect_namespace: Annotated[
+        str, typer.Option(help="Namespace of the Lease (default: the context's).")
+    ] = "",
+    leader_elect_id: Annotated[str, typer.Option(help="Name of the Lease.")] = "",
+    leader_elect_lease_duration: Annotated[
+        float, typer.Option(help="Seconds a standby waits before taking an unrenewed Lease.")
+    ] = 15.0,
+    leader_elect_renew_deadline: Annotated[
+        float, typer.Option(help="Seconds the leader keeps trying to renew before giving up.")
+    ] = 10.0,
+    leader_elect_retry_period: Annotated[
+        float, typer.Option(help="Seconds between attempts to take or renew the Lease.")
+    ] = 2.0,
+    identity: Annotated[
+        str, typer.Option(help="Holder name in the Lease (default: host_pid_random).")
+    ] = "",
+    grace_period: Annotated[
+        float, typer.Option(help="Seconds in-flight work may take to finish on stop.")
+    ] = 10.0,
+    log_format: Annotated[LogFormat, typer.Option(help="json or console.")] = LogFormat.console,
+    log_level: Annotated[LogLevel, typer.Option(help="Least severe level logged.")] = (
+        LogLevel.info
+    ),
+) -> None:
+    """Run the controllers (delivery, queueing) until SIGTERM or SIGINT."""
+    from quarterdeck.kube.config import ClientSettings, ConfigError, load_client, resolve
+    from quarterdeck.kube.health import PortTaken
+    from quarterdeck.operator import (
+        LEASE_NAME,
+        LeaderElection,
+        Operator,
+        OperatorConfig,
+        configure_logging,
+    )
+
+    configure_logging(log_format.value, log_level.value)
+    settings = ClientSettings(kubeconfig, context, None, allow_exec_plugins)
+    try:
+        resolved = resolve(settings)
+        client = load_client(settings, field_manager="quarterdeck-operator")
+        election = LeaderElection(
+            enabled=leader_elect,
+            namespace=leader_elect_namespace or resolved.namespace or "default",
+            name=leader_elect_id or LEASE_NAME,
+            lease_duration=leader_elect_lease_duration,
+            renew_deadline=leader_elect_renew_deadline,
+            retry_period=leader_elect_retry_period,
+        )
+        config = OperatorConfig(
+            cache_dir=cache_dir,
+            namespace=namespace or None,
+            tick=tick,
+            install_crds=install_crds,
+            delivery=delivery,
+            queueing=queueing,
+            queueing_webhook_port=queueing_webhook_port,
+            bind_address=bind_address,
+            health_port=health_port or metrics_port,
+            grace_period=grace_period,
+            leader=election,
+            identity=identity,
+        )
+        op = Operator(client, config, lambda manager: load_client(settings, manager))
+        if leader_elect:  # bad durations are bad input, said before anything starts
+            from quarterdeck.kube.leader import LeaderElector
+
+            LeaderElector(
+                client,
+                election.namespace,
+                election.name,
+                "check",
+                election.lease_duration,
+                election.renew_deadline,
+                election.retry_period,
+            )
+        op.serve_health()
+    except (ConfigError, PortTaken, ValueError) as err:
+        sys.stderr.write(f"error: {err}\n")
+        raise typer.Exit(2) from None
+    _stop_on_signals(op.stop)
+    raise typer.Exit(op.run())
