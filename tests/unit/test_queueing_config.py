@@ -131,7 +131,7 @@ def _gpu_nodes(n: int) -> tuple[Node, ...]:
 def test_fgd_runs_live_learning_its_target_from_admitted_workloads() -> None:
     """fgd used to raise PlacementError in the controller (no target workload)."""
     placer = placer_from(config_from_document(_doc({"placement": {"policy": "fgd"}})))
-    assert placer.target().keys[0][2:4] == (1, 1000)  # fallback: one whole GPU
+    assert placer.target().keys[0][1:3] == (1, 1000)  # fallback: one whole GPU
     queues = {"a": ClusterQueue("a", _quota(16))}
     half = Workload("ns/half", "a", (PodSet("main", 1, {"cpu": 1000, GPU: 500}),))
     running = AdmittedWorkload(
@@ -146,7 +146,7 @@ def test_fgd_runs_live_learning_its_target_from_admitted_workloads() -> None:
     got = cycle(snap, placer)
     assert [a.workload.key for a in got.admitted] == ["ns/next"]
     # Learned from the admitted pods: half a GPU and a whole one, equally often.
-    assert {k[3] for k in placer.target().keys} == {500, 1000}
+    assert {k[2] for k in placer.target().keys} == {500, 1000}
     # FGD fills the half-used GPU: a fresh half would strand 500m for whole-GPU pods.
     devices = got.admitted[0].pod_sets[0].devices
     assert devices is not None and devices[0].node == "n0" and devices[0].gpus == (0,)

@@ -82,11 +82,22 @@ def test_event_loop_runs_in_time_then_insertion_order() -> None:
     assert loop.run() == 3 and seen == ["a", "b2.0", "c"]
 
 
-def test_sampling_reaches_the_load_and_stops() -> None:
+def test_arrivals_are_the_trace_then_draws_up_to_the_load_as_published() -> None:
+    """The authors' simulator: every trace task once in random order, then draws with
+    replacement until the next one's per-GPU share would overshoot load x capacity."""
     tasks = synthetic_tasks(200, seed=1)
-    picks = sample_arrivals(tasks, 20_000, 1.3, seed=4)
+    trace_demand = sum(t.request.gpu_demand_milli for t in tasks)
+    capacity = trace_demand // 2  # the trace alone is 200% of this capacity
+    picks = sample_arrivals(tasks, trace_demand, 1.3, seed=4)
+    assert sorted(picks[:200].tolist()) == list(range(200))  # the trace, permuted
     demand = [tasks[i].request.gpu_demand_milli for i in picks]
-    assert sum(demand) >= 26_000 > sum(demand[:-1])
+    assert sum(demand) <= 1.3 * trace_demand
+    assert not np.array_equal(picks[:200], np.arange(200))
+    # A trace with more demand than the load loses random tasks, keeping the order.
+    thinned = sample_arrivals(tasks, capacity, 1.3, seed=4)
+    kept = [tasks[i].request.gpu_demand_milli for i in thinned]
+    assert len(set(thinned.tolist())) == thinned.size and sum(kept) <= 1.3 * capacity
+    assert sum(kept) > 1.3 * capacity - 8000
 
 
 def test_fill_is_deterministic_per_seed_and_accounts_every_arrival() -> None:

@@ -62,6 +62,9 @@ class ClusterState:
         for i, s in enumerate(specs):
             for p, count in s.mig:
                 self.mig_free[i, self.mig_profiles.index(p)] += count
+        # Rank of each node's name: the published simulator breaks score ties to the
+        # lexicographically smallest node name (its patched kube-scheduler selectHost).
+        self.name_rank: I64 = np.argsort(np.argsort(np.array(names, dtype=object)))
         self.version: I64 = _stamps(n)
         # GPU demand (milli) of the GPU pods on each node: GPU clustering reads it.
         self.demands: list[Counter[int]] = [Counter() for _ in range(n)]
@@ -76,6 +79,7 @@ class ClusterState:
         other.specs, other.models, other.mig_profiles = self.specs, self.models, self.mig_profiles
         other.cpu_cap, other.mem_cap, other.gpu_cap = self.cpu_cap, self.mem_cap, self.gpu_cap
         other.model_idx = self.model_idx
+        other.name_rank = self.name_rank
         other.cpu_free, other.mem_free = self.cpu_free.copy(), self.mem_free.copy()
         other.gpu_free, other.mig_free = self.gpu_free.copy(), self.mig_free.copy()
         other.version = self.version.copy()

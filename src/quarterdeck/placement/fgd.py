@@ -50,8 +50,9 @@ class FragmentationGradient:
     score 0..100, ``floor(100 * sigmoid(-Δ / 1000))``, the kube-scheduler score range;
     nodes with the top score tie. That coarse grain matters: it lets nodes whose Δ
     differ by a few milli-GPU tie (see docs/benchmarks.md). `exact=True` minimises Δ
-    itself instead. Ties go to a uniformly random node (`tie_break="random"`, what
-    kube-scheduler does) or to the node with least left over (`"bestfit"`, ours).
+    itself instead. Ties go to the smallest node name (`tie_break="name"`, what the
+    published simulator's patched kube-scheduler does) or first to the node with least
+    left over (`"bestfit"`, ours).
     """
 
     name = "fgd"
@@ -59,12 +60,12 @@ class FragmentationGradient:
     def __init__(
         self,
         workload: TargetWorkload,
-        tie_break: str = "random",
+        tie_break: str = "name",
         exact: bool = False,
         measure: Measure = fragmentation,
     ) -> None:
-        if tie_break not in ("bestfit", "random"):
-            raise ValueError(f"tie_break must be 'bestfit' or 'random', not {tie_break!r}")
+        if tie_break not in ("bestfit", "name"):
+            raise ValueError(f"tie_break must be 'bestfit' or 'name', not {tie_break!r}")
         self.measure = measure
         self.tie_break = tie_break
         self.exact = exact
@@ -133,7 +134,7 @@ class FragmentationGradient:
         then = leftover(cluster) if self.tie_break == "bestfit" else None
         delta = self.deltas(cluster, request, candidates)
         key = delta if self.exact else -node_score(delta)
-        node = pick_lowest(key, candidates, rng, then)
+        node = pick_lowest(key, candidates, cluster.name_rank, then)
         if node is None:
             return None
         return PodPlacement(node, self.gpu_choice(cluster, request, node))
@@ -159,7 +160,13 @@ class FragmentationGradient:
             )
             table = np.full(gpu.shape, np.inf)
             table[rows, cols] = after
-            choice = np.argmin(table, axis=1)
+            if self.exact:
+                choice = np.argmin(table, axis=1)
+            else:
+                # The published plugin keeps the first GPU with the best integer score.
+                grown = table - before[:, None]
+                score = np.where(np.isfinite(table), node_score(grown), -1.0)
+                choice = np.argmax(score, axis=1)
             return table[np.arange(nodes.size), choice] - before, choice
         if request.gpu_count:
             free = gpu == MILLI_PER_GPU

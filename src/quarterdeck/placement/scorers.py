@@ -1,8 +1,10 @@
 """Node scorers: given the feasible nodes for one pod, pick a node and its GPUs.
 
-The five baselines of Weng et al. (ATC'23) follow their published descriptions; FGD
-lives in `fgd.py`. Every scorer breaks exact ties uniformly at random with the
-generator it is handed, so a run is reproducible from its seed.
+The five baselines of Weng et al. (ATC'23) follow the authors' simulator
+(hkust-adsl/kubernetes-scheduler-simulator): its integer scores where the coarse grain
+makes nodes tie, and its tie rule, the node with the smallest name (its kube-scheduler
+is patched so for reproducibility). FGD lives in `fgd.py`. Only `random` draws, from
+the generator it is handed, so a run is reproducible from its seed.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ class Scorer(Protocol):
 
 
 def pick_lowest(
-    values: F64, candidates: Mask, rng: np.random.Generator, then: F64 | None = None
+    values: F64, candidates: Mask, order: NDArray[np.int64], then: F64 | None = None
 ) -> int | None:
     """Index of the lowest value among candidates; ties go to the lowest `then` value,
-    remaining ties uniformly at random."""
+    remaining ties to the lowest `order` (the node name's rank)."""
     idx = np.flatnonzero(candidates)
     if idx.size == 0:
         return None
@@ -41,7 +43,7 @@ def pick_lowest(
     if then is not None and best.size > 1:
         second = then[best]
         best = best[second <= second.min() + 1e-9]
-    return int(best[0] if best.size == 1 else best[rng.integers(best.size)])
+    return int(best[0] if best.size == 1 else best[np.argmin(order[best])])
 
 
 def leftover(cluster: ClusterState) -> F64:
@@ -99,7 +101,7 @@ class BestFit:
     def choose(
         self, cluster: ClusterState, request: Request, candidates: Mask, rng: np.random.Generator
     ) -> PodPlacement | None:
-        node = pick_lowest(leftover(cluster), candidates, rng)
+        node = pick_lowest(leftover(cluster), candidates, cluster.name_rank)
         return None if node is None else PodPlacement(node, gpus_for(cluster, request, node))
 
 
@@ -119,53 +121,85 @@ class DotProduct:
         d_mem = request.memory_mib / np.maximum(cluster.mem_cap, 1)
         d_gpu = request.gpu_demand_milli / np.maximum(cluster.gpu_cap * MILLI_PER_GPU, 1)
         score = d_cpu * cpu + d_mem * mem + d_gpu * gpu
-        node = pick_lowest(score, candidates, rng)
+        node = pick_lowest(score, candidates, cluster.name_rank)
         return None if node is None else PodPlacement(node, gpus_for(cluster, request, node))
 
 
+MAX_SCORE = 100  # kube-scheduler's node score range is 0..100
+MAX_SPEC_GPU = 8 * MILLI_PER_GPU  # the published simulator's GPU normaliser (8 GPUs)
+
+
+def pick_highest(scores: F64, candidates: Mask, order: NDArray[np.int64]) -> int | None:
+    """A candidate with the top (integer) score, ties to the smallest node name."""
+    return pick_lowest(-scores, candidates, order)
+
+
 class GpuPacking:
-    """Keep idle GPUs idle. Tiers, best first: a share that fits on a partly used GPU
-    (the fuller that GPU the better); a node that already runs GPU work; an idle node,
-    smaller nodes first so that big ones stay whole. CPU-only pods have no preference."""
+    """Keep idle GPUs idle, with the published plugin's integer scores (0..100):
+
+    - a share that fits on a partly used GPU: 100 - (free tenths of the tightest such
+      GPU), at least 50 (so GPUs within 100m of each other tie);
+    - free GPUs on a node that already runs GPU work: 50 - GPUs taken, at least 33;
+    - an idle node: max(33 - its GPUs, its GPUs), smaller nodes first.
+
+    CPU-only pods score 0 everywhere, so they go to the smallest feasible node name."""
 
     name = "packing"
 
     def choose(
         self, cluster: ClusterState, request: Request, candidates: Mask, rng: np.random.Generator
     ) -> PodPlacement | None:
-        if not request.gpu_count:
-            return RandomFit().choose(cluster, request, candidates, rng)
+        if not request.gpu_count:  # score 0 everywhere: the tie rule decides
+            node = pick_lowest(np.zeros(len(cluster)), candidates, cluster.name_rank)
+            return None if node is None else PodPlacement(node)
         free = cluster.gpu_free
-        busy = free.sum(axis=1) < cluster.gpu_cap * MILLI_PER_GPU
-        tier = np.where(busy, 1.0, 2.0 + cluster.gpu_cap / 100)
+        full = (free == MILLI_PER_GPU).sum(axis=1)
+        idle = full == cluster.gpu_cap
+        need = request.gpu_milli if request.is_shared else MILLI_PER_GPU
+        score = np.where(
+            idle, np.maximum(MAX_SCORE // 3 - full, full), MAX_SCORE // 2 - request.gpu_count
+        ).astype(np.float64)
         if request.is_shared:
-            partly = (free >= request.gpu_milli) & (free < MILLI_PER_GPU)
-            tightest = np.where(partly, free, MILLI_PER_GPU).min(axis=1) / MILLI_PER_GPU
-            tier = np.where(partly.any(axis=1), tightest * 0.5, tier)
-        node = pick_lowest(tier, candidates, rng)
+            partly = (free >= need) & (free < MILLI_PER_GPU)
+            tightest = np.where(partly, free, MILLI_PER_GPU).min(axis=1)
+            shared = np.maximum(MAX_SCORE - (tightest * 100 // MILLI_PER_GPU) // 10, MAX_SCORE // 2)
+            score = np.where(partly.any(axis=1) & ~idle, shared, score)
+        else:
+            score = np.where(idle, score, np.maximum(score, MAX_SCORE // 3))
+        node = pick_highest(score, candidates, cluster.name_rank)
         return None if node is None else PodPlacement(node, gpus_for(cluster, request, node))
 
 
+def affinity_tag(demand_milli: int) -> int:
+    """The published simulator's GPU affinity: one tag for every share, else the GPU count."""
+    return -1 if demand_milli < MILLI_PER_GPU else demand_milli // MILLI_PER_GPU
+
+
 class GpuClustering:
-    """Put tasks with equal GPU demand together. Tiers, best first: nodes whose GPU pods
-    all ask what this one asks; nodes where some do; idle nodes; the rest. Inside a tier
-    the node with less free GPU wins. CPU-only pods have no preference."""
+    """Put tasks of one GPU affinity together (every share is one affinity, whole GPUs
+    one per count), with the published plugin's integer scores: nodes whose GPU pods all
+    have this affinity 75+, nodes where some do 50+, nodes without GPU pods 25+, the
+    rest 0+; plus 25 * (8 GPUs - free GPU) / 8 GPUs, so fuller nodes win and nodes
+    within 320m of each other tie. CPU-only pods score 0 everywhere (smallest name)."""
 
     name = "clustering"
 
     def choose(
         self, cluster: ClusterState, request: Request, candidates: Mask, rng: np.random.Generator
     ) -> PodPlacement | None:
-        want = request.gpu_demand_milli
-        if not request.gpu_count:
-            return RandomFit().choose(cluster, request, candidates, rng)
-        tier = np.full(len(cluster), 3.0)
+        if not request.gpu_count:  # score 0 everywhere: the tie rule decides
+            node = pick_lowest(np.zeros(len(cluster)), candidates, cluster.name_rank)
+            return None if node is None else PodPlacement(node)
+        want = affinity_tag(request.gpu_demand_milli)
+        quarter = MAX_SCORE // 4
+        base = np.zeros(len(cluster), dtype=np.int64)
         for n in np.flatnonzero(candidates):
-            kinds = cluster.demands[n]
-            if want in kinds:
-                tier[n] = 0.0 if len(kinds) == 1 else 1.0
-            elif not kinds:
-                tier[n] = 2.0
-        fullest = cluster.gpu_free.sum(axis=1) / (MILLI_PER_GPU * cluster.gpu_free.shape[1] + 1)
-        node = pick_lowest(tier + fullest, candidates, rng)
+            tags = {affinity_tag(m) for m in cluster.demands[n]}
+            if want in tags:
+                base[n] = 3 * quarter if len(tags) == 1 else 2 * quarter
+            elif not tags:
+                base[n] = quarter
+        left = cluster.gpu_free.sum(axis=1)
+        score = (base + quarter * (MAX_SPEC_GPU - left) // MAX_SPEC_GPU).astype(np.float64)
+        node = pick_highest(score, candidates, cluster.name_rank)
         return None if node is None else PodPlacement(node, gpus_for(cluster, request, node))

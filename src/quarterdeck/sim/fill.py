@@ -1,7 +1,9 @@
-"""The fill experiment of Weng et al. (ATC'23): tasks sampled with replacement from a
-trace arrive one at a time in random order and never leave, until their GPU demand
-reaches `load` (130%) of the cluster's GPU capacity. After every arrival the GPU
-allocation ratio and the fragmentation are recorded.
+"""The fill experiment of Weng et al. (ATC'23), arrivals as the authors' simulator makes
+them: the trace's tasks in random order, then, while their GPU demand is short of
+`load` (130%) of the cluster's GPU capacity, more tasks drawn with replacement are
+appended (a trace with more demand loses tasks drawn at random instead). They arrive one
+at a time and never leave. After every arrival the GPU allocation ratio and the
+fragmentation are recorded.
 
 Arrivals depend on the seed only (not on the policy), so policies are compared on the
 same task sequence; ties inside a policy use a second stream of the same seed.
@@ -56,24 +58,32 @@ class FillRun:
 
 
 def sample_arrivals(tasks: Sequence[Task], capacity_milli: int, load: float, seed: int) -> I64:
-    """Trace indices drawn with replacement until GPU demand reaches load x capacity."""
+    """Trace indices in arrival order: a permutation of the trace, topped up by draws
+    with replacement (or thinned by random removals) to load x capacity GPU demand."""
     rng = np.random.default_rng([seed, 0])
     demand = np.array([t.request.gpu_demand_milli for t in tasks], dtype=np.int64)
     if not demand.any():
         raise ValueError("the trace asks for no GPU: a fill experiment would never end")
     goal = load * capacity_milli
-    picks: list[I64] = []
-    total = 0
-    while total < goal:
-        batch = rng.integers(len(tasks), size=4096)
-        cum = total + np.cumsum(demand[batch])
-        stop = int(np.searchsorted(cum, goal))
-        if stop < batch.size:
-            picks.append(batch[: stop + 1])
+    order = rng.permutation(len(tasks))
+    total = int(demand.sum())
+    if total > goal:
+        keep = np.ones(len(tasks), dtype=np.bool_)
+        while total > goal:
+            victim = int(rng.choice(np.flatnonzero(keep)))
+            keep[victim] = False
+            total -= int(demand[order[victim]])
+        return order[keep]
+    # The simulator stops at the first draw whose per-GPU share would overshoot.
+    per_gpu = np.array([t.request.gpu_milli for t in tasks], dtype=np.int64)
+    extra: list[int] = []
+    while True:
+        draw = int(rng.integers(len(tasks)))
+        if total + per_gpu[draw] > goal:
             break
-        picks.append(batch)
-        total = int(cum[-1])
-    return np.concatenate(picks)
+        total += int(demand[draw])
+        extra.append(draw)
+    return np.concatenate([order, np.array(extra, dtype=np.int64)])
 
 
 def _at_step(arrive: Callable[[int], None], step: int, _time: float) -> None:
