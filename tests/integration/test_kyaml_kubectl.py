@@ -92,7 +92,12 @@ def test_round_trip_cases_match_kubectl_apply(
     head = "apiVersion: test.quarterdeck.dev/v1\nkind: YamlProbe\nmetadata:\n"
     theirs = tmp_path / "kubectl.yaml"
     theirs.write_text(f"{head}  name: by-kubectl\n  namespace: {namespace}\n{SPEC}")
-    env = {"KUBECONFIG": str(dev_cluster.kubeconfig), "PATH": "/usr/bin:/bin"}
+    # HOME: kubectl keeps its discovery cache under $HOME/.kube (else in the cwd)
+    env = {
+        "KUBECONFIG": str(dev_cluster.kubeconfig),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+    }
     subprocess.run(
         [_kubectl(), "apply", "-f", str(theirs)], env=env, check=True, capture_output=True
     )

@@ -220,7 +220,8 @@ def test_a_failing_handler_is_retried_with_backoff_and_never_ends_the_worker() -
 
 
 def test_process_one_hands_the_key_back_when_the_handler_raises() -> None:
-    q: WorkQueue[str] = WorkQueue()
+    clock = FakeClock()  # a real clock could pass the 5 ms between the two calls
+    q: WorkQueue[str] = WorkQueue(clock=clock)
     q.add("a")
 
     def boom(key: str) -> None:
@@ -229,6 +230,9 @@ def test_process_one_hands_the_key_back_when_the_handler_raises() -> None:
     assert process_one(q, boom, 0)
     assert q.processing() == 0 and q.num_requeues("a") == 1
     assert not process_one(q, boom, 0)  # waiting out its 5 ms, not queued at once
+    clock.advance(0.005)
+    assert process_one(q, boom, 0)
+    assert q.num_requeues("a") == 2
 
 
 def test_supervisor_restarts_a_crashed_thread_and_not_a_finished_one() -> None:
