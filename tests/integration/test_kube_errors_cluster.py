@@ -45,7 +45,7 @@ def raised(call: Callable[[], Any]) -> KubeError:
 
 def test_not_found_already_exists_conflict(kube: Client, namespace: str) -> None:
     err = raised(lambda: kube.get(ConfigMap, "missing", namespace=namespace))
-    assert type(err) is NotFound and err.code == 404
+    assert type(err) is NotFound and err.code == 404 and not err.api_missing
     assert str(err).startswith('configmaps "missing" not found (HTTP 404 NotFound from https://')
 
     cm = ConfigMap(metadata=ObjectMeta(name="one", namespace=namespace), data={"a": "1"})
@@ -59,6 +59,21 @@ def test_not_found_already_exists_conflict(kube: Client, namespace: str) -> None
     stale.data = {"a": "3"}
     conflict = raised(lambda: kube.replace(stale))
     assert type(conflict) is Conflict and conflict.retryable
+
+
+def test_a_kind_the_server_does_not_serve(kube: Client, namespace: str) -> None:
+    from lightkube.generic_resource import create_namespaced_resource
+
+    unknown_group = create_namespaced_resource("nope.quarterdeck.dev", "v1", "Nope", "nopes")
+    unknown_kind = create_namespaced_resource("apps", "v1", "Nope", "nopes")
+    for res in (unknown_group, unknown_kind):
+        err = raised(lambda res=res: kube.get(res, "x", namespace=namespace))  # type: ignore[misc]
+        assert isinstance(err, NotFound) and err.api_missing, str(err)
+    group = raised(lambda: kube.get(unknown_group, "x", namespace=namespace))
+    assert str(group).startswith(
+        f"the server does not serve /apis/nope.quarterdeck.dev/v1/namespaces/{namespace}/nopes/x"
+    )
+    assert str(group).endswith(": is the API (its CRD) installed? (context it)")
 
 
 def test_invalid_and_immutable_field(kube: Client, namespace: str) -> None:

@@ -101,7 +101,14 @@ class Forbidden(KubeError):
 
 
 class NotFound(KubeError):
-    """404: the object (or its namespace, or its kind) does not exist."""
+    """404: the object (or its namespace, or its kind) does not exist.
+
+    `api_missing` is True when it is the kind, not an object, that the server does not know
+    (a CRD that is not installed): the server then names no object in the Status, or sends
+    no Status at all (its router's plain "404 page not found").
+    """
+
+    api_missing = False
 
 
 class Conflict(KubeError):
@@ -155,11 +162,16 @@ def classify(err: BaseException, *, context: str | None = None) -> KubeError | N
         return err
     if isinstance(err, ApiError):
         return _from_status(err, context)
-    if isinstance(err, httpx2.HTTPStatusError):
+    if isinstance(err, httpx2.HTTPStatusError):  # a body that is not a Status
         code = err.response.status_code
         kind = _BY_CODE.get(code, KubeError)
         text = err.response.reason_phrase or f"HTTP {code}"
-        return _api_error(kind, text, code, None, (), None, _server(err), context)
+        error = _api_error(kind, text, code, None, (), None, _server(err), context)
+        if isinstance(error, NotFound):
+            error.api_missing = True
+            error.what = f"the server does not serve {err.request.url.path}"
+            error.hint = "is the API (its CRD) installed?"
+        return error
     if isinstance(err, httpx2.TransportError):
         return _from_transport(err, context)
     return None
@@ -186,6 +198,8 @@ def _from_status(err: ApiError, context: str | None) -> KubeError:
         kind = ServerTimeout
     message = status.message or reason or f"HTTP {code}"
     error = _api_error(kind, message, code, reason, causes, retry_after, _server(err), context)
+    if isinstance(error, NotFound):
+        error.api_missing = details is None or not (details.name or details.kind)
     if code == 429 or code >= 500:
         error.retryable = True
     return error
