@@ -250,8 +250,12 @@ class Controller:
     def block(
         self, app: api.Application, reason: str, message: str, stalled: bool = False
     ) -> api.Application:
+        """Record why ``app`` is not synced; no write when its status says so already
+        (a blocked Application is looked at often and must not cost a call each time)."""
         owner = Owner(app.metadata.namespace, app.metadata.name)
         status = blocked_status(app, reason, message, rfc3339(self.clock()), stalled=stalled)
+        if status == app.status:
+            return app
         self.write_status(ApplicationRes, owner, status)
         return msgspec.structs.replace(app, status=status)
 
