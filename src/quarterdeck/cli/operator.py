@@ -2,11 +2,13 @@
 
 Flags follow controller-runtime's and client-go's names where they exist
 (`--leader-elect*`, `--health-port` as `--health-probe-bind-address`); see docs/runtime.md.
-SIGTERM and SIGINT both stop it cleanly (exit 0); a second one ends it at once.
+SIGTERM and SIGINT both stop it cleanly (exit 0); a second one ends it at once. SIGUSR1
+prints every thread's stack on stderr (for a process that seems stuck).
 """
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import sys
@@ -43,6 +45,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # where is every thread now?
 
 
 def operator(
