@@ -126,6 +126,12 @@ def main() -> None:
         action="store_true",
         help="drive Controller.reconcile_all passes instead of the operator's work queue",
     )
+    parser.add_argument(
+        "--impersonate",
+        action="store_true",
+        help="apply as a ServiceAccount of the namespace (spec.serviceAccountName, "
+        "bound to the built-in admin ClusterRole): the cost of tenancy's impersonation",
+    )
     args = parser.parse_args()
     client = load_client(args.kubeconfig, field_manager="bench")
     cluster = Cluster(client)
@@ -146,6 +152,29 @@ def main() -> None:
             }
         )
 
+        if args.impersonate:
+            cluster.apply(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": "deployer", "namespace": ns},
+                }
+            )
+            cluster.apply(
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "RoleBinding",
+                    "metadata": {"name": "deployer", "namespace": ns},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "ClusterRole",
+                        "name": "admin",
+                    },
+                    "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": ns}],
+                }
+            )
+        account = {"serviceAccountName": "deployer"} if args.impersonate else {}
+
         def create(i: int) -> None:
             cluster.apply(
                 {
@@ -156,6 +185,7 @@ def main() -> None:
                         "sourceRef": {"name": "repo"},
                         "path": f"apps/a{i}",
                         "retry": {"interval": "1s"},
+                        **account,
                     },
                 }
             )
@@ -164,6 +194,9 @@ def main() -> None:
             list(pool.map(create, range(args.apps)))
         controller = Controller(client, tmp / "cache", namespace=ns, workers=args.workers)
         calls = count_calls(client) if args.count_calls else collections.Counter()
+        if args.count_calls and args.impersonate:  # the tenant's own client counts too
+            user = f"system:serviceaccount:{ns}:deployer"
+            tenant_calls = count_calls(controller.cluster.impersonating(user).client)
         start = time.perf_counter()
         cpu_start = time.process_time()
         passes = 0
@@ -189,6 +222,8 @@ def main() -> None:
             f"all_ready_s={elapsed:.1f} ready={ready} passes={passes} "
             f"peak_rss_mib={rss_mib:.0f} cpu_s={cpu:.1f}"
         )
+        if args.count_calls and args.impersonate:
+            calls.update({f"{k} (as tenant)": n for k, n in tenant_calls.items()})
         for what, n in sorted(calls.items(), key=lambda kv: -kv[1]):
             print(f"  {what:40} {n:7d}  {n / args.apps:6.2f}/app")
         if calls:

@@ -123,7 +123,11 @@ def main() -> None:
             leader.wait()
             files[f"web/r{round_}.yaml"] = cm(f"r{round_}")
             repo.commit(f"r{round_}", files)
-            wait_for(lambda r=round_: exists(f"r{r}"), "the new leader's reconcile", 120, 0.05)
+            try:
+                wait_for(lambda r=round_: exists(f"r{r}"), "a prompt reconcile", 30, 0.05)
+            except TimeoutError:  # late: ask the new leader where its threads are
+                standby.signal(signal.SIGUSR1)
+                wait_for(lambda r=round_: exists(f"r{r}"), "the new leader's reconcile", 120)
             took = time.monotonic() - killed_at
             times.append(took)
             seen = log_times(standby.log, killed_wall)

@@ -63,6 +63,7 @@ class OperatorConfig:
     grace_period: float = 10.0
     leader: LeaderElection = field(default_factory=LeaderElection)
     identity: str = ""  # default: hostname_pid_random (client-go's controllers: hostname_uuid)
+    tenancy: Any = None  # delivery.tenancy.Policy; None: the Controller's default
 
 
 def default_identity() -> str:
@@ -261,7 +262,9 @@ def start_delivery(op: Operator) -> Callable[[float], None]:
     from quarterdeck.delivery.runner import Runner
 
     client = op.connect("quarterdeck-delivery")
-    controller = Controller(client, op.config.cache_dir, namespace=op.config.namespace)
+    controller = Controller(
+        client, op.config.cache_dir, namespace=op.config.namespace, policy=op.config.tenancy
+    )
     runner = Runner(controller, op.config.tick)
     thread = op.supervisor.spawn("delivery", runner.run)
 

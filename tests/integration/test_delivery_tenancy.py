@@ -231,3 +231,69 @@ def test_team_a_cannot_adopt_or_prune_team_b_objects_or_namespace(
     live = kube.get(ConfigMap, "shared", namespace=team_b)
     assert live.data == {"a": "b"} and not (live.metadata.labels or {})
     assert kube.get(Namespace, team_b).status.phase == "Active"
+
+
+def test_an_application_can_do_no_more_than_its_service_account(
+    kube: Client, namespace: str, team_b: str, tmp_path: Path, crds: None
+) -> None:
+    cluster = Cluster(kube)
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "deployer", "namespace": namespace},
+        }
+    )
+    cluster.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "deployer", "namespace": namespace},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["configmaps"],
+                    "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"],
+                }
+            ],
+        }
+    )
+    cluster.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "deployer", "namespace": namespace},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "deployer",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
+        }
+    )
+    repo = Repo(tmp_path / "repo")
+    repo.commit("own", {"app/own.yaml": cm("own")})
+    cluster.apply(source(namespace, "repo", repo.url))
+    cluster.apply(application(namespace, "bounded", "app", serviceAccountName="deployer"))
+    ctl = Controller(kube, tmp_path / "cache", namespace=namespace)
+    ctl.reconcile_all()
+    assert condition(kube, ApplicationRes, namespace, "bounded")[0] == "True"
+    into_b = cm("planted").replace("  name: planted\n", f"  name: planted\n  namespace: {team_b}\n")
+    admin = (
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\n"
+        f"metadata:\n  name: {namespace}-admin\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n"
+        "  kind: ClusterRole\n  name: cluster-admin\nsubjects:\n- kind: ServiceAccount\n"
+        f"  name: deployer\n  namespace: {namespace}\n"
+    )
+    for name, files in {
+        "into team-b": {"app/b.yaml": into_b},
+        "cluster-admin": {"app/crb.yaml": admin},
+    }.items():
+        repo.git("rm", "-q", "--ignore-unmatch", "app/b.yaml", "app/crb.yaml")
+        repo.commit(name, files)
+        ctl.reconcile_all(force=True)
+        status, message = condition(kube, ApplicationRes, namespace, "bounded")
+        assert status == "False" and "forbidden" in message, (name, message)
+    assert cluster.get("v1", Key("", "ConfigMap", team_b, "planted")) is None
+    crb = Key("rbac.authorization.k8s.io", "ClusterRoleBinding", "", f"{namespace}-admin")
+    assert cluster.get("rbac.authorization.k8s.io/v1", crb) is None

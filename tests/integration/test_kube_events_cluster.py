@@ -24,6 +24,10 @@ def _regarding(kube: Client, namespace: str) -> dict[str, Any]:
     }
 
 
+def _events_on_target(kube: Client, namespace: str) -> list[Event]:
+    return [e for e in kube.list(Event, namespace=namespace) if e.involvedObject.name == "target"]
+
+
 def test_sixteen_identical_events_are_one_event_with_count_16(kube: Client, namespace: str) -> None:
     regarding = _regarding(kube, namespace)
     recorder = EventRecorder(kube, "quarterdeck-tests")
@@ -47,9 +51,9 @@ def test_an_event_deleted_under_the_recorder_is_created_again(kube: Client, name
     regarding = _regarding(kube, namespace)
     recorder = EventRecorder(kube, "quarterdeck-tests")
     recorder.event(regarding, "Warning", "SyncFailed", "conflict")
-    (first,) = kube.list(Event, namespace=namespace)
+    (first,) = _events_on_target(kube, namespace)
     assert first.metadata is not None and first.metadata.name is not None
     kube.delete(Event, first.metadata.name, namespace=namespace)  # as the 1 h TTL would
     recorder.event(regarding, "Warning", "SyncFailed", "conflict")
-    (again,) = kube.list(Event, namespace=namespace)
+    (again,) = _events_on_target(kube, namespace)
     assert again.count == 1 and again.reason == "SyncFailed"

@@ -112,3 +112,14 @@ def test_a_file_over_the_limit_is_refused_without_reading_it(tmp_path: Path) -> 
         handle.truncate(200 << 20)  # sparse
     with pytest.raises(RenderError, match=r"app/big.yaml: file is 209715200 bytes, over"):
         check_tree(repo, Limits())
+
+
+def test_kustomize_runs_under_a_memory_limit(tmp_path: Path) -> None:
+    repo = _tree(
+        tmp_path,
+        {"app/kustomization.yaml": "resources: [a.yaml]\n", "app/a.yaml": CM.format(name="a")},
+    )
+    assert [m.key.name for m in render(repo, "app")] == ["a"]  # 2 GiB by default: enough
+    starved = Options(limits=Limits(max_memory_bytes=64 << 20))
+    with pytest.raises(RenderError, match=r"^app: kustomize failed"):
+        render(repo, "app", starved)

@@ -106,3 +106,14 @@ def test_existing_objects_are_not_adopted_without_the_annotation() -> None:
     }
     assert plan([CM], {key_of(CM): annotated}, [], owner).errors == ()
     assert plan([CM], {}, [], owner).errors == ()
+
+
+def test_changes_are_made_as_the_service_account_or_the_lockdown_default() -> None:
+    from quarterdeck.delivery.tenancy import service_account_user
+
+    own = _app("team-a", serviceAccountName="deployer")
+    assert service_account_user(own, Policy()) == "system:serviceaccount:team-a:deployer"
+    assert service_account_user(_app("team-a"), Policy()) == ""
+    locked = Policy(default_service_account="tenant")
+    assert service_account_user(_app("team-a"), locked) == "system:serviceaccount:team-a:tenant"
+    assert service_account_user(own, locked) == "system:serviceaccount:team-a:deployer"

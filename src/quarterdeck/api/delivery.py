@@ -119,6 +119,13 @@ class ApplicationSpec(msgspec.Struct, rename="camel", kw_only=True, omit_default
 
     source_ref: LocalReference
     path: str = "."
+    service_account_name: Annotated[
+        str,
+        msgspec.Meta(
+            description="Apply, prune and dry-run as this ServiceAccount of the namespace "
+            "(impersonated), so the Application can do no more than its RBAC allows."
+        ),
+    ] = ""
     render: RenderOptions = msgspec.field(default_factory=RenderOptions)
     destination: Destination = msgspec.field(default_factory=Destination)
     prune: bool = True

@@ -2,11 +2,13 @@
 
 Flags follow controller-runtime's and client-go's names where they exist
 (`--leader-elect*`, `--health-port` as `--health-probe-bind-address`); see docs/runtime.md.
-SIGTERM and SIGINT both stop it cleanly (exit 0); a second one ends it at once.
+SIGTERM and SIGINT both stop it cleanly (exit 0); a second one ends it at once. SIGUSR1
+prints every thread's stack on stderr (for a process that seems stuck).
 """
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import sys
@@ -43,6 +45,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # where is every thread now?
 
 
 def operator(
@@ -93,8 +96,15 @@ def operator(
     log_level: Annotated[LogLevel, typer.Option(help="Least severe level logged.")] = (
         LogLevel.info
     ),
+    default_service_account: Annotated[
+        str, typer.Option(help="Lockdown: Applications without one apply as this ServiceAccount.")
+    ] = "",
+    allow_cross_namespace_refs: Annotated[
+        bool, typer.Option(help="Allow sourceRef/secretRef/dependsOn into other namespaces.")
+    ] = False,
 ) -> None:
     """Run the controllers (delivery, queueing) until SIGTERM or SIGINT."""
+    from quarterdeck.delivery.tenancy import Policy
     from quarterdeck.kube.config import ClientSettings, ConfigError, load_client, resolve
     from quarterdeck.kube.health import PortTaken
     from quarterdeck.operator import (
@@ -131,6 +141,12 @@ def operator(
             grace_period=grace_period,
             leader=election,
             identity=identity,
+            tenancy=Policy(  # docs/tenancy.md
+                cross_namespace_refs=allow_cross_namespace_refs,
+                allow_file_sources=True,
+                allow_http_sources=True,
+                default_service_account=default_service_account,
+            ),
         )
         op = Operator(client, config, lambda manager: load_client(settings, manager))
         if leader_elect:  # bad durations are bad input, said before anything starts

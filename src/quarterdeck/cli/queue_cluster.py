@@ -261,7 +261,7 @@ def reconcile(
                     typer.echo(line, err=line.startswith("warning"))
                 return
             loop.log = typer.echo
-            loop.start(install=False)
+            loop.start(install=True)  # the CRDs and the admission policy it waits for
             try:
                 loop.stop.wait()
             finally:

@@ -112,10 +112,31 @@ class Cluster:
         self.cache = cache  # answers get_many for the kinds it holds
         self._kinds: dict[tuple[str, str], Kind] = {}
         self._classes: dict[tuple[str, str], type[Any]] = {}
+        self._as: dict[str, Cluster] = {}  # impersonated views, by user
+        self._base: Cluster = self  # where discovery (CRD lists) is done
+
+    def impersonating(self, user: str) -> Cluster:
+        """This cluster as ``user`` (``Impersonate-User``, as Flux's kustomize-controller
+        does for a ServiceAccount): every apply, dry-run, prune and uncached read is
+        checked against that user's RBAC. Discovery and the live cache stay the
+        operator's. One client (connection pool) per user, reused."""
+        base = self._base
+        found = base._as.get(user)
+        if found is None:
+            client = Client(config=base.client.config, field_manager=FIELD_MANAGER, trust_env=False)
+            client._client._client.headers["Impersonate-User"] = user
+            found = Cluster(client, base.cache)
+            found._kinds, found._classes, found._base = base._kinds, base._classes, base
+            base._as[user] = found
+        found.cache = base.cache
+        return found
 
     def learn_crds(self, crds: Iterable[Obj] = (), *, installed: bool = True) -> None:
         """Index the kinds of ``crds`` (about to be applied) and, unless told not to, of
         the CRDs installed in the cluster."""
+        if self._base is not self:  # discovery is the operator's, not the tenant's
+            self._base.learn_crds(crds, installed=installed)
+            return
         found = (
             [c.to_dict() for c in self.client.list(CustomResourceDefinition)] if installed else []
         )

@@ -51,7 +51,12 @@ from quarterdeck.delivery.status import (
     spec_errors,
 )
 from quarterdeck.delivery.sync import SyncOptions, SyncResult
-from quarterdeck.delivery.tenancy import Policy, application_refusal, source_refusal
+from quarterdeck.delivery.tenancy import (
+    Policy,
+    application_refusal,
+    service_account_user,
+    source_refusal,
+)
 from quarterdeck.kube.errors import classify
 from quarterdeck.kube.events import EventRecorder
 
@@ -250,8 +255,12 @@ class Controller:
     def block(
         self, app: api.Application, reason: str, message: str, stalled: bool = False
     ) -> api.Application:
+        """Record why ``app`` is not synced; no write when its status says so already
+        (a blocked Application is looked at often and must not cost a call each time)."""
         owner = Owner(app.metadata.namespace, app.metadata.name)
         status = blocked_status(app, reason, message, rfc3339(self.clock()), stalled=stalled)
+        if status == app.status:
+            return app
         self.write_status(ApplicationRes, owner, status)
         return msgspec.structs.replace(app, status=status)
 
@@ -376,7 +385,9 @@ class Controller:
 
         opts = dataclasses.replace(opts, before_changes=before_changes)
         rails, labels = policies.guardrails, policies.namespaces
-        done = deliver(self.cluster, self.git, target, owner, inventory, opts, rails, labels)
+        user = service_account_user(app, self.policy)  # tenancy: impersonate, if set
+        cluster = self.cluster.impersonating(user) if user else self.cluster
+        done = deliver(cluster, self.git, target, owner, inventory, opts, rails, labels)
         result = done.result
         OBJECTS_APPLIED.labels(str(owner)).inc(len(result.created) + len(result.configured))
         OBJECTS_PRUNED.labels(str(owner)).inc(len(result.pruned))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class Limits:
     timeout: float = 60.0
     max_file_bytes: int = 4 << 20
     max_total_bytes: int = 64 << 20
+    max_memory_bytes: int = 2 << 30  # kustomize's address space (RLIMIT_AS); Go needs ~1 GiB
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,19 @@ def check_kustomizations(root: Path, allow_remote: bool, target: Path | None = N
                 todo.append((directory / entry).resolve())
 
 
+# Sets RLIMIT_AS and execs the command: an exec shim instead of preexec_fn, which is
+# not safe in a threaded process such as the operator.
+_SHIM = (
+    "import os, resource, sys; n = int(sys.argv[1]); "
+    "resource.setrlimit(resource.RLIMIT_AS, (n, n)); os.execvp(sys.argv[2], sys.argv[2:])"
+)
+
+
+def _limited(max_memory: int) -> list[str]:
+    """The prefix that runs a command with at most ``max_memory`` bytes of address space."""
+    return [sys.executable, "-S", "-c", _SHIM, str(max_memory)] if max_memory else []
+
+
 def kustomize_build(target: Path, options: Options, origin: str) -> list[Manifest]:
     """``kubectl kustomize`` with plugins, exec functions and helm off, under the time limit."""
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG",)}
@@ -274,6 +289,7 @@ def kustomize_build(target: Path, options: Options, origin: str) -> list[Manifes
             GIT_ALLOW_PROTOCOL="file",
         )
     args = [
+        *_limited(options.limits.max_memory_bytes),
         _kubectl(),
         "kustomize",
         str(target),

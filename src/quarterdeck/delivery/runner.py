@@ -32,7 +32,7 @@ from quarterdeck.delivery.controller import (
     get_application,
     rfc3339,
 )
-from quarterdeck.delivery.dependencies import find_cycle
+from quarterdeck.delivery.dependencies import cycles
 from quarterdeck.delivery.inventory import Owner
 from quarterdeck.delivery.metrics import DRIFT_OBJECTS, OBJECTS_APPLIED, RECONCILE_SECONDS
 from quarterdeck.delivery.selfheal import SelfHeal
@@ -200,9 +200,9 @@ class Runner:
         graph = {owner: deps}
         if deps:  # only an Application with dependencies can be part of a cycle
             graph = {Owner(*_meta(a)): _deps(a) for a in self.apps.list()}
-            cycle = find_cycle(graph) or []
+            cycle = cycles(graph)
             if owner in cycle:
-                path = " -> ".join(o.name for o in cycle)
+                path = " -> ".join(o.name for o in cycle[owner])
                 ctl.block(app, "DependencyCycle", f"dependsOn cycle: {path}", stalled=True)
                 return None
         ready = [d for d in deps if is_ready(self.apps.get(d.namespace, d.name))]

@@ -30,6 +30,7 @@ class Policy:
     allow_file_sources: bool = False
     allow_http_sources: bool = False
     cache_dir: Path | None = None  # file:// into the operator's cache is always refused
+    default_service_account: str = ""  # lockdown: Applications without one run as this
 
 
 def mask(text: str) -> str:
@@ -106,3 +107,10 @@ def application_refusal(app: api.Application, policy: Policy) -> str:
         if problem:
             return problem
     return destination_problem(spec.destination.cluster)
+
+
+def service_account_user(app: api.Application, policy: Policy) -> str:
+    """The user an Application's changes are made as: its ServiceAccount (or the
+    operator's default one) in its own namespace; "" means the operator itself."""
+    name = app.spec.service_account_name or policy.default_service_account
+    return f"system:serviceaccount:{app.metadata.namespace}:{name}" if name else ""
