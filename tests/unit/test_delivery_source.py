@@ -145,3 +145,18 @@ def test_a_resolved_commit_is_served_from_memory_without_git(
         source.fetch(repo.url, branch="main")  # a branch is always fetched again
     tree = source.checkout(repo.url, rev.sha)
     assert (tree / "app" / "cm.yaml").read_text() == "a: 1\n"
+
+
+def test_concurrent_fetches_of_one_url_share_the_mirror_safely(
+    repo: Repo, source: GitSource
+) -> None:
+    """A Source's fetch and Applications' pinned fetches of one URL run on several
+    workers at once; each must see the mirror whole (no racing `git init` or ref lock)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tip = repo.commit("one", {"app/cm.yaml": "a: 1\n"})
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(source.fetch, repo.url, branch="main") for _ in range(8)]
+        futures += [pool.submit(source.fetch, repo.url, commit=tip) for _ in range(8)]
+        shas = {f.result().sha for f in futures}
+    assert shas == {tip}

@@ -181,9 +181,17 @@ class GitSource:
         known = self._revisions.get((url, commit)) if _FULL_SHA.fullmatch(commit) else None
         if known is not None:
             return known
-        revision = self._fetch(url, branch, tag, semver, commit, credentials)
+        # One git process at a time per mirror: a Source's fetch and an Application's
+        # pinned-commit fetch of the same URL, run by two workers at once, raced in
+        # `git init` ("cannot copy hooks") and on ref locks ("cannot lock ref").
+        with self._lock_for(self.mirror_path(url)):
+            revision = self._fetch(url, branch, tag, semver, commit, credentials)
         self._revisions[(url, revision.sha)] = revision
         return revision
+
+    def _lock_for(self, path: Path) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(path, threading.Lock())
 
     def _fetch(
         self,
@@ -288,9 +296,7 @@ class GitSource:
         target = self.cache_dir / "checkouts" / f"{_key(url)}-{sha[:20]}-{_key(ignore)[:8]}"
         if target.is_dir():
             return target
-        with self._guard:
-            lock = self._locks.setdefault(target, threading.Lock())
-        with lock:  # concurrent syncs of one commit build its checkout once
+        with self._lock_for(target):  # concurrent syncs of one commit build it once
             if max_file or max_total:
                 self._check_sizes(url, sha, ignore, max_file, max_total)
             return self._checkout(url, sha, ignore, target)
