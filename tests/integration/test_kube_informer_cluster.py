@@ -189,6 +189,10 @@ def test_bookmarks_advance_the_resource_version(kube: Client, namespace: str) ->
     thread.start()
     try:
         assert informer.wait_synced(30)
+        # The namespace is quiet only once controller-manager has published its
+        # kube-root-ca.crt ConfigMap: that ADDED event, arriving late under load, moved
+        # the version past `elsewhere` with no bookmark and failed the test twice.
+        wait_for(lambda: informer.get(quiet, "kube-root-ca.crt"), "kube-root-ca.crt", 60)
         listed = int(informer.resource_version)
         elsewhere = int(_cm(kube, namespace, "elsewhere"))  # outside the watched namespace
         wait_for(lambda: int(informer.resource_version) >= elsewhere, "a bookmark", 60)
