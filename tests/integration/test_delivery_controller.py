@@ -176,7 +176,7 @@ def test_self_heal_reverts_an_edit_and_reports_the_drift(
         deadline = time.monotonic() + 30
         while not runner.healed and time.monotonic() < deadline:
             if ctl.cluster.get("v1", Key("", "ConfigMap", namespace, "a")) is not None:
-                time.sleep(0.5)  # let the watch start before editing
+                # no wait for the watch: an edit before it starts is in its first listing
                 kube.patch(
                     ConfigMap,
                     "a",

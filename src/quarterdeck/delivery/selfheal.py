@@ -74,8 +74,10 @@ class SelfHeal:
                         return
                     raw = dict(obj)
                     owner = owner_of(raw)
-                    if event == "ADDED" or owner is None:
+                    if owner is None:
                         continue
+                    # ADDED too: a watch (re)started without a version lists what exists,
+                    # and an edit made before it started shows only there
                     if event == "DELETED" or edited_by_other(raw):
                         self.on_edit(owner)
             except Exception:  # the API server went away or restarted: watch again
