@@ -153,3 +153,20 @@ def test_closed_port_is_unreachable(dev_cluster: RunningCluster, tmp_path: Path)
         f"cannot reach the cluster at https://127.0.0.1:{port} (connection refused): "
         "is it running? (context it)"
     )
+
+
+def test_cli_names_the_missing_kind_when_its_crd_is_not_installed(
+    kube: Client, namespace: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import typer
+    from lightkube.generic_resource import create_namespaced_resource
+
+    from quarterdeck.cli.connection import cluster_errors
+
+    unknown = create_namespaced_resource("nope.quarterdeck.dev", "v1", "Nope", "nopes")
+    with pytest.raises(typer.Exit) as exit_, cluster_errors("nopes"):
+        kube.get(unknown, "x", namespace=namespace)
+    assert exit_.value.exit_code == 2
+    assert capsys.readouterr().err == (
+        "error: the cluster has no nopes (are quarterdeck's CRDs installed?)\n"
+    )

@@ -46,6 +46,7 @@ def cluster_errors(what: str) -> Iterator[None]:
         line, code = describe(err)
         if line is None:
             raise
-        if isinstance(classify(err), NotFound) and "could not find the requested" in line:
+        typed = classify(err)
+        if isinstance(typed, NotFound) and typed.api_missing:
             fail(f"the cluster has no {what} (are quarterdeck's CRDs installed?)")
         fail(line, code or Exit.ERROR)
