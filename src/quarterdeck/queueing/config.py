@@ -8,7 +8,7 @@ refuses bad input with the field named; `placer_from` builds the placer and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -122,7 +122,7 @@ def load_config_file(path: Path) -> QueueingConfig:
     return config_from_document(doc, str(path))
 
 
-def config_from_objects(docs: list[Mapping[str, Any]]) -> QueueingConfig:
+def config_from_objects(docs: Sequence[Mapping[str, Any]]) -> QueueingConfig:
     """The config among listed QueueingConfig objects: the one named `default`, else
     the defaults (other names are ignored)."""
     for doc in docs:

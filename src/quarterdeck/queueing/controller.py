@@ -46,6 +46,7 @@ from quarterdeck.api.queueing.workload import (
     Admission,
     WorkloadStatus,
 )
+from quarterdeck.queueing.config import DEFAULT, QueueingConfig, configure, placer_from
 from quarterdeck.queueing.cycle import cycle
 from quarterdeck.queueing.decisions import Admit, Decisions, Pending, Preempt
 from quarterdeck.queueing.gpus import GpuPlacer
@@ -116,6 +117,11 @@ def admitted_now(status: WorkloadStatus) -> bool:
     )
 
 
+def _placement(config: QueueingConfig) -> tuple[object, ...]:
+    """What a placer is built from: a change of any of it means a new placer."""
+    return (config.policy, config.seed, config.recent_admitted, config.fallback)
+
+
 class Controller:
     """Passes over one view; `reconcile(now)` is one pass."""
 
@@ -131,7 +137,11 @@ class Controller:
     ) -> None:
         self.view = view
         self.writer = Writer(client, FIELD_MANAGER)
+        # Without an explicit placer, the placer follows the cluster's QueueingConfig:
+        # rebuilt when its placement changes, kept otherwise (FGD learns across passes).
+        self.fixed_placer = placer is not None
         self.placer = placer if placer is not None else GpuPlacer()
+        self.config = DEFAULT
         self.metrics = metrics
         self.recorder = recorder
         self.fair_sharing = fair_sharing
@@ -192,6 +202,17 @@ class Controller:
         if self.recorder is not None and job is not None:
             self.recorder.event(_job_ref(job), type_, reason, message)
 
+    def _configured(self, snapshot: Snapshot, report: PassReport) -> Snapshot:
+        """`snapshot` under the cluster's QueueingConfig, the same function the simulator
+        applies to its config file; no config object keeps the constructor's choices."""
+        config, problem = self.view.config()
+        if problem:
+            report.problems.append(problem)
+        if not self.fixed_placer and _placement(config) != _placement(self.config):
+            self.placer = placer_from(config)
+        self.config = config
+        return snapshot if config is DEFAULT else configure(snapshot, config)
+
     # -- the pass -------------------------------------------------------------------------
     def reconcile(self, now: float) -> PassReport:
         report = PassReport()
@@ -203,6 +224,7 @@ class Controller:
         self._release_stopped(jobs, stamp, report)
         snapshot, objects, problems = self.view.snapshot(now, self.fair_sharing)
         report.problems += problems
+        snapshot = self._configured(snapshot, report)
         workloads = {
             f"{o.metadata.namespace}/{o.metadata.name}": o
             for o in objects

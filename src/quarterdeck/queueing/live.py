@@ -31,6 +31,12 @@ from quarterdeck.api.queueing.quantity import QuantityError
 from quarterdeck.api.queueing.workload import FINISHED, pod_requests
 from quarterdeck.api.queueing.workload import Workload as ApiWorkload
 from quarterdeck.kube.informer import SharedInformers
+from quarterdeck.queueing.config import (
+    DEFAULT,
+    ConfigError,
+    QueueingConfig,
+    config_from_objects,
+)
 from quarterdeck.queueing.jobs import JOB_NAME_LABEL, queue_name
 from quarterdeck.queueing.model import Node, Snapshot
 from quarterdeck.queueing.snapshot import node_from_object, snapshot_from_objects
@@ -44,6 +50,7 @@ GLOBAL_KINDS = (
     ("WorkloadPriorityClass", "workloadpriorityclasses"),
 )
 NAMESPACED_KINDS = (("LocalQueue", "localqueues"), ("Workload", "workloads"))
+CONFIG_KIND = ("QueueingConfig", "queueingconfigs")
 TERMINAL = ("Succeeded", "Failed")
 
 
@@ -83,12 +90,29 @@ class LiveView:
             for kind, plural in GLOBAL_KINDS + NAMESPACED_KINDS
         }
         self.workloads = self.queueing["Workload"]
+        # the one QueueingConfig (named `default`) that the simulator reads from a file
+        self.configs = Cache(create_global_resource(GROUP, VERSION, *CONFIG_KIND))
         # (kind, namespace, name) -> (resourceVersion, decoded objects, problem)
         self._decoded: dict[tuple[str, str, str], tuple[str, list[QueueingObject], str]] = {}
         self._nodes: dict[str, tuple[str, Node]] = {}
 
     def stores(self) -> list[Cache]:
-        return [self.jobs, self.pods, self.nodes, self.namespaces, *self.queueing.values()]
+        return [
+            self.jobs,
+            self.pods,
+            self.nodes,
+            self.namespaces,
+            self.configs,
+            *self.queueing.values(),
+        ]
+
+    def config(self) -> tuple[QueueingConfig, str]:
+        """The cluster's QueueingConfig, and why it was refused (then the defaults hold,
+        as before the object was written, and the pass goes on)."""
+        try:
+            return config_from_objects(self.configs.list()), ""
+        except ConfigError as err:
+            return DEFAULT, f"{err} (using the defaults)"
 
     def fill(self) -> None:
         """List every kind once (no watch): a one-shot view."""

@@ -141,6 +141,7 @@ class QueueingLoop:
         self.view.pods.add_handler(pod_change)
         self.view.nodes.add_handler(node_change)
         self.view.namespaces.add_handler(any_change)
+        self.view.configs.add_handler(any_change)
         for store in self.view.queueing.values():
             store.add_handler(any_change)
 
