@@ -271,8 +271,13 @@ class GpuView:
         self.scorer = scorer
         self.index = {n.name: i for i, n in enumerate(nodes)}
         self.running: dict[tuple[str, str], Held] = {}
-        self.chosen: dict[tuple[int, tuple[tuple[str, int], ...]], list[PodPlacement]] = {}
-        self.bound: dict[int, list[PodPlacement]] = {}
+        # Keyed by id(pod_set), and holding the pod set itself: a trial's pod set (partial
+        # admission makes one per trial) that was dropped could otherwise lend its id to a
+        # later one, which then bound another pod set's GPU choice (found by hypothesis).
+        self.chosen: dict[
+            tuple[int, tuple[tuple[str, int], ...]], tuple[PodSet, list[PodPlacement]]
+        ] = {}
+        self.bound: dict[int, tuple[PodSet, list[PodPlacement]]] = {}
         self.templates: dict[
             tuple[object, ...], tuple[list[int], NDArray[np.int64], ClusterState]
         ] = {}
@@ -309,12 +314,13 @@ class GpuView:
             return None, self._shortfall(sub, request, pod_set)
         pods = [PodPlacement(candidates[p.node], p.gpus) for p in got.pods]
         nodes = dict(Counter(self.nodes[p.node].name for p in pods))
-        self.chosen[(id(pod_set), tuple(sorted(nodes.items())))] = pods
+        self.chosen[(id(pod_set), tuple(sorted(nodes.items())))] = (pod_set, pods)
         return nodes, ""
 
     def bind(self, pod_set: PodSet, placement: Mapping[str, int]) -> None:
         request = request_of(pod_set.requests)
-        pods = self.chosen.pop((id(pod_set), tuple(sorted(placement.items()))), None)
+        entry = self.chosen.pop((id(pod_set), tuple(sorted(placement.items()))), None)
+        pods = entry[1] if entry is not None and entry[0] is pod_set else None
         if pods is None:
             pods = [
                 _bind_pod(self.cluster, request, self.index[node], None)
@@ -324,13 +330,14 @@ class GpuView:
         else:
             for pod in pods:
                 self.cluster.bind(request, pod)
-        self.bound[id(pod_set)] = pods
+        self.bound[id(pod_set)] = (pod_set, pods)
 
     def devices(self, pod_set: PodSet) -> tuple[PodDevices, ...] | None:
         """Node and GPUs of every pod of `pod_set` as last bound by this view."""
-        pods = self.bound.get(id(pod_set))
-        if pods is None:
+        entry = self.bound.get(id(pod_set))
+        if entry is None or entry[0] is not pod_set:
             return None
+        pods = entry[1]
         return tuple(PodDevices(self.nodes[p.node].name, p.gpus) for p in pods)
 
     def take(self, admitted: AdmittedWorkload, sign: int = 1) -> None:
