@@ -159,3 +159,17 @@ def test_kueue_spec_less_flavor_and_cohort_load() -> None:
         "---\napiVersion: kueue.x-k8s.io/v1beta2\nkind: Cohort\nmetadata: {name: org}\n"
     )
     assert [o.metadata.name for o in objs] == ["default-flavor", "org"]
+
+
+def test_a_config_file_is_read_as_every_manifest_is(tmp_path: Path) -> None:
+    """One YAML reader: errors say file:line:column, and an alias bomb is refused."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("spec:\n  placement: [fgd\n")
+    with pytest.raises(ConfigError, match=r"broken\.yaml:3:\d+: invalid YAML"):
+        load_config_file(broken)
+    bomb = tmp_path / "bomb.yaml"
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    bomb.write_text("\n".join(levels) + "\n")
+    with pytest.raises(ConfigError, match=r"bomb\.yaml"):
+        load_config_file(bomb)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import yaml
 
+from quarterdeck import kyaml
 from quarterdeck.api.queueing.config import CONFIG_NAME
 from quarterdeck.api.queueing.config import QueueingConfig as ApiQueueingConfig
 from quarterdeck.api.queueing.meta import API_VERSION, KUEUE_API_VERSIONS
@@ -113,13 +113,12 @@ def _weight(value: Any, where: str) -> float:
 
 def load_config_file(path: Path) -> QueueingConfig:
     """The QueueingConfig in a YAML file (one document)."""
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: invalid YAML: {err}") from None
-    return config_from_document(doc, str(path))
+    where = str(path)
+    try:  # the project's one YAML reader: Kubernetes' scalars, bounds, file:line:column
+        doc = kyaml.load(kyaml.read_bytes(path, where, kyaml.LIMITS.max_bytes), where)
+    except kyaml.YAMLError as err:
+        raise ConfigError(str(err)) from None
+    return config_from_document(doc, where)
 
 
 def config_from_objects(docs: Sequence[Mapping[str, Any]]) -> QueueingConfig:
