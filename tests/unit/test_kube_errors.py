@@ -184,3 +184,30 @@ def test_untrusted_certificate_is_a_tls_failure(untrusted_tls_server: int) -> No
     assert str(err).endswith(
         "check the cluster's certificate-authority in the kubeconfig (context dev)"
     )
+
+
+def test_a_read_waits_as_long_as_the_server_asks_then_gives_up_as_client_go() -> None:
+    from quarterdeck.kube.retry_after import honoring_retry_after
+
+    waits: list[float] = []
+    answers = [api_error(429, "TooManyRequests", "storage is (re)initializing",
+                         retryAfterSeconds=1)] * 2  # fmt: skip
+
+    def call() -> str:
+        if answers:
+            raise answers.pop()
+        return "listed"
+
+    assert honoring_retry_after(call, sleep=waits.append) == "listed"
+    assert waits == [1.0, 1.0]
+
+    def throttled() -> str:
+        raise api_error(429, "TooManyRequests", "slow down", retryAfterSeconds=2)
+
+    with pytest.raises(ApiError):
+        honoring_retry_after(throttled, sleep=waits.append, max_retries=3)
+    assert waits == [1.0, 1.0, 2.0, 2.0, 2.0]
+    with pytest.raises(ApiError):  # no Retry-After: reported at once
+        honoring_retry_after(lambda: (_ for _ in ()).throw(api_error(404, "NotFound", "x")),
+                             sleep=waits.append)  # fmt: skip
+    assert len(waits) == 5

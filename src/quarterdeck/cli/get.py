@@ -117,11 +117,19 @@ def _namespace(kind: Kind, client: Client, given: str | None, all_namespaces: bo
 
 
 def _read(client: Client, kind: Kind, ns: str | None, name: str | None) -> list[dict[str, Any]]:
+    from quarterdeck.kube.retry_after import honoring_retry_after
+
     res = resource(kind)
     if name is not None:
-        found = client.get(res, name, namespace=ns) if kind.namespaced else client.get(res, name)
+        found = honoring_retry_after(
+            lambda: (
+                client.get(res, name, namespace=ns) if kind.namespaced else client.get(res, name)
+            )
+        )
         return [_clean(kind, found)]
-    items = client.list(res, namespace=ns) if kind.namespaced else client.list(res)
+    items = honoring_retry_after(
+        lambda: list(client.list(res, namespace=ns) if kind.namespaced else client.list(res))
+    )
     return sorted((_clean(kind, o) for o in items), key=_sort_key)
 
 
