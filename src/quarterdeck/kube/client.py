@@ -7,7 +7,6 @@ cluster, user and namespace is decided in quarterdeck.kube.config, as kubectl de
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from lightkube import AsyncClient
@@ -20,7 +19,7 @@ from quarterdeck.kube.config import (
     resolve,
 )
 
-__all__ = ["describe_target", "load_async_client", "load_client"]
+__all__ = ["load_async_client", "load_client"]
 
 
 def load_async_client(
@@ -29,9 +28,3 @@ def load_async_client(
     """An asyncio client for `settings` (a bare Path is an explicit kubeconfig file)."""
     return build_client(AsyncClient, resolve(as_settings(settings)), field_manager)
 
-
-def describe_target(kubeconfig: Path | None) -> str:
-    """Which kubeconfig a command would use, for error messages."""
-    if kubeconfig is not None:
-        return str(kubeconfig)
-    return os.environ.get("KUBECONFIG", "~/.kube/config")
