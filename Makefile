@@ -18,12 +18,14 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip check
 	touch $@
 
-# Refresh requirements.lock after changing dependencies in pyproject.toml.
+# Refresh requirements.lock after changing dependencies in pyproject.toml. Pins already
+# in the lock are kept; `make lock UPGRADE=--upgrade` moves everything to the newest allowed.
+UPGRADE ?=
 lock:
 	$(PYTHON) -m venv $(VENV)-lock
 	$(VENV)-lock/bin/pip install --quiet 'uv>=0.9,<1'
 	$(VENV)-lock/bin/uv pip compile pyproject.toml --extra dev --generate-hashes \
-		--python-version 3.11 --upgrade -o requirements.lock
+		--python-version 3.11 $(UPGRADE) -o requirements.lock
 	rm -rf $(VENV)-lock
 
 demo: install
