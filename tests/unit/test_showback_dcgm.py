@@ -25,8 +25,14 @@ def node(name: str = "gpu-00", gpus: int = 8, product: str = "NVIDIA-H100-80GB-H
     }
 
 
-def pod(name: str, resources: dict[str, str], annotations: dict[str, str] | None = None,
-        node_name: str = "gpu-00", phase: str = "Running", created: str = "2026-01-01T00:00:00Z") -> Any:  # fmt: skip
+def pod(
+    name: str,
+    resources: dict[str, str],
+    annotations: dict[str, str] | None = None,
+    node_name: str = "gpu-00",
+    phase: str = "Running",
+    created: str = "2026-01-01T00:00:00Z",
+) -> Any:
     return {
         "metadata": {"name": name, "namespace": "team-a", "annotations": annotations or {},
                      "creationTimestamp": created},
