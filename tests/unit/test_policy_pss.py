@@ -225,7 +225,7 @@ def test_restricted_replaces_the_baseline_checks_it_tightens() -> None:
 def test_versions() -> None:
     assert str(parse_version("v1.30")) == "v1.30" and parse_version("latest").latest
     assert Version(99).effective() == 37 and Version(None).effective(cap=36) == 36
-    with pytest.raises(VersionError, match='must be "latest" or "v1.x"'):
+    with pytest.raises(VersionError, match=r'must be "latest" or "v1\.x"'):
         parse_version("1.30")
     with pytest.raises(VersionError, match=r"the versions are v1\.0 to v1\.37 and latest"):
         parse_known_version("v1.38")
