@@ -24,17 +24,20 @@ import pytest
 from lightkube import Client
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import ConfigMap, Namespace, Secret
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod, Secret
 from lightkube.types import PatchType
 
 from gitrepo import Repo
 from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.controller import ApplicationRes
+from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 from quarterdeck.devcluster import cluster as devcluster
 from quarterdeck.devcluster.session import RunningCluster, temporary_cluster
 from quarterdeck.devcluster.versions import Component
 from quarterdeck.fleet import capi
 from quarterdeck.fleet.clusterset import ClusterSetRes
+from quarterdeck.fleet.dispatcher import DISPATCH_LABEL, REMOTE_STATUS, REQUEUES, WORKER
 from quarterdeck.fleet.registrar import ManagedClusterRes
 from quarterdeck.kube.client import load_client
 from quarterdeck.kube.crds import install_crds
@@ -77,7 +80,11 @@ def capi_crds(kube: Client) -> str:
 @pytest.fixture
 def operator(dev_cluster: RunningCluster, namespace: str, tmp_path: Path) -> Iterator[Operator]:
     config = OperatorConfig(
-        cache_dir=tmp_path / "cache", namespace=namespace, queueing=False, tick=0.5
+        cache_dir=tmp_path / "cache",
+        namespace=namespace,
+        queueing=False,
+        tick=0.5,
+        tenancy=LOCAL_REPOSITORIES,  # the test's repositories are local (file://)
     )
     kubeconfig = dev_cluster.kubeconfig
     op = Operator(
@@ -412,3 +419,107 @@ def test_a_stopped_cluster_makes_its_applications_unknown_and_no_other_waits(
     }
     for w in workloads:
         w.client.delete(Namespace, target)
+
+
+def job_annotation(kube: Client, ns: str, name: str, key: str) -> str:
+    return (kube.get(Job, name, namespace=ns).metadata.annotations or {}).get(key, "")
+
+
+def _gpu_pod(name: str, ns: str, gpus: int) -> Pod:
+    return Pod.from_dict(
+        {
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "busybox",
+                        "resources": {
+                            "requests": {"cpu": "1", "nvidia.com/gpu": str(gpus)},
+                            "limits": {"nvidia.com/gpu": str(gpus)},
+                        },
+                    }
+                ],
+                "tolerations": [{"operator": "Exists"}],
+            },
+        }
+    )
+
+
+def test_a_gpu_gang_is_dispatched_to_the_worker_where_it_fits_and_mirrored(
+    kube: Client,
+    namespace: str,
+    workloads: list[Workload],
+    capi_crds: str,
+    operator: Operator,
+) -> None:
+    a, b = workloads
+    ca, cb = f"ga-{namespace[-6:]}", f"gb-{namespace[-6:]}"
+    busy = f"busy-{namespace[-6:]}"
+    a.client.create(Namespace(metadata=ObjectMeta(name=busy)))
+    a.client.create(_gpu_pod("hog", busy, 6))  # 2 of a's 8 GPUs stay free
+    wait_for(lambda: a.client.get(Pod, "hog", namespace=busy).spec.nodeName, "the hog bound", 60)
+    register_capi(kube, namespace, ca, a, gpu="true")
+    register_capi(kube, namespace, cb, b, gpu="true")
+    for name in (ca, cb):
+        wait_for(lambda n=name: ready_cond(managed(kube, n)).get("status") == "True", name, 60)
+    template = {
+        "spec": {
+            "restartPolicy": "Never",
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [
+                {
+                    "name": "train",
+                    "image": "trainer",
+                    "resources": {
+                        "requests": {"cpu": "2", "nvidia.com/gpu": "4"},
+                        "limits": {"nvidia.com/gpu": "4"},
+                    },
+                }
+            ],
+        }
+    }
+    job = {
+        "metadata": {"name": "gang", "namespace": namespace, "labels": {DISPATCH_LABEL: "true"}},
+        "spec": {"suspend": True, "parallelism": 2, "completions": 2, "template": template},
+    }
+    kube.create(Job.from_dict(job))
+    placed = wait_for(
+        lambda: job_annotation(kube, namespace, "gang", WORKER), "the gang dispatched", 90
+    )
+    assert placed == cb  # a has 2 free GPUs: the 2 x 4 gang fits only on b
+    remote = wait_for(
+        lambda: (
+            (j := b.client.get(Job, "gang", namespace=namespace)).status
+            and (j.status.active or 0) == 2
+            and j
+        ),
+        "the gang running on b",
+        90,
+    )
+    assert remote.spec.suspend is False
+    pods = list(b.client.list(Pod, namespace=namespace))
+    assert len(pods) == 2 and all(p.spec.nodeName for p in pods)
+    wait_for(
+        lambda: '"active": 2' in job_annotation(kube, namespace, "gang", REMOTE_STATUS),
+        "the remote status mirrored on the management cluster",
+        60,
+    )
+    assert list(kube.list(Pod, namespace=namespace)) == []  # nothing ran on the management
+    pid = _apiserver_pid(b.name)
+    os.kill(pid, signal.SIGSTOP)  # the worker goes away: after the grace the gang is requeued
+    try:
+        wait_for(
+            lambda: job_annotation(kube, namespace, "gang", REQUEUES) == "1",
+            "the gang requeued",
+            90,
+        )
+        assert job_annotation(kube, namespace, "gang", WORKER) == ""  # a still cannot take it
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    again = wait_for(
+        lambda: job_annotation(kube, namespace, "gang", WORKER), "the gang placed again", 90
+    )
+    assert again == cb
+    a.client.delete(Namespace, busy)
+    b.client.delete(Namespace, namespace)

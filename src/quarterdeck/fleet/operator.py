@@ -1,4 +1,4 @@
-"""The fleet controllers in the operator process: the registrar and the ClusterSets.
+"""The fleet controllers in the operator process: registrar, ClusterSets, GPU dispatch.
 
 ``prepare_fleet`` installs our CRDs (every replica, before campaigning); ``start_fleet``
 runs both controllers while this process leads and makes the registrar the process's
@@ -36,22 +36,26 @@ def prepare_fleet(op: Operator) -> None:
 def start_fleet(op: Operator) -> Callable[[float], None]:
     from quarterdeck.fleet.clusterset import ClusterSets
     from quarterdeck.fleet.destinations import SERVING
+    from quarterdeck.fleet.dispatcher import Dispatcher
     from quarterdeck.fleet.registrar import FIELD_MANAGER, Registrar
 
     client = op.connect(FIELD_MANAGER)
     reg = Registrar(client, operator_namespace(op), op.informers)
     sets = ClusterSets(client, op.informers, namespace=op.config.namespace, tick=op.config.tick)
+    jobs = Dispatcher(client, reg, op.informers, namespace=op.config.namespace, tick=op.config.tick)
     reg.listeners.append(lambda name: sets.wake_all())
     SERVING.serve(reg)
     threads = [
         op.supervisor.spawn("fleet-registry", reg.run),
         op.supervisor.spawn("fleet-clustersets", sets.run),
+        op.supervisor.spawn("fleet-dispatch", jobs.run),
     ]
 
     def stop(grace: float) -> None:
         SERVING.withdraw(reg)
         reg.stop.set()
         sets.stop.set()
+        jobs.stop.set()
         for thread in threads:
             thread.join(grace)
             if thread.is_alive():
