@@ -369,7 +369,7 @@ def test_a_stopped_cluster_makes_its_applications_unknown_and_no_other_waits(
             "sourceRef": {"name": "repo"},
             "path": "baseline",
             "timeout": "20s",
-            "retry": {"interval": "1s"},
+            "retry": {"interval": "1s", "limit": 100},
         }
         cl.apply(
             {

@@ -134,7 +134,8 @@ class Registrar:
     # --- the loop ------------------------------------------------------------------------
 
     def run(self) -> None:
-        self.informers.wait_synced(timeout=60.0)
+        for informer in (self.secrets, self.managed):  # its own: others' may never sync
+            informer.wait_synced(timeout=60.0)
         self.queue.add(REGISTRATIONS)
         stopper = threading.Thread(target=self._shutdown_on_stop, daemon=True)
         stopper.start()
