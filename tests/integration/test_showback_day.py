@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import pytest
 from lightkube import Client, codecs
 from lightkube.resources.batch_v1 import Job
@@ -341,6 +342,31 @@ def test_a_scripted_day_is_exact_and_survives_a_restart(
         assert teams[a]["unpriced"] == teams[b]["unpriced"] == []
         models = _showback(day, "model")
         assert models[A100]["gpuCost"] >= 1.6
+        served = _allocation_api(day, "aggregate=label:team&accumulate=true")
+        assert served["code"] == 200 and len(served["data"]) == 1
+        assert served["data"][0][a] == teams[a] and served["data"][0][b] == teams[b]
+        hourly = _allocation_api(day, "aggregate=label:team&step=1h")["data"]
+        assert [round(h[a]["gpuHours"], 6) for h in hourly[:7] if a in h] == [2.5] * 3 + [0.5] * 3
+        bad = _allocation_api(day, "window=7x", window=False)
+        assert bad["code"] == 400 and bad["message"].startswith("window: '7x'")
+
+
+def _allocation_api(day: Day, query: str, window: bool = True) -> dict[str, Any]:
+    """`/allocation/compute` as the operator serves it: its health server and route."""
+    from quarterdeck.kube.health import ROUTES, HealthServer
+    from quarterdeck.showback import operator as showback_operator
+
+    showback_operator.attach(day.controller)
+    ROUTES["/allocation/compute"] = showback_operator.allocation_route
+    server = HealthServer("127.0.0.1", 0, lambda: (True, "ok"))
+    server.start()
+    try:
+        span = "window=2031-01-06T00:00:00Z,2031-01-07T00:00:00Z&" if window else ""
+        url = f"http://127.0.0.1:{server.port}/allocation/compute?{span}{query}"
+        return dict(httpx.get(url, timeout=10).json())
+    finally:
+        server.stop()
+        showback_operator.attach(None)
 
 
 def test_a_budget_crossing_80_percent_fires_an_event_and_a_webhook(day: Day, kube: Client) -> None:
