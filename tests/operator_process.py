@@ -63,6 +63,7 @@ class OperatorProcess:
             "--cache-dir",
             str(workdir / f"cache-{identity}"),
             *switches,
+            "--allow-file-sources",  # the tests' repositories are local
             "--leader-elect",
             "--leader-elect-namespace",
             namespace,
