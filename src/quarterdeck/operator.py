@@ -30,6 +30,7 @@ from quarterdeck.kube.health import HealthServer
 from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.leader import LeaderElector
 from quarterdeck.kube.supervisor import Supervisor
+from quarterdeck.showback.operator import prepare_showback, start_showback
 
 log = structlog.get_logger("quarterdeck.operator")
 
@@ -238,6 +239,7 @@ def default_controllers(config: OperatorConfig) -> list[ControllerSpec]:
         made.append(ControllerSpec("delivery", start_delivery, prepare_delivery))
     if config.queueing:
         made.append(ControllerSpec("queueing", start_queueing, prepare_queueing))
+    made.append(ControllerSpec("showback", start_showback, prepare_showback))
     return made
 
 
