@@ -308,3 +308,23 @@ def budget_list(
             for r in rows
         ],
     )
+
+
+def dev_prometheus(
+    name: Annotated[str, typer.Option("--name", help="Cluster name.")] = "dev",
+    clock_file: Annotated[
+        Path | None, typer.Option(help="Unix seconds to use as now for GPU util schedules.")
+    ] = None,
+) -> None:
+    """Start a real Prometheus and the dcgm-format GPU metrics source for a dev cluster
+    (both on loopback; `qd dev down` stops them with the cluster)."""
+    from quarterdeck.cli.output import fail
+    from quarterdeck.devcluster import cluster
+    from quarterdeck.devcluster import prometheus as devprom
+
+    try:
+        state = devprom.start_for(name, clock_file)
+    except (cluster.ClusterError, devprom.PrometheusError, OSError) as err:
+        fail(str(err))
+    typer.echo(f"prometheus {state.url} scraping the GPU metrics on 127.0.0.1:{state.dcgm_port}")
+    typer.echo(f"  export QD_PROMETHEUS_URL={state.url}   # for qd operator's showback")
