@@ -57,7 +57,7 @@ def read_usage(client: Client) -> tuple[list[Any], Any]:
     import msgspec
 
     from quarterdeck.api.showback import PricingSpec
-    from quarterdeck.cli.connection import cluster_errors
+    from quarterdeck.cli.options import cluster_errors
     from quarterdeck.showback.prices import Prices, from_pricing
     from quarterdeck.showback.records import from_object
     from quarterdeck.showback.resources import PricingResource, UsageRecordResource
@@ -209,7 +209,7 @@ def idle(
     allow_exec_plugins: AllowExecOpt = False,
 ) -> None:
     """Idle GPU pods the GpuIdlePolicies found, and what was done about them."""
-    from quarterdeck.cli.connection import cluster_errors
+    from quarterdeck.cli.options import cluster_errors
     from quarterdeck.cli.output import emit, table
     from quarterdeck.showback.resources import IdlePolicyResource
 
@@ -266,7 +266,7 @@ def budget_list(
     allow_exec_plugins: AllowExecOpt = False,
 ) -> None:
     """Budgets with their period, limit, use and the thresholds crossed."""
-    from quarterdeck.cli.connection import cluster_errors
+    from quarterdeck.cli.options import cluster_errors
     from quarterdeck.cli.output import emit, table
     from quarterdeck.showback.resources import BudgetResource
 
