@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from quarterdeck.cli import delivery, dev, get, install, operator, policy, queue, showback, simulate
+from quarterdeck.cli.dashboard import dashboard as dashboard_command
 from quarterdeck.cli.demo import demo
 from quarterdeck.cli.options import VersionOpt, version_callback
 
@@ -42,3 +43,4 @@ app.add_typer(queue.app, name="queue")
 app.command("operator")(operator.operator)
 install.register(app)
 showback.register(app)
+app.command("dashboard")(dashboard_command)
