@@ -22,6 +22,7 @@ import json
 import os
 import random
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -111,8 +112,16 @@ class Pair:
         self.handovers.append(time.monotonic() - killed)
 
     def stop(self) -> None:
-        for op in self.live.values():
-            op.stop()
+        """SIGTERM to both at once, then wait for each (a stop takes its grace period)."""
+        running = [op for op in self.live.values() if op.alive()]
+        for op in running:
+            op.signal(signal.SIGTERM)
+        for op in running:
+            try:
+                op.wait(30)
+            except subprocess.TimeoutExpired:
+                op.signal(signal.SIGKILL)
+                op.wait(10)
 
 
 @pytest.fixture
