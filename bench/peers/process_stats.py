@@ -1,0 +1,48 @@
+"""CPU and memory of a controller process, and the API server's request count.
+
+Read from /proc (CPU seconds = utime + stime; peak RSS = VmHWM) and from the API
+server's own `apiserver_request_total`, so both controllers are measured the same way
+whatever language they are written in.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from lightkube import Client
+
+_TICK = os.sysconf("SC_CLK_TCK")
+_REQUESTS = re.compile(r"^apiserver_request_total\{[^}]*\} (\S+)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ProcessSample:
+    cpu_s: float
+    rss_mib: float
+    peak_rss_mib: float
+
+
+def sample(pid: int) -> ProcessSample:
+    """CPU seconds used so far, current and peak RSS of `pid` (Linux /proc)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+    status = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    rss = int(status["VmRSS"].split()[0]) / 1024
+    peak = int(status["VmHWM"].split()[0]) / 1024
+    return ProcessSample(cpu, rss, peak)
+
+
+def api_requests(kube: Client) -> int:
+    """Requests the API server has served since it started (every verb and resource)."""
+    text = kube._client._client.get("/metrics").text
+    return int(sum(float(v) for v in _REQUESTS.findall(text)))
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
