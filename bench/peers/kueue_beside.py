@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,11 +29,10 @@ from typing import Any
 import process_stats
 import queue_scenario
 import yaml
-from lightkube import Client, codecs
-from lightkube.generic_resource import create_global_resource, create_namespaced_resource
+from lightkube import Client
+from peer_cluster import QD, apply_all, dev_cluster, dev_down, module_dir
 from queue_runner import Runner
 
-from quarterdeck.devcluster import build, cache
 from quarterdeck.devcluster.gocommand import GoCommand, ensure_command
 from quarterdeck.devcluster.session import PlainReporter
 from quarterdeck.kube.config import load_client
@@ -47,37 +45,6 @@ KUEUE = GoCommand(
     "v0.17.0",
     "sigs.k8s.io/kueue/test/performance/scheduler/minimalkueue",
 )
-QD = str(Path(sys.executable).parent / "qd")
-NODES = "20x cpu-64"
-
-
-def module_dir(module: str, version: str) -> Path:
-    """The module's unpacked source in Go's module cache (downloaded if missing)."""
-    go = build.find_go()
-    out = build.run_go([go, "mod", "download", "-json", f"{module}@{version}"], Path("/"),
-                       f"downloading {module}@{version}")  # fmt: skip
-    return Path(json.loads(out)["Dir"])
-
-
-def dev_cluster(name: str) -> Path:
-    subprocess.run([QD, "dev", "down", "--name", name], capture_output=True, check=False)
-    # Nodes with twice the quota: Kueue admits without looking at nodes, quarterdeck
-    # places each pod, so neither run is limited by where pods fit.
-    up = [QD, "dev", "up", "--name", name, "--nodes", NODES]
-    subprocess.run(up, check=True, stdout=subprocess.DEVNULL)
-    return cache.clusters_dir() / name / "kubeconfig"
-
-
-def apply_all(kube: Client, docs: list[dict[str, Any]]) -> None:
-    """Server-side apply `docs` in order (generic resources registered for their kinds)."""
-    for doc in docs:
-        group, _, version = doc["apiVersion"].rpartition("/")
-        if group and doc["kind"] in ("ResourceFlavor", "ClusterQueue"):
-            create_global_resource(group, version, doc["kind"], doc["kind"].lower() + "s")
-        elif group:
-            create_namespaced_resource(group, version, doc["kind"], doc["kind"].lower() + "s")
-    for doc in docs:
-        kube.apply(codecs.from_dict(doc), force=True)
 
 
 def start_kueue(kube: Client, kubeconfig: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -161,8 +128,7 @@ def one(which: str, scale: float, timeout: float, workdir: Path) -> dict[str, An
         warnings = [ln for ln in text if "warning" in ln.lower() or "error" in ln.lower()]
         print(f"[{which}] controller log: {len(text)} lines, {len(warnings)} warnings/errors",
               *warnings[:8], sep="\n  ")  # fmt: skip
-        subprocess.run([QD, "dev", "down", "--name", f"peers-{which}"], capture_output=True,
-                       check=False)  # fmt: skip
+        dev_down(f"peers-{which}")
 
 
 ROWS = (

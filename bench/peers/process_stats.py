@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,16 +27,23 @@ class ProcessSample:
 
 
 def sample(pid: int) -> ProcessSample:
-    """CPU seconds used so far, current and peak RSS of `pid` (Linux /proc)."""
+    """CPU seconds used so far (its own and its waited-for children's, e.g. git), current
+    and peak RSS of `pid` (Linux /proc)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat.rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+    cpu = sum(int(f) for f in fields[11:15]) / _TICK  # utime, stime, cutime, cstime
     status = dict(
         line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
     )
     rss = int(status["VmRSS"].split()[0]) / 1024
     peak = int(status["VmHWM"].split()[0]) / 1024
     return ProcessSample(cpu, rss, peak)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def api_requests(kube: Client) -> int:
