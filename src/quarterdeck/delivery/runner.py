@@ -152,6 +152,9 @@ class Runner:
             self.controller.cache.stop.set()
             if self._own_informers:
                 self.informers.stop()
+            else:  # shared caches outlive this leadership: stop being woken by them
+                self.sources.remove_handler(self._on_source)
+                self.apps.remove_handler(self._on_application)
 
     def _shutdown_on_stop(self) -> None:
         self.stop.wait()
