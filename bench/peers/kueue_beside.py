@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import process_stats
 import queue_scenario
 import yaml
@@ -75,6 +76,7 @@ def one(which: str, scale: float, timeout: float, workdir: Path) -> dict[str, An
     api = queue_scenario.KUEUE if which == "kueue" else queue_scenario.QD
     kubeconfig = dev_cluster(f"peers-{which}")
     kube = load_client(kubeconfig, field_manager="bench-runner")
+    kube._client._client.timeout = httpx2.Timeout(120)  # big CRDs on a loaded machine
     before = process_stats.api_requests(kube)
     time.sleep(10)
     idle_rate = (process_stats.api_requests(kube) - before) / 10

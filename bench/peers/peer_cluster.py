@@ -41,14 +41,20 @@ def dev_cluster(name: str) -> Path:
     return cache.clusters_dir() / name / "kubeconfig"
 
 
+def plural(kind: str) -> str:
+    """`GitRepository` -> `gitrepositories`, `Workload` -> `workloads`."""
+    lower = kind.lower()
+    return lower[:-1] + "ies" if lower.endswith("y") else lower + "s"
+
+
 def apply_all(kube: Client, docs: list[dict[str, Any]]) -> None:
     """Server-side apply `docs` in order (generic resources registered for their kinds)."""
     for doc in docs:
         group, _, version = doc["apiVersion"].rpartition("/")
         if group and doc["kind"] in GLOBAL_KINDS:
-            create_global_resource(group, version, doc["kind"], doc["kind"].lower() + "s")
+            create_global_resource(group, version, doc["kind"], plural(doc["kind"]))
         elif group:
-            create_namespaced_resource(group, version, doc["kind"], doc["kind"].lower() + "s")
+            create_namespaced_resource(group, version, doc["kind"], plural(doc["kind"]))
     for doc in docs:
         kube.apply(codecs.from_dict(doc), force=True)
 
