@@ -48,6 +48,25 @@ KUEUE = GoCommand(
 )
 
 
+QD_METRICS = process_stats.free_port()
+
+
+def qd_passes() -> dict[str, float]:
+    """Pass count and mean pass time from `qd operator`'s own metrics."""
+    text = httpx2.get(f"http://127.0.0.1:{QD_METRICS}/metrics", timeout=30).text
+    values = {}
+    for line in text.splitlines():
+        for name in (
+            "quarterdeck_queueing_pass_seconds_count",
+            "quarterdeck_queueing_pass_seconds_sum",
+        ):
+            if line.startswith(name + " "):
+                values[name] = float(line.split()[1])
+    count = values.get("quarterdeck_queueing_pass_seconds_count", 0.0)
+    mean = values.get("quarterdeck_queueing_pass_seconds_sum", 0.0) / max(count, 1.0)
+    return {"qd_passes": count, "qd_pass_mean_s": mean}
+
+
 def start_kueue(kube: Client, kubeconfig: Path, log: Path) -> subprocess.Popen[bytes]:
     crd_dir = module_dir(KUEUE.module, KUEUE.version) / "config/components/crd/bases"
     crds = [
@@ -64,8 +83,8 @@ def start_kueue(kube: Client, kubeconfig: Path, log: Path) -> subprocess.Popen[b
 
 
 def start_qd(kubeconfig: Path, log: Path, workdir: Path) -> subprocess.Popen[bytes]:
-    args = [QD, "operator", "--kubeconfig", str(kubeconfig),
-            "--cache-dir", str(workdir / "cache"), "--tick", "5"]  # fmt: skip
+    args = [QD, "operator", "--kubeconfig", str(kubeconfig), "--cache-dir",
+            str(workdir / "cache"), "--tick", "5", "--health-port", str(QD_METRICS)]  # fmt: skip
     with log.open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=out)
     wait_for(lambda: b"queueing  ready" in log.read_bytes(), "qd operator ready", 180)
@@ -109,6 +128,8 @@ def one(which: str, scale: float, timeout: float, workdir: Path) -> dict[str, An
         total = process_stats.api_requests(kube) - req0
         runner_calls = runner.calls - calls0
         result: dict[str, Any] = queue_scenario.summarize(list(timelines.values()))
+        if which == "qd":
+            result.update(qd_passes())
         result.update(
             controller_cpu_s=end.cpu_s - cpu0,
             controller_rss_mib_max=max(rss, default=end.rss_mib),
@@ -149,6 +170,8 @@ ROWS = (
     ("api_runner", "API requests by the runner", "{:.0f}"),
     ("controller_cpu_s", "controller CPU (s)", "{:.1f}"),
     ("controller_peak_rss_mib", "controller peak RSS (MiB)", "{:.0f}"),
+    ("qd_passes", "queueing passes (qd)", "{:.0f}"),
+    ("qd_pass_mean_s", "mean pass time (qd, s)", "{:.2f}"),
     ("load", "load average at the end", "{}"),
 )
 
@@ -168,13 +191,16 @@ def main() -> None:
     parser.add_argument("--only", choices=("kueue", "qd"))
     parser.add_argument("--timeout", type=float, default=1800, help="seconds after the last create")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--logs", type=Path, help="keep the controllers' logs in this directory")
     args = parser.parse_args()
     print(f"load before: {process_stats.load_average()}", flush=True)
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.logs or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         for which in ("kueue", "qd"):
             if args.only in (None, which):
-                results[which] = one(which, args.scale, args.timeout, Path(tmp))
+                results[which] = one(which, args.scale, args.timeout, workdir)
                 print(json.dumps(results[which], indent=1), flush=True)
     print(table(results))
     if args.json:
