@@ -120,7 +120,7 @@ def deliver(
         return _failed(revision, inventory, f"revision {revision.sha[:12]}: {err}")
     rendered = [m.obj for m in manifests]
     gate = Gate()
-    if guardrails:
+    if guardrails or namespaces:  # namespaces: their Pod Security labels are predicted too
         namespace = (options or SyncOptions()).namespace
         checked = _as_applied(cluster, rendered, namespace)
         gate = presync(guardrails, checked, namespaces=namespaces, clock=time.perf_counter)
