@@ -310,6 +310,37 @@ def export_command(
         _emit(natives, "yaml")
 
 
+@app.command("import")
+def import_command(
+    sources: list[str] = typer.Argument(..., help="Files/dirs with Kyverno ClusterPolicy/Policy"),
+    output: ExportFormat = typer.Option(ExportFormat.yaml, "--output", "-o", help="yaml or json."),
+) -> None:
+    """Turn Kyverno policies into Guardrails (one per validate rule) on stdout; every rule
+    that cannot be translated is named on stderr. Exit 0 all translated, 1 some rules
+    not translated, 2 bad input."""
+    from quarterdeck.api.policy import to_dict
+    from quarterdeck.policy.kyverno.convert import import_policies, is_kyverno
+
+    try:
+        docs = [d for src in sources for d in read_documents(src)]
+    except ManifestError as err:
+        raise _fail_input(str(err)) from None
+    if not any(is_kyverno(d) for d in docs):
+        raise _fail_input("no Kyverno ClusterPolicy or Policy (kyverno.io/v1) found")
+    imported = import_policies(docs)
+    for skipped in imported.skipped:
+        note(f"not translated: {skipped}")
+    guardrails = [to_dict(g) for g in imported.guardrails]
+    if output == "json":
+        _emit({"apiVersion": "v1", "kind": "List", "items": guardrails}, "json")
+    elif guardrails:
+        _emit(guardrails, "yaml")
+    note(f"{len(imported.guardrails)} guardrails from {len(imported.rules)} rules; "
+         f"{len(imported.skipped)} rules not translated")
+    if imported.skipped:
+        raise typer.Exit(EXIT_DENIED)
+
+
 @app.command("crd")
 def crd_command() -> None:
     """Print the Guardrail CustomResourceDefinition."""
