@@ -24,6 +24,7 @@ import msgspec
 
 from quarterdeck.api import delivery as api
 from quarterdeck.api.duration import parse_duration
+from quarterdeck.audit.heal import audited_heal
 from quarterdeck.delivery.controller import (
     ApplicationRes,
     Controller,
@@ -248,7 +249,14 @@ class Runner:
             namespace=app.spec.render.target_namespace or owner.namespace, prune=False, wait=False
         )
         # reads bypass the cache: it may not have seen the edit that woke us yet
-        result = sync(self.controller.direct, memory.desired, inventory, owner, opts)
+        desired = memory.desired
+        healed = audited_heal(  # records the edits; None: paused by an incident (guardrails)
+            self.controller.direct, owner, inventory, app.metadata.annotations,
+            self.controller.clock(),
+            lambda: sync(self.controller.direct, desired, inventory, owner, opts))
+        if healed is None:
+            return
+        result = healed
         self.healed.append((owner, time.monotonic()))
         if not result.drift and result.ok:
             return
