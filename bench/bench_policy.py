@@ -24,10 +24,11 @@ from quarterdeck.policy.cel_engine import CelExprBackend, ProgramCache
 from quarterdeck.policy.evaluate import check
 from quarterdeck.policy.library import builtins, select
 
+from quarterdeck.policy.library_examples import examples
+
 PINNED = [f"pss-{level}@{version}" for level, versions in (
     ("baseline", ("v1.0", "v1.19", "v1.25", "v1.30")),
     ("restricted", ("v1.0", "v1.19", "v1.25", "v1.30", "v1.34"))) for version in versions]
-from quarterdeck.policy.library_examples import examples
 
 
 def objects(n: int) -> list[dict[str, object]]:
