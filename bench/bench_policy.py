@@ -23,7 +23,6 @@ import time
 from quarterdeck.policy.cel_engine import CelExprBackend, ProgramCache
 from quarterdeck.policy.evaluate import check
 from quarterdeck.policy.library import builtins, select
-
 from quarterdeck.policy.library_examples import examples
 
 PINNED = [f"pss-{level}@{version}" for level, versions in (
