@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import typer
 
-from quarterdeck.cli import audit, delivery, dev, get, install, operator, policy, queue, simulate
+from quarterdeck.cli import (
+    audit,
+    delivery,
+    dev,
+    get,
+    install,
+    operator,
+    policy,
+    queue,
+    showback,
+    simulate,
+)
 from quarterdeck.cli.demo import demo
 from quarterdeck.cli.options import VersionOpt, version_callback
 
@@ -42,3 +53,4 @@ audit.register(app)
 app.add_typer(queue.app, name="queue")
 app.command("operator")(operator.operator)
 install.register(app)
+showback.register(app)
