@@ -30,6 +30,7 @@ from quarterdeck.kube.health import HealthServer
 from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.leader import LeaderElector
 from quarterdeck.kube.supervisor import Supervisor
+from quarterdeck.notify.operator import prepare_notify, start_notify
 
 log = structlog.get_logger("quarterdeck.operator")
 
@@ -235,6 +236,7 @@ def default_controllers(config: OperatorConfig) -> list[ControllerSpec]:
     made: list[ControllerSpec] = []
     if config.delivery:
         made.append(ControllerSpec("delivery", start_delivery, prepare_delivery))
+        made.append(ControllerSpec("notify", start_notify, prepare_notify))  # notify: delivery
     if config.queueing:
         made.append(ControllerSpec("queueing", start_queueing, prepare_queueing))
     return made

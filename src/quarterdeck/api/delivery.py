@@ -192,7 +192,12 @@ class HistoryEntry(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=T
     configured: int = 0
     unchanged: int = 0
     pruned: int = 0
-    attempts: Annotated[int, msgspec.Meta(description="Syncs folded into this entry.")] = 1
+    attempts: Annotated[
+        int, msgspec.Meta(description="Syncs counted on this entry (repeats that changed nothing).")
+    ] = 1
+    last_time: Annotated[
+        str, msgspec.Meta(description="The last repeat's time; ``time`` is the first sync's.")
+    ] = ""
 
 
 class GuardrailWarning(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
