@@ -62,7 +62,7 @@ def test_a_sync_that_changed_something_is_one_synced_notice_and_its_repeat_none(
     assert changes(new, app(again), NOW) == []
 
 
-def test_failure_denial_degradation_drift_and_rollout_abort_are_events() -> None:
+def test_failure_denial_degradation_and_drift_are_events() -> None:
     failed = ApplicationStatus(
         conditions=ready("SyncFailed", "False", "boom"), history=[entry("Failed", message="boom")]
     )
@@ -85,12 +85,6 @@ def test_failure_denial_degradation_drift_and_rollout_abort_are_events() -> None
     (item,) = changes(None, app(drifting), NOW)
     assert item.event == "drift" and "Secret team/db data.password" in item.message
     assert "czNjcjN0" not in item.message and "b3RoZXI=" not in item.message  # no Secret data
-    aborted = ApplicationStatus(
-        conditions=[
-            Condition(type="RolloutProgressing", status="False", reason="Aborted", message="p99")
-        ]
-    )
-    assert [n.event for n in changes(None, app(aborted), NOW)] == ["rollout-aborted"]
 
 
 def alert(**spec: object) -> object:

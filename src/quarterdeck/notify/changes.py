@@ -3,7 +3,8 @@
 Deriving events from status (rather than from the controller's calls) keeps
 notifications off the reconcile path and out of the controller: the shell watches
 Applications and hands each change here. A repeat that changed nothing (the same
-failure again, a no-op resync) is no new notice.
+failure again, a no-op resync) is no new notice. Rollout aborts and completions are
+announced by the rollout controller itself (``quarterdeck.rollout.controller``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 from quarterdeck.api.delivery import Application, ApplicationStatus, HistoryEntry
 from quarterdeck.api.meta import Condition, find_condition
 from quarterdeck.notify.notice import Notice, notice
-
-ROLLOUT_CONDITION = "RolloutProgressing"
 
 
 def _ready(status: ApplicationStatus | None) -> Condition | None:
@@ -96,12 +95,4 @@ def changes(old: ApplicationStatus | None, app: Application, now: str) -> list[N
         out.append(
             make("drift", "live objects differ from Git: " + ", ".join(fields[:20]), "error")
         )
-    rollout, rolled = (
-        find_condition(s.conditions, ROLLOUT_CONDITION) if s else None for s in (new, old)
-    )
-    if rollout is not None and (rolled is None or rolled.reason != rollout.reason):
-        if rollout.reason == "Aborted":
-            out.append(make("rollout-aborted", rollout.message, "error"))
-        elif rollout.reason == "Completed":
-            out.append(make("rollout-completed", rollout.message))
     return out

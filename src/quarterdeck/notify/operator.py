@@ -35,10 +35,23 @@ def prepare_notify(op: Operator) -> None:
         install_crds(op.connect("quarterdeck-notify"), [crd(k) for k in api.KINDS], timeout=60)
 
 
+#: The process's Notifier while the notify controller runs (the rollout controller and
+#: showback publish through it).
+current: Notifier | None = None
+
+
 def start_notify(op: Operator) -> Callable[[float], None]:
     """The Notifier beside delivery, on the operator's informers."""
+    global current
     notifier = run_beside(op.informers, op.connect("quarterdeck-notify"), op.config.namespace)
-    return notifier.stop
+    current = notifier
+
+    def stop(grace: float) -> None:
+        global current
+        current = None
+        notifier.stop(grace)
+
+    return stop
 
 
 def run_beside(informers: SharedInformers, client: Client, namespace: str | None) -> Notifier:
