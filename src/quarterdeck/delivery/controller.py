@@ -24,6 +24,7 @@ from lightkube.types import PatchType
 
 from quarterdeck.api import delivery as api
 from quarterdeck.api.duration import parse_duration
+from quarterdeck.api.project import Project
 from quarterdeck.delivery.application_spec import (
     backoff,
     delivery_of,
@@ -41,8 +42,10 @@ from quarterdeck.delivery.inventory import Owner, entries_of
 from quarterdeck.delivery.livecache import LiveCache
 from quarterdeck.delivery.manifests import Obj
 from quarterdeck.delivery.metrics import DRIFT_OBJECTS, OBJECTS_APPLIED, OBJECTS_PRUNED
-from quarterdeck.delivery.pipeline import deliver
+from quarterdeck.delivery.pipeline import Bounds, deliver
 from quarterdeck.delivery.plan import Plan
+from quarterdeck.delivery.project import source_refusal as project_source_refusal
+from quarterdeck.delivery.project_cache import ProjectCache
 from quarterdeck.delivery.resources import (
     REQUEST_ANNOTATION,
     ApplicationRes,
@@ -56,6 +59,7 @@ from quarterdeck.delivery.schedule import AppMemory, due, source_recovered
 from quarterdeck.delivery.source import GitSource, SourceError
 from quarterdeck.delivery.source_fetch import SourceFetcher
 from quarterdeck.delivery.status import (
+    PROJECT_REFUSED,
     Outcome,
     application_status,
     applying_status,
@@ -100,9 +104,9 @@ class Controller:
         workers: int = 16,
         policy: Policy | None = None,
     ) -> None:
-        # tenancy (delivery.tenancy): the operator passes its flags; in-process callers
-        # (tests, qd sync) may read local and plain-http repositories
-        self.policy = policy or Policy(allow_file_sources=True, allow_http_sources=True)
+        # tenancy (delivery.tenancy): locked down unless the caller enables more (the
+        # operator passes its flags; tests pass LOCAL_REPOSITORIES)
+        self.policy = policy or Policy()
         self.policy = dataclasses.replace(self.policy, cache_dir=cache_dir)
         self.workers = workers
         self.namespace = namespace  # None watches all namespaces
@@ -115,6 +119,7 @@ class Controller:
         self.sources = SourceFetcher(client, self.git, self.policy, self.write_status, clock)
         self.apps: dict[Owner, AppMemory] = {}
         self.guardrails = GuardrailCache(client, clock)  # checked before every sync
+        self.projects = ProjectCache(client, clock)  # bound every sync (delivery.project)
         self.events = EventRecorder(client, COMPONENT, clock)  # repeats are counted
         self.on_synced: Callable[[Owner, list[Obj]], None] = lambda owner, objs: None
 
@@ -266,6 +271,11 @@ class Controller:
         src = sources.get(Owner(ref.namespace or owner.namespace, ref.name))
         if src is None or src.status is None or src.status.artifact is None:
             return self.block(app, "SourceNotReady", f"source {ref.name} has no revision yet")
+        project, refused = self.projects.current().lookup(owner.namespace, app.spec.project)
+        if project is not None:
+            refused = project_source_refusal(project, src.spec.url)
+        if project is None or refused:  # not stalled: a Project change may lift it
+            return self.refuse(app, refused)
         revision = app.spec.revision or src.status.artifact.revision
         now = self.clock()
         requested = app.metadata.annotations.get(REQUEST_ANNOTATION, "")
@@ -290,7 +300,7 @@ class Controller:
         memory.last_sync, memory.generation = now, app.metadata.generation
         memory.requested, memory.attempted = requested, revision
         try:
-            app, out = self._deliver(app, src, revision, owner)
+            app, out = self._deliver(app, src, revision, owner, project)
             status = application_status(app, out, rfc3339(self.clock()))
             self.write_status(ApplicationRes, owner, status)
         except Exception:  # an API error or timeout mid-sync: a failed attempt
@@ -306,6 +316,7 @@ class Controller:
         changed = out.created + out.configured + out.pruned
         if out.errors:
             reason = "GuardrailDenied" if out.denied else "SyncFailed"
+            reason = PROJECT_REFUSED if out.refused else reason
             self.event(app, "Warning", reason, "; ".join(out.errors))
         elif changed:
             self.event(
@@ -320,8 +331,20 @@ class Controller:
             self.event(app, "Warning", "GuardrailWarning", note)
         return msgspec.structs.replace(app, status=status)
 
+    def refuse(self, app: api.Application, message: str) -> api.Application:
+        """Block ``app`` because its Project refuses it; an Event when that is news."""
+        blocked = self.block(app, PROJECT_REFUSED, message)
+        if blocked is not app:
+            self.event(app, "Warning", PROJECT_REFUSED, message)
+        return blocked
+
     def _deliver(
-        self, app: api.Application, src: api.Source, revision: str, owner: Owner
+        self,
+        app: api.Application,
+        src: api.Source,
+        revision: str,
+        owner: Owner,
+        project: Project,
     ) -> tuple[api.Application, Outcome]:
         """Sync ``app`` at ``revision``; the Application as it stands after the
         in-progress status (if one was written) and what the sync did."""
@@ -355,7 +378,8 @@ class Controller:
         rails, labels = policies.guardrails, policies.namespaces
         user = service_account_user(app, self.policy)  # tenancy: impersonate, if set
         cluster = self.cluster.impersonating(user) if user else self.cluster
-        done = deliver(cluster, self.git, target, owner, inventory, opts, rails, labels)
+        bounds = Bounds(project, app.spec.destination.cluster)
+        done = deliver(cluster, self.git, target, owner, inventory, opts, rails, labels, bounds)
         result = done.result
         OBJECTS_APPLIED.labels(str(owner)).inc(len(result.created) + len(result.configured))
         OBJECTS_PRUNED.labels(str(owner)).inc(len(result.pruned))
@@ -376,5 +400,6 @@ class Controller:
             drift=result.drift,
             overall=result.overall,
             denied=done.gate.blocked,
+            refused=done.refusal is not None,
             guardrail_warnings=findings(done.gate) if done.ok else None,
         )
