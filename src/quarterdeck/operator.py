@@ -32,6 +32,7 @@ from quarterdeck.kube.leader import LeaderElector
 from quarterdeck.kube.supervisor import Supervisor
 from quarterdeck.notify.operator import prepare_notify, start_notify
 from quarterdeck.rollout.operator import start_rollouts
+from quarterdeck.showback.operator import prepare_showback, start_showback
 
 log = structlog.get_logger("quarterdeck.operator")
 
@@ -242,6 +243,7 @@ def default_controllers(config: OperatorConfig) -> list[ControllerSpec]:
         made.append(ControllerSpec("rollouts", start_rollouts))  # rollouts: delivery
     if config.queueing:
         made.append(ControllerSpec("queueing", start_queueing, prepare_queueing))
+    made.append(ControllerSpec("showback", start_showback, prepare_showback))
     return made
 
 
