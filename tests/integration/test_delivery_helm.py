@@ -22,6 +22,7 @@ from quarterdeck.delivery.controller import Controller
 from quarterdeck.delivery.helm import HELM
 from quarterdeck.delivery.imports import convert
 from quarterdeck.delivery.manifests import Key
+from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 from quarterdeck.devcluster.gocommand import cached_command
 
 pytestmark = [
@@ -35,7 +36,7 @@ DEPLOYMENT = "guestbook-helm-guestbook"
 def setup(tmp_path: Path, kube: Client, namespace: str) -> tuple[Repo, Controller]:
     install_crds(kube)
     repo = Repo(tmp_path / "repo")
-    ctl = Controller(kube, tmp_path / "cache", namespace=namespace)
+    ctl = Controller(kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES)
     ctl.cluster.apply(source(namespace, repo.url))
     return repo, ctl
 

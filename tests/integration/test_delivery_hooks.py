@@ -15,6 +15,7 @@ from gitrepo import Repo
 from quarterdeck.delivery.controller import Controller
 from quarterdeck.delivery.hooks import HOOK_ID_LABEL
 from quarterdeck.delivery.manifests import Key
+from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 def setup(tmp_path: Path, kube: Client, namespace: str) -> tuple[Repo, Controller]:
     install_crds(kube)
     repo = Repo(tmp_path / "repo")
-    ctl = Controller(kube, tmp_path / "cache", namespace=namespace)
+    ctl = Controller(kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES)
     ctl.cluster.apply(source(namespace, repo.url))
     return repo, ctl
 

@@ -21,6 +21,7 @@ from notify_receiver import receiver
 
 from gitrepo import Repo
 from quarterdeck.delivery.controller import Controller
+from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.wait import wait_for
 from quarterdeck.notify.operator import run_beside
@@ -64,7 +65,7 @@ def world(
 ) -> Iterator[tuple[Repo, Controller, Notifier]]:
     install_crds(kube)
     repo = Repo(tmp_path / "repo")
-    ctl = Controller(kube, tmp_path / "cache", namespace=namespace)
+    ctl = Controller(kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES)
     ctl.cluster.apply(source(namespace, repo.url))
     stop = threading.Event()
     informers = SharedInformers(kube, stop)

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from gitrepo import Repo
 from quarterdeck.delivery.controller import Controller
+from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 from quarterdeck.devcluster import ports, prometheus
 from quarterdeck.devcluster.session import RunningCluster
 from quarterdeck.kube.informer import SharedInformers
@@ -60,7 +61,7 @@ def world(
 ) -> Iterator[tuple[Repo, Controller, RolloutController, Receiver]]:
     install_crds(kube)
     repo = Repo(tmp_path / "repo")
-    ctl = Controller(kube, tmp_path / "cache", namespace=namespace)
+    ctl = Controller(kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES)
     ctl.cluster.apply(source(namespace, repo.url))
     stop = threading.Event()
     informers = SharedInformers(kube, stop)
