@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from lightkube import Client
 
+from quarterdeck.fleet import operator as fleet
 from quarterdeck.kube.events import EventRecorder
 from quarterdeck.kube.health import HealthServer
 from quarterdeck.kube.informer import SharedInformers
@@ -244,6 +245,7 @@ def default_controllers(config: OperatorConfig) -> list[ControllerSpec]:
     if config.queueing:
         made.append(ControllerSpec("queueing", start_queueing, prepare_queueing))
     made.append(ControllerSpec("showback", start_showback, prepare_showback))
+    made.append(ControllerSpec("fleet", fleet.start_fleet, fleet.prepare_fleet))
     return made
 
 

@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import pytest
 from lightkube import Client, codecs
 from lightkube.resources.batch_v1 import Job
@@ -50,6 +51,7 @@ from quarterdeck.showback.prometheus import PrometheusSource
 from quarterdeck.showback.resources import (
     BudgetResource,
     IdlePolicyResource,
+    ObjectiveResource,
     PricingResource,
     UsageRecordResource,
 )
@@ -306,6 +308,36 @@ def test_a_scripted_day_is_exact_and_survives_a_restart(
         assert day.record(namespace, pods["a-train"]).queue == f"cq-{namespace}"
 
         day.at(2)
+        # the queue's objectives: both Jobs waited; at hour 2, 7 of 12 GPU-hours busy
+        cq = f"cq-{namespace}"
+        kube.apply(
+            ObjectiveResource.from_dict(
+                {
+                    "apiVersion": "showback.quarterdeck.dev/v1alpha1",
+                    "kind": "QueueObjective",
+                    "metadata": {"name": cq},
+                    "spec": {"clusterQueue": cq, "waitP95": "1h", "utilisation": 60},
+                }
+            ),
+            field_manager="quarterdeck-tests",
+            force=True,
+        )
+        try:
+            wait_for(
+                lambda: (
+                    (as_dict(kube.get(ObjectiveResource, cq)).get("status") or {}).get("workloads")
+                    == 2
+                ),
+                "the queue objective evaluated",
+                30,
+            )
+            status = as_dict(kube.get(ObjectiveResource, cq))["status"]
+            assert status["utilisation"] == pytest.approx(7 / 12)
+            assert status["errorBudgetRemaining"] == 1.0 and status["waitP95Seconds"] < 3600
+            (met,) = status["conditions"]
+            assert met["status"] == "False" and "utilisation 58.3% < 60%" in met["message"]
+        finally:
+            kube.delete(ObjectiveResource, cq)
         day.stop()  # the operator goes away at hour 2 ...
         day.clock.set(T0 + 3 * HOUR)
         day.start()  # ... and a new one starts at hour 3, from the records in the cluster
@@ -341,6 +373,31 @@ def test_a_scripted_day_is_exact_and_survives_a_restart(
         assert teams[a]["unpriced"] == teams[b]["unpriced"] == []
         models = _showback(day, "model")
         assert models[A100]["gpuCost"] >= 1.6
+        served = _allocation_api(day, "aggregate=label:team&accumulate=true")
+        assert served["code"] == 200 and len(served["data"]) == 1
+        assert served["data"][0][a] == teams[a] and served["data"][0][b] == teams[b]
+        hourly = _allocation_api(day, "aggregate=label:team&step=1h")["data"]
+        assert [round(h[a]["gpuHours"], 6) for h in hourly[:7] if a in h] == [2.5] * 3 + [0.5] * 3
+        bad = _allocation_api(day, "window=7x", window=False)
+        assert bad["code"] == 400 and bad["message"].startswith("window: '7x'")
+
+
+def _allocation_api(day: Day, query: str, window: bool = True) -> dict[str, Any]:
+    """`/allocation/compute` as the operator serves it: its health server and route."""
+    from quarterdeck.kube.health import ROUTES, HealthServer
+    from quarterdeck.showback import operator as showback_operator
+
+    showback_operator.attach(day.controller)
+    ROUTES["/allocation/compute"] = showback_operator.allocation_route
+    server = HealthServer("127.0.0.1", 0, lambda: (True, "ok"))
+    server.start()
+    try:
+        span = "window=2031-01-06T00:00:00Z,2031-01-07T00:00:00Z&" if window else ""
+        url = f"http://127.0.0.1:{server.port}/allocation/compute?{span}{query}"
+        return dict(httpx.get(url, timeout=10).json())
+    finally:
+        server.stop()
+        showback_operator.attach(None)
 
 
 def test_a_budget_crossing_80_percent_fires_an_event_and_a_webhook(day: Day, kube: Client) -> None:
@@ -515,3 +572,42 @@ def test_an_idle_notebook_is_deleted_on_its_schedule(
         ("nightly-dry", False),
     }
     kube.delete(Pod, "nb-dry", namespace=namespace)
+
+
+def test_prometheus_unreachable_degrades_to_cluster_only_accounting(
+    day: Day, kube: Client, namespace: str
+) -> None:
+    day.stop()  # the operator now runs with a Prometheus it cannot reach
+    day.url, url = "http://127.0.0.1:9", day.url
+    try:
+        day.start()
+        kube.apply(_policy(namespace, "watch", "Report", {}), field_manager="t", force=True)
+        kube.create(
+            _pod(namespace, "blind", day.team("e"), "0", "gpu-h100-8", {"nvidia.com/gpu": "1"})
+        )
+
+        def degraded() -> bool:
+            status = (
+                as_dict(kube.get(IdlePolicyResource, "watch", namespace=namespace)).get("status")
+                or {}
+            )
+            return any(
+                c["type"] == "MetricsAvailable"
+                and c["status"] == "False"
+                and c["reason"] == "PrometheusUnreachable"
+                for c in status.get("conditions", [])
+            )
+
+        wait_for(degraded, "the MetricsAvailable=False condition", 30)
+        wait_for(lambda: day.record(namespace, "blind") is not None, "the pod recorded anyway", 30)
+        assert day.record(namespace, "blind").util[-1][1] is None  # unmeasured, not idle
+        day.at(10)
+        assert not _events(kube, namespace, "blind", "GpuIdle")  # never reclaimed on no data
+        kube.delete(Pod, "blind", namespace=namespace)
+        wait_for(lambda: day.closed(namespace, "blind"), "blind closed", 30)
+        (row,) = [r for n, r in _showback(day).items() if n == day.team("e")]
+        assert row["gpuHoursUnmeasured"] == row["gpuHours"] > 0 and row["gpuHoursIdle"] == 0
+    finally:
+        day.stop()
+        day.url = url
+        day.start()

@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
 
 def _live(kubeconfig: ClientSettings | Path | None) -> tuple[Snapshot, Decisions]:
     """The live snapshot and what a cycle would decide on it now (nothing is changed)."""
-    from quarterdeck.cli.connection import cluster_errors, connect
+    from quarterdeck.cli.options import cluster_errors, connect
     from quarterdeck.queueing import GpuPlacer, cycle
     from quarterdeck.queueing.live import QueueingNotInstalledError, read_snapshot
 
@@ -238,7 +238,7 @@ def reconcile(
     ] = None,
 ) -> None:
     """Run the queueing controller's passes against a cluster (until interrupted)."""
-    from quarterdeck.cli.connection import cluster_errors, connect
+    from quarterdeck.cli.options import cluster_errors, connect
     from quarterdeck.queueing.controller import FIELD_MANAGER
     from quarterdeck.queueing.live import QueueingNotInstalledError
     from quarterdeck.queueing.metrics import MetricsPortError, QueueMetrics, serve_metrics

@@ -57,7 +57,7 @@ def read_usage(client: Client) -> tuple[list[Any], Any]:
     import msgspec
 
     from quarterdeck.api.showback import PricingSpec
-    from quarterdeck.cli.connection import cluster_errors
+    from quarterdeck.cli.options import cluster_errors
     from quarterdeck.showback.prices import Prices, from_pricing
     from quarterdeck.showback.records import from_object
     from quarterdeck.showback.resources import PricingResource, UsageRecordResource
@@ -209,7 +209,7 @@ def idle(
     allow_exec_plugins: AllowExecOpt = False,
 ) -> None:
     """Idle GPU pods the GpuIdlePolicies found, and what was done about them."""
-    from quarterdeck.cli.connection import cluster_errors
+    from quarterdeck.cli.options import cluster_errors
     from quarterdeck.cli.output import emit, table
     from quarterdeck.showback.resources import IdlePolicyResource
 
@@ -266,7 +266,7 @@ def budget_list(
     allow_exec_plugins: AllowExecOpt = False,
 ) -> None:
     """Budgets with their period, limit, use and the thresholds crossed."""
-    from quarterdeck.cli.connection import cluster_errors
+    from quarterdeck.cli.options import cluster_errors
     from quarterdeck.cli.output import emit, table
     from quarterdeck.showback.resources import BudgetResource
 
@@ -308,3 +308,23 @@ def budget_list(
             for r in rows
         ],
     )
+
+
+def dev_prometheus(
+    name: Annotated[str, typer.Option("--name", help="Cluster name.")] = "dev",
+    clock_file: Annotated[
+        Path | None, typer.Option(help="Unix seconds to use as now for GPU util schedules.")
+    ] = None,
+) -> None:
+    """Start a real Prometheus and the dcgm-format GPU metrics source for a dev cluster
+    (both on loopback; `qd dev down` stops them with the cluster)."""
+    from quarterdeck.cli.output import fail
+    from quarterdeck.devcluster import cluster
+    from quarterdeck.devcluster import prometheus as devprom
+
+    try:
+        state = devprom.start_for(name, clock_file)
+    except (cluster.ClusterError, devprom.PrometheusError, OSError) as err:
+        fail(str(err))
+    typer.echo(f"prometheus {state.url} scraping the GPU metrics on 127.0.0.1:{state.dcgm_port}")
+    typer.echo(f"  export QD_PROMETHEUS_URL={state.url}   # for qd operator's showback")

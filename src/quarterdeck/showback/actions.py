@@ -7,6 +7,8 @@ again. Every action and every dry-run verdict is an Event saying what and why.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -70,6 +72,12 @@ def _metrics_condition(degraded: str, now: float) -> dict[str, Any]:
     return _condition("MetricsAvailable", True, "PrometheusAnswers", "GPU utilisation read", now)
 
 
+def _same(body: Any) -> str:
+    """A status body without its timestamps: what decides whether it is worth a write."""
+    text = json.dumps(body, sort_keys=True, default=str)
+    return re.sub(r'"lastTransitionTime": "[^"]*"', "", text)
+
+
 def _pod_ref(r: UsageRecord) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -92,6 +100,7 @@ class Actions:
         self.on_budget = on_budget
         self.done: set[tuple[str, str, str]] = set()  # (policy uid, pod uid, action)
         self.reported: set[tuple[str, str, str]] = set()  # verdicts not acted on, told once
+        self.written: dict[tuple[str, str, str], str] = {}  # last status body per object
         self.fired: dict[str, tuple[float, set[int]]] = {}  # budget uid -> (period, crossed)
 
     # --- idle GPUs ------------------------------------------------------------------
@@ -217,6 +226,8 @@ class Actions:
         )
 
     def _policy_status(self, ns: str, name: str, idle_: list[Any], conds: list[Any]) -> None:
+        if not self._changed(("GpuIdlePolicy", ns, name), {"idle": idle_, "conditions": conds}):
+            return
         try:
             self.client.patch(
                 IdlePolicyResource.Status,
@@ -227,6 +238,15 @@ class Actions:
             )
         except Exception as err:
             log.warning("cannot write GpuIdlePolicy status", policy=f"{ns}/{name}", error=str(err))
+            self.written.pop(("GpuIdlePolicy", ns, name), None)
+
+    def _changed(self, key: tuple[str, str, str], body: Any) -> bool:
+        """True (and remembered) when `body` differs from the last one written for `key`."""
+        same = _same(body)
+        if self.written.get(key) == same:
+            return False
+        self.written[key] = same
+        return True
 
     def _send(self, url: str, payload: dict[str, Any]) -> str:
         if not url or self.notify is None:
@@ -303,12 +323,15 @@ class Actions:
             "crossed": list(state.crossed),
             "conditions": conds,
         }
+        if not self._changed(("Budget", "", name), body):
+            return
         try:
             self.client.patch(
                 BudgetResource.Status, name, {"status": body}, patch_type=PatchType.MERGE
             )
         except Exception as err:
             log.warning("cannot write Budget status", budget=name, error=str(err))
+            self.written.pop(("Budget", "", name), None)
 
     # --- queue objectives -----------------------------------------------------------
 
@@ -339,12 +362,15 @@ class Actions:
             "workloads": state.workloads,
             "conditions": [_condition("Met", state.met, "Evaluated", state.message, now)],
         }
+        if not self._changed(("QueueObjective", "", name), body):
+            return
         try:
             self.client.patch(
                 ObjectiveResource.Status, name, {"status": body}, patch_type=PatchType.MERGE
             )
         except Exception as err:
             log.warning("cannot write QueueObjective status", objective=name, error=str(err))
+            self.written.pop(("QueueObjective", "", name), None)
 
 
 def _seconds(text: str) -> float:

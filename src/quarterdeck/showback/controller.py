@@ -116,7 +116,8 @@ class Showback:
                     log.warning("ignoring a malformed UsageRecord", error=str(err))
                     continue
                 self.state.records[record.uid] = record
-        self.pods.add_handler(lambda _e, _o: self.queue.add(PASS))
+        # a burst of pod events costs one pass, half a second after it starts
+        self.pods.add_handler(lambda _e, _o: self.queue.add_after(PASS, 0.5))
         for inf in (self.policies, self.budgets, self.pricing):
             inf.add_handler(lambda _e, _o: self.queue.add(PASS))
         self.queue.add(PASS)

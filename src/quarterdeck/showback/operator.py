@@ -36,8 +36,13 @@ def prepare_showback(op: Operator) -> None:
     ROUTES["/allocation/compute"] = allocation_route
 
 
-def start_showback(op: Operator) -> Callable[[float], None]:
+def attach(showback: Showback | None) -> None:
+    """The controller `/allocation/compute` answers from (None: not leading)."""
     global _running
+    _running = showback
+
+
+def start_showback(op: Operator) -> Callable[[float], None]:
     from quarterdeck.showback.controller import FIELD_MANAGER, Showback
     from quarterdeck.showback.metrics import process_metrics
     from quarterdeck.showback.prometheus import PrometheusSource
@@ -57,12 +62,11 @@ def start_showback(op: Operator) -> Callable[[float], None]:
         notify=send,
     )
     showback.start()
-    _running = showback
+    attach(showback)
 
     def stop(grace: float) -> None:
-        global _running
         showback.stop()
-        _running = None
+        attach(None)
 
     return stop
 
