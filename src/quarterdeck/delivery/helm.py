@@ -104,13 +104,15 @@ def values_file(root: Path, base: Path, path: str) -> Path:
         raise HelmError(f"values file {path!r} is absolute; give a path inside the repository")
     candidate = base / path
     try:
-        resolved = candidate.resolve(strict=True)
-    except FileNotFoundError:
-        raise HelmError(f"values file {path!r} does not exist in the repository") from None
+        resolved = candidate.resolve()  # symlinks followed; leaving is refused before existing
     except (OSError, RuntimeError):
         raise HelmError(f"values file {path!r} is a symlink loop") from None
     if not resolved.is_relative_to(root.resolve()):
-        raise HelmError(f"values file {path!r} leaves the repository (refused, see CVE-2022-24348)")
+        raise HelmError(
+            f"values file {path!r} leaves the repository (refused, see CVE-2022-24348)"
+        )
+    if not resolved.exists():
+        raise HelmError(f"values file {path!r} does not exist in the repository")
     if not resolved.is_file():
         raise HelmError(f"values file {path!r} is not a file")
     return resolved
