@@ -281,6 +281,12 @@ def _carry_out(
     done: list[Action] = []
     previous = None
     for wave_number, wave in in_waves(p.applies):
+        if later and wave[0].stage > 0:  # the foundation (every stage-0 wave) exists now
+            pending = [a for a in p.applies if a.key in later]
+            later.clear()
+            _dry_run(cluster, pending, live, result, opts)
+            if result.errors:
+                return
         moving_on = done and wave_number != previous and opts.wait
         if moving_on and not _wave_healthy(cluster, done, previous or 0, result, opts, live):
             return
@@ -289,12 +295,6 @@ def _carry_out(
         done += wave
         if result.errors:
             return
-        if later and wave[0].stage == 0:  # the foundation exists now: check the rest
-            pending = [a for a in p.applies if a.key in later]
-            later.clear()
-            _dry_run(cluster, pending, live, result, opts)
-            if result.errors:
-                return
     if not sync_hooks():
         return
     _prune(cluster, p, result, opts)
