@@ -63,6 +63,16 @@ def test_queue_rows_usage_per_flavor_and_pending_in_order_with_reason() -> None:
                              "nominal": 8.0, "borrowingLimit": 4.0, "percent": 75}]
     assert [(w["name"], w["reason"]) for w in row["pending"]] == [
         ("early", "not yet considered"), ("late", "needs 8")]
+    assert row["pendingTotal"] == 2
+
+
+def test_a_long_queue_lists_the_first_pending_and_counts_them_all() -> None:
+    cq = {"metadata": {"name": "cq"}, "spec": {}}
+    many = [{"metadata": {"namespace": "t", "name": f"w{i:03d}", "creationTimestamp": f"{i:03d}"},
+             "spec": {"queueName": "lq"}} for i in range(120)]
+    (row,) = views.queue_rows([cq], many, {("t", "lq"): "cq"})
+    assert row["pendingTotal"] == 120 and len(row["pending"]) == views.PENDING_SHOWN
+    assert row["pending"][0]["name"] == "w000"
 
 
 def test_gpu_totals_count_only_pods_holding_a_node() -> None:

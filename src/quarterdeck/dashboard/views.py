@@ -14,6 +14,7 @@ from typing import Any
 Obj = Mapping[str, Any]
 GPU = "nvidia.com/gpu"
 TERMINAL = ("Succeeded", "Failed")
+PENDING_SHOWN = 50  # pending Workloads listed per queue (the first in order; all are counted)
 
 
 def _meta(obj: Obj) -> Mapping[str, Any]:
@@ -196,11 +197,12 @@ def queue_rows(
             "cohort": (cq.get("spec") or {}).get("cohort") or "",
             "admitted": _status(cq).get("admittedWorkloads", 0),
             "usage": queue_usage(cq),
+            "pendingTotal": len(waiting),
             "pending": [
                 {"namespace": _meta(w).get("namespace", ""), "name": _meta(w).get("name", ""),
                  "priority": (w.get("spec") or {}).get("priority") or 0,
                  "reason": pending_reason(w)}
-                for w in waiting
+                for w in waiting[:PENDING_SHOWN]
             ],
         })
     return rows
@@ -238,7 +240,7 @@ def overview(
             "sync": dict(sorted(Counter(a["sync"] for a in apps).items())),
         },
         "queues": [
-            {"name": q["name"], "pending": len(q["pending"]), "admitted": q["admitted"],
+            {"name": q["name"], "pending": q["pendingTotal"], "admitted": q["admitted"],
              "percent": max((u["percent"] for u in q["usage"]), default=0)}
             for q in queues
         ],

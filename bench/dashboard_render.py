@@ -1,0 +1,102 @@
+"""Dashboard page render time from the cache: 1,000 Applications and 5,000 Workloads.
+
+Each page goes through the real FastAPI app, views and Jinja templates via Starlette's
+TestClient (no socket). The informers are filled in memory instead of from a cluster,
+and every SubjectAccessReview answer is "allowed" as if cached (a steady-state page view
+asks none: answers are reused for 10 s). So the numbers are the dashboard's own cost per
+view, without the API server's. Run: .venv/bin/python bench/dashboard_render.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from quarterdeck.dashboard.access import Access, Ask, Session, User
+from quarterdeck.dashboard.pages import Pages
+from quarterdeck.dashboard.web import COOKIE, create_app
+
+APPS, WORKLOADS, QUEUES, NAMESPACES, VIEWS = 1000, 5000, 20, 50, 50
+
+
+class Filled:
+    """An informer's read side over objects made here."""
+
+    def __init__(self, objects: list[dict[str, Any]]) -> None:
+        self.objects = {(o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
+                        for o in objects}
+
+    def list(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        return [o for (ns, _), o in self.objects.items() if namespace in (None, ns)]
+
+    def get(self, namespace: str | None, name: str) -> dict[str, Any] | None:
+        return self.objects.get((namespace or "", name))
+
+
+class Cache:
+    def __init__(self) -> None:
+        ns = [f"team-{i}" for i in range(NAMESPACES)]
+        self.applications = Filled([{
+            "metadata": {"namespace": ns[i % NAMESPACES], "name": f"app-{i}"},
+            "spec": {"sourceRef": {"name": "repo"}, "path": "web"},
+            "status": {"lastAppliedRevision": "a" * 40, "resources": [
+                {"kind": "ConfigMap", "name": f"c{j}", "health": "Healthy", "sync": "Synced"}
+                for j in range(5)], "history": [
+                {"revision": "a" * 40, "time": "t", "result": "Succeeded"}] * 5},
+        } for i in range(APPS)])
+        self.sources = Filled([])
+        self.cluster_queues = Filled([{
+            "metadata": {"name": f"cq-{q}"},
+            "spec": {"resourceGroups": [{"flavors": [{"name": "h100", "resources": [
+                {"name": "nvidia.com/gpu", "nominalQuota": 64}]}]}]},
+            "status": {"flavorsUsage": [{"name": "h100", "resources": [
+                {"name": "nvidia.com/gpu", "total": 32}]}]},
+        } for q in range(QUEUES)])
+        self.workloads = Filled([{
+            "metadata": {"namespace": ns[w % NAMESPACES], "name": f"wl-{w}",
+                         "creationTimestamp": f"2026-01-01T00:{w % 60:02d}:00Z"},
+            "spec": {"queueName": "training"},
+            "status": {"conditions": [{"type": "QuotaReserved", "status": "False",
+                                       "message": "needs 8 nvidia.com/gpu"}]},
+        } for w in range(WORKLOADS)])
+        self.nodes = Filled([])
+        self.pods = Filled([])
+        self.targets = {(n, "training"): f"cq-{i % QUEUES}" for i, n in enumerate(ns)}
+
+    def local_queue_targets(self) -> dict[tuple[str, str], str]:
+        return self.targets
+
+    def namespaces_of(self, informer: Filled) -> list[str]:
+        return sorted({ns for ns, _ in informer.objects})
+
+
+class Allowed(Access):
+    def session(self, sid: str) -> Session:
+        return Session("token", User("bench"), "csrf", 0.0)
+
+    def allowed(self, user: User, ask: Ask) -> bool:
+        return True
+
+
+def main() -> None:
+    access = Allowed(client=None)  # type: ignore[arg-type]
+    app = create_app(Pages(Cache(), access, None), access)  # type: ignore[arg-type]
+    client = TestClient(app, cookies={COOKIE: "s"})
+    print(f"load average {os.getloadavg()[0]:.2f} (2 cores, shared)")
+    for path in ("/", "/applications", "/applications/team-1/app-1", "/queues",
+                 "/applications?format=json"):
+        times = []
+        for _ in range(VIEWS):
+            start = time.perf_counter()
+            assert client.get(path).status_code == 200
+            times.append((time.perf_counter() - start) * 1000)
+        p95 = statistics.quantiles(times, n=20)[18]
+        print(f"{path:32s} p50 {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
