@@ -23,6 +23,8 @@ from queueing_setup import gpu_job, gpu_queue
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from gitrepo import Repo
 from operator_process import OperatorProcess
@@ -161,6 +163,14 @@ def shot(driver: webdriver.Chrome, name: str) -> None:
     driver.save_screenshot(str(IMG / f"dashboard-{name}.png"))
 
 
+def submit(driver: webdriver.Chrome, button: str) -> None:
+    """Press a form's button and wait until the page it loads has replaced this one (a
+    lookup right after the click could otherwise find the old page's elements)."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.ID, button).click()
+    WebDriverWait(driver, 15).until(staleness_of(page))
+
+
 def text(driver: webdriver.Chrome) -> str:
     return str(driver.find_element(By.TAG_NAME, "body").text)
 
@@ -185,12 +195,12 @@ def test_dashboard_pages_access_and_sync_in_chromium(
     assert "Sign in" in browser.title
 
     browser.find_element(By.ID, "token").send_keys("not-a-token")
-    browser.find_element(By.ID, "signin").click()
+    submit(browser, "signin")
     assert "token refused" in browser.find_element(By.ID, "reason").text
     shot(browser, "signin")
 
     browser.find_element(By.ID, "token").send_keys(platform["token_a"])
-    browser.find_element(By.ID, "signin").click()
+    submit(browser, "signin")
     assert browser.find_element(By.ID, "user").text == f"system:serviceaccount:{a}:viewer"
     overview = text(browser)
     assert "Applications: 1" in overview and platform["queue_a"] in overview
@@ -206,7 +216,7 @@ def test_dashboard_pages_access_and_sync_in_chromium(
     assert browser.find_element(By.ID, "sync-state").text == "Synced"
     assert "ConfigMap" in browser.find_element(By.ID, "objects").text
     before = last_sync(kube, a)
-    browser.find_element(By.ID, "sync").click()
+    submit(browser, "sync")
     wait_for(lambda: last_sync(kube, a) != before or None, "the sync the button asked for", 30)
     browser.get(f"{url}/applications/{a}/web")
     assert "Succeeded" in browser.find_element(By.ID, "history").text
