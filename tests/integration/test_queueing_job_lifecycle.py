@@ -30,9 +30,10 @@ from queueing_setup import (
 
 from quarterdeck.api.queueing import GROUP, VERSION
 from quarterdeck.kube.wait import wait_for
-from quarterdeck.queueing.controller import PassReport, reconcile_once
+from quarterdeck.queueing.controller import reconcile_once
 from quarterdeck.queueing.jobs import GATE
 from quarterdeck.queueing.metrics import QueueMetrics
+from quarterdeck.queueing.writes import PassReport
 
 pytestmark = pytest.mark.integration
 

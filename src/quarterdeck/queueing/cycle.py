@@ -273,7 +273,12 @@ class _Cycle:
             )
             for c, n in zip(got.pod_sets, nodes, strict=True)
         )
-        self.admits.append(Admit(wl, pod_sets, borrows))
+        notes = (
+            [view.explain(c.pod_set) for c, n in zip(got.pod_sets, nodes, strict=True) if n]
+            if view is not None
+            else []
+        )
+        self.admits.append(Admit(wl, pod_sets, borrows, "; ".join(n for n in notes if n)))
 
     def _reserve(
         self, wl: Workload, got: FlavorAssignment, nodes: tuple[Mapping[str, int] | None, ...]

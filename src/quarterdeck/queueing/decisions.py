@@ -26,6 +26,7 @@ class Admit:
     workload: Workload
     pod_sets: tuple[PodSetAdmission, ...]
     borrows: bool
+    placement: str = ""  # why the placer chose its nodes (`NodeView.explain`)
 
     @property
     def cluster_queue(self) -> str:

@@ -35,6 +35,7 @@ from quarterdeck.placement import (
     place,
     scorer_named,
 )
+from quarterdeck.placement.explain import explain
 from quarterdeck.placement.policies import TARGETED
 from quarterdeck.placement.scorers import gpus_for
 from quarterdeck.queueing.model import AdmittedWorkload, Flavor, Node, PodDevices, PodSet, fmt
@@ -278,6 +279,7 @@ class GpuView:
             tuple[int, tuple[tuple[str, int], ...]], tuple[PodSet, list[PodPlacement]]
         ] = {}
         self.bound: dict[int, tuple[PodSet, list[PodPlacement]]] = {}
+        self.notes: dict[int, tuple[PodSet, str]] = {}  # the last placement's `explain`
         self.templates: dict[
             tuple[object, ...], tuple[list[int], NDArray[np.int64], ClusterState]
         ] = {}
@@ -288,6 +290,7 @@ class GpuView:
         new.running = dict(self.running)
         new.chosen = dict(self.chosen)
         new.bound = dict(self.bound)
+        new.notes = dict(self.notes)
         new.templates = self.templates  # static shapes, refilled on every use
         return new
 
@@ -314,6 +317,8 @@ class GpuView:
             return None, self._shortfall(sub, request, pod_set)
         pods = [PodPlacement(candidates[p.node], p.gpus) for p in got.pods]
         nodes = dict(Counter(self.nodes[p.node].name for p in pods))
+        note = explain(sub, request, sub.fits(request), self.scorer, got)
+        self.notes[id(pod_set)] = (pod_set, note)
         self.chosen[(id(pod_set), tuple(sorted(nodes.items())))] = (pod_set, pods)
         return nodes, ""
 
@@ -339,6 +344,11 @@ class GpuView:
             return None
         pods = entry[1]
         return tuple(PodDevices(self.nodes[p.node].name, p.gpus) for p in pods)
+
+    def explain(self, pod_set: PodSet) -> str:
+        """Why the policy chose the last placement of `pod_set` (`placement.explain`)."""
+        entry = self.notes.get(id(pod_set))
+        return entry[1] if entry is not None and entry[0] is pod_set else ""
 
     def take(self, admitted: AdmittedWorkload, sign: int = 1) -> None:
         if sign < 0:

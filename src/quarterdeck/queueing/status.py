@@ -9,6 +9,7 @@ status changes, as Kubernetes conventions ask.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
@@ -26,7 +27,7 @@ from quarterdeck.api.queueing.workload import (
     WorkloadStatus,
 )
 from quarterdeck.queueing.decisions import Admit, Decisions, Pending, Preempt, apply
-from quarterdeck.queueing.model import Snapshot
+from quarterdeck.queueing.model import PodSetAdmission, Snapshot
 from quarterdeck.queueing.quota import QuotaState
 from quarterdeck.queueing.snapshot import admission_of
 
@@ -53,8 +54,9 @@ def workload_status(
             _cond(QUOTA_RESERVED, "True", "QuotaReserved", f"Quota reserved in ClusterQueue {cq}"),
             now,
         )
+        told = f"The workload is admitted; {decision.placement}" if decision.placement else ""
         conds = set_condition(
-            conds, _cond(ADMITTED, "True", "Admitted", "The workload is admitted"), now
+            conds, _cond(ADMITTED, "True", "Admitted", told or "The workload is admitted"), now
         )
         conds = [c for c in conds if c.type not in (EVICTED, PREEMPTED)]
         return WorkloadStatus(
@@ -139,3 +141,28 @@ def _flavor_usage(quota: QuotaState, cq: str, frs: list[tuple[str, str]]) -> lis
             )
         out.append(FlavorUsage(name=flavor, resources=rows))
     return out
+
+
+def placed_on(pod_sets: Sequence[PodSetAdmission]) -> str:
+    """ " on flavor F, nodes A (GPUs 0-3), B": where admitted pod sets run, in words."""
+    flavors = sorted({f for ps in pod_sets for f in ps.flavors.values()})
+    nodes: dict[str, list[int]] = {}
+    for ps in pod_sets:
+        for name in ps.nodes or {}:
+            nodes.setdefault(name, [])
+        for pod in ps.devices or ():
+            nodes.setdefault(pod.node, []).extend(pod.gpus)
+    where = f" on flavor {', '.join(flavors)}" if flavors else ""
+    if nodes:
+        where += ", nodes " + ", ".join(
+            name + (f" (GPUs {_indices(gpus)})" if gpus else "")
+            for name, gpus in sorted(nodes.items())
+        )
+    return where
+
+
+def _indices(gpus: list[int]) -> str:
+    ordered = sorted(set(gpus))
+    if len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{ordered[0]}-{ordered[-1]}"
+    return ",".join(str(g) for g in ordered)
