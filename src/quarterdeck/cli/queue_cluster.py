@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
     app.command("list")(list_queues)
     app.command()(pending)
     app.command()(why)
+    app.command()(check)
     app.command()(reconcile)
 
 
@@ -202,6 +203,76 @@ def why(
         return
     typer.echo(f"{key} ({answer['clusterQueue']}): {answer['state']}")
     typer.echo(answer["message"])
+
+
+CHECK_STATES = ("Ready", "Retry", "Rejected", "Pending")
+
+
+def check(
+    workload: Annotated[
+        str, typer.Argument(metavar="WORKLOAD|JOB", help="A Workload, a Job or job/NAME.")
+    ],
+    name: Annotated[str, typer.Argument(metavar="CHECK", help="The AdmissionCheck.")],
+    state: Annotated[
+        str, typer.Option(help="Ready (admit), Retry (requeue), Rejected or Pending.")
+    ] = "Ready",
+    message: Annotated[str, typer.Option(help="Why, for `qd queue why`.")] = "",
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeOption = None,
+    context: ContextOpt = None,
+    allow_exec_plugins: AllowExecOpt = False,
+) -> None:
+    """Set a manual AdmissionCheck's verdict on a workload (the operator acts on it)."""
+    import msgspec
+    from lightkube import ApiError
+
+    from quarterdeck.api.queueing.check import MANUAL
+    from quarterdeck.api.queueing.workload import WorkloadStatus
+    from quarterdeck.cli.connection import cluster_errors, connect
+    from quarterdeck.queueing.store import Writer
+    from quarterdeck.queueing.writes import AdmissionCheckResource, WorkloadResource
+
+    if state not in CHECK_STATES:
+        fail(f"--state: unknown state {state!r}; choose from {', '.join(CHECK_STATES)}")
+    settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
+    client = connect(settings, field_manager="quarterdeck-queueing")
+    with cluster_errors("queueing objects"):
+        try:
+            ac = client.get(AdmissionCheckResource, name)
+        except ApiError as err:
+            if err.status.code == 404:
+                fail(f"AdmissionCheck {name} not found")
+            raise
+        controller = (ac.get("spec") or {}).get("controllerName")
+        if controller != MANUAL:
+            fail(f"AdmissionCheck {name} is set by controller {controller}, not by hand")
+        found = None
+        for key in _candidates(namespace, workload):
+            try:
+                found = client.get(WorkloadResource, key.split("/", 1)[1], namespace=namespace)
+                break
+            except ApiError as err:
+                if err.status.code != 404:
+                    raise
+        if found is None:
+            fail(f"no workload {workload!r} in namespace {namespace}")
+        status = msgspec.convert(found.get("status") or {}, WorkloadStatus)
+        names = [c.name for c in status.admission_checks]
+        if name not in names:
+            waits = f"it waits for {', '.join(names)}" if names else "it waits for none"
+            fail(f"workload {found['metadata']['name']} does not wait for {name} ({waits})")
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        states = [
+            msgspec.structs.replace(c, state=state, message=message, last_transition_time=stamp)
+            if c.name == name and c.state != state
+            else c
+            for c in status.admission_checks
+        ]
+        body = {"status": {"admissionChecks": msgspec.to_builtins(states)}}
+        Writer(client, "quarterdeck-queueing").patch(
+            WorkloadResource, namespace, found["metadata"]["name"], body, status=True
+        )
+    typer.echo(f"{namespace}/{found['metadata']['name']}: AdmissionCheck {name} {state}")
 
 
 def _candidates(namespace: str, typed: str) -> list[str]:

@@ -24,9 +24,11 @@ from dataclasses import replace
 import msgspec
 from lightkube import Client
 
+from quarterdeck.api.meta import Condition
 from quarterdeck.api.queueing import ClusterQueue as ApiClusterQueue
 from quarterdeck.api.queueing import ResourceFlavor
 from quarterdeck.api.queueing import Workload as ApiWorkload
+from quarterdeck.api.queueing.check import CONTROLLERS, AdmissionCheck, AdmissionCheckStatus
 from quarterdeck.api.queueing.manifests import QueueingObject
 from quarterdeck.api.queueing.workload import QUOTA_RESERVED, WorkloadStatus
 from quarterdeck.queueing.config import DEFAULT, QueueingConfig, configure, placer_from
@@ -43,6 +45,7 @@ from quarterdeck.queueing.snapshot import admission_of
 from quarterdeck.queueing.status import (
     cluster_queue_status,
     placed_on,
+    set_condition,
     stopping,
     workload_status,
 )
@@ -110,6 +113,7 @@ class Controller:
         )
         snapshot, objects, problems = self.view.snapshot(now, self.fair_sharing)
         report.problems += problems
+        self._activate_checks(objects, stamp, report)
         snapshot = self._configured(snapshot, report)
         workloads = {
             f"{o.metadata.namespace}/{o.metadata.name}": o
@@ -142,7 +146,7 @@ class Controller:
             # with a suspended Job and patches it again (`jobsync`).
             if self._record(workloads, key, adm, stamp, report, now):
                 admission = admission_of(adm)
-                if job is not None:
+                if job is not None and not adm.checks:  # else once every check is Ready
                     writes.patch_job(job, ADAPTER.on_admit(job, admission, flavors), report)
                 told = f"Admitted by ClusterQueue {adm.cluster_queue}{placed_on(adm.pod_sets)}"
                 writes.event(job, "Normal", "Admitted", told)
@@ -199,6 +203,29 @@ class Controller:
         if written and isinstance(decision, Pending):
             self._pending_written[key] = now
         return written
+
+    def _activate_checks(
+        self, objects: list[QueueingObject], stamp: str, report: PassReport
+    ) -> None:
+        """AdmissionChecks of a controller that runs here say Active (as in Kueue)."""
+        for check in objects:
+            if (
+                not isinstance(check, AdmissionCheck)
+                or check.spec.controller_name not in CONTROLLERS
+            ):
+                continue
+            status = check.status or AdmissionCheckStatus()
+            if any(c.type == "Active" and c.status == "True" for c in status.conditions):
+                continue
+            active = Condition(
+                type="Active",
+                status="True",
+                reason="Active",
+                message=f"{check.spec.controller_name} runs in this operator",
+            )
+            conds = set_condition(list(status.conditions), active, stamp)
+            body = {"conditions": msgspec.to_builtins(conds)}
+            self.writes.patch_check_status(check.metadata.name, body, report)
 
     def _write_queue_status(
         self,

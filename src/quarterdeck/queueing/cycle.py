@@ -125,6 +125,9 @@ class _Cycle:
             elif (problem := self.quota.cohort_problem(cq.name)) is not None:
                 msg = f"ClusterQueue {cq.name} is inactive: {problem}"
                 self.pending.append(Pending(wl, "Inadmissible", msg))
+            elif cq.inactive is not None:
+                msg = f"ClusterQueue {cq.name} is inactive: {cq.inactive}"
+                self.pending.append(Pending(wl, "Inadmissible", msg))
             elif missing_flavors[cq.name]:
                 flavor = missing_flavors[cq.name][0]
                 msg = f"ClusterQueue {cq.name} is inactive: flavor {flavor} not found"
@@ -278,7 +281,9 @@ class _Cycle:
             if view is not None
             else []
         )
-        self.admits.append(Admit(wl, pod_sets, borrows, "; ".join(n for n in notes if n)))
+        checks = cq.checks_for(f for ps in pod_sets for f in ps.flavors.values())
+        told = "; ".join(n for n in notes if n)
+        self.admits.append(Admit(wl, pod_sets, borrows, told, checks))
 
     def _reserve(
         self, wl: Workload, got: FlavorAssignment, nodes: tuple[Mapping[str, int] | None, ...]

@@ -19,13 +19,14 @@ from quarterdeck.api.meta import Condition
 from quarterdeck.api.queueing import GROUP, VERSION, ResourceFlavor
 from quarterdeck.api.queueing import Workload as ApiWorkload
 from quarterdeck.api.queueing.workload import (
+    ADMITTED,
     EVICTED,
     FINISHED,
     QUOTA_RESERVED,
     WorkloadStatus,
 )
 from quarterdeck.queueing.jobs import BatchJob
-from quarterdeck.queueing.status import quota_released, set_condition, stopping
+from quarterdeck.queueing.status import after_checks, quota_released, set_condition, stopping
 from quarterdeck.queueing.store import Obj
 from quarterdeck.queueing.writes import PassReport, Writes
 
@@ -43,6 +44,7 @@ def admitted_now(status: WorkloadStatus) -> bool:
     return (
         status.admission is not None
         and status.is_true(QUOTA_RESERVED)
+        and status.is_true(ADMITTED)  # False while AdmissionChecks are pending
         and not status.is_true(EVICTED)
         and not status.is_true(FINISHED)
     )
@@ -145,6 +147,10 @@ def _sync_job(
             if writes.patch_status(ns, wl_name, body, report):
                 report.finished.append(f"{ns}/{wl_name}")
         return
+    if status.is_true(QUOTA_RESERVED) and not status.is_true(EVICTED):
+        answered = after_checks(status, stamp)
+        if answered is not None:
+            status = _checks_answered(writes, ns, wl_name, *answered, report)
     suspended = bool((job.get("spec") or {}).get("suspend"))
     if not suspended and not admitted_now(status):
         if writes.patch_job(job, ADAPTER.on_evict(job), report):
@@ -159,6 +165,26 @@ def _sync_job(
         patch = ADAPTER.on_admit(job, status.admission, flavors)
         if writes.patch_job(job, patch, report):
             report.resumed.append(f"{ns}/{name}")
+
+
+def _checks_answered(
+    writes: Writes,
+    ns: str,
+    name: str,
+    status: WorkloadStatus,
+    deactivate: bool,
+    report: PassReport,
+) -> WorkloadStatus:
+    """Write what the AdmissionChecks decided; the status as now written."""
+    body = msgspec.to_builtins(status)
+    if status.admission is None:
+        body["admission"] = None  # a merge patch must say so to clear it
+        body["admissionChecks"] = None
+    if not writes.patch_status(ns, name, body, report):
+        return status_of(writes.view.workloads.get(ns, name))
+    if deactivate:  # rejected: it stays out of the queue until someone reactivates it
+        writes.patch_workload(ns, name, {"spec": {"active": False}}, report)
+    return status
 
 
 def release_stopped(

@@ -16,6 +16,7 @@ import msgspec
 
 from quarterdeck.api.meta import Condition
 from quarterdeck.api.meta import set_condition as shared_set_condition
+from quarterdeck.api.queueing.check import AdmissionCheckState
 from quarterdeck.api.queueing.clusterqueue import ClusterQueueStatus, FlavorUsage, ResourceUsage
 from quarterdeck.api.queueing.quantity import from_milli
 from quarterdeck.api.queueing.workload import (
@@ -37,6 +38,9 @@ def set_condition(conditions: list[Condition], new: Condition, now: str) -> list
     return shared_set_condition(conditions, msgspec.structs.replace(new, last_transition_time=now))
 
 
+CHECKS_PENDING = "AdmissionChecksPending"
+
+
 def _cond(type_: str, status: Literal["True", "False"], reason: str, message: str) -> Condition:
     return Condition(type=type_, status=status, reason=reason, message=message)
 
@@ -55,12 +59,19 @@ def workload_status(
             now,
         )
         told = f"The workload is admitted; {decision.placement}" if decision.placement else ""
-        conds = set_condition(
-            conds, _cond(ADMITTED, "True", "Admitted", told or "The workload is admitted"), now
-        )
+        admitted = _cond(ADMITTED, "True", "Admitted", told or "The workload is admitted")
+        checks = [AdmissionCheckState(name=n, last_transition_time=now) for n in decision.checks]
+        if checks:  # quota is reserved; admitted once every check says Ready (`jobsync`)
+            waiting = f"waiting for AdmissionChecks {', '.join(decision.checks)}"
+            waiting += f"; {decision.placement}" if decision.placement else ""
+            admitted = _cond(ADMITTED, "False", CHECKS_PENDING, waiting)
+        conds = set_condition(conds, admitted, now)
         conds = [c for c in conds if c.type not in (EVICTED, PREEMPTED)]
         return WorkloadStatus(
-            admission=admission_of(decision), conditions=conds, requeue_state=status.requeue_state
+            admission=admission_of(decision),
+            conditions=conds,
+            requeue_state=status.requeue_state,
+            admission_checks=checks,
         )
     if isinstance(decision, Preempt):
         # As in Kueue, the quota stays reserved (QuotaReserved, admission) until the
@@ -87,6 +98,33 @@ def stopping(status: WorkloadStatus | None) -> bool:
     return status is not None and status.is_true(EVICTED) and status.is_true(QUOTA_RESERVED)
 
 
+def after_checks(status: WorkloadStatus, now: str) -> tuple[WorkloadStatus, bool] | None:
+    """A reserved workload's status once its AdmissionChecks have answered, and whether
+    to deactivate it: admitted when all say Ready; quota released and requeued on a
+    Retry; released and deactivated on a Rejected (as Kueue). None while any is Pending
+    or when it waits for no check."""
+    if not status.admission_checks or status.is_true(ADMITTED):
+        return None
+    states = {c.state for c in status.admission_checks}
+    bad = [c for c in status.admission_checks if c.state in ("Rejected", "Retry")]
+    if bad:
+        check = next((c for c in bad if c.state == "Rejected"), bad[0])
+        reason = f"AdmissionCheck{check.state}"
+        message = f"AdmissionCheck {check.name} says {check.state}"
+        message += f": {check.message}" if check.message else ""
+        conds = list(status.conditions)
+        for type_ in (QUOTA_RESERVED, ADMITTED):
+            conds = set_condition(conds, _cond(type_, "False", reason, message), now)
+        released = WorkloadStatus(conditions=conds, requeue_state=status.requeue_state)
+        return released, check.state == "Rejected"
+    if states != {"Ready"}:
+        return None
+    names = ", ".join(c.name for c in status.admission_checks)
+    ready = _cond(ADMITTED, "True", "Admitted", f"The workload is admitted; {names} Ready")
+    conds = set_condition(list(status.conditions), ready, now)
+    return msgspec.structs.replace(status, conditions=conds), False
+
+
 def quota_released(status: WorkloadStatus, now: str) -> WorkloadStatus:
     """The status of an evicted workload whose pods have stopped: quota free, requeued."""
     evicted = status.condition(EVICTED)
@@ -109,14 +147,17 @@ def cluster_queue_status(snapshot: Snapshot, decisions: Decisions) -> dict[str, 
     for wl in after.pending:
         pending[wl.cluster_queue] = pending.get(wl.cluster_queue, 0) + 1
     admitted: dict[str, int] = {}
+    reserving: dict[str, int] = {}
     for adm in after.admitted:
-        admitted[adm.workload.cluster_queue] = admitted.get(adm.workload.cluster_queue, 0) + 1
+        name = adm.workload.cluster_queue
+        reserving[name] = reserving.get(name, 0) + 1
+        admitted[name] = admitted.get(name, 0) + (0 if adm.waiting else 1)
     out: dict[str, ClusterQueueStatus] = {}
     for name, cq in snapshot.cluster_queues.items():
         usage = _flavor_usage(quota, name, [fr for fr, _ in cq.flavor_resources()])
         out[name] = ClusterQueueStatus(
             pending_workloads=pending.get(name, 0),
-            reserving_workloads=admitted.get(name, 0),
+            reserving_workloads=reserving.get(name, 0),
             admitted_workloads=admitted.get(name, 0),
             flavors_reservation=usage,
             flavors_usage=usage,

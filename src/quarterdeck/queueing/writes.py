@@ -27,6 +27,7 @@ from quarterdeck.queueing.store import Cache, Obj, Writer
 
 WorkloadResource = create_namespaced_resource(GROUP, VERSION, "Workload", "workloads")
 ClusterQueueResource = create_global_resource(GROUP, VERSION, "ClusterQueue", "clusterqueues")
+AdmissionCheckResource = create_global_resource(GROUP, VERSION, "AdmissionCheck", "admissionchecks")
 T = TypeVar("T")
 
 
@@ -112,6 +113,10 @@ class Writes:
         call = partial(self.writer.patch, WorkloadResource, ns, name, body, status=True)
         return self.write(self.view.workloads, f"workload {ns}/{name}", report, call) is not None
 
+    def patch_workload(self, ns: str, name: str, patch: Obj, report: PassReport) -> bool:
+        call = partial(self.writer.patch, WorkloadResource, ns, name, patch)
+        return self.write(self.view.workloads, f"workload {ns}/{name}", report, call) is not None
+
     def patch_pod(self, ns: str, name: str, patch: Obj, report: PassReport) -> bool:
         call = partial(self.writer.patch, Pod, ns, name, patch)
         return self.write(self.view.pods, f"pod {ns}/{name}", report, call) is not None
@@ -122,6 +127,13 @@ class Writes:
         )
         store = self.view.queueing["ClusterQueue"]
         return self.write(store, f"clusterqueue /{name}", report, call) is not None
+
+    def patch_check_status(self, name: str, status: Obj, report: PassReport) -> bool:
+        call = partial(
+            self.writer.patch, AdmissionCheckResource, None, name, {"status": status}, status=True
+        )
+        store = self.view.queueing["AdmissionCheck"]
+        return self.write(store, f"admissioncheck /{name}", report, call) is not None
 
     def event(self, job: Obj | None, type_: str, reason: str, message: str) -> None:
         if self.recorder is not None and job is not None:
