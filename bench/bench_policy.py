@@ -60,27 +60,19 @@ def main() -> None:
         runs_with_budget.append(time.perf_counter() - start)
     pairs = sum(len(m) for m in report.matched.values())
     best, best_budget = min(runs), min(runs_with_budget)
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.1f}, python {platform.python_version()}"
-    )
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}, python {platform.python_version()}")
     print(f"policies: {len(policies)}  objects: {len(objs)}  kinds: {kinds}")
     print(f"policy-object pairs in scope: {pairs}  violations: {len(report.violations)}")
     print(f"first call (compile {len(policies)} policies + 1 object): {cold * 1000:.1f} ms")
     print(f"evaluate, no time budget:   best {best:.3f} s  median {statistics.median(runs):.3f} s")
-    print(
-        f"evaluate, CPU time of this process: best {min(cpu):.3f} s "
-        f"(wall time above includes waiting for the CPU on a shared machine)"
-    )
-    print(
-        f"evaluate, with time budget (as qd check): best {best_budget:.3f} s  "
-        f"median {statistics.median(runs_with_budget):.3f} s"
-    )
-    print(
-        f"per policy-object pair: {best / pairs * 1e6:.1f} us wall, "
-        f"{min(cpu) / pairs * 1e6:.1f} us CPU "
-        f"({best_budget / pairs * 1e6:.1f} us with budget clock)"
-    )
+    print(f"evaluate, CPU time of this process: best {min(cpu):.3f} s "
+          f"(wall time above includes waiting for the CPU on a shared machine)")
+    print(f"evaluate, with time budget (as qd check): best {best_budget:.3f} s  "
+          f"median {statistics.median(runs_with_budget):.3f} s")
+    print(f"per policy-object pair: {best / pairs * 1e6:.1f} us wall, "
+          f"{min(cpu) / pairs * 1e6:.1f} us CPU "
+          f"({best_budget / pairs * 1e6:.1f} us with budget clock)")
     print(f"per object, all {len(policies)} policies: {best / len(objs) * 1000:.3f} ms")
 
 

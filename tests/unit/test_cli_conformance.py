@@ -168,12 +168,8 @@ def test_a_file_where_a_directory_is_wanted_says_so(tmp_path: Path) -> None:
 def test_binary_input_is_refused_naming_the_file(tmp_path: Path, data: bytes) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_bytes(data)
-    for args in (
-        ["check", str(bad)],
-        ["import", str(bad)],
-        ["queue", "simulate", str(bad)],
-        ["render", str(tmp_path)],
-    ):
+    for args in (["check", str(bad)], ["import", str(bad)], ["queue", "simulate", str(bad)],
+                 ["render", str(tmp_path)]):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert "bad.yaml" in result.stderr and "Traceback" not in result.output
@@ -323,15 +319,13 @@ def test_ages_read_like_kubectl(seconds: int, text: str) -> None:
 
 # --- errors of the tools we run carry their cause ------------------------------------------
 
-
 def test_git_errors_keep_the_cause_not_only_the_last_line(tmp_path: Path) -> None:
     import subprocess
 
     from quarterdeck.delivery.source import tool_reason
 
-    done = subprocess.run(
-        ["git", "ls-remote", str(tmp_path / "nope")], capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(["git", "ls-remote", str(tmp_path / "nope")], capture_output=True,
+                          text=True, check=False)
     assert done.returncode != 0
     reason = tool_reason(done.stderr)
     assert "does not appear to be a git repository" in reason
@@ -361,13 +355,9 @@ def test_an_application_path_that_is_missing_or_a_file_says_which(tmp_path: Path
         render(tmp_path, "a.yaml", Options())
 
 
-@pytest.mark.parametrize(
-    ("typo", "line"),
-    [
-        ("  cohrt: all\n", 5),
-        ("  queuingStrategy: StrictFIFO\n", 5),
-    ],
-)
+@pytest.mark.parametrize(("typo", "line"), [
+    ("  cohrt: all\n", 5), ("  queuingStrategy: StrictFIFO\n", 5),
+])
 def test_queue_manifest_typos_are_refused_with_field_and_line(
     tmp_path: Path, typo: str, line: int
 ) -> None:

@@ -98,9 +98,8 @@ def test_other_objects_are_skipped_and_remote_clusters_refused() -> None:
     argo["spec"]["destination"]["server"] = "https://prod.example.com"
     result = convert([argo, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}])
     assert result.objects == []  # never imported: it would deploy to the local cluster
-    assert (
-        "refused: destination cluster 'https://prod.example.com' is not served"
-        in (result.skipped[0])
+    assert "refused: destination cluster 'https://prod.example.com' is not served" in (
+        result.skipped[0]
     )
     assert result.skipped[1:] == [
         "ConfigMap default/x (v1) is not a Flux GitRepository/Kustomization or Argo CD Application"

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from quarterdeck.kube.config import ClientSettings
 
 
-def connect(kubeconfig: Path | ClientSettings | None, field_manager: str | None = None) -> Client:
+def connect(
+    kubeconfig: Path | ClientSettings | None, field_manager: str | None = None
+) -> Client:
     """A client for the kubeconfig (or as kubectl would choose); exits 2 on a bad config."""
     from quarterdeck.kube.config import ConfigError, load_client
 

@@ -74,7 +74,7 @@ def where_typed(message: str, base: Path, typed: Path) -> str:
     """A render error's ``file:line`` with the directory as the user typed it."""
     first = message.split(":", 1)[0]
     if first and not first.startswith(("/", "path ")) and (base / first).exists():
-        return f"{(typed / first).as_posix()}{message[len(first) :]}"
+        return f"{(typed / first).as_posix()}{message[len(first):]}"
     return message
 
 

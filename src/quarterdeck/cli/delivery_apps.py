@@ -218,13 +218,8 @@ def _last_sync(app: api.Application) -> tuple[str, int, str, str] | None:
     return (newest.time, newest.attempts, newest.revision, newest.result)
 
 
-def _wait_ready(
-    kubeconfig: ClientSettings | Path | None,
-    namespace: str,
-    name: str,
-    before: tuple[str, int, str, str] | None,
-    timeout: float,
-) -> None:
+def _wait_ready(kubeconfig: ClientSettings | Path | None, namespace: str, name: str,
+                before: tuple[str, int, str, str] | None, timeout: float) -> None:
     """Poll the Application until a sync after the request made it Ready; print each new
     state on stderr. Exit 0 Ready, 2 the sync failed, 1 not Ready within `timeout`."""
     from quarterdeck.api.meta import find_condition

@@ -52,9 +52,8 @@ def diff_actions(result: SyncResult) -> list[tuple[str, str]]:
     for action in result.plan.applies:
         key = action.key
         verb = "create" if action.kind == "create" else "configure"
-        rows.append(
-            (str(key), verb if action.kind == "create" or key in result.drift else "unchanged")
-        )
+        rows.append((str(key), verb if action.kind == "create" or key in result.drift
+                     else "unchanged"))
     rows += [(str(p.key), "prune") for p in result.plan.prunes]
     rows += [(str(s.entry.key), "kept") for s in result.plan.skipped]
     return rows
@@ -66,10 +65,8 @@ def diff_report(result: SyncResult, diffs: dict[str, str]) -> dict[str, Any]:
     return {
         "changes": any(a in ("create", "configure", "prune") for _, a in actions),
         "errors": result.errors,
-        **{
-            verb: [o for o, a in actions if a == verb]
-            for verb in ("create", "configure", "unchanged", "prune")
-        },
+        **{verb: [o for o, a in actions if a == verb]
+           for verb in ("create", "configure", "unchanged", "prune")},
         "kept": [f"{s.entry.key}: {s.reason}" for s in result.plan.skipped],
         "drift": {
             str(k): [{"path": d.path, "desired": d.desired, "live": d.live} for d in v]
@@ -128,15 +125,10 @@ def print_diff(cluster: Cluster, result: SyncResult, output: Format) -> None:
         actions = diff_actions(result)
         counts = {v: sum(a == v for _, a in actions) for v in ("create", "configure", "prune")}
         if actions and result.ok:
-            table(
-                ["object", "action"],
-                [list(r) for r in actions if r[1] != "unchanged"]
-                or [["(all objects)", "unchanged"]],
-            )
-            note(
-                f"{counts['create']} to create, {counts['configure']} to configure, "
-                f"{counts['prune']} to prune"
-            )
+            table(["object", "action"], [list(r) for r in actions if r[1] != "unchanged"]
+                  or [["(all objects)", "unchanged"]])
+            note(f"{counts['create']} to create, {counts['configure']} to configure, "
+                 f"{counts['prune']} to prune")
     for err in result.errors:
         note(f"error: {err}")
     if not result.ok:

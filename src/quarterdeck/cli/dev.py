@@ -229,10 +229,8 @@ def status(name: NameOption = DEFAULT_NAME, output: OutputFormat = OUTPUT_OPTION
         ],
     }
     if not emit(data, output):
-        rows = [
-            [c.component.value, str(c.pid), "running" if c.alive else "exited", str(c.port)]
-            for c in st.components
-        ]
+        rows = [[c.component.value, str(c.pid), "running" if c.alive else "exited", str(c.port)]
+                for c in st.components]
         title = f"dev cluster {name} — {st.server}"
         table(["component", "pid", "state", "port"], rows, title=title)
         typer.echo(f"API ready: {'yes' if st.api_ready else 'no'}")

@@ -35,7 +35,9 @@ def owned_kinds() -> list[Kind]:
     from quarterdeck.cli.kinds import kind_from_crd
 
     crds = [*(crd(k) for k in delivery.KINDS), *all_crds(), guardrail_crd()]
-    return [kind_from_crd(c, EXTRA_ALIASES.get(c["spec"]["names"]["plural"], ())) for c in crds]
+    return [
+        kind_from_crd(c, EXTRA_ALIASES.get(c["spec"]["names"]["plural"], ())) for c in crds
+    ]
 
 
 def _complete_kind(incomplete: str) -> list[str]:
@@ -146,14 +148,8 @@ def _clean(kind: Kind, obj: Any) -> dict[str, Any]:
     return data
 
 
-def _print(
-    kind: Kind,
-    objects: list[dict[str, Any]],
-    output: ObjectFormat,
-    *,
-    all_namespaces: bool,
-    single: bool,
-) -> None:
+def _print(kind: Kind, objects: list[dict[str, Any]], output: ObjectFormat, *,
+           all_namespaces: bool, single: bool) -> None:
     from quarterdeck.cli.output import to_json, to_yaml
 
     if output in (ObjectFormat.yaml, ObjectFormat.json):
@@ -170,9 +166,8 @@ def _print(
         table(heads, rows)
 
 
-def _rows(
-    kind: Kind, objects: Iterable[dict[str, Any]], wide: bool, all_namespaces: bool
-) -> tuple[list[str], list[list[str]]]:
+def _rows(kind: Kind, objects: Iterable[dict[str, Any]], wide: bool,
+          all_namespaces: bool) -> tuple[list[str], list[list[str]]]:
     from datetime import UTC, datetime
 
     from quarterdeck.cli.kinds import headers, row
@@ -182,14 +177,8 @@ def _rows(
     return heads, [row(kind, o, now, wide=wide, all_namespaces=all_namespaces) for o in objects]
 
 
-def _watch(
-    client: Client,
-    kind: Kind,
-    ns: str | None,
-    name: str | None,
-    output: ObjectFormat,
-    all_namespaces: bool,
-) -> None:
+def _watch(client: Client, kind: Kind, ns: str | None, name: str | None, output: ObjectFormat,
+           all_namespaces: bool) -> None:
     """Print the current objects, then each change, one line (or document) per event.
 
     A watch without a resourceVersion starts with an ADDED event for every object that
@@ -199,11 +188,8 @@ def _watch(
 
     res = resource(kind)
     fields: Any = {"metadata.name": name} if name else None
-    events = (
-        client.watch(res, namespace=ns, fields=fields)
-        if kind.namespaced
-        else client.watch(res, fields=fields)
-    )
+    events = (client.watch(res, namespace=ns, fields=fields) if kind.namespaced
+              else client.watch(res, fields=fields))
     header_done = False
     try:
         for _event, obj in events:

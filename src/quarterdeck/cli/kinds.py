@@ -90,9 +90,8 @@ def headers(kind: Kind, *, wide: bool, all_namespaces: bool) -> list[str]:
     return out
 
 
-def row(
-    kind: Kind, obj: Mapping[str, Any], now: datetime, *, wide: bool, all_namespaces: bool
-) -> list[str]:
+def row(kind: Kind, obj: Mapping[str, Any], now: datetime, *, wide: bool,
+        all_namespaces: bool) -> list[str]:
     """The cells of one object, in the order of `headers`."""
     meta = obj.get("metadata") or {}
     out = [str(meta.get("namespace", ""))] if all_namespaces and kind.namespaced else []

@@ -63,9 +63,8 @@ def render_kustomization(directory: Path) -> list[dict[str, Any]]:
 def explain(stderr: str, limit: int = 6) -> str:
     """The lines of a tool's stderr that say why it failed, on one line (not only the last:
     kustomize and git put the cause first and a generic summary last)."""
-    lines = [
-        ln.strip().removeprefix("Error: ").removeprefix("error: ") for ln in stderr.splitlines()
-    ]
+    lines = [ln.strip().removeprefix("Error: ").removeprefix("error: ") for ln in
+             stderr.splitlines()]
     kept = [ln for ln in lines if ln and not ln.startswith(("Usage:", "Flags:", "  -"))]
     return "; ".join(dict.fromkeys(kept[:limit])) or "failed with no message"
 

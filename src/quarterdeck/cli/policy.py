@@ -35,10 +35,8 @@ if TYPE_CHECKING:
     from quarterdeck.api.policy import Guardrail
     from quarterdeck.policy.evaluate import Report, Violation
 
-app = typer.Typer(
-    help="Guardrails: built-in policies, CRD, export to ValidatingAdmissionPolicy.",
-    no_args_is_help=True,
-)
+app = typer.Typer(help="Guardrails: built-in policies, CRD, export to ValidatingAdmissionPolicy.",
+                  no_args_is_help=True)
 OUTPUT = typer.Option(OutputFormat.table, "--output", "-o", help="table, json or yaml.")
 EXIT_DENIED, EXIT_INPUT = Exit.FINDING, Exit.ERROR
 
@@ -68,7 +66,8 @@ def _emit(data: Any, output: str) -> None:
         sys.stdout.write(to_yaml(data))
 
 
-def _policies(names: list[str], sources: list[str], found: list[dict[str, Any]]) -> list[Guardrail]:
+def _policies(names: list[str], sources: list[str], found: list[dict[str, Any]]
+              ) -> list[Guardrail]:
     from quarterdeck.api.policy import is_policy_document, load_policies
     from quarterdeck.policy import library
 
@@ -87,36 +86,24 @@ def _policies(names: list[str], sources: list[str], found: list[dict[str, Any]])
 
 def _violation_dict(v: Violation) -> dict[str, Any]:
     return {
-        "policy": v.policy,
-        "object": str(v.object),
-        "apiVersion": v.object.api_version,
-        "kind": v.kind,
-        "actions": list(v.actions),
-        "reason": v.reason,
-        "message": v.message,
+        "policy": v.policy, "object": str(v.object), "apiVersion": v.object.api_version,
+        "kind": v.kind, "actions": list(v.actions), "reason": v.reason, "message": v.message,
     }
 
 
 def _print_report(report: Report, objects: int, policies: int, output: str) -> None:
     denied = sum(v.denied for v in report.violations)
     summary = {
-        "objects": objects,
-        "policies": policies,
-        "denied": denied,
+        "objects": objects, "policies": policies, "denied": denied,
         "warned": sum("Warn" in v.actions for v in report.violations),
         "audited": sum("Audit" in v.actions for v in report.violations),
         "ignoredErrors": sum(not v.actions for v in report.violations),
     }
     if output in ("json", "yaml"):
-        _emit(
-            {
-                "summary": summary,
-                "violations": [_violation_dict(v) for v in report.violations],
-                "policyErrors": [str(p) for p in report.problems],
-                "policiesMatchingNothing": [n for n, m in report.matched.items() if not m],
-            },
-            output,
-        )
+        _emit({"summary": summary, "violations": [_violation_dict(v) for v in report.violations],
+               "policyErrors": [str(p) for p in report.problems],
+               "policiesMatchingNothing": [n for n, m in report.matched.items() if not m]},
+              output)
         return
     for problem in report.problems:
         note(f"policy error: {problem}")
@@ -124,13 +111,9 @@ def _print_report(report: Report, objects: int, policies: int, output: str) -> N
     if idle:
         note(f"note: policies matching no object: {', '.join(idle)}")
     if report.violations:
-        table(
-            ["object", "policy", "action", "message"],
-            [
-                [str(v.object), v.policy, ",".join(v.actions) or "ignored", v.message]
-                for v in report.violations
-            ],
-        )
+        table(["object", "policy", "action", "message"],
+              [[str(v.object), v.policy, ",".join(v.actions) or "ignored", v.message]
+               for v in report.violations])
     typer.echo(
         f"{objects} objects, {policies} policies: {denied} denied, {summary['warned']} warned, "
         f"{summary['audited']} audited"
@@ -164,9 +147,8 @@ def check_command(
         raise typer.Exit(EXIT_DENIED)
 
 
-def _check_with_progress(
-    guardrails: list[Guardrail], objects: list[dict[str, Any]], chunk: int = 1000
-) -> Report:
+def _check_with_progress(guardrails: list[Guardrail], objects: list[dict[str, Any]],
+                         chunk: int = 1000) -> Report:
     """`check` in chunks with a progress bar on a terminal when the set is large; every
     chunk still sees all objects for namespaces and params."""
     from rich.console import Console
@@ -177,27 +159,19 @@ def _check_with_progress(
     _err = Console(stderr=True)
     if len(objects) <= 2 * chunk or not _err.is_terminal:
         return check(guardrails, objects, clock=time.perf_counter)
-    namespaces = {
-        str(o["metadata"]["name"]): (o["metadata"].get("labels") or {})
-        for o in objects
-        if o.get("kind") == "Namespace"
-    }
+    namespaces = {str(o["metadata"]["name"]): (o["metadata"].get("labels") or {})
+                  for o in objects if o.get("kind") == "Namespace"}
     merged = Report()
     with Progress(console=_err, transient=True) as progress:
         task = progress.add_task("evaluating guardrails", total=len(objects))
         for start in range(0, len(objects), chunk):
-            part = check(
-                guardrails,
-                objects[start : start + chunk],
-                namespaces=namespaces,
-                params_objects=objects,
-                clock=time.perf_counter,
-            )
+            part = check(guardrails, objects[start:start + chunk], namespaces=namespaces,
+                         params_objects=objects, clock=time.perf_counter)
             merged.violations.extend(part.violations)
             merged.problems = merged.problems or part.problems
             for name, refs in part.matched.items():
                 merged.matched.setdefault(name, []).extend(refs)
-            progress.advance(task, len(objects[start : start + chunk]))
+            progress.advance(task, len(objects[start:start + chunk]))
     return merged
 
 
@@ -228,38 +202,14 @@ def _run_tests(directory: Path, output: str) -> int:
             outcomes.extend(judge(test, [object_ref(o) for o in plain], report))
     failed = [o for o in outcomes if not o.ok]
     if output in ("json", "yaml"):
-        _emit(
-            {
-                "passed": len(outcomes) - len(failed),
-                "failed": len(failed),
-                "results": [
-                    {
-                        "test": o.test,
-                        "policy": o.policy,
-                        "resource": o.resource,
-                        "expected": o.expected,
-                        "actual": o.actual,
-                    }
-                    for o in outcomes
-                ],
-            },
-            output,
-        )
+        _emit({"passed": len(outcomes) - len(failed), "failed": len(failed),
+               "results": [{"test": o.test, "policy": o.policy, "resource": o.resource,
+                            "expected": o.expected, "actual": o.actual} for o in outcomes]},
+              output)
     else:
-        table(
-            ["test", "policy", "resource", "expected", "actual", ""],
-            [
-                [
-                    o.test,
-                    o.policy,
-                    o.resource,
-                    o.expected,
-                    o.actual,
-                    Cell("[green]ok[/green]" if o.ok else "[red]FAIL[/red]"),
-                ]
-                for o in outcomes
-            ],
-        )
+        table(["test", "policy", "resource", "expected", "actual", ""],
+              [[o.test, o.policy, o.resource, o.expected, o.actual,
+                Cell("[green]ok[/green]" if o.ok else "[red]FAIL[/red]")] for o in outcomes])
         typer.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
     return EXIT_DENIED if failed else 0
 
@@ -277,14 +227,8 @@ def list_command(output: OutputFormat = OUTPUT) -> None:
     rows = []
     for g in lib.values():
         notes = g.metadata.annotations
-        rows.append(
-            [
-                g.name,
-                library.category(g),
-                notes.get(library.SCOPE_ANNOTATION, ""),
-                notes.get(library.DESCRIPTION_ANNOTATION, ""),
-            ]
-        )
+        rows.append([g.name, library.category(g), notes.get(library.SCOPE_ANNOTATION, ""),
+                     notes.get(library.DESCRIPTION_ANNOTATION, "")])
     table(["name", "category", "scope", "description"], rows)
 
 
@@ -293,8 +237,7 @@ def export_command(
     names: list[str] = typer.Argument(None, help="Built-in policies or categories"),
     policies: list[str] = typer.Option([], "--from", help="Files/dirs with Guardrails"),
     include_shift_left: bool = typer.Option(
-        False, help="Also export policies meant only for pre-sync checks"
-    ),
+        False, help="Also export policies meant only for pre-sync checks"),
     output: ExportFormat = typer.Option(ExportFormat.yaml, "--output", "-o", help="yaml or json."),
 ) -> None:
     """Print ValidatingAdmissionPolicy + Binding objects for the API server to enforce."""
@@ -310,12 +253,8 @@ def export_command(
         raise _fail_input(str(err).strip("'\"")) from None
     if not guardrails:
         raise _fail_input("nothing to export: name built-ins or pass --from PATH")
-    kept = [
-        g
-        for g in guardrails
-        if include_shift_left
-        or g.metadata.annotations.get(library.SCOPE_ANNOTATION) != "shift-left"
-    ]
+    kept = [g for g in guardrails if include_shift_left
+            or g.metadata.annotations.get(library.SCOPE_ANNOTATION) != "shift-left"]
     for g in guardrails:
         if g not in kept:
             note(f"note: {g.name} is shift-left only; not exported (--include-shift-left to force)")

@@ -73,14 +73,8 @@ def crds(output: OutputFormat = OUTPUT_OPTION) -> None:
     rows = []
     for c in docs:
         names = c["spec"]["names"]
-        rows.append(
-            [
-                c["metadata"]["name"],
-                names["kind"],
-                c["spec"]["scope"],
-                ",".join(names.get("shortNames", [])),
-            ]
-        )
+        rows.append([c["metadata"]["name"], names["kind"], c["spec"]["scope"],
+                     ",".join(names.get("shortNames", []))])
     table(["name", "kind", "scope", "short names"], rows)
 
 
@@ -149,25 +143,11 @@ def _table(d: Decisions, placed: bool) -> None:
             [a.workload.key, a.cluster_queue, Cell("[green]Admit[/]"), flavors, detail.strip("; ")]
         )
     for p in d.preempted:
-        rows.append(
-            [
-                p.victim.workload.key,
-                p.victim.workload.cluster_queue,
-                Cell(f"[red]Preempt[/] ({_escape(p.reason)})"),
-                "",
-                p.message,
-            ]
-        )
+        rows.append([p.victim.workload.key, p.victim.workload.cluster_queue,
+                     Cell(f"[red]Preempt[/] ({_escape(p.reason)})"), "", p.message])
     for q in d.pending:
-        rows.append(
-            [
-                q.workload.key,
-                q.workload.cluster_queue,
-                Cell(f"[yellow]{_escape(q.reason)}[/]"),
-                "",
-                q.message,
-            ]
-        )
+        rows.append([q.workload.key, q.workload.cluster_queue,
+                     Cell(f"[yellow]{_escape(q.reason)}[/]"), "", q.message])
     table(["workload", "cluster queue", "decision", "flavors", "detail"], rows)
 
 

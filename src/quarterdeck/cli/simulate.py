@@ -28,12 +28,8 @@ TraceOpt = Annotated[Path, typer.Option("--trace", help="Task list CSV (openb_po
 NodesOpt = Annotated[Path, typer.Option("--nodes", help="Node list CSV (openb_node_list_*).")]
 PolicyOpt = Annotated[
     list[str] | None,
-    typer.Option(
-        "--policy",
-        "-p",
-        help="Policy (repeatable): random, dotprod, clustering, "
-        "packing, bestfit, fgd, fgd-exact, fgd-bf, fgd-cap.",
-    ),
+    typer.Option("--policy", "-p", help="Policy (repeatable): random, dotprod, clustering, "
+                 "packing, bestfit, fgd, fgd-exact, fgd-bf, fgd-cap."),
 ]
 OutDirOpt = Annotated[Path, typer.Option("--out", help="Directory for CSV, PNG and summary.")]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Summary format on stdout.")]
@@ -46,14 +42,9 @@ def _fail(message: str) -> typer.Exit:
 
 def _emit(rows: list[dict[str, float | int | str]], output: Output, title: str) -> None:
     if not emit(rows, output):
-        table(
-            list(rows[0]) if rows else [],
-            [
-                [f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()]
-                for row in rows
-            ],
-            title=title,
-        )
+        table(list(rows[0]) if rows else [],
+              [[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()]
+               for row in rows], title=title)
 
 
 def _progress() -> Progress:
@@ -171,10 +162,8 @@ def replay(
     classes = {t.qos or "-" for t in inputs.tasks}
     unknown = sorted(set(quotas) - classes)
     if unknown:
-        raise _fail(
-            f"--quota {', '.join(unknown)}: no such QoS class in {trace.name} "
-            f"(it has {', '.join(sorted(classes))})"
-        )
+        raise _fail(f"--quota {', '.join(unknown)}: no such QoS class in {trace.name} "
+                    f"(it has {', '.join(sorted(classes))})")
     policies = policy or ([base.policy] if config is not None else DEFAULT_POLICIES)
     runs: list[ReplayRun] = []
     with _progress() as bar:

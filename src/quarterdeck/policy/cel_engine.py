@@ -105,13 +105,8 @@ class CelExprBackend:
     def _type(self, name: CelType) -> Any:
         t = self._cel.Type
         return {
-            "string": t.STRING,
-            "int": t.INT,
-            "double": t.DOUBLE,
-            "bool": t.BOOL,
-            "dyn": t.DYN,
-            "list": t.List(t.DYN),
-            "map": t.Map(t.STRING, t.DYN),
+            "string": t.STRING, "int": t.INT, "double": t.DOUBLE, "bool": t.BOOL,
+            "dyn": t.DYN, "list": t.List(t.DYN), "map": t.Map(t.STRING, t.DYN),
             "list_string": t.List(t.STRING),
         }[name]
 
@@ -120,11 +115,8 @@ class CelExprBackend:
         for o in overloads:
             by_name.setdefault(o.function, []).append(
                 self._cel.Overload(
-                    o.overload_id,
-                    self._type(o.result),
-                    [self._type(p) for p in o.params],
-                    is_member=o.member,
-                    impl=o.impl,
+                    o.overload_id, self._type(o.result), [self._type(p) for p in o.params],
+                    is_member=o.member, impl=o.impl,
                 )
             )
         return [self._cel.FunctionDecl(name, decls) for name, decls in by_name.items()]

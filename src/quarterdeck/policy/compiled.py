@@ -73,7 +73,8 @@ def _needed(expression: str, variables: list[Variable]) -> list[Variable]:
         name = stack.pop()
         if name not in wanted:
             wanted.add(name)
-            stack.extend(m for m in _VARIABLE_REF.findall(by_name[name].expression) if m in by_name)
+            stack.extend(m for m in _VARIABLE_REF.findall(by_name[name].expression)
+                         if m in by_name)
     return [v for v in variables if v.name in wanted]
 
 
@@ -113,37 +114,24 @@ def compile_policy(guardrail: Guardrail, cache: ProgramCache) -> CompiledPolicy:
             out.match_conditions.append((cond.name, program))
     for i, var in enumerate(spec.variables):
         check(f"spec.variables[{i}] ({var.name})", var.expression, declared)
-        _check_references(
-            out,
-            f"spec.variables[{i}] ({var.name})",
-            var.expression,
-            {v.name for v in spec.variables[:i]},
-        )
+        _check_references(out, f"spec.variables[{i}] ({var.name})", var.expression,
+                          {v.name for v in spec.variables[:i]})
     known = {v.name for v in spec.variables}
     for i, validation in enumerate(spec.validations):
-        for field_path, text in (
-            (f"spec.validations[{i}].expression", validation.expression),
-            (f"spec.validations[{i}].messageExpression", validation.message_expression),
-        ):
+        for field_path, text in ((f"spec.validations[{i}].expression", validation.expression),
+                                 (f"spec.validations[{i}].messageExpression",
+                                  validation.message_expression)):
             _check_references(out, field_path, text, known)
     if not spec.validations:
-        out.problems.append(
-            CompileProblem(
-                guardrail.name,
-                "spec.validations",
-                "",
-                None,
-                "a Guardrail needs at least one validation",
-            )
-        )
+        out.problems.append(CompileProblem(guardrail.name, "spec.validations", "", None,
+                                           "a Guardrail needs at least one validation"))
     for i, validation in enumerate(spec.validations):
         program = check(f"spec.validations[{i}].expression", validation.expression, declared)
         message_program = None
         if validation.message_expression:
             message_program = check(
                 f"spec.validations[{i}].messageExpression",
-                validation.message_expression,
-                declared,
+                validation.message_expression, declared,
             )
         if program is None or out.problems:
             continue
@@ -156,22 +144,15 @@ def compile_policy(guardrail: Guardrail, cache: ProgramCache) -> CompiledPolicy:
     return out
 
 
-def _check_references(
-    out: CompiledPolicy, field_path: str, expression: str, known: set[str]
-) -> None:
+def _check_references(out: CompiledPolicy, field_path: str, expression: str,
+                      known: set[str]) -> None:
     """`variables.x` must name a variable declared before (the API server types
     `variables` by the declarations, so anything else does not compile there)."""
     for name in _VARIABLE_REF.findall(expression):
         if name not in known:
             match = re.search(rf"\bvariables\s*\.\s*{re.escape(name)}\b", expression)
             column = match.start() + 1 if match else None
-            out.problems.append(
-                CompileProblem(
-                    out.name,
-                    field_path,
-                    expression,
-                    column,
-                    f"undeclared reference to variables.{name}",
-                )
-            )
+            out.problems.append(CompileProblem(
+                out.name, field_path, expression, column,
+                f"undeclared reference to variables.{name}"))
             return

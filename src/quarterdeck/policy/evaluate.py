@@ -108,11 +108,8 @@ def check(
     """
     cache = cache or default_cache()
     ns_labels = {**(namespaces or {}), **_namespace_labels(objects)}
-    ns_objects = {
-        o["metadata"]["name"]: o
-        for o in objects
-        if o.get("kind") == "Namespace" and "name" in (o.get("metadata") or {})
-    }
+    ns_objects = {o["metadata"]["name"]: o for o in objects
+                  if o.get("kind") == "Namespace" and "name" in (o.get("metadata") or {})}
     report = Report()
     run = _Run(budget, clock, report)
 
@@ -160,14 +157,8 @@ class _Run:
         self.budget, self.clock, self.report = budget, clock, report
         self.tripped: dict[int, str] = {}
 
-    def failure(
-        self,
-        policy: CompiledPolicy,
-        ref: ObjectRef,
-        kind: ViolationKind,
-        message: str,
-        expression: str,
-    ) -> None:
+    def failure(self, policy: CompiledPolicy, ref: ObjectRef, kind: ViolationKind,
+                message: str, expression: str) -> None:
         spec = policy.guardrail.spec
         actions = tuple(spec.validation_actions) if spec.failure_policy == "Fail" else ()
         self.report.violations.append(
@@ -209,25 +200,14 @@ class _Run:
                 self.failure(policy, ref, kind, f"validations[{cv.index}]: {err}", expr)
                 continue
             if not isinstance(ok, bool):
-                self.failure(
-                    policy,
-                    ref,
-                    "runtime-error",
-                    f"validations[{cv.index}]: expression returned {type(ok).__name__}, want bool",
-                    expr,
-                )
+                self.failure(policy, ref, "runtime-error",
+                             f"validations[{cv.index}]: expression returned "
+                             f"{type(ok).__name__}, want bool", expr)
             elif not ok:
-                self.report.violations.append(
-                    Violation(
-                        policy.name,
-                        ref,
-                        "violation",
-                        self._message(cv, activation),
-                        cv.validation.reason or "Invalid",
-                        tuple(spec.validation_actions),
-                        expr,
-                    )
-                )
+                self.report.violations.append(Violation(
+                    policy.name, ref, "violation", self._message(cv, activation),
+                    cv.validation.reason or "Invalid", tuple(spec.validation_actions), expr,
+                ))
 
     def _message(self, cv: CompiledValidation, activation: Any) -> str:
         if cv.message_program is not None:
@@ -247,9 +227,8 @@ class _OverBudget(Exception):
 def _within_budget(policy: Guardrail, budget: Budget) -> Guardrail:
     """Over-long expressions are replaced by a reference that fails to compile, naming why."""
     spec = policy.spec
-    too_long = [
-        v.expression for v in spec.validations if len(v.expression) > budget.max_expression_chars
-    ]
+    too_long = [v.expression for v in spec.validations
+                if len(v.expression) > budget.max_expression_chars]
     if not too_long:
         return policy
     import msgspec
@@ -259,20 +238,17 @@ def _within_budget(policy: Guardrail, budget: Budget) -> Guardrail:
         msgspec.structs.replace(v, expression=marker) if v.expression in too_long else v
         for v in spec.validations
     ]
-    return msgspec.structs.replace(
-        policy, spec=msgspec.structs.replace(spec, validations=validations)
-    )
+    return msgspec.structs.replace(policy, spec=msgspec.structs.replace(
+        spec, validations=validations))
 
 
 def _rule_matcher(spec: Any, operation: str) -> Callable[[Target], bool]:
     """Resource-rule matching for one policy (constraints and binding narrowing),
     memoized per object type unless a rule names objects (resourceNames)."""
-    matches = [
-        (m, m is spec.match_resources) for m in (spec.match_constraints, spec.match_resources) if m
-    ]
-    by_name = any(
-        r.resource_names for m, _ in matches for r in (*m.resource_rules, *m.exclude_resource_rules)
-    )
+    matches = [(m, m is spec.match_resources)
+               for m in (spec.match_constraints, spec.match_resources) if m]
+    by_name = any(r.resource_names for m, _ in matches
+                  for r in (*m.resource_rules, *m.exclude_resource_rules))
     memo: dict[tuple[str, ...], bool] = {}
 
     def decide(target: Target) -> bool:
@@ -291,11 +267,8 @@ def _rule_matcher(spec: Any, operation: str) -> Callable[[Target], bool]:
 
 
 def _selected(spec: Any, target: Target, labels: Mapping[str, str] | None) -> bool:
-    return all(
-        selectors_match(m, target, labels)
-        for m in (spec.match_constraints, spec.match_resources)
-        if m
-    )
+    return all(selectors_match(m, target, labels)
+               for m in (spec.match_constraints, spec.match_resources) if m)
 
 
 def _namespace_labels(objects: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, str]]:
@@ -306,9 +279,8 @@ def _namespace_labels(objects: Iterable[Mapping[str, Any]]) -> dict[str, Mapping
     }
 
 
-def _params_for(
-    policy: Guardrail, obj: Mapping[str, Any], candidates: Sequence[Mapping[str, Any]]
-) -> list[Any] | None:
+def _params_for(policy: Guardrail, obj: Mapping[str, Any],
+                candidates: Sequence[Mapping[str, Any]]) -> list[Any] | None:
     """Param objects for this policy and object; [None] without paramKind; None if missing."""
     spec = policy.spec
     if spec.param_kind is None or spec.param_ref is None:
@@ -317,16 +289,13 @@ def _params_for(
     obj_ns = str((obj.get("metadata") or {}).get("namespace", ""))
     namespace = ref.namespace or obj_ns
     found = [
-        c
-        for c in candidates
+        c for c in candidates
         if c.get("apiVersion") == spec.param_kind.api_version
         and c.get("kind") == spec.param_kind.kind
         and str((c.get("metadata") or {}).get("namespace", "")) in ("", namespace)
         and (ref.name == "" or (c.get("metadata") or {}).get("name") == ref.name)
-        and (
-            ref.selector is None
-            or selector_matches(ref.selector, (c.get("metadata") or {}).get("labels") or {})
-        )
+        and (ref.selector is None
+             or selector_matches(ref.selector, (c.get("metadata") or {}).get("labels") or {}))
     ]
     return found or None
 
@@ -337,9 +306,8 @@ def _missing_params(ref: ParamRef) -> str:
     return f"no params found ({target}{where}) and parameterNotFoundAction is Deny"
 
 
-def _bindings(
-    obj: Mapping[str, Any], operation: str, namespace_object: Any, params: Any
-) -> dict[str, Any]:
+def _bindings(obj: Mapping[str, Any], operation: str, namespace_object: Any,
+              params: Any) -> dict[str, Any]:
     group, version = group_version(str(obj.get("apiVersion", "")))
     meta = obj.get("metadata") or {}
     kind = str(obj.get("kind", ""))
@@ -353,10 +321,6 @@ def _bindings(
         "dryRun": False,
     }
     return {
-        "object": obj,
-        "oldObject": None,
-        "request": request,
-        "namespaceObject": namespace_object,
-        "params": params,
-        "variables": {},
+        "object": obj, "oldObject": None, "request": request,
+        "namespaceObject": namespace_object, "params": params, "variables": {},
     }

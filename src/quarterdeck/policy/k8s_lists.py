@@ -16,9 +16,8 @@ from quarterdeck.policy.cel_library import CelFunctionError, Overload
 
 
 def _comparable(items: list[Any]) -> list[Any]:
-    kinds = {
-        float if isinstance(i, int | float) and not isinstance(i, bool) else type(i) for i in items
-    }
+    kinds = {float if isinstance(i, int | float) and not isinstance(i, bool) else type(i)
+             for i in items}
     if len(kinds) > 1:
         raise CelFunctionError("no such overload: list elements are not mutually comparable")
     return items
@@ -90,19 +89,11 @@ OVERLOADS = [
     ),
     Overload("find", "string_find_string", ("string", "string"), "string", find, member=True),
     Overload(
-        "findAll",
-        "string_find_all_string",
-        ("string", "string"),
-        "list_string",
-        find_all,
+        "findAll", "string_find_all_string", ("string", "string"), "list_string", find_all,
         member=True,
     ),
     Overload(
-        "findAll",
-        "string_find_all_string_int",
-        ("string", "string", "int"),
-        "list_string",
-        find_all,
-        member=True,
+        "findAll", "string_find_all_string_int", ("string", "string", "int"), "list_string",
+        find_all, member=True,
     ),
 ]

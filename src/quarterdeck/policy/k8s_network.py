@@ -19,7 +19,6 @@ IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 # --- URL -------------------------------------------------------------------------------
 
-
 def _parse_url(text: str) -> urllib.parse.SplitResult:
     try:
         parts = urllib.parse.urlsplit(text)
@@ -82,7 +81,6 @@ def get_query(u: Any) -> dict[str, list[str]]:
 
 # --- IP --------------------------------------------------------------------------------
 
-
 def parse_ip(text: str) -> IPAddress:
     if "%" in text:
         raise CelFunctionError(f"IP address with zone value is not allowed: {text!r}")
@@ -123,11 +121,8 @@ def is_global_unicast(v: Any) -> bool:
     addr = _ip(v)
     broadcast = addr == ipaddress.IPv4Address("255.255.255.255")
     return not (
-        addr.is_unspecified
-        or addr.is_loopback
-        or addr.is_multicast
-        or addr.is_link_local
-        or broadcast
+        addr.is_unspecified or addr.is_loopback or addr.is_multicast
+        or addr.is_link_local or broadcast
     )
 
 
@@ -139,7 +134,6 @@ def is_link_local_multicast(v: Any) -> bool:
 
 
 # --- CIDR ------------------------------------------------------------------------------
-
 
 def parse_cidr(text: str) -> IPInterface:
     address, _, prefix = text.partition("/")
@@ -197,11 +191,7 @@ OVERLOADS = [
     Overload("getHostname", "url_get_hostname", ("map",), "string", get_hostname, member=True),
     Overload("getPort", "url_get_port", ("map",), "string", get_port, member=True),
     Overload(
-        "getEscapedPath",
-        "url_get_escaped_path",
-        ("map",),
-        "string",
-        get_escaped_path,
+        "getEscapedPath", "url_get_escaped_path", ("map",), "string", get_escaped_path,
         member=True,
     ),
     Overload("getQuery", "url_get_query", ("map",), "map", get_query, member=True),
@@ -210,90 +200,50 @@ OVERLOADS = [
     Overload("ip.isCanonical", "ip_is_canonical", ("string",), "bool", is_canonical),
     Overload("family", "ip_family", ("map",), "int", family, member=True),
     Overload(
-        "isUnspecified",
-        "ip_is_unspecified",
-        ("map",),
-        "bool",
-        lambda v: _ip(v).is_unspecified,
+        "isUnspecified", "ip_is_unspecified", ("map",), "bool",
+        lambda v: _ip(v).is_unspecified, member=True,
+    ),
+    Overload(
+        "isLoopback", "ip_is_loopback", ("map",), "bool", lambda v: _ip(v).is_loopback,
         member=True,
     ),
     Overload(
-        "isLoopback",
-        "ip_is_loopback",
-        ("map",),
-        "bool",
-        lambda v: _ip(v).is_loopback,
-        member=True,
+        "isLinkLocalMulticast", "ip_is_link_local_multicast", ("map",), "bool",
+        is_link_local_multicast, member=True,
     ),
     Overload(
-        "isLinkLocalMulticast",
-        "ip_is_link_local_multicast",
-        ("map",),
-        "bool",
-        is_link_local_multicast,
-        member=True,
+        "isLinkLocalUnicast", "ip_is_link_local_unicast", ("map",), "bool",
+        lambda v: _ip(v).is_link_local, member=True,
     ),
     Overload(
-        "isLinkLocalUnicast",
-        "ip_is_link_local_unicast",
-        ("map",),
-        "bool",
-        lambda v: _ip(v).is_link_local,
-        member=True,
-    ),
-    Overload(
-        "isGlobalUnicast",
-        "ip_is_global_unicast",
-        ("map",),
-        "bool",
-        is_global_unicast,
+        "isGlobalUnicast", "ip_is_global_unicast", ("map",), "bool", is_global_unicast,
         member=True,
     ),
     Overload("cidr", "string_to_cidr", ("string",), "map", cidr),
     Overload("isCIDR", "is_cidr", ("string",), "bool", is_cidr),
     Overload("containsIP", "cidr_contains_ip_ip", ("map", "map"), "bool", contains_ip, member=True),
     Overload(
-        "containsIP",
-        "cidr_contains_ip_string",
-        ("map", "string"),
-        "bool",
-        contains_ip,
+        "containsIP", "cidr_contains_ip_string", ("map", "string"), "bool", contains_ip,
         member=True,
     ),
     Overload(
         "containsCIDR", "cidr_contains_cidr", ("map", "map"), "bool", contains_cidr, member=True
     ),
     Overload(
-        "containsCIDR",
-        "cidr_contains_cidr_string",
-        ("map", "string"),
-        "bool",
-        contains_cidr,
+        "containsCIDR", "cidr_contains_cidr_string", ("map", "string"), "bool", contains_cidr,
         member=True,
     ),
     Overload(
-        "ip",
-        "cidr_ip",
-        ("map",),
-        "map",
-        lambda c: tagged("@ip", str(_cidr(c).ip)),
-        member=True,
+        "ip", "cidr_ip", ("map",), "map",
+        lambda c: tagged("@ip", str(_cidr(c).ip)), member=True,
     ),
     Overload(
-        "masked",
-        "cidr_masked",
-        ("map",),
-        "map",
-        lambda c: _encode_cidr(ipaddress.ip_interface(str(_cidr(c).network))),
-        member=True,
+        "masked", "cidr_masked", ("map",), "map",
+        lambda c: _encode_cidr(ipaddress.ip_interface(str(_cidr(c).network))), member=True,
     ),
     Overload(
-        "prefixLength",
-        "cidr_prefix_length",
-        ("map",),
-        "int",
-        lambda c: _cidr(c).network.prefixlen,
-        member=True,
+        "prefixLength", "cidr_prefix_length", ("map",), "int",
+        lambda c: _cidr(c).network.prefixlen, member=True,
     ),
     Overload("string", "ip_or_cidr_to_string", ("map",), "string", to_string),
 ]

@@ -28,20 +28,14 @@ def compliant_pod_spec() -> Obj:
     """A pod spec that passes every built-in (restricted PSS included)."""
     return {
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [
-            {
-                "name": "app",
-                "image": "registry.example/app:1.0",
-                "resources": {
-                    "requests": {"cpu": "100m", "memory": "64Mi"},
-                    "limits": {"cpu": "100m", "memory": "64Mi"},
-                },
-                "securityContext": {
-                    "allowPrivilegeEscalation": False,
-                    "capabilities": {"drop": ["ALL"]},
-                },
-            }
-        ],
+        "containers": [{
+            "name": "app",
+            "image": "registry.example/app:1.0",
+            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"},
+                          "limits": {"cpu": "100m", "memory": "64Mi"}},
+            "securityContext": {"allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]}},
+        }],
     }
 
 
@@ -54,26 +48,16 @@ def wrap(kind: str, name: str, spec: Obj, labels: dict[str, str] | None = None) 
     if kind == "Pod":
         return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
     if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"):
-        return {
-            "apiVersion": "apps/v1",
-            "kind": kind,
-            "metadata": meta,
-            "spec": {"selector": selector, "template": template},
-        }
-    job_template = {"metadata": template["metadata"], "spec": {**spec, "restartPolicy": "Never"}}
+        return {"apiVersion": "apps/v1", "kind": kind, "metadata": meta,
+                "spec": {"selector": selector, "template": template}}
+    job_template = {"metadata": template["metadata"],
+                    "spec": {**spec, "restartPolicy": "Never"}}
     if kind == "Job":
-        return {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": meta,
-            "spec": {"template": job_template},
-        }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": meta,
-        "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": job_template}}},
-    }
+        return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
+                "spec": {"template": job_template}}
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": meta,
+            "spec": {"schedule": "*/5 * * * *",
+                     "jobTemplate": {"spec": {"template": job_template}}}}
 
 
 def _edit(change: Callable[[Obj], None]) -> Obj:
@@ -107,7 +91,8 @@ def _sidecar(s: Obj) -> None:
 
 def _native_sidecar(s: Obj) -> None:
     proxy = copy.deepcopy(_container(s))
-    proxy.update(name="istio-proxy", image="docker.io/istio/proxyv2:1.22.0", restartPolicy="Always")
+    proxy.update(name="istio-proxy", image="docker.io/istio/proxyv2:1.22.0",
+                 restartPolicy="Always")
     s["initContainers"] = [proxy]
 
 
@@ -125,9 +110,7 @@ def _non_root_container(s: Obj) -> None:
 def _localhost_seccomp(s: Obj) -> None:
     s.setdefault("securityContext", {}).pop("seccompProfile", None)
     _container(s).setdefault("securityContext", {})["seccompProfile"] = {
-        "type": "Localhost",
-        "localhostProfile": "profiles/app.json",
-    }
+        "type": "Localhost", "localhostProfile": "profiles/app.json"}
 
 
 def _unmasked_proc(s: Obj) -> None:
@@ -148,216 +131,74 @@ _QUEUE = {"kueue.x-k8s.io/queue-name": "team-ml"}
 # (policy, case name, allowed, kind, pod spec change, extra labels)
 _CASES: list[tuple[str, str, bool, str, Callable[[Obj], None], dict[str, str]]] = [
     ("pss-baseline-host-namespaces", "host-network", False, "Pod", _set(hostNetwork=True), {}),
-    (
-        "pss-baseline-host-namespaces",
-        "host-pid-in-deployment",
-        False,
-        "Deployment",
-        _set(hostPID=True),
-        {},
-    ),
+    ("pss-baseline-host-namespaces", "host-pid-in-deployment", False, "Deployment",
+     _set(hostPID=True), {}),
     ("pss-baseline-host-namespaces", "host-ipc-false", True, "Pod", _set(hostIPC=False), {}),
     ("pss-baseline-privileged", "privileged", False, "Pod", _PRIVILEGED, {}),
     ("pss-baseline-privileged", "privileged-in-cronjob", False, "CronJob", _PRIVILEGED, {}),
-    (
-        "pss-baseline-privileged",
-        "privileged-false",
-        True,
-        "StatefulSet",
-        _csc(privileged=False),
-        {},
-    ),
-    (
-        "pss-baseline-capabilities",
-        "sys-admin",
-        False,
-        "Pod",
-        _csc(capabilities={"add": ["SYS_ADMIN"], "drop": ["ALL"]}, allowPrivilegeEscalation=True),
-        {},
-    ),
-    (
-        "pss-baseline-capabilities",
-        "chown",
-        True,
-        "Pod",
-        _csc(capabilities={"add": ["CHOWN"], "drop": ["ALL"]}),
-        {},
-    ),
+    ("pss-baseline-privileged", "privileged-false", True, "StatefulSet",
+     _csc(privileged=False), {}),
+    ("pss-baseline-capabilities", "sys-admin", False, "Pod",
+     _csc(capabilities={"add": ["SYS_ADMIN"], "drop": ["ALL"]}, allowPrivilegeEscalation=True),
+     {}),
+    ("pss-baseline-capabilities", "chown", True, "Pod",
+     _csc(capabilities={"add": ["CHOWN"], "drop": ["ALL"]}), {}),
     ("pss-baseline-host-path", "host-path", False, "DaemonSet", _set(volumes=[_HOST_PATH]), {}),
     ("pss-baseline-host-path", "empty-dir", True, "Pod", _set(volumes=[_EMPTY_DIR]), {}),
-    (
-        "pss-baseline-host-ports",
-        "host-port",
-        False,
-        "Pod",
-        lambda s: _container(s).update(ports=[{"containerPort": 8080, "hostPort": 8080}]),
-        {},
-    ),
-    (
-        "pss-baseline-host-ports",
-        "container-port",
-        True,
-        "Pod",
-        lambda s: _container(s).update(ports=[{"containerPort": 8080}]),
-        {},
-    ),
-    (
-        "pss-baseline-seccomp",
-        "unconfined-pod",
-        False,
-        "Pod",
-        _psc(seccompProfile={"type": "Unconfined"}),
-        {},
-    ),
-    (
-        "pss-baseline-seccomp",
-        "unconfined-container",
-        False,
-        "Job",
-        _csc(seccompProfile={"type": "Unconfined"}),
-        {},
-    ),
-    (
-        "pss-baseline-sysctls",
-        "unsafe-sysctl",
-        False,
-        "Pod",
-        _psc(sysctls=[{"name": "kernel.msgmax", "value": "65536"}]),
-        {},
-    ),
-    (
-        "pss-baseline-sysctls",
-        "safe-sysctl",
-        True,
-        "Pod",
-        _psc(sysctls=[{"name": "net.ipv4.tcp_syncookies", "value": "1"}]),
-        {},
-    ),
+    ("pss-baseline-host-ports", "host-port", False, "Pod",
+     lambda s: _container(s).update(ports=[{"containerPort": 8080, "hostPort": 8080}]), {}),
+    ("pss-baseline-host-ports", "container-port", True, "Pod",
+     lambda s: _container(s).update(ports=[{"containerPort": 8080}]), {}),
+    ("pss-baseline-seccomp", "unconfined-pod", False, "Pod",
+     _psc(seccompProfile={"type": "Unconfined"}), {}),
+    ("pss-baseline-seccomp", "unconfined-container", False, "Job",
+     _csc(seccompProfile={"type": "Unconfined"}), {}),
+    ("pss-baseline-sysctls", "unsafe-sysctl", False, "Pod",
+     _psc(sysctls=[{"name": "kernel.msgmax", "value": "65536"}]), {}),
+    ("pss-baseline-sysctls", "safe-sysctl", True, "Pod",
+     _psc(sysctls=[{"name": "net.ipv4.tcp_syncookies", "value": "1"}]), {}),
     ("pss-baseline-proc-mount", "unmasked", False, "Pod", _unmasked_proc, {}),
     ("pss-baseline-proc-mount", "default", True, "Pod", _csc(procMount="Default"), {}),
     ("pss-restricted-volume-types", "host-path", False, "Pod", _set(volumes=[_HOST_PATH]), {}),
-    (
-        "pss-restricted-volume-types",
-        "nfs",
-        False,
-        "Deployment",
-        _set(volumes=[{"name": "n", "nfs": {"server": "nfs.example", "path": "/x"}}]),
-        {},
-    ),
+    ("pss-restricted-volume-types", "nfs", False, "Deployment",
+     _set(volumes=[{"name": "n", "nfs": {"server": "nfs.example", "path": "/x"}}]), {}),
     ("pss-restricted-volume-types", "empty-dir", True, "Pod", _set(volumes=[_EMPTY_DIR]), {}),
-    (
-        "pss-restricted-privilege-escalation",
-        "unset",
-        False,
-        "Pod",
-        lambda s: _container(s).get("securityContext", {}).pop("allowPrivilegeEscalation", None),
-        {},
-    ),
-    (
-        "pss-restricted-privilege-escalation",
-        "true",
-        False,
-        "Job",
-        _csc(allowPrivilegeEscalation=True),
-        {},
-    ),
-    (
-        "pss-restricted-run-as-non-root",
-        "unset",
-        False,
-        "Pod",
-        lambda s: s.get("securityContext", {}).pop("runAsNonRoot", None),
-        {},
-    ),
-    (
-        "pss-restricted-run-as-non-root",
-        "container-false",
-        False,
-        "Pod",
-        _csc(runAsNonRoot=False),
-        {},
-    ),
+    ("pss-restricted-privilege-escalation", "unset", False, "Pod",
+     lambda s: _container(s).get("securityContext", {}).pop("allowPrivilegeEscalation", None),
+     {}),
+    ("pss-restricted-privilege-escalation", "true", False, "Job",
+     _csc(allowPrivilegeEscalation=True), {}),
+    ("pss-restricted-run-as-non-root", "unset", False, "Pod",
+     lambda s: s.get("securityContext", {}).pop("runAsNonRoot", None), {}),
+    ("pss-restricted-run-as-non-root", "container-false", False, "Pod",
+     _csc(runAsNonRoot=False), {}),
     ("pss-restricted-run-as-non-root", "container-true", True, "Pod", _non_root_container, {}),
     ("pss-restricted-run-as-user", "root-pod", False, "Pod", _psc(runAsUser=0), {}),
     ("pss-restricted-run-as-user", "root-container", False, "Pod", _csc(runAsUser=0), {}),
     ("pss-restricted-run-as-user", "uid-1000", True, "Pod", _psc(runAsUser=1000), {}),
-    (
-        "pss-restricted-seccomp",
-        "unset",
-        False,
-        "Pod",
-        lambda s: s.get("securityContext", {}).pop("seccompProfile", None),
-        {},
-    ),
+    ("pss-restricted-seccomp", "unset", False, "Pod",
+     lambda s: s.get("securityContext", {}).pop("seccompProfile", None), {}),
     ("pss-restricted-seccomp", "container-localhost", True, "Pod", _localhost_seccomp, {}),
-    (
-        "pss-restricted-capabilities",
-        "no-drop",
-        False,
-        "Pod",
-        lambda s: _container(s).get("securityContext", {}).pop("capabilities", None),
-        {},
-    ),
-    (
-        "pss-restricted-capabilities",
-        "add-chown",
-        False,
-        "Pod",
-        _csc(capabilities={"add": ["CHOWN"], "drop": ["ALL"]}),
-        {},
-    ),
-    (
-        "pss-restricted-capabilities",
-        "net-bind",
-        True,
-        "Pod",
-        _csc(capabilities={"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]}),
-        {},
-    ),
-    (
-        "disallow-latest-tag",
-        "latest",
-        False,
-        "Pod",
-        lambda s: _container(s).update(image="nginx:latest"),
-        {},
-    ),
-    (
-        "disallow-latest-tag",
-        "untagged-with-port-registry",
-        False,
-        "Deployment",
-        lambda s: _container(s).update(image="registry.example:5000/team/app"),
-        {},
-    ),
-    (
-        "disallow-latest-tag",
-        "digest",
-        True,
-        "Pod",
-        lambda s: _container(s).update(image="nginx@sha256:" + "a" * 64),
-        {},
-    ),
+    ("pss-restricted-capabilities", "no-drop", False, "Pod",
+     lambda s: _container(s).get("securityContext", {}).pop("capabilities", None), {}),
+    ("pss-restricted-capabilities", "add-chown", False, "Pod",
+     _csc(capabilities={"add": ["CHOWN"], "drop": ["ALL"]}), {}),
+    ("pss-restricted-capabilities", "net-bind", True, "Pod",
+     _csc(capabilities={"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]}), {}),
+    ("disallow-latest-tag", "latest", False, "Pod",
+     lambda s: _container(s).update(image="nginx:latest"), {}),
+    ("disallow-latest-tag", "untagged-with-port-registry", False, "Deployment",
+     lambda s: _container(s).update(image="registry.example:5000/team/app"), {}),
+    ("disallow-latest-tag", "digest", True, "Pod",
+     lambda s: _container(s).update(image="nginx@sha256:" + "a" * 64), {}),
     ("require-requests-limits", "no-limits", False, "Pod", _no_limits, {}),
-    (
-        "require-requests-limits",
-        "no-resources",
-        False,
-        "CronJob",
-        lambda s: _container(s).pop("resources", None),
-        {},
-    ),
+    ("require-requests-limits", "no-resources", False, "CronJob",
+     lambda s: _container(s).pop("resources", None), {}),
     ("require-team-label", "no-team", False, "Pod", lambda s: None, {"team": ""}),
     ("gpu-requires-queue", "gpu-no-queue", False, "Job", _gpu, {}),
     ("gpu-requires-queue", "gpu-with-queue", True, "Job", _gpu, _QUEUE),
-    (
-        "gpu-requires-queue",
-        "gpu-pod-quarterdeck-queue",
-        True,
-        "Pod",
-        _gpu,
-        {"queueing.quarterdeck.dev/queue-name": "team-ml"},
-    ),
+    ("gpu-requires-queue", "gpu-pod-quarterdeck-queue", True, "Pod", _gpu,
+     {"queueing.quarterdeck.dev/queue-name": "team-ml"}),
     ("native-sidecars", "plain-sidecar", False, "Deployment", _sidecar, {}),
     ("native-sidecars", "native-sidecar", True, "Deployment", _native_sidecar, {}),
 ]
@@ -390,18 +231,9 @@ def examples() -> list[Example]:
     for policy in builtins():
         if policy == "no-plaintext-secrets":
             continue
-        out.append(
-            Example(
-                policy,
-                "compliant",
-                True,
-                wrap("Pod", f"{policy}-compliant"[:63], compliant_pod_spec()),
-            )
-        )
-    out.append(
-        Example(
-            "no-plaintext-secrets", "data", False, _secret("plain", {"password": "aHVudGVyMg=="})
-        )
-    )
+        out.append(Example(policy, "compliant", True,
+                           wrap("Pod", f"{policy}-compliant"[:63], compliant_pod_spec())))
+    out.append(Example("no-plaintext-secrets", "data", False,
+                       _secret("plain", {"password": "aHVudGVyMg=="})))
     out.append(Example("no-plaintext-secrets", "empty", True, _secret("empty", None)))
     return out

@@ -27,22 +27,10 @@ _PLURALS = {
     "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
 }
 _CLUSTER_SCOPED = {
-    "Namespace",
-    "Node",
-    "PersistentVolume",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "CustomResourceDefinition",
-    "StorageClass",
-    "PriorityClass",
-    "IngressClass",
-    "RuntimeClass",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-    "Guardrail",
-    "ClusterQueue",
-    "ResourceFlavor",
-    "APIService",
+    "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding",
+    "CustomResourceDefinition", "StorageClass", "PriorityClass", "IngressClass",
+    "RuntimeClass", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+    "Guardrail", "ClusterQueue", "ResourceFlavor", "APIService",
 }
 
 
@@ -63,10 +51,8 @@ class ObjectRef:
 def object_ref(obj: Mapping[str, Any]) -> ObjectRef:
     meta = obj.get("metadata") or {}
     return ObjectRef(
-        str(obj.get("apiVersion", "")),
-        str(obj.get("kind", "")),
-        str(meta.get("namespace", "")),
-        str(meta.get("name", meta.get("generateName", ""))),
+        str(obj.get("apiVersion", "")), str(obj.get("kind", "")),
+        str(meta.get("namespace", "")), str(meta.get("name", meta.get("generateName", ""))),
     )
 
 
@@ -113,13 +99,8 @@ def target_of(obj: Mapping[str, Any]) -> Target:
     meta = obj.get("metadata") or {}
     kind = str(obj.get("kind", ""))
     return Target(
-        group,
-        version,
-        resource_of(kind),
-        str(meta.get("name", "")),
-        "Cluster" if is_cluster_scoped(obj) else "Namespaced",
-        kind,
-        meta.get("labels") or {},
+        group, version, resource_of(kind), str(meta.get("name", "")),
+        "Cluster" if is_cluster_scoped(obj) else "Namespaced", kind, meta.get("labels") or {},
     )
 
 
@@ -127,11 +108,8 @@ def rule_matches(rule: ResourceRule, target: Target, operation: str) -> bool:
     return (
         _wild(rule.api_groups, target.group)
         and _wild(rule.api_versions, target.version)
-        and (
-            "*" in rule.resources
-            or target.resource in rule.resources
-            or f"{target.resource}/*" in rule.resources
-        )
+        and ("*" in rule.resources or target.resource in rule.resources
+             or f"{target.resource}/*" in rule.resources)
         and _wild(rule.operations, operation)
         and (not rule.resource_names or target.name in rule.resource_names)
         and rule.scope in ("*", target.scope)

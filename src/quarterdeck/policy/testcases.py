@@ -88,9 +88,6 @@ def judge(test: GuardrailTest, refs: list[ObjectRef], report: Report) -> list[Te
             actual = "skip"
         else:
             actual = "fail" if (expected.policy, ref) in failed else "pass"
-        outcomes.append(
-            TestOutcome(
-                test.metadata.name, expected.policy, expected.resource, expected.result, actual
-            )
-        )
+        outcomes.append(TestOutcome(test.metadata.name, expected.policy, expected.resource,
+                                    expected.result, actual))
     return outcomes
