@@ -8,6 +8,7 @@ BIN     = $(VENV)/bin
 .PHONY: install lock demo test lint unit integration bench clean
 
 install: $(VENV)/.installed
+	sh scripts/system-packages.sh
 
 # Every dependency comes from requirements.lock, pinned with hashes; quarterdeck itself
 # is installed on top without resolving anything (see docs/dependencies.md).

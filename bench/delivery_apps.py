@@ -30,6 +30,7 @@ from quarterdeck.api.delivery import KINDS
 from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.controller import Controller
 from quarterdeck.delivery.runner import Runner, is_ready
+from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 from quarterdeck.kube.client import load_client
 
 APP = """apiVersion: apps/v1
@@ -192,7 +193,9 @@ def main() -> None:
 
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(create, range(args.apps)))
-        controller = Controller(client, tmp / "cache", namespace=ns, workers=args.workers)
+        controller = Controller(
+            client, tmp / "cache", namespace=ns, workers=args.workers, policy=LOCAL_REPOSITORIES
+        )
         calls = count_calls(client) if args.count_calls else collections.Counter()
         if args.count_calls and args.impersonate:  # the tenant's own client counts too
             user = f"system:serviceaccount:{ns}:deployer"

@@ -44,6 +44,7 @@ from quarterdeck.api.policy_crd import guardrail_crd
 from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.controller import Controller
 from quarterdeck.delivery.manifests import Key
+from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 from quarterdeck.kube.client import load_client
 from quarterdeck.policy.library import builtins
 from quarterdeck.policy.presync import presync
@@ -128,7 +129,9 @@ def run(client: Client, url: str, apps: int, workers: int, guarded: bool, tmp: P
 
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(create, range(apps)))
-        controller = Controller(client, tmp / f"cache-{ns}", namespace=ns, workers=workers)
+        controller = Controller(
+            client, tmp / f"cache-{ns}", namespace=ns, workers=workers, policy=LOCAL_REPOSITORIES
+        )
         start, cpu = time.perf_counter(), time.process_time()
         ready = warned = 0
         while time.perf_counter() - start < 1800:

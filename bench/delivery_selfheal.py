@@ -28,6 +28,7 @@ from quarterdeck.api.delivery import KINDS
 from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.controller import Controller
 from quarterdeck.delivery.runner import Runner
+from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 from quarterdeck.kube.client import load_client
 
 DEPLOY = """apiVersion: apps/v1
@@ -83,7 +84,9 @@ def main() -> None:
             "spec": {"sourceRef": {"name": "repo"}, "path": "web", "interval": "1h"},
         }
     )
-    runner = Runner(Controller(client, tmp / "cache", namespace=ns), tick=5.0)
+    runner = Runner(
+        Controller(client, tmp / "cache", namespace=ns, policy=LOCAL_REPOSITORIES), tick=5.0
+    )
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
     try:

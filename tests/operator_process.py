@@ -58,6 +58,7 @@ class OperatorProcess:
             "--cache-dir",
             str(workdir / f"cache-{identity}"),
             "--no-queueing",
+            "--allow-file-sources",  # the tests' repositories are local
             "--leader-elect",
             "--leader-elect-namespace",
             namespace,

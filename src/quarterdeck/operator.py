@@ -212,7 +212,8 @@ class Operator:
             self._stop_controllers()
         else:
             self.elector = LeaderElector(
-                self.client,
+                self.connect("quarterdeck-leader"),  # its own connections: never queued
+                # behind the controllers' requests
                 leader.namespace,
                 leader.name,
                 self.identity,
@@ -254,6 +255,11 @@ def prepare_delivery(op: Operator) -> None:
     if op.config.install_crds:
         manifests = [*(crd(kind) for kind in api.KINDS), guardrail_crd()]
         install_crds(op.connect("quarterdeck-delivery"), manifests, timeout=60)
+    # a standby keeps the Source and Application caches warm: a new leader starts on them
+    from quarterdeck.delivery.controller import ApplicationRes, SourceRes
+
+    op.informers.informer(SourceRes, namespace=op.config.namespace)
+    op.informers.informer(ApplicationRes, namespace=op.config.namespace)
 
 
 def start_delivery(op: Operator) -> Callable[[float], None]:
@@ -265,7 +271,7 @@ def start_delivery(op: Operator) -> Callable[[float], None]:
     controller = Controller(
         client, op.config.cache_dir, namespace=op.config.namespace, policy=op.config.tenancy
     )
-    runner = Runner(controller, op.config.tick)
+    runner = Runner(controller, op.config.tick, informers=op.informers)
     thread = op.supervisor.spawn("delivery", runner.run)
 
     def stop(grace: float) -> None:

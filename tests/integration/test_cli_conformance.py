@@ -58,12 +58,13 @@ def _servable(kube: Client, names: list[str]) -> bool:
 
 @pytest.fixture(scope="module")
 def crds(kube: Client) -> None:
-    from quarterdeck.api import delivery
+    from quarterdeck.api import delivery, project
     from quarterdeck.api.crd import crd
     from quarterdeck.api.policy_crd import guardrail_crd
     from quarterdeck.api.queueing import all_crds
 
-    manifests = [*(crd(k) for k in delivery.KINDS), *all_crds(), guardrail_crd()]
+    kinds = (*delivery.KINDS, *project.KINDS)
+    manifests = [*(crd(k) for k in kinds), *all_crds(), guardrail_crd()]
     for manifest in manifests:
         kube.apply(codecs.from_dict(manifest), force=True)
     names = [m["metadata"]["name"] for m in manifests]
@@ -286,6 +287,7 @@ def test_sync_app_wait_shows_progress_until_ready(
     from gitrepo import Repo
     from quarterdeck.delivery.cluster import Cluster
     from quarterdeck.delivery.controller import Controller
+    from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 
     repo = Repo(tmp_path / "repo")
     repo.commit("one", {"web/a.yaml": CM.format(name="a", value="v1")})
@@ -306,7 +308,7 @@ def test_sync_app_wait_shows_progress_until_ready(
             "spec": {"sourceRef": {"name": "repo"}, "path": "web", "timeout": "30s"},
         }
     )
-    ctl = Controller(kube, tmp_path / "cache", namespace=namespace)
+    ctl = Controller(kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES)
     stop = threading.Event()
 
     def operator() -> None:  # what `qd operator` does, in this process

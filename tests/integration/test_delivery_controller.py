@@ -13,6 +13,7 @@ from gitrepo import Repo
 from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.controller import ApplicationRes, Controller, SourceRes
 from quarterdeck.delivery.manifests import Key
+from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 
 pytestmark = pytest.mark.integration
 CRDS = Path(__file__).parents[2] / "deploy" / "crds"
@@ -59,7 +60,9 @@ def setup(tmp_path: Path, kube: Client, namespace: str, crds: None) -> tuple[Rep
     repo = Repo(tmp_path / "repo")
     cluster = Cluster(kube)
     cluster.apply(source(namespace, repo.url))
-    return repo, Controller(kube, tmp_path / "cache", namespace=namespace)
+    return repo, Controller(
+        kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES
+    )
 
 
 def test_application_syncs_and_reports_status_and_history(

@@ -25,6 +25,7 @@ from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.controller import ApplicationRes, Controller
 from quarterdeck.delivery.guardrail_cache import GuardrailCache, PolicyView
 from quarterdeck.delivery.manifests import Key
+from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 
 pytestmark = pytest.mark.integration
 CRDS = Path(__file__).parents[2] / "deploy" / "crds"
@@ -104,7 +105,7 @@ def guarded(tmp_path: Path, kube: Client, namespace: str) -> Iterator[tuple[Repo
             "spec": {"sourceRef": {"name": "repo"}, "path": "web", "timeout": "30s"},
         }
     )
-    yield repo, Controller(kube, tmp_path / "cache", namespace=namespace)
+    yield repo, Controller(kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES)
     for rail in rails:
         cluster.delete(API_VERSION, Key(GROUP, "Guardrail", "", rail["metadata"]["name"]))
 

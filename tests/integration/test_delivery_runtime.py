@@ -29,6 +29,7 @@ from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.controller import ApplicationRes, Controller, SourceRes
 from quarterdeck.delivery.inventory import OWNER_NAME_LABEL
 from quarterdeck.delivery.runner import Runner
+from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 from quarterdeck.devcluster.session import RunningCluster
 from quarterdeck.kube.wait import wait_for
 
@@ -99,7 +100,10 @@ def test_operator_survives_a_deleted_application_and_a_deleted_namespace(
         return False
 
     runners = [
-        Runner(Controller(kube, tmp_path / f"cache-{ns}", namespace=ns), tick=0.3)
+        Runner(
+            Controller(kube, tmp_path / f"cache-{ns}", namespace=ns, policy=LOCAL_REPOSITORIES),
+            tick=0.3,
+        )
         for ns in (namespace, other)
     ]
     threads = [_run(r) for r in runners]
@@ -142,7 +146,9 @@ def test_a_failing_sync_is_retried_on_its_backoff_with_one_counted_event(
 ) -> None:
     repo.commit("one", {"a/x.yaml": cm("x"), "b/x.yaml": cm("x")})
     clock = Clock()
-    ctl = Controller(kube, tmp_path / "cache", clock=clock, namespace=namespace)
+    ctl = Controller(
+        kube, tmp_path / "cache", clock=clock, namespace=namespace, policy=LOCAL_REPOSITORIES
+    )
     ctl.cluster.apply(application(namespace, "first", "a"))
     ctl.reconcile_all()
     retry = {"interval": "2s", "limit": 3}
@@ -171,14 +177,18 @@ def test_a_stalled_application_is_retried_when_its_source_recovers(
 ) -> None:
     first = repo.commit("one", {"web/a.yaml": cm("a", "1")})
     clock = Clock()
-    ctl = Controller(kube, tmp_path / "cache", clock=clock, namespace=namespace)
+    ctl = Controller(
+        kube, tmp_path / "cache", clock=clock, namespace=namespace, policy=LOCAL_REPOSITORIES
+    )
     ctl.cluster.apply(application(namespace, "web", "web", retry={"interval": "1s", "limit": 1}))
     ctl.reconcile_all()
     assert status_of(kube, namespace, "web")["lastAppliedRevision"] == first
     # git goes away; a restarted operator (empty cache) cannot fetch the revision
     hidden = repo.path.with_name("away")
     repo.path.rename(hidden)
-    ctl = Controller(kube, tmp_path / "cache-2", clock=clock, namespace=namespace)
+    ctl = Controller(
+        kube, tmp_path / "cache-2", clock=clock, namespace=namespace, policy=LOCAL_REPOSITORIES
+    )
     for _ in range(4):
         clock.now += 2.0
         ctl.reconcile_all()
@@ -204,7 +214,8 @@ class Operator:
         qd = str(Path(sys.executable).parent / "qd")
         self.args = [qd, "operator", "--kubeconfig", str(kubeconfig), "--namespace", namespace,
                      "--cache-dir", str(workdir / "cache"), "--tick", "0.5",
-                     "--no-install-crds", "--no-queueing"]  # fmt: skip
+                     "--no-install-crds", "--no-queueing",
+                     "--allow-file-sources"]  # fmt: skip
         self.log = workdir / "operator.log"
         self.proc: subprocess.Popen[bytes] | None = None
 

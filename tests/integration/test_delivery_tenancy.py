@@ -23,6 +23,7 @@ from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.controller import ApplicationRes, Controller, SourceRes
 from quarterdeck.delivery.manifests import Key
 from quarterdeck.delivery.source import GitSource
+from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 
 pytestmark = pytest.mark.integration
 CRDS = Path(__file__).parents[2] / "deploy" / "crds"
@@ -119,7 +120,9 @@ def test_token_is_never_sent_for_a_secret_of_another_namespace(
         url = f"https://127.0.0.1:{listener.port}/team-b.git"
         ref = {"name": "git-cred", "namespace": team_b}
         Cluster(kube).apply(source(namespace, "steal", url, secretRef=ref))
-        Controller(kube, tmp_path / "cache", namespace=namespace).reconcile_all()
+        Controller(
+            kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES
+        ).reconcile_all()
         status, message = condition(kube, SourceRes, namespace, "steal")
     finally:
         listener.close()
@@ -136,14 +139,14 @@ def test_team_a_cannot_read_team_b_repository_or_mirror(
     cache = tmp_path / "cache"
     cluster = Cluster(kube)
     cluster.apply(source(team_b, "repo", private.url))
-    Controller(kube, cache, namespace=team_b).reconcile_all()
+    Controller(kube, cache, namespace=team_b, policy=LOCAL_REPOSITORIES).reconcile_all()
     mirror = GitSource(cache).mirror_path(private.url)
     assert (mirror / "HEAD").exists()
     cluster.apply(source(namespace, "mirror", mirror.as_uri()))
     cluster.apply(
         application(namespace, "cross", "app", sourceRef={"name": "repo", "namespace": team_b})
     )
-    team_a = Controller(kube, cache, namespace=namespace)
+    team_a = Controller(kube, cache, namespace=namespace, policy=LOCAL_REPOSITORIES)
     team_a.reconcile_all()
     team_a.reconcile_all()
     assert (
@@ -182,7 +185,7 @@ def test_a_hostile_commit_stalls_only_its_own_application(
     cluster.apply(source(namespace, "repo", repo.url))
     cluster.apply(application(namespace, "good", "good"))
     cluster.apply(application(namespace, "bad", "bad"))
-    ctl = Controller(kube, tmp_path / "cache", namespace=namespace)
+    ctl = Controller(kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES)
     for name, (files, reason) in HOSTILE.items():
         repo.git("rm", "-rq", "--ignore-unmatch", "bad")
         repo.commit(name, {**files, "good/g.yaml": cm("good") + f"  b: {name!r}\n"})
@@ -218,7 +221,7 @@ def test_team_a_cannot_adopt_or_prune_team_b_objects_or_namespace(
     cluster = Cluster(kube)
     cluster.apply(source(namespace, "repo", repo.url))
     cluster.apply(application(namespace, "takeover", "app"))
-    ctl = Controller(kube, tmp_path / "cache", namespace=namespace)
+    ctl = Controller(kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES)
     ctl.reconcile_all()
     status, message = condition(kube, ApplicationRes, namespace, "takeover")
     assert status == "False"
@@ -275,7 +278,7 @@ def test_an_application_can_do_no_more_than_its_service_account(
     repo.commit("own", {"app/own.yaml": cm("own")})
     cluster.apply(source(namespace, "repo", repo.url))
     cluster.apply(application(namespace, "bounded", "app", serviceAccountName="deployer"))
-    ctl = Controller(kube, tmp_path / "cache", namespace=namespace)
+    ctl = Controller(kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES)
     ctl.reconcile_all()
     assert condition(kube, ApplicationRes, namespace, "bounded")[0] == "True"
     into_b = cm("planted").replace("  name: planted\n", f"  name: planted\n  namespace: {team_b}\n")

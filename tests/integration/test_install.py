@@ -39,6 +39,7 @@ from quarterdeck.api.crd import crd
 from quarterdeck.api.policy_crd import guardrail_crd
 from quarterdeck.api.queueing import all_crds
 from quarterdeck.delivery.controller import ApplicationRes, Controller, SourceRes
+from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 from quarterdeck.devcluster.session import RunningCluster
 from quarterdeck.install.base import render
 from quarterdeck.install.plan import ref
@@ -164,7 +165,8 @@ def _operator_args(kube: Client, namespace: str, cache: Path, port: int) -> list
         "--bind-address": "--bind-address=127.0.0.1",
     }
     args = deployment.spec.template.spec.containers[0].args
-    return [local.get(a.split("=", 1)[0], a) for a in args]
+    # the test's repository is local: file:// sources are off unless enabled
+    return [*(local.get(a.split("=", 1)[0], a) for a in args), "--allow-file-sources"]
 
 
 def _free_port() -> int:
@@ -284,7 +286,9 @@ def test_uninstall_refuses_while_applications_exist_and_force_keeps_their_object
     repo.commit("web", {"web/a.yaml": _cm("a")})
     for obj in _delivery(namespace, repo.url):
         kube.create(_generic(obj), namespace=namespace)
-    Controller(kube, tmp_path / "cache", namespace=namespace).reconcile_all()
+    Controller(
+        kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES
+    ).reconcile_all()
     managed = kube.get(ConfigMap, "a", namespace=namespace)
 
     refused = _qd(dev_cluster.kubeconfig, "uninstall", "--namespace", installed)

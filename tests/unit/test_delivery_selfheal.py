@@ -31,3 +31,13 @@ def test_a_write_in_the_same_second_counts_as_an_edit() -> None:
     ours = ("quarterdeck-delivery", "2026-01-01T00:00:05Z", "")
     edit = ("kubectl-edit", "2026-01-01T00:00:05Z", "")
     assert edited_by_other(obj(ours, edit))
+
+
+def test_a_write_through_the_scale_subresource_counts_though_it_has_no_time() -> None:
+    ours = ("quarterdeck-delivery", "2026-01-01T00:00:05Z", "")
+    scaled = {"metadata": {"managedFields": [
+        {"manager": "quarterdeck-delivery", "time": ours[1]},
+        {"manager": "kubectl", "operation": "Update", "subresource": "scale"},
+    ]}}  # fmt: skip
+    assert edited_by_other(scaled)
+    assert not edited_by_other(obj(ours))

@@ -117,3 +117,23 @@ def test_changes_are_made_as_the_service_account_or_the_lockdown_default() -> No
     locked = Policy(default_service_account="tenant")
     assert service_account_user(_app("team-a"), locked) == "system:serviceaccount:team-a:tenant"
     assert service_account_user(own, locked) == "system:serviceaccount:team-a:deployer"
+
+
+def test_local_and_plain_http_sources_are_off_by_default() -> None:
+    import typer.main
+
+    from quarterdeck.cli.main import app
+    from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
+
+    command = typer.main.get_command(app)
+    operator = command.commands["operator"]  # type: ignore[attr-defined]
+    defaults = {p.name: p.default for p in operator.params}
+    assert defaults["allow_file_sources"] is False
+    assert defaults["allow_http_sources"] is False
+    assert defaults["allow_cross_namespace_refs"] is False
+    repo, plain = "file:///srv/git/team-a.git", "http://git.example.com/team-a.git"
+    assert "file:// sources are off" in url_problem(repo, False, Policy())
+    assert "--allow-file-sources" in url_problem(repo, False, Policy())
+    assert "--allow-http-sources" in url_problem(plain, False, Policy())
+    assert url_problem(repo, False, LOCAL_REPOSITORIES) == ""
+    assert "http:// sources are off" in url_problem(plain, False, LOCAL_REPOSITORIES)

@@ -115,11 +115,16 @@ def test_tests_dir_reports_expected_results(tmp_path: Path) -> None:
 
 def test_policy_list_and_export() -> None:
     listed = runner.invoke(app, ["policy", "list", "-o", "json"])
-    assert len(json.loads(listed.stdout)) == 20
-    exported = runner.invoke(app, ["policy", "export", "pss-baseline", "no-plaintext-secrets"])
+    assert len(json.loads(listed.stdout)) == 11
+    exported = runner.invoke(app, ["policy", "export", "best-practice", "pss-baseline"])
     kinds = [d["kind"] for d in yaml.safe_load_all(exported.stdout)]
-    assert kinds.count("ValidatingAdmissionPolicy") == 8  # no-plaintext-secrets is shift-left
-    assert kinds.count("ValidatingAdmissionPolicyBinding") == 8
+    assert kinds.count("ValidatingAdmissionPolicy") == 5  # no-plaintext-secrets is shift-left
+    assert kinds.count("ValidatingAdmissionPolicyBinding") == 5
+    # Pod Security is the API server's own admission: the namespace label, not a VAP.
+    assert "pod-security.kubernetes.io/enforce=baseline" in exported.stderr
+    only_pss = runner.invoke(app, ["policy", "export", "pss-restricted@v1.30"])
+    assert only_pss.exit_code == 2
+    assert "enforce-version=v1.30" in only_pss.stderr
 
 
 def test_policy_crd_prints_structural_schema() -> None:
@@ -174,9 +179,9 @@ def test_export_from_repository_guardrails() -> None:
 def test_policy_matching_nothing_is_reported() -> None:
     text = yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})
     result = runner.invoke(
-        app, ["check", "-", "-p", "pss-baseline-privileged", "-o", "json"], input=text
+        app, ["check", "-", "-p", "pss-baseline", "-o", "json"], input=text
     )
-    assert json.loads(result.stdout)["policiesMatchingNothing"] == ["pss-baseline-privileged"]
+    assert json.loads(result.stdout)["policiesMatchingNothing"] == ["pss-baseline"]
 
 
 def test_native_admission_policies_in_the_repo_are_enforced(tmp_path: Path) -> None:

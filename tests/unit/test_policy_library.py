@@ -11,9 +11,9 @@ from quarterdeck.policy.library_examples import Example, examples
 EXAMPLES = examples()
 
 
-def test_library_has_twenty_policies_and_all_compile() -> None:
+def test_library_has_eleven_policies_and_all_compile() -> None:
     lib = builtins()
-    assert len(lib) == 20
+    assert len(lib) == 11
     report = check(list(lib.values()), [e.obj for e in EXAMPLES])
     assert report.problems == []
 
@@ -38,8 +38,13 @@ def test_compliant_workload_passes_everything() -> None:
 
 
 def test_select_by_category_and_name() -> None:
-    restricted = {g.name for g in select(["pss-restricted"])}
-    assert "pss-baseline-privileged" in restricted and "pss-restricted-seccomp" in restricted
+    assert [g.name for g in select(["pss-restricted"])] == ["pss-restricted"]
+    assert {g.name for g in select(["pod-security"])} == {"pss-baseline", "pss-restricted"}
+    assert [g.name for g in select(["pss-baseline@v1.30"])] == ["pss-baseline-v1.30"]
+    with pytest.raises(KeyError, match=r"the versions are v1\.0 to v1\.37 and latest"):
+        select(["pss-restricted@v1.99"])
+    with pytest.raises(KeyError, match="the levels are baseline and restricted"):
+        select(["pss-strict@v1.30"])
     assert [g.name for g in select(["require-team-label"])] == ["require-team-label"]
     with pytest.raises(KeyError, match="nope"):
         select(["nope"])

@@ -42,7 +42,8 @@ def test_decisions_do_not_depend_on_object_order(objects: list[dict[str, object]
 
 
 @settings(max_examples=10, deadline=None)
-@given(st.lists(st.sampled_from(sorted(builtins())), min_size=1, unique=True))
+@given(st.lists(st.sampled_from(sorted(n for n, g in builtins().items()
+                                       if g.spec.pod_security is None)), min_size=1, unique=True))
 def test_export_then_load_gives_the_same_decisions(names: list[str]) -> None:
     policies = [builtins()[n] for n in names]
     loaded, _ = load_policies(export_all(policies))

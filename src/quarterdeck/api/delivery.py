@@ -126,6 +126,14 @@ class ApplicationSpec(msgspec.Struct, rename="camel", kw_only=True, omit_default
             "(impersonated), so the Application can do no more than its RBAC allows."
         ),
     ] = ""
+    # tenancy (#9): the Project that bounds what this Application may read and write
+    project: Annotated[
+        str,
+        msgspec.Meta(
+            description="The Project (cluster-scoped) that bounds this Application; "
+            "empty: the one named default."
+        ),
+    ] = ""
     render: RenderOptions = msgspec.field(default_factory=RenderOptions)
     destination: Destination = msgspec.field(default_factory=Destination)
     prune: bool = True

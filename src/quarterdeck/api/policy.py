@@ -94,8 +94,16 @@ class ParamRef(Spec):
     parameter_not_found_action: Literal["Allow", "Deny"] = "Deny"
 
 
+class PodSecurity(Spec):
+    """Judge pods by a Pod Security Standards level, as Kubernetes' own admission does
+    (evaluated in Python, not CEL: see docs/policy.md); `version` is `latest` or `v1.N`."""
+
+    level: Literal["baseline", "restricted"]
+    version: str = "latest"
+
+
 class GuardrailSpec(Spec):
-    validations: list[Validation]
+    validations: list[Validation] = msgspec.field(default_factory=list)
     match_constraints: MatchResources = msgspec.field(default_factory=MatchResources)
     match_conditions: list[MatchCondition] = msgspec.field(default_factory=list)
     variables: list[Variable] = msgspec.field(default_factory=list)
@@ -106,6 +114,8 @@ class GuardrailSpec(Spec):
     param_ref: ParamRef | None = None
     # Binding-level narrowing (ValidatingAdmissionPolicyBinding.spec.matchResources).
     match_resources: MatchResources | None = None
+    # A Pod Security level instead of (or besides) CEL validations; never exported as VAP.
+    pod_security: PodSecurity | None = None
 
 
 class Guardrail(msgspec.Struct, rename="camel"):
@@ -117,6 +127,18 @@ class Guardrail(msgspec.Struct, rename="camel"):
     @property
     def name(self) -> str:
         return self.metadata.name
+
+
+#: What Kubernetes' Pod Security admission looks at: pods and the kinds with a pod template.
+POD_SECURITY_RULES: list[dict[str, Any]] = [
+    {"api_groups": [""], "api_versions": ["v1"],
+     "resources": ["pods", "podtemplates", "replicationcontrollers"]},
+    {"api_groups": ["apps"], "api_versions": ["v1"],
+     "resources": ["deployments", "replicasets", "statefulsets", "daemonsets"]},
+    {"api_groups": ["batch"], "api_versions": ["v1"], "resources": ["jobs", "cronjobs"]},
+]
+for _rule in POD_SECURITY_RULES:
+    _rule["operations"] = ["CREATE", "UPDATE"]
 
 
 class PolicyLoadError(ValueError):
@@ -135,6 +157,17 @@ def _convert(doc: Mapping[str, Any], where: str) -> Guardrail:
             f"{where}: validationActions {actions} must be non-empty, without repeats, "
             "and not contain both Deny and Warn - at `$.spec.validationActions`"
         )
+    if guardrail.spec.pod_security is not None:
+        from quarterdeck.policy.pss.versions import VersionError, parse_known_version
+
+        try:
+            parse_known_version(guardrail.spec.pod_security.version)
+        except VersionError as err:
+            raise PolicyLoadError(f"{where}: {err} - at `$.spec.podSecurity.version`") from None
+        if not guardrail.spec.match_constraints.resource_rules:
+            guardrail = msgspec.structs.replace(guardrail, spec=msgspec.structs.replace(
+                guardrail.spec, match_constraints=MatchResources(resource_rules=[
+                    ResourceRule(**r) for r in POD_SECURITY_RULES])))
     return guardrail
 
 

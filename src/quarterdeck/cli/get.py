@@ -28,13 +28,14 @@ EXTRA_ALIASES = {"applications": ("app", "apps"), "sources": ("src",)}
 
 def owned_kinds() -> list[Kind]:
     """Every kind quarterdeck owns, read from the CRDs we generate."""
-    from quarterdeck.api import delivery
+    from quarterdeck.api import delivery, project
     from quarterdeck.api.crd import crd
     from quarterdeck.api.policy_crd import guardrail_crd
     from quarterdeck.api.queueing import all_crds
     from quarterdeck.cli.kinds import kind_from_crd
 
-    crds = [*(crd(k) for k in delivery.KINDS), *all_crds(), guardrail_crd()]
+    kinds = (*delivery.KINDS, *project.KINDS)
+    crds = [*(crd(k) for k in kinds), *all_crds(), guardrail_crd()]
     return [
         kind_from_crd(c, EXTRA_ALIASES.get(c["spec"]["names"]["plural"], ())) for c in crds
     ]

@@ -102,6 +102,12 @@ def operator(
     allow_cross_namespace_refs: Annotated[
         bool, typer.Option(help="Allow sourceRef/secretRef/dependsOn into other namespaces.")
     ] = False,
+    allow_file_sources: Annotated[
+        bool, typer.Option(help="Allow file:// Source URLs (local repositories; tests, demos).")
+    ] = False,
+    allow_http_sources: Annotated[
+        bool, typer.Option(help="Allow plain http:// Source URLs without credentials.")
+    ] = False,
 ) -> None:
     """Run the controllers (delivery, queueing) until SIGTERM or SIGINT."""
     from quarterdeck.delivery.tenancy import Policy
@@ -143,8 +149,8 @@ def operator(
             identity=identity,
             tenancy=Policy(  # docs/tenancy.md
                 cross_namespace_refs=allow_cross_namespace_refs,
-                allow_file_sources=True,
-                allow_http_sources=True,
+                allow_file_sources=allow_file_sources,
+                allow_http_sources=allow_http_sources,
                 default_service_account=default_service_account,
             ),
         )

@@ -243,7 +243,7 @@ def export_command(
     """Print ValidatingAdmissionPolicy + Binding objects for the API server to enforce."""
     from quarterdeck.api.policy import PolicyLoadError, is_policy_document, load_policies
     from quarterdeck.policy import library
-    from quarterdeck.policy.export import export_all
+    from quarterdeck.policy.export import export_all, pod_security_hint
 
     try:
         guardrails = library.select(names) if names else []
@@ -256,9 +256,13 @@ def export_command(
     kept = [g for g in guardrails if include_shift_left
             or g.metadata.annotations.get(library.SCOPE_ANNOTATION) != "shift-left"]
     for g in guardrails:
-        if g not in kept:
+        if g.spec.pod_security is not None:
+            note(f"note: {pod_security_hint(g)}")
+        elif g not in kept:
             note(f"note: {g.name} is shift-left only; not exported (--include-shift-left to force)")
     natives = export_all(kept)
+    if not natives:
+        raise _fail_input("nothing to export as ValidatingAdmissionPolicy (see the notes)")
     if output == "json":
         _emit({"apiVersion": "v1", "kind": "List", "items": natives}, "json")
     else:

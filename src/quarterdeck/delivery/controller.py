@@ -2,74 +2,94 @@
 
 The shell around ``pipeline.deliver`` and ``status``: one pass (``reconcile_all``)
 reads every Source and Application, decides what is due, acts and records. The
-operator calls it in a loop; tests call one pass at a time.
+operator calls it in a loop; tests call one pass at a time. Fetching Sources is
+``source_fetch``; what a spec means for a sync is ``application_spec``; our kinds
+and their reads are ``resources``.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import functools
 import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 from lightkube import Client
-from lightkube.generic_resource import create_namespaced_resource
-from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
 
 from quarterdeck.api import delivery as api
 from quarterdeck.api.duration import parse_duration
-from quarterdeck.api.meta import find_condition
-from quarterdeck.delivery.cluster import Cluster, ClusterError, call_api
+from quarterdeck.api.project import Project
+from quarterdeck.delivery.application_spec import (
+    backoff,
+    delivery_of,
+    dependency_graph,
+    health_rules,
+    is_ready,
+    retries_exhausted,
+)
+from quarterdeck.delivery.cluster import Cluster, call_api
 from quarterdeck.delivery.dependencies import cycles, levels, waiting_for
 from quarterdeck.delivery.guardrail_cache import GuardrailCache
 from quarterdeck.delivery.guardrail_findings import findings, warning_event
-from quarterdeck.delivery.health_cel import HealthRule, compile_errors
+from quarterdeck.delivery.health_cel import compile_errors
 from quarterdeck.delivery.inventory import Owner, entries_of
 from quarterdeck.delivery.livecache import LiveCache
-from quarterdeck.delivery.manifests import Key, Obj
+from quarterdeck.delivery.manifests import Obj
 from quarterdeck.delivery.metrics import DRIFT_OBJECTS, OBJECTS_APPLIED, OBJECTS_PRUNED
-from quarterdeck.delivery.pipeline import Target, deliver
+from quarterdeck.delivery.pipeline import Bounds, deliver
 from quarterdeck.delivery.plan import Plan
-from quarterdeck.delivery.render import Options
-from quarterdeck.delivery.schedule import AppMemory, due, retry_delay, source_recovered
-from quarterdeck.delivery.source import Credentials, GitSource, SourceError
+from quarterdeck.delivery.project import source_refusal as project_source_refusal
+from quarterdeck.delivery.project_cache import ProjectCache
+from quarterdeck.delivery.resources import (
+    REQUEST_ANNOTATION,
+    ApplicationRes,
+    SourceRes,
+    describe,
+    get_application,
+    read_credentials,
+    rfc3339,
+)
+from quarterdeck.delivery.schedule import AppMemory, due, source_recovered
+from quarterdeck.delivery.source import GitSource, SourceError
+from quarterdeck.delivery.source_fetch import SourceFetcher
 from quarterdeck.delivery.status import (
+    PROJECT_REFUSED,
     Outcome,
     application_status,
     applying_status,
     blocked_status,
     entries,
-    source_status,
     spec_errors,
 )
-from quarterdeck.delivery.sync import SyncOptions, SyncResult
+from quarterdeck.delivery.sync import SyncResult
 from quarterdeck.delivery.tenancy import (
     Policy,
     application_refusal,
     service_account_user,
     source_refusal,
 )
-from quarterdeck.kube.errors import classify
 from quarterdeck.kube.events import EventRecorder
 
-#: Set to any new value (`qd sync APP` writes the time) to sync an Application now.
-REQUEST_ANNOTATION = "delivery.quarterdeck.dev/requested-at"
-SourceRes = create_namespaced_resource(api.GROUP, api.VERSION, "Source", "sources")
-ApplicationRes = create_namespaced_resource(api.GROUP, api.VERSION, "Application", "applications")
+# the names callers (runner, CLI, tests) import from here
+__all__ = [
+    "REQUEST_ANNOTATION",
+    "ApplicationRes",
+    "Controller",
+    "SourceRes",
+    "delivery_of",
+    "describe",
+    "get_application",
+    "read_credentials",
+    "rfc3339",
+]
 T = TypeVar("T")
 COMPONENT = "quarterdeck-delivery"  # the Events' source
-
-
-def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Controller:
@@ -84,9 +104,9 @@ class Controller:
         workers: int = 16,
         policy: Policy | None = None,
     ) -> None:
-        # tenancy (delivery.tenancy): the operator passes its flags; in-process callers
-        # (tests, qd sync) may read local and plain-http repositories
-        self.policy = policy or Policy(allow_file_sources=True, allow_http_sources=True)
+        # tenancy (delivery.tenancy): locked down unless the caller enables more (the
+        # operator passes its flags; tests pass LOCAL_REPOSITORIES)
+        self.policy = policy or Policy()
         self.policy = dataclasses.replace(self.policy, cache_dir=cache_dir)
         self.workers = workers
         self.namespace = namespace  # None watches all namespaces
@@ -96,73 +116,26 @@ class Controller:
         self.cache = self.cluster.cache = LiveCache(self.cluster, namespace)
         self.git = GitSource(cache_dir)
         self.clock = clock
-        self._fetched: dict[Owner, tuple[float, int]] = {}
+        self.sources = SourceFetcher(client, self.git, self.policy, self.write_status, clock)
         self.apps: dict[Owner, AppMemory] = {}
         self.guardrails = GuardrailCache(client, clock)  # checked before every sync
+        self.projects = ProjectCache(client, clock)  # bound every sync (delivery.project)
         self.events = EventRecorder(client, COMPONENT, clock)  # repeats are counted
         self.on_synced: Callable[[Owner, list[Obj]], None] = lambda owner, objs: None
 
     # --- sources -----------------------------------------------------------------------
 
-    def _credentials(self, namespace: str, ref: Any) -> Credentials | None:
-        return read_credentials(self.client, namespace, ref)
-
     def reconcile_source(self, raw: Obj, force: bool = False) -> api.Source:
         """Fetch a Source when due; write its status. Returns the Source as it now stands."""
-        src = api.decode_source(raw)
-        owner = Owner(src.metadata.namespace, src.metadata.name)
-        now = self.clock()
-        last, gen = self._fetched.get(owner, (0.0, -1))
-        due = (
-            force
-            or gen != src.metadata.generation
-            or now - last >= parse_duration(src.spec.interval)
-        )
-        if src.spec.suspend or not due:
-            return src
-        self._fetched[owner] = (now, src.metadata.generation)
-        ref = src.spec.ref
-        try:
-            if refused := source_refusal(src, self.policy):  # before any Secret is read
-                raise SourceError(refused)
-            creds = self._credentials(owner.namespace, src.spec.secret_ref)
-            rev = self.git.fetch(
-                src.spec.url,
-                branch=ref.branch,
-                tag=ref.tag,
-                semver=ref.semver,
-                commit=ref.commit,
-                credentials=creds,
-            )
-            artifact = api.Artifact(
-                revision=rev.sha,
-                ref=rev.ref,
-                time=rev.time,
-                author=rev.author,
-                message=rev.message[:512],
-            )
-            status = source_status(src.status, artifact, "", src.metadata.generation, rfc3339(now))
-        except (SourceError, ClusterError) as err:
-            status = source_status(
-                src.status, None, str(err), src.metadata.generation, rfc3339(now)
-            )
-        except Exception as err:  # a Secret lookup failing must not stop the controller
-            status = source_status(
-                src.status, None, f"secretRef: {err}", src.metadata.generation, rfc3339(now)
-            )
-        self.write_status(SourceRes, owner, status)
-        return msgspec.structs.replace(src, status=status)
+        return self.sources.reconcile_source(raw, force)
 
     def source_wake(self, owner: Owner, src: api.Source) -> float | None:
         """Seconds until ``src`` is due to be fetched again (None while suspended)."""
-        if src.spec.suspend:
-            return None
-        last, _ = self._fetched.get(owner, (0.0, -1))
-        return max(0.0, last + parse_duration(src.spec.interval) - self.clock())
+        return self.sources.source_wake(owner, src)
 
     def forget_source(self, owner: Owner) -> None:
         """The Source is gone: fetch it afresh if it comes back."""
-        self._fetched.pop(owner, None)
+        self.sources.forget_source(owner)
 
     # --- applications ------------------------------------------------------------------
 
@@ -212,7 +185,7 @@ class Controller:
             fetch = functools.partial(self.reconcile_source, dict(raw), force)
             sources[owner] = self._isolated(owner, fetch, src)
             if sources[owner] is src:  # failed: fetch again on the next pass
-                self._fetched.pop(owner, None)
+                self.sources.forget_source(owner)
         apps = {}
         for raw in self.client.list(ApplicationRes, namespace=self.namespace or "*"):
             app = api.decode_application(dict(raw))
@@ -220,7 +193,7 @@ class Controller:
         graph = dependency_graph(apps)
         cycle = cycles(graph)  # every member of every cycle, self-loops too
         for level in levels(graph):
-            ready = [o for o, a in apps.items() if _ready(a)]
+            ready = [o for o, a in apps.items() if is_ready(a)]
 
             def one(owner: Owner, ready: list[Owner] = ready) -> api.Application:
                 app = apps[owner]
@@ -298,6 +271,11 @@ class Controller:
         src = sources.get(Owner(ref.namespace or owner.namespace, ref.name))
         if src is None or src.status is None or src.status.artifact is None:
             return self.block(app, "SourceNotReady", f"source {ref.name} has no revision yet")
+        project, refused = self.projects.current().lookup(owner.namespace, app.spec.project)
+        if project is not None:
+            refused = project_source_refusal(project, src.spec.url)
+        if project is None or refused:  # not stalled: a Project change may lift it
+            return self.refuse(app, refused)
         revision = app.spec.revision or src.status.artifact.revision
         now = self.clock()
         requested = app.metadata.annotations.get(REQUEST_ANNOTATION, "")
@@ -307,7 +285,7 @@ class Controller:
             revision,
             requested,
             recovered=source_recovered(src.status, app),
-            exhausted=_retries_exhausted(app, revision),
+            exhausted=retries_exhausted(app, revision),
             now=now,
             force=force,
         )
@@ -322,7 +300,7 @@ class Controller:
         memory.last_sync, memory.generation = now, app.metadata.generation
         memory.requested, memory.attempted = requested, revision
         try:
-            app, out = self._deliver(app, src, revision, owner)
+            app, out = self._deliver(app, src, revision, owner, project)
             status = application_status(app, out, rfc3339(self.clock()))
             self.write_status(ApplicationRes, owner, status)
         except Exception:  # an API error or timeout mid-sync: a failed attempt
@@ -338,6 +316,7 @@ class Controller:
         changed = out.created + out.configured + out.pruned
         if out.errors:
             reason = "GuardrailDenied" if out.denied else "SyncFailed"
+            reason = PROJECT_REFUSED if out.refused else reason
             self.event(app, "Warning", reason, "; ".join(out.errors))
         elif changed:
             self.event(
@@ -352,15 +331,27 @@ class Controller:
             self.event(app, "Warning", "GuardrailWarning", note)
         return msgspec.structs.replace(app, status=status)
 
+    def refuse(self, app: api.Application, message: str) -> api.Application:
+        """Block ``app`` because its Project refuses it; an Event when that is news."""
+        blocked = self.block(app, PROJECT_REFUSED, message)
+        if blocked is not app:
+            self.event(app, "Warning", PROJECT_REFUSED, message)
+        return blocked
+
     def _deliver(
-        self, app: api.Application, src: api.Source, revision: str, owner: Owner
+        self,
+        app: api.Application,
+        src: api.Source,
+        revision: str,
+        owner: Owner,
+        project: Project,
     ) -> tuple[api.Application, Outcome]:
         """Sync ``app`` at ``revision``; the Application as it stands after the
         in-progress status (if one was written) and what the sync did."""
         try:
             if refused := source_refusal(src, self.policy):
                 raise SourceError(refused)
-            creds = self._credentials(src.metadata.namespace, src.spec.secret_ref)
+            creds = self.sources.credentials(src.metadata.namespace, src.spec.secret_ref)
         except Exception as err:  # a missing or unreadable Secret fails this sync only
             return app, Outcome(revision=revision, errors=[f"source secretRef: {err}"])
         policies = self.guardrails.current()
@@ -387,7 +378,8 @@ class Controller:
         rails, labels = policies.guardrails, policies.namespaces
         user = service_account_user(app, self.policy)  # tenancy: impersonate, if set
         cluster = self.cluster.impersonating(user) if user else self.cluster
-        done = deliver(cluster, self.git, target, owner, inventory, opts, rails, labels)
+        bounds = Bounds(project, app.spec.destination.cluster)
+        done = deliver(cluster, self.git, target, owner, inventory, opts, rails, labels, bounds)
         result = done.result
         OBJECTS_APPLIED.labels(str(owner)).inc(len(result.created) + len(result.configured))
         OBJECTS_PRUNED.labels(str(owner)).inc(len(result.pruned))
@@ -408,123 +400,6 @@ class Controller:
             drift=result.drift,
             overall=result.overall,
             denied=done.gate.blocked,
+            refused=done.refusal is not None,
             guardrail_warnings=findings(done.gate) if done.ok else None,
         )
-
-
-def get_application(client: Client, owner: Owner) -> api.Application | None:
-    """The Application as the API server has it now; None when it does not exist."""
-    try:
-        raw = call_api(lambda: client.get(ApplicationRes, owner.name, namespace=owner.namespace))
-    except ClusterError as err:
-        if err.code == 404:
-            return None
-        raise
-    return api.decode_application(dict(raw))
-
-
-def dependency_graph(apps: dict[Owner, api.Application]) -> dict[Owner, list[Owner]]:
-    """Each Application's dependsOn as owners."""
-    return {
-        o: [Owner(d.namespace or o.namespace, d.name) for d in a.spec.depends_on]
-        for o, a in apps.items()
-    }
-
-
-def backoff(app: api.Application, failures: int) -> float:
-    """Seconds until the retry of ``app`` after ``failures`` failed syncs in a row."""
-    spec = app.spec
-    return retry_delay(parse_duration(spec.retry.interval), parse_duration(spec.interval), failures)
-
-
-def describe(err: BaseException) -> str:
-    """One line for an error: the typed API error's message (server, cause, hint) when it
-    came from talking to the API server (lightkube and httpx2 errors alike), else the
-    exception's type and message."""
-    typed = classify(err)
-    text = str(typed) if typed is not None else f"{type(err).__name__}: {err}"
-    return (text.splitlines() or [""])[0][:300]
-
-
-def read_credentials(client: Client, namespace: str, ref: Any) -> Credentials | None:
-    """Git credentials from a Source's secretRef (keys: username, token, identity,
-    known_hosts); None without a secretRef."""
-    if ref is None:
-        return None
-    secret = client.get(Secret, ref.name, namespace=ref.namespace or namespace)
-    data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
-    return Credentials(
-        username=data.get("username", "git"),
-        token=data.get("token", ""),
-        identity=data.get("identity", ""),
-        known_hosts=data.get("known_hosts", ""),
-    )
-
-
-def delivery_of(
-    app: api.Application, src: api.Source, revision: str, credentials: Credentials | None
-) -> tuple[Target, SyncOptions]:
-    """What to fetch and render, and how to sync it, for an Application at ``revision``."""
-    spec = app.spec
-    render = Options(
-        type=spec.render.type,
-        target_namespace=spec.render.target_namespace,
-        name_prefix=spec.render.name_prefix,
-        allow_remote_bases=spec.render.allow_remote_bases,
-    )
-    target = Target(
-        src.spec.url,
-        path=spec.path,
-        commit=revision,
-        ignore=src.spec.ignore,
-        credentials=credentials,
-        render=render,
-    )
-    opts = SyncOptions(
-        namespace=spec.render.target_namespace or app.metadata.namespace,
-        prune=spec.prune,
-        allow_empty=spec.prune_options.allow_empty,
-        max_share=spec.prune_options.max_share,
-        wait=spec.wait,
-        timeout=parse_duration(spec.timeout),
-        recreate_on_immutable=spec.recreate_on_immutable,
-        health_rules=health_rules(app),
-        health_checks=tuple(
-            (
-                r.api_version,
-                Key(
-                    r.api_version.rpartition("/")[0],
-                    r.kind,
-                    r.namespace or app.metadata.namespace,
-                    r.name,
-                ),
-            )
-            for r in spec.health_checks
-        ),
-    )
-    return target, opts
-
-
-def health_rules(app: api.Application) -> tuple[HealthRule, ...]:
-    """The Application's CEL health expressions as rules."""
-    return tuple(
-        HealthRule(e.api_version, e.kind, e.current, e.failed) for e in app.spec.health_expressions
-    )
-
-
-def _retries_exhausted(app: api.Application, revision: str) -> bool:
-    status = app.status
-    stalled = find_condition(status.conditions, "Stalled") if status else None
-    return (
-        status is not None
-        and stalled is not None
-        and stalled.status == "True"
-        and stalled.reason == "RetriesExhausted"
-        and status.last_attempted_revision == revision
-        and status.observed_generation == app.metadata.generation
-    )
-
-
-def _ready(app: api.Application) -> bool:
-    cond = find_condition(app.status.conditions, "Ready") if app.status else None
-    return cond is not None and cond.status == "True"

@@ -12,10 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from quarterdeck.api.policy import Guardrail
+from quarterdeck.api.project import Project
 from quarterdeck.delivery.cluster import Cluster, ClusterError, UnknownKind
 from quarterdeck.delivery.inventory import Entry, Owner
 from quarterdeck.delivery.manifests import Obj
 from quarterdeck.delivery.plan import Plan
+from quarterdeck.delivery.project import Refusal, plan_refusal
 from quarterdeck.delivery.render import Options, RenderError, check_tree, render
 from quarterdeck.delivery.source import Credentials, GitSource, Revision, SourceError
 from quarterdeck.delivery.sync import SyncOptions, SyncResult, prepare, sync
@@ -47,6 +49,7 @@ class Delivery:
     guardrail_warnings: list[str] = field(default_factory=list)
     desired: list[Obj] = field(default_factory=list)
     gate: Gate = field(default_factory=Gate)  # the pre-sync decision (empty without guardrails)
+    refusal: Refusal | None = None  # the Project refused the rendered set: nothing applied
 
     @property
     def ok(self) -> bool:
@@ -54,10 +57,22 @@ class Delivery:
 
 
 def _failed(
-    revision: Revision | None, inventory: list[Entry], message: str, gate: Gate | None = None
+    revision: Revision | None,
+    inventory: list[Entry],
+    message: str,
+    gate: Gate | None = None,
+    refusal: Refusal | None = None,
 ) -> Delivery:
     result = SyncResult(plan=Plan(), inventory=inventory, errors=[message])
-    return Delivery(revision, result, gate=gate or Gate())
+    return Delivery(revision, result, gate=gate or Gate(), refusal=refusal)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The tenancy bounds of one delivery: its Project and destination cluster."""
+
+    project: Project
+    cluster: str = ""
 
 
 def _as_applied(cluster: Cluster, rendered: list[Obj], namespace: str) -> list[Obj]:
@@ -78,6 +93,7 @@ def deliver(
     options: SyncOptions | None = None,
     guardrails: Sequence[Guardrail] = (),
     namespaces: Mapping[str, Mapping[str, str]] | None = None,
+    bounds: Bounds | None = None,
 ) -> Delivery:
     """Fetch ``target``, render it and sync it for ``owner``; errors leave the cluster as is.
 
@@ -85,6 +101,8 @@ def deliver(
     Deny outcome fails the delivery naming object, policy and message; Warn and Audit
     outcomes are returned in ``guardrail_warnings`` (and ``gate``). ``namespaces``
     (name -> live labels) is what a Guardrail's namespaceSelector looks at.
+    ``bounds`` (the Application's Project) is checked on the whole rendered set, with
+    namespaces as they will be applied, before guardrails and before anything changes.
     """
     try:
         revision = source.fetch(
@@ -119,9 +137,18 @@ def deliver(
     except RenderError as err:
         return _failed(revision, inventory, f"revision {revision.sha[:12]}: {err}")
     rendered = [m.obj for m in manifests]
+    namespace = (options or SyncOptions()).namespace
+    if bounds is not None:
+        try:  # fail closed: an object whose scope is unknown cannot be checked
+            settled, scoped = prepare(cluster, rendered, namespace)
+        except (UnknownKind, ClusterError) as err:
+            return _failed(revision, inventory, f"revision {revision.sha[:12]}: {err}")
+        refusal = plan_refusal(bounds.project, settled, bounds.cluster, scoped)
+        if refusal is not None:
+            message = f"revision {revision.sha[:12]}: {refusal}; nothing was applied"
+            return _failed(revision, inventory, message, refusal=refusal)
     gate = Gate()
     if guardrails:
-        namespace = (options or SyncOptions()).namespace
         checked = _as_applied(cluster, rendered, namespace)
         gate = presync(guardrails, checked, namespaces=namespaces, clock=time.perf_counter)
     if gate.blocked:

@@ -20,8 +20,6 @@ import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-import msgspec
-
 from quarterdeck.api import delivery as api
 from quarterdeck.api.duration import parse_duration
 from quarterdeck.delivery.controller import (
@@ -30,14 +28,11 @@ from quarterdeck.delivery.controller import (
     SourceRes,
     describe,
     get_application,
-    rfc3339,
 )
 from quarterdeck.delivery.dependencies import cycles
 from quarterdeck.delivery.inventory import Owner
-from quarterdeck.delivery.metrics import DRIFT_OBJECTS, OBJECTS_APPLIED, RECONCILE_SECONDS
-from quarterdeck.delivery.selfheal import SelfHeal
-from quarterdeck.delivery.status import Outcome, application_status, entries
-from quarterdeck.delivery.sync import SyncOptions, sync
+from quarterdeck.delivery.metrics import RECONCILE_SECONDS
+from quarterdeck.delivery.selfheal import SelfHeal, repair
 from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.workqueue import WorkQueue, run_workers
 
@@ -152,6 +147,9 @@ class Runner:
             self.controller.cache.stop.set()
             if self._own_informers:
                 self.informers.stop()
+            else:  # shared caches outlive this leadership: stop being woken by them
+                self.sources.remove_handler(self._on_source)
+                self.apps.remove_handler(self._on_application)
 
     def _shutdown_on_stop(self) -> None:
         self.stop.wait()
@@ -231,41 +229,10 @@ class Runner:
             self.controller.log(f"self-heal {owner} failed: {describe(err)}")
 
     def heal(self, owner: Owner) -> None:
-        """Re-apply the last rendered set of ``owner`` if it asks for self-heal."""
-        memory = self.controller.apps.get(owner)
-        if memory is None or not memory.desired:
-            return
-        app = get_application(self.controller.client, owner)
-        if app is None or not app.spec.self_heal or app.spec.suspend or app.status is None:
-            return
-        if app.status.last_attempted_revision != app.status.last_applied_revision:
-            return  # a newer revision is being applied (or failed): do not revert it
-        inventory = entries(app.status.inventory)
-        opts = SyncOptions(
-            namespace=app.spec.render.target_namespace or owner.namespace, prune=False, wait=False
-        )
-        # reads bypass the cache: it may not have seen the edit that woke us yet
-        result = sync(self.controller.direct, memory.desired, inventory, owner, opts)
-        self.healed.append((owner, time.monotonic()))
-        if not result.drift and result.ok:
-            return
-        OBJECTS_APPLIED.labels(str(owner)).inc(len(result.created) + len(result.configured))
-        DRIFT_OBJECTS.labels(str(owner)).set(len(result.drift))
-        outcome = Outcome(
-            revision=app.status.last_applied_revision,
-            errors=result.errors,
-            created=len(result.created),
-            configured=len(result.configured),
-            unchanged=len(result.unchanged),
-            inventory=inventory,
-            versions={e.key: e.api_version for e in inventory},
-            health=dict(result.health.items()),
-            drift=result.drift,
-        )
-        status = application_status(app, outcome, rfc3339(self.controller.clock()))
-        if not result.health:  # no wait on a heal: keep the health last observed
-            status = msgspec.structs.replace(status, resources=app.status.resources)
-        self.controller.write_status(ApplicationRes, owner, status)
+        """Re-apply the last rendered set of ``owner`` if it asks for self-heal
+        (``selfheal.repair``: as its ServiceAccount, with an Event)."""
+        if repair(self.controller, owner):
+            self.healed.append((owner, time.monotonic()))  # after its status is written
 
 
 def _deps(raw: dict[str, Any]) -> list[Owner]:

@@ -114,6 +114,9 @@ def entries(refs: Sequence[ObjectReference]) -> list[Entry]:
     ]
 
 
+PROJECT_REFUSED = "ProjectRefused"  # the reason of Ready=False when a Project refuses
+
+
 @dataclass
 class Outcome:
     """What one Application reconcile did, in plain terms (filled from a SyncResult)."""
@@ -130,6 +133,7 @@ class Outcome:
     drift: Mapping[Key, list[FieldDiff]] = field(default_factory=dict)
     overall: Health = field(default_factory=lambda: Health("Healthy"))
     denied: bool = False  # a Deny guardrail stopped the sync before anything was applied
+    refused: bool = False  # the Project refused the rendered set before anything was applied
     # Warn/Audit findings of the applied set; None: no gate ran (a self-heal), keep the old
     guardrail_warnings: list[GuardrailWarning] | None = None
 
@@ -154,9 +158,11 @@ def application_status(app: Application, outcome: Outcome, now: str) -> Applicat
     if failed:
         attempts = failed_attempts(history, outcome.revision)
         # a denial is not stalled: changing the Guardrail, not the Application, may lift it
-        exhausted = attempts > app.spec.retry.limit and not outcome.denied
+        lifted_elsewhere = outcome.denied or outcome.refused  # a Guardrail or Project change
+        exhausted = attempts > app.spec.retry.limit and not lifted_elsewhere
         reason = "RetriesExhausted" if exhausted else "SyncFailed"
         reason = "GuardrailDenied" if outcome.denied else reason
+        reason = PROJECT_REFUSED if outcome.refused else reason
         message = f"{entry.message} (attempt {attempts})" if attempts > 1 else entry.message
         conds = conditions(old.conditions, "False", reason, message, gen, now, stalled=exhausted)
         return msgspec.structs.replace(

@@ -33,6 +33,10 @@ class Policy:
     default_service_account: str = ""  # lockdown: Applications without one run as this
 
 
+#: Local (file://) repositories allowed: what tests, benchmarks and demos run with.
+LOCAL_REPOSITORIES = Policy(allow_file_sources=True)
+
+
 def mask(text: str) -> str:
     """``text`` with the userinfo of every URL replaced, whatever the password holds."""
     return _USERINFO.sub(r"\1***@", text)

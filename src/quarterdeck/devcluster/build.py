@@ -45,14 +45,19 @@ TARGETS = (
 
 
 def go_env() -> dict[str, str]:
-    """Environment for go: static binaries, no toolchain downloads, module mode."""
+    """Environment for go: static binaries, no toolchain downloads, module mode.
+
+    The caller's GOFLAGS are kept (e.g. `-p=1` to build on one core of a shared machine).
+    """
     env = dict(os.environ)
-    env.update(CGO_ENABLED="0", GOTOOLCHAIN="local", GOFLAGS="-mod=mod", GOWORK="off")
+    goflags = " ".join(f for f in (env.get("GOFLAGS", ""), "-mod=mod") if f)
+    env.update(CGO_ENABLED="0", GOTOOLCHAIN="local", GOFLAGS=goflags, GOWORK="off")
     return env
 
 
-def find_go() -> str:
+def find_go(minimum: tuple[int, int] = MIN_GO, needed_by: str = "") -> str:
     """Path of a Go toolchain new enough for the pins, or a BuildError that says what to do."""
+    needed_by = needed_by or f"Kubernetes {KUBERNETES_VERSION}"
     go = shutil.which("go")
     if go is None:
         raise BuildError(
@@ -61,15 +66,16 @@ def find_go() -> str:
         )
     out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False)
     m = re.match(r"go(\d+)\.(\d+)", out.stdout.strip())
-    if m is None or (int(m.group(1)), int(m.group(2))) < MIN_GO:
+    if m is None or (int(m.group(1)), int(m.group(2))) < minimum:
         raise BuildError(
-            f"Go {out.stdout.strip() or '(unknown)'} is too old: Kubernetes {KUBERNETES_VERSION} "
-            f"needs Go {MIN_GO[0]}.{MIN_GO[1]} or newer"
+            f"Go {out.stdout.strip() or '(unknown)'} is too old: {needed_by} "
+            f"needs Go {minimum[0]}.{minimum[1]} or newer"
         )
     return go
 
 
-def _run(cmd: list[str], cwd: Path, what: str) -> str:
+def run_go(cmd: list[str], cwd: Path, what: str) -> str:
+    """Run a go command in `cwd`; on failure raise a BuildError with the tail of stderr."""
     proc = subprocess.run(cmd, cwd=cwd, env=go_env(), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
@@ -81,7 +87,7 @@ def _write_module(go: str, target: Target, workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     if target.name == "kubernetes":
         info = json.loads(
-            _run(
+            run_go(
                 [go, "mod", "download", "-json", f"k8s.io/kubernetes@{KUBERNETES_VERSION}"],
                 workdir,
                 "downloading the Kubernetes module",
@@ -121,16 +127,17 @@ def _stream(cmd: list[str], cwd: Path, on_line: Callable[[str], None], what: str
         raise BuildError(f"{what} failed (exit {proc.returncode}):\n" + "\n".join(tail))
 
 
-def build_target(go: str, target: Target, progress: Progress) -> None:
-    """Build one target into the cache; partial output never lands in the cache."""
-    workdir = cache.home() / "build" / target.name
-    label = ", ".join(c.value for c in target.components)
-    progress(f"{label}: resolving modules", 0, None)
-    _write_module(go, target, workdir)
-    packages = [PINS[c].package for c in target.components]
-    _run([go, "mod", "download"], workdir, f"downloading modules for {label}")
+def compile_packages(
+    go: str, workdir: Path, packages: list[str], ldflags: str, label: str, progress: Progress
+) -> Path:
+    """`go build` packages of the module in `workdir` into a fresh `workdir/out`.
+
+    Downloads first, then counts the packages to compile (`go list -deps`) so that
+    `progress` gets a real total while `go build -v` names each package it compiles.
+    """
+    run_go([go, "mod", "download"], workdir, f"downloading modules for {label}")
     progress(f"{label}: downloading sources", 0, None)
-    deps = _run([go, "list", "-deps", *packages], workdir, f"listing packages of {label}")
+    deps = run_go([go, "list", "-deps", *packages], workdir, f"listing packages of {label}")
     total = len(deps.split())
     done = 0
 
@@ -143,18 +150,33 @@ def build_target(go: str, target: Target, progress: Progress) -> None:
     out = workdir / "out"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
-    cmd = [go, "build", "-v", "-trimpath", "-ldflags", _ldflags(), "-o", f"{out}/", *packages]
+    cmd = [go, "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", f"{out}/", *packages]
     _stream(cmd, workdir, on_line, f"go build of {label}")
-    cache.bin_dir().mkdir(parents=True, exist_ok=True)
+    progress(f"{label}: done", total, total)
+    return out
+
+
+def install_binary(built: Path, dest: Path) -> None:
+    """Move a built binary into the cache atomically and record its checksum sidecar."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.move(str(built), tmp)
+    tmp.chmod(0o755)
+    tmp.replace(dest)
+    cache.record(dest)
+
+
+def build_target(go: str, target: Target, progress: Progress) -> None:
+    """Build one target into the cache; partial output never lands in the cache."""
+    workdir = cache.home() / "build" / target.name
+    label = ", ".join(c.value for c in target.components)
+    progress(f"{label}: resolving modules", 0, None)
+    _write_module(go, target, workdir)
+    packages = [PINS[c].package for c in target.components]
+    out = compile_packages(go, workdir, packages, _ldflags(), label, progress)
     for component in target.components:
         built = out / executable_name(PINS[component].package)
-        dest = cache.binary_path(component)
-        tmp = dest.with_name(dest.name + ".tmp")
-        shutil.move(str(built), tmp)
-        tmp.chmod(0o755)
-        tmp.replace(dest)
-        cache.record(dest)
-    progress(f"{label}: done", total, total)
+        install_binary(built, cache.binary_path(component))
 
 
 def executable_name(package: str) -> str:

@@ -57,20 +57,34 @@ def record(binary: Path) -> None:
 
 def is_cached(component: Component) -> bool:
     """True when the binary and its checksum sidecar both exist (not yet verified)."""
-    path = binary_path(component)
-    return path.is_file() and _checksum_path(path).is_file()
+    return is_recorded(binary_path(component))
 
 
 def verify(component: Component) -> Path:
     """Return the cached binary's path after checking its checksum; raise if it is corrupt."""
     path = binary_path(component)
-    sidecar = _checksum_path(path)
-    expected = sidecar.read_text().strip()
+    return verify_file(
+        path,
+        f"cached {component.value} {PINS[component].version} at {path} is corrupt "
+        "(checksum mismatch): run `qd dev build --force` to rebuild it",
+    )
+
+
+def command_path(name: str, version: str) -> Path:
+    """Where a command built from a pinned Go module lives: `bin/NAME-VERSION`."""
+    return bin_dir() / f"{name}-{version}"
+
+
+def is_recorded(path: Path) -> bool:
+    """True when a binary and its checksum sidecar both exist (not yet verified)."""
+    return path.is_file() and _checksum_path(path).is_file()
+
+
+def verify_file(path: Path, corrupt_message: str) -> Path:
+    """Return `path` after checking it against its sidecar; raise `corrupt_message` if not."""
+    expected = _checksum_path(path).read_text().strip()
     if file_sha256(path) != expected or not os.access(path, os.X_OK):
-        raise CorruptBinaryError(
-            f"cached {component.value} {PINS[component].version} at {path} is corrupt "
-            "(checksum mismatch): run `qd dev build --force` to rebuild it"
-        )
+        raise CorruptBinaryError(corrupt_message)
     return path
 
 

@@ -19,6 +19,7 @@ from typing import Protocol
 import yaml
 
 from quarterdeck.devcluster import cache, fakenodes, flags, pki, ports, process, readiness, state
+from quarterdeck.devcluster import prometheus as addon_prometheus
 from quarterdeck.devcluster.kubeconfig import kubeconfig
 from quarterdeck.devcluster.layout import Layout, Ports, check_name
 from quarterdeck.devcluster.pools import NodeSpec
@@ -125,6 +126,7 @@ def clean_stale(name: str) -> bool:
         return False
     if st is not None:
         _stop_all(st.processes)  # stop any survivor of a half-dead cluster
+    addon_prometheus.stop_with_cluster(layout.root)
     shutil.rmtree(layout.root, ignore_errors=True)
     return True
 
@@ -228,6 +230,7 @@ def down(name: str) -> bool:
     if not layout.root.exists():
         return False
     st = state.load(layout)
+    addon_prometheus.stop_with_cluster(layout.root)
     if st is not None:
         _stop_all(st.processes)
         leftover = [

@@ -74,3 +74,60 @@ def single_module_wrapper(name: str, module: str, version: str, go: tuple[int, i
     """go.mod text for a module that only requires `module@version` (etcd, kwok)."""
     header = f"module quarterdeck.dev/devcluster/{name}\n\ngo {go[0]}.{go[1]}.0\n\n"
     return header + f"require {module} {version}\n"
+
+
+_REPLACE_LINE = re.compile(r"^replace\s+(?!\()(.+)$", re.MULTILINE)
+_REPLACE_SPEC = re.compile(r"^\s*(\S+)(?:\s+(\S+))?\s*=>\s*(\S+)(?:\s+(\S+))?\s*(?://.*)?$")
+
+
+def _is_local(target: str) -> bool:
+    return target.startswith(("./", "../", "/"))
+
+
+def module_replaces(upstream_gomod: str) -> list[str]:
+    """The `old => new version` replace lines of a go.mod that point at published modules.
+
+    Replaces into local directories (`=> ./api`) are left out: a module download has no
+    such directory, and the required version of that module is published on the proxy.
+    Replace directives of a dependency are ignored by Go, so a wrapper module must carry
+    the upstream's own ones to build what the upstream builds.
+    """
+    specs: list[str] = []
+    for block in re.finditer(r"^replace\s*\((.*?)^\)", upstream_gomod, re.MULTILINE | re.DOTALL):
+        specs += block.group(1).splitlines()
+    specs += [m.group(1) for m in _REPLACE_LINE.finditer(upstream_gomod)]
+    lines: list[str] = []
+    for spec in specs:
+        m = _REPLACE_SPEC.match(spec)
+        if m is None or _is_local(m.group(3)):
+            continue
+        old = m.group(1) + (f" {m.group(2)}" if m.group(2) else "")
+        lines.append(f"{old} => {m.group(3)}" + (f" {m.group(4)}" if m.group(4) else ""))
+    return lines
+
+
+def _replaced_module(line: str) -> str:
+    return line.split("=>", 1)[0].split()[0]
+
+
+def command_wrapper(
+    name: str, module: str, version: str, upstream_gomod: str, pins: tuple[str, ...] = ()
+) -> str:
+    """go.mod text for a module that builds a command of `module@version`.
+
+    It keeps the upstream's `go` and `godebug` lines and its replaces into published
+    modules; `pins` are extra `old => new version` lines (a pin wins over an upstream
+    replace of the same module), e.g. to pin a dependency the proxy no longer serves.
+    """
+    major, minor = go_directive(upstream_gomod)
+    for pin in pins:
+        if "=>" not in pin or _is_local(pin.split("=>", 1)[1].strip()):
+            raise GoModError(f"pin {pin!r} is not `module => module version`")
+    pinned = {_replaced_module(p) for p in pins}
+    replaces = [r for r in module_replaces(upstream_gomod) if _replaced_module(r) not in pinned]
+    lines = [f"module quarterdeck.dev/gobuild/{name}", "", f"go {major}.{minor}.0", ""]
+    lines += [m.group(0) for m in _GODEBUG.finditer(upstream_gomod)]
+    lines += ["", f"require {module} {version}", ""]
+    if replaces or pins:
+        lines += ["replace (", *(f"\t{r}" for r in [*replaces, *pins]), ")", ""]
+    return "\n".join(lines)

@@ -27,4 +27,3 @@ def load_async_client(
 ) -> AsyncClient:
     """An asyncio client for `settings` (a bare Path is an explicit kubeconfig file)."""
     return build_client(AsyncClient, resolve(as_settings(settings)), field_manager)
-

@@ -95,9 +95,11 @@ class Informer:
         resource: Any,
         namespace: str | None = None,
         watch_timeout: tuple[int, int] = (300, 600),
+        field_selector: str | None = None,
     ) -> None:
         self.client = client
-        self.target = Target(resource, namespace if resource_namespaced(resource) else None)
+        ns = namespace if resource_namespaced(resource) else None
+        self.target = Target(resource, ns, field_selector)
         self.watch_timeout = watch_timeout  # seconds, drawn per watch as client-go does
         self.resource_version = ""
         self.lists = 0  # full lists: the first, and one after each 410 Gone
@@ -139,6 +141,12 @@ class Informer:
             existing = list(self._objects.values())
         for obj in existing:
             self._call(handler, "ADDED", obj)
+
+    def remove_handler(self, handler: Handler) -> None:
+        """Stop calling ``handler`` (a controller that stops leading leaves the cache)."""
+        with self._lock:
+            if handler in self._handlers:
+                self._handlers.remove(handler)
 
     # --- keeping it current -------------------------------------------------------------
 

@@ -47,6 +47,7 @@ class Target:
 
     resource: Any  # a lightkube resource class
     namespace: str | None  # None: all namespaces (or a cluster-scoped kind)
+    field_selector: str | None = None  # e.g. "metadata.name=x": one object, not the kind
 
     @property
     def api_version(self) -> str:
@@ -60,9 +61,13 @@ class Target:
     def namespaced(self) -> bool:
         return issubclass(self.resource, lkr.NamespacedResource)
 
+    def selector(self) -> dict[str, str]:
+        return {"fieldSelector": self.field_selector} if self.field_selector else {}
+
     def __str__(self) -> str:
         where = f" in {self.namespace}" if self.namespace else ""
-        return f"{self.kind}.{self.api_version}{where}"
+        which = f" ({self.field_selector})" if self.field_selector else ""
+        return f"{self.kind}.{self.api_version}{where}{which}"
 
 
 def _session(client: Client) -> httpx2.Client:
@@ -96,7 +101,7 @@ def list_all(client: Client, target: Target, page_size: int = PAGE_SIZE) -> tupl
     session = _session(client)
     url = _path(client, target, watch=False)
     items: list[Any] = []
-    params: dict[str, str | int] = {"limit": page_size}
+    params: dict[str, str | int] = {"limit": page_size, **target.selector()}
     while True:
         response = session.get(url, params=params)
         _raise_for_status(response)
@@ -105,7 +110,7 @@ def list_all(client: Client, target: Target, page_size: int = PAGE_SIZE) -> tupl
         meta = body.get("metadata") or {}
         if not meta.get("continue"):
             return items, str(meta.get("resourceVersion") or "")
-        params = {"limit": page_size, "continue": meta["continue"]}
+        params = {"limit": page_size, "continue": meta["continue"], **target.selector()}
 
 
 class WatchStream:
@@ -122,6 +127,7 @@ class WatchStream:
             "allowWatchBookmarks": "true",
             "resourceVersion": resource_version,
             "timeoutSeconds": str(timeout_seconds),
+            **target.selector(),
         }
         # a server that goes silent (paused, partitioned) is noticed after the watch's
         # own timeout plus a margin, never waited on forever

@@ -122,7 +122,7 @@ def compile_policy(guardrail: Guardrail, cache: ProgramCache) -> CompiledPolicy:
                                  (f"spec.validations[{i}].messageExpression",
                                   validation.message_expression)):
             _check_references(out, field_path, text, known)
-    if not spec.validations:
+    if not spec.validations and spec.pod_security is None:
         out.problems.append(CompileProblem(guardrail.name, "spec.validations", "", None,
                                            "a Guardrail needs at least one validation"))
     for i, validation in enumerate(spec.validations):

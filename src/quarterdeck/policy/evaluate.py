@@ -135,6 +135,10 @@ def check(
             if policy.problems:
                 run.failure(policy, ref, "compile-error", str(policy.problems[0]), "")
                 continue
+            if spec.pod_security is not None:
+                run.pod_security(policy, ref, obj)
+                if not policy.validations:
+                    continue
             params_list = _params_for(policy.guardrail, obj, candidates)
             if params_list is None:
                 if spec.param_ref and spec.param_ref.parameter_not_found_action == "Deny":
@@ -179,6 +183,25 @@ class _Run:
                 )
                 raise _OverBudget(self.tripped[id(program)])
         return value
+
+    def pod_security(self, policy: CompiledPolicy, ref: ObjectRef,
+                     obj: Mapping[str, Any]) -> None:
+        """A `podSecurity` Guardrail: the Pod Security Standards, decided as Kubernetes
+        decides them (policy.pss), with Kubernetes' wording."""
+        from quarterdeck.policy.pss.admission import message, pod_of
+        from quarterdeck.policy.pss.registry import decide
+        from quarterdeck.policy.pss.versions import LevelVersion, parse_version
+
+        spec = policy.guardrail.spec
+        pss = spec.pod_security
+        pod = pod_of(obj)
+        if pss is None or pod is None:
+            return
+        decision = decide(LevelVersion(pss.level, parse_version(pss.version)), *pod)
+        if not decision.allowed:
+            self.report.violations.append(Violation(
+                policy.name, ref, "violation", message(obj, decision), "Forbidden",
+                tuple(spec.validation_actions), f"podSecurity {decision.policy}"))
 
     def one(self, policy: CompiledPolicy, ref: ObjectRef, activation: Any) -> None:
         for name, program in policy.match_conditions:

@@ -54,4 +54,17 @@ def to_native(guardrail: Guardrail) -> list[dict[str, Any]]:
 
 
 def export_all(guardrails: list[Guardrail]) -> list[dict[str, Any]]:
-    return [doc for g in guardrails for doc in to_native(g)]
+    """Native objects for the CEL Guardrails; Pod Security ones have none (see below)."""
+    return [doc for g in guardrails if g.spec.pod_security is None for doc in to_native(g)]
+
+
+def pod_security_hint(guardrail: Guardrail) -> str:
+    """Why a `podSecurity` Guardrail is not exported: the API server already has Pod
+    Security admission, enforced by namespace labels (which decide exactly as we do)."""
+    pss = guardrail.spec.pod_security
+    assert pss is not None
+    version = "" if pss.version == "latest" else \
+        f" pod-security.kubernetes.io/enforce-version={pss.version}"
+    return (f"{guardrail.name} is the API server's own Pod Security admission; enforce it with "
+            f"`kubectl label namespace NAME pod-security.kubernetes.io/enforce={pss.level}"
+            f"{version}`")

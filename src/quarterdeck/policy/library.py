@@ -33,40 +33,17 @@ _POD_VARIABLES = [
         " + (has(variables.podSpec.ephemeralContainers)"
         " ? variables.podSpec.ephemeralContainers : [])")},
 ]
-_BASELINE_CAPS = [
-    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
-    "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
-]
-_SAFE_SYSCTLS = [
-    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range",
-    "net.ipv4.ip_unprivileged_port_start", "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range",
-    "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes",
-]
-_RESTRICTED_VOLUMES = [
-    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-    "projected", "secret",
-]
 SIDECAR_IMAGES = (
     "(^|/)(istio/proxyv2|envoyproxy/envoy|linkerd/proxy|fluent/fluent-bit|"
     "cloudsql-docker/gce-proxy|cloud-sql-connectors/cloud-sql-proxy|"
     "oauth2-proxy/oauth2-proxy|hashicorp/vault)([:@]|$)"
 )
+LATENCY_CRITICAL = "quarterdeck.dev/latency-critical"
 QUEUE_LABELS = ["queueing.quarterdeck.dev/queue-name", "kueue.x-k8s.io/queue-name"]
 
 
 def _cel_list(items: list[str]) -> str:
     return "[" + ", ".join(f"'{i}'" for i in items) + "]"
-
-
-def _sc(field: str) -> str:
-    """CEL: container `c` sets securityContext.<field>."""
-    return f"has(c.securityContext) && has(c.securityContext.{field})"
-
-
-def _pod_sc(field: str) -> str:
-    return (f"has(variables.podSpec.securityContext) && "
-            f"has(variables.podSpec.securityContext.{field})")
 
 
 def _doc(name: str, category: str, description: str, expression: str, message: str, *,
@@ -92,88 +69,32 @@ def _doc(name: str, category: str, description: str, expression: str, message: s
     }
 
 
+def _pod_security(level: str, version: str = "latest") -> dict[str, Any]:
+    """A Pod Security Standards level as a Guardrail, decided by policy.pss (Python)."""
+    name = f"pss-{level}" + ("" if version == "latest" else f"-{version}")
+    what = {"baseline": "known privilege escalations are prevented (hostPath, host "
+                        "namespaces, privileged, capabilities, AppArmor, SELinux, sysctls, ...)",
+            "restricted": "baseline plus hardening: non-root, no privilege escalation, "
+                          "drop ALL, seccomp, restricted volume types"}[level]
+    return {
+        "apiVersion": API_VERSION, "kind": KIND,
+        "metadata": {
+            "name": name, "labels": {CATEGORY_LABEL: "pod-security"},
+            "annotations": {
+                DESCRIPTION_ANNOTATION: f"Pod Security Standards {level}:{version}: {what}; "
+                                        "decided as the API server's Pod Security admission.",
+                SCOPE_ANNOTATION: "everywhere"},
+        },
+        "spec": {"failurePolicy": "Fail", "validationActions": ["Deny"],
+                 "podSecurity": {"level": level, "version": version}},
+    }
+
+
 def _documents() -> list[dict[str, Any]]:
     spec = "variables.podSpec"
     return [
-        _doc("pss-baseline-host-namespaces", "pss-baseline",
-             "Pods must not share the host's network, PID or IPC namespace.",
-             " && ".join(f"!(has({spec}.{f}) && {spec}.{f} == true)"
-                         for f in ("hostNetwork", "hostPID", "hostIPC")),
-             "hostNetwork, hostPID and hostIPC must be unset or false"),
-        _doc("pss-baseline-privileged", "pss-baseline",
-             "Privileged containers disable most security mechanisms.",
-             f"variables.containers.all(c, !({_sc('privileged')}) || "
-             "c.securityContext.privileged == false)",
-             "containers must not set securityContext.privileged to true"),
-        _doc("pss-baseline-capabilities", "pss-baseline",
-             "Only the default capabilities may be added.",
-             f"variables.containers.all(c, !({_sc('capabilities')}) || "
-             "!has(c.securityContext.capabilities.add) || "
-             f"c.securityContext.capabilities.add.all(cap, cap in {_cel_list(_BASELINE_CAPS)}))",
-             "containers may add only the baseline capabilities"),
-        _doc("pss-baseline-host-path", "pss-baseline",
-             "hostPath volumes give access to the node's filesystem.",
-             f"!has({spec}.volumes) || {spec}.volumes.all(v, !has(v.hostPath))",
-             "hostPath volumes are not allowed"),
-        _doc("pss-baseline-host-ports", "pss-baseline",
-             "Host ports bypass network policy and pin pods to nodes.",
-             "variables.containers.all(c, !has(c.ports) || "
-             "c.ports.all(p, !has(p.hostPort) || p.hostPort == 0))",
-             "containers must not use hostPort"),
-        _doc("pss-baseline-seccomp", "pss-baseline",
-             "The Unconfined seccomp profile must not be set.",
-             f"!({_pod_sc('seccompProfile')} && "
-             f"{spec}.securityContext.seccompProfile.type == 'Unconfined') && "
-             f"variables.containers.all(c, !({_sc('seccompProfile')}) || "
-             "c.securityContext.seccompProfile.type != 'Unconfined')",
-             "seccompProfile.type must not be Unconfined"),
-        _doc("pss-baseline-sysctls", "pss-baseline",
-             "Only namespaced, safe sysctls may be set.",
-             f"!({_pod_sc('sysctls')}) || {spec}.securityContext.sysctls.all(s, "
-             f"s.name in {_cel_list(_SAFE_SYSCTLS)})",
-             "only safe sysctls are allowed"),
-        _doc("pss-baseline-proc-mount", "pss-baseline",
-             "The default /proc mask must be kept.",
-             f"variables.containers.all(c, !({_sc('procMount')}) || "
-             "c.securityContext.procMount == 'Default')",
-             "securityContext.procMount must be unset or Default"),
-        _doc("pss-restricted-volume-types", "pss-restricted",
-             "Only volume types that do not reach the node are allowed.",
-             f"!has({spec}.volumes) || {spec}.volumes.all(v, "
-             + " || ".join(f"has(v.{t})" for t in _RESTRICTED_VOLUMES) + ")",
-             "volumes must be one of: " + ", ".join(_RESTRICTED_VOLUMES)),
-        _doc("pss-restricted-privilege-escalation", "pss-restricted",
-             "Containers must not gain more privileges than their parent process.",
-             f"variables.containers.all(c, {_sc('allowPrivilegeEscalation')} && "
-             "c.securityContext.allowPrivilegeEscalation == false)",
-             "containers must set securityContext.allowPrivilegeEscalation to false"),
-        _doc("pss-restricted-run-as-non-root", "pss-restricted",
-             "Containers must run as a non-root user.",
-             f"variables.containers.all(c, ({_sc('runAsNonRoot')}) ? "
-             "c.securityContext.runAsNonRoot == true : "
-             f"({_pod_sc('runAsNonRoot')} && {spec}.securityContext.runAsNonRoot == true))",
-             "runAsNonRoot must be true for the pod or every container"),
-        _doc("pss-restricted-run-as-user", "pss-restricted",
-             "Containers must not run as UID 0.",
-             f"!({_pod_sc('runAsUser')} && {spec}.securityContext.runAsUser == 0) && "
-             f"variables.containers.all(c, !({_sc('runAsUser')}) || "
-             "c.securityContext.runAsUser != 0)",
-             "runAsUser must not be 0"),
-        _doc("pss-restricted-seccomp", "pss-restricted",
-             "A RuntimeDefault or Localhost seccomp profile must be set.",
-             f"variables.containers.all(c, ({_sc('seccompProfile')}) ? "
-             "c.securityContext.seccompProfile.type in ['RuntimeDefault', 'Localhost'] : "
-             f"({_pod_sc('seccompProfile')} && {spec}.securityContext.seccompProfile.type "
-             "in ['RuntimeDefault', 'Localhost']))",
-             "seccompProfile.type must be RuntimeDefault or Localhost"),
-        _doc("pss-restricted-capabilities", "pss-restricted",
-             "Containers must drop ALL capabilities and add at most NET_BIND_SERVICE.",
-             f"variables.containers.all(c, {_sc('capabilities')} && "
-             "has(c.securityContext.capabilities.drop) && "
-             "'ALL' in c.securityContext.capabilities.drop && "
-             "(!has(c.securityContext.capabilities.add) || "
-             "c.securityContext.capabilities.add.all(cap, cap == 'NET_BIND_SERVICE')))",
-             "containers must drop ALL capabilities and may add only NET_BIND_SERVICE"),
+        _pod_security("baseline"),
+        _pod_security("restricted"),
         _doc("disallow-latest-tag", "best-practice",
              "Images must be pinned to a tag other than latest, or to a digest.",
              "variables.containers.all(c, c.image.contains('@') || "
@@ -226,6 +147,43 @@ def _documents() -> list[dict[str, Any]]:
              f"{spec}.containers.size() == 1 || "
              f"{spec}.containers.all(c, !c.image.matches('{SIDECAR_IMAGES}'))",
              "known sidecar images must run as initContainers with restartPolicy: Always"),
+        _doc("apparmor-profile-field", "pod-features",
+             "AppArmor is set with securityContext.appArmorProfile (GA since Kubernetes "
+             "1.30), not the deprecated container.apparmor.security.beta annotations.",
+             "variables.annotations.all(k, "
+             "!k.startsWith('container.apparmor.security.beta.kubernetes.io/'))",
+             "use securityContext.appArmorProfile instead of the deprecated "
+             "container.apparmor.security.beta.kubernetes.io annotations",
+             variables=[*_POD_VARIABLES, {"name": "annotations", "expression": (
+                 "object.kind == 'Pod' ? (has(object.metadata.annotations) ? "
+                 "object.metadata.annotations : {}) : object.kind == 'CronJob' ? "
+                 "(has(object.spec.jobTemplate.spec.template.metadata) && "
+                 "has(object.spec.jobTemplate.spec.template.metadata.annotations) ? "
+                 "object.spec.jobTemplate.spec.template.metadata.annotations : {}) : "
+                 "(has(object.spec.template.metadata) && "
+                 "has(object.spec.template.metadata.annotations) ? "
+                 "object.spec.template.metadata.annotations : {})")}]),
+        _doc("latency-critical-no-swap", "pod-features",
+             "Under the nodes' LimitedSwap behaviour only Burstable pods swap; a workload "
+             f"labelled {LATENCY_CRITICAL}=true must set memory requests equal to limits "
+             "in every container, so it never swaps.",
+             f"!(has(object.metadata.labels) && object.metadata.labels.exists(k, "
+             f"k == '{LATENCY_CRITICAL}' && object.metadata.labels[k] == 'true')) || "
+             f"variables.containers.all(c, has(c.resources) && has(c.resources.limits) && "
+             "has(c.resources.requests) && 'memory' in c.resources.limits && "
+             "'memory' in c.resources.requests && "
+             "quantity(c.resources.requests['memory']) == quantity(c.resources.limits['memory']))",
+             "latency-critical workloads must set memory requests equal to limits "
+             "(LimitedSwap swaps only Burstable memory)"),
+        _doc("service-traffic-distribution", "pod-features",
+             "Services' trafficDistribution names PreferSameZone or PreferSameNode; "
+             "PreferClose is the older name of PreferSameZone (Kubernetes 1.34).",
+             "!has(object.spec.trafficDistribution) || "
+             "object.spec.trafficDistribution in ['PreferSameZone', 'PreferSameNode']",
+             "spec.trafficDistribution: use PreferSameZone (PreferClose is its old name) "
+             "or PreferSameNode",
+             rules=[{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["services"]}],
+             variables=[]),
         _doc("no-plaintext-secrets", "best-practice",
              "Secrets must not be committed in plain text (base64 is not encryption); "
              "use SOPS or sealed secrets. Checked before sync, not in the cluster.",
@@ -253,14 +211,33 @@ def category(guardrail: Guardrail) -> str:
 
 
 def select(names: list[str]) -> list[Guardrail]:
-    """Built-ins by policy name or category; `pss-restricted` includes `pss-baseline`,
-    `all` is everything. Unknown names raise KeyError naming them."""
+    """Built-ins by policy name or category, `all` is everything; `pss-LEVEL@VERSION`
+    is a Pod Security level at a pinned policy version (`pss-restricted@v1.30`).
+    Unknown names raise KeyError naming them; an unknown version names the versions."""
     lib = builtins()
     wanted: dict[str, Guardrail] = {}
     for name in names:
-        cats = {"pss-restricted": ("pss-baseline", "pss-restricted")}.get(name, (name,))
-        hits = [g for g in lib.values() if name == "all" or category(g) in cats or g.name == name]
+        if name.startswith("pss-") and "@" in name:
+            pinned = pinned_pod_security(name)
+            wanted[pinned.name] = pinned
+            continue
+        hits = [g for g in lib.values() if name == "all" or category(g) == name or g.name == name]
         if not hits:
             raise KeyError(f"unknown built-in policy or category {name!r}; see `qd policy list`")
         wanted.update((g.name, g) for g in hits)
     return list(wanted.values())
+
+
+def pinned_pod_security(name: str) -> Guardrail:
+    """`pss-baseline@v1.30` -> that level at that policy version; KeyError if unknown."""
+    from quarterdeck.policy.pss.versions import VersionError, parse_known_version
+
+    level, _, version = name.removeprefix("pss-").partition("@")
+    if level not in ("baseline", "restricted"):
+        raise KeyError(f"unknown Pod Security level {level!r} in {name!r}: "
+                       "the levels are baseline and restricted")
+    try:
+        parse_known_version(version)
+    except VersionError as err:
+        raise KeyError(str(err)) from None
+    return guardrail_from_dict(_pod_security(level, version))

@@ -1,0 +1,51 @@
+"""The time showback and the fake GPU metrics run on.
+
+Production uses the system clock. A dev cluster or a test may hand both the operator
+and the dcgm source a *file clock* (`QD_SHOWBACK_CLOCK_FILE`: a file holding Unix
+seconds), so a scripted day of GPU jobs runs in seconds and its GPU-hours come out
+exact. Pure code never reads a clock: the shell passes `now` in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Protocol
+
+CLOCK_FILE_ENV = "QD_SHOWBACK_CLOCK_FILE"
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+
+class FileClock:
+    """Unix seconds read from a file on every call; a missing or half-written file
+    keeps the last value read (and the system clock before the first read)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._last: float | None = None
+
+    def now(self) -> float:
+        with contextlib.suppress(OSError, ValueError):
+            self._last = float(self.path.read_text().strip())
+        return self._last if self._last is not None else time.time()
+
+    def set(self, when: float) -> None:
+        """Move the clock (tests and demos): written whole, then renamed into place."""
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(repr(float(when)))
+        tmp.replace(self.path)
+
+
+def from_environment() -> Clock:
+    path = os.environ.get(CLOCK_FILE_ENV)
+    return FileClock(Path(path)) if path else SystemClock()

