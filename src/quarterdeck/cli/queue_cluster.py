@@ -291,32 +291,39 @@ def _answers(snapshot: Snapshot, decisions: Decisions, told: Told) -> dict[str, 
     those nodes; one the next cycle admits says where and why it would go."""
     from quarterdeck.queueing.status import placed_on
 
-    out: dict[str, dict[str, Any]] = {}
-    for adm in snapshot.admitted:
-        key = adm.workload.key
-        why = told.get(key, "").partition("; ")[2]
-        out[key] = {
+    rows = [
+        (
+            adm.workload.key,
+            "Admitted",
+            adm.workload.cluster_queue,
+            f"running{placed_on(adm.pod_sets)}",
+            told.get(adm.workload.key, "").partition("; ")[2],
+        )
+        for adm in snapshot.admitted
+    ]
+    rows += [
+        (
+            a.workload.key,
+            "Admissible",
+            a.cluster_queue,
+            f"fits now{placed_on(a.pod_sets)}; the next cycle admits it",
+            a.placement,
+        )
+        for a in decisions.admitted
+    ]
+    rows += [
+        (p.workload.key, p.reason, p.workload.cluster_queue, p.message, "")
+        for p in decisions.pending
+    ]
+    return {
+        key: {
             "workload": key,
-            "state": "Admitted",
-            "clusterQueue": adm.workload.cluster_queue,
-            "message": f"running{placed_on(adm.pod_sets)}" + (f"\n{why}" if why else ""),
+            "state": state,
+            "clusterQueue": cq,
+            "message": message + (f"\n{why}" if why else ""),
         }
-    for a in decisions.admitted:
-        out[a.workload.key] = {
-            "workload": a.workload.key,
-            "state": "Admissible",
-            "clusterQueue": a.cluster_queue,
-            "message": f"fits now{placed_on(a.pod_sets)}; the next cycle admits it"
-            + (f"\n{a.placement}" if a.placement else ""),
-        }
-    for p in decisions.pending:
-        out[p.workload.key] = {
-            "workload": p.workload.key,
-            "state": p.reason,
-            "clusterQueue": p.workload.cluster_queue,
-            "message": p.message,
-        }
-    return out
+        for key, state, cq, message, why in rows
+    }
 
 
 def _bar(used: int, nominal: int, width: int = 10) -> str:

@@ -53,6 +53,8 @@ from quarterdeck.queueing.writes import PassReport, Recorder, Writes
 
 FIELD_MANAGER = "quarterdeck-queueing"
 MESSAGE_REFRESH = 30.0  # seconds between rewrites of a waiting Workload's message
+PENDING_WRITES_PER_PASS = 64  # waiting reasons written per pass (the rest: later passes)
+CREATES_PER_PASS = 256  # Workloads created per pass, oldest Jobs first
 
 
 def _rfc3339(now: float) -> str:
@@ -107,7 +109,7 @@ class Controller:
         jobs = self.view.queued_jobs()
         objects, _ = self.view.objects()
         flavors = {o.metadata.name: o for o in objects if isinstance(o, ResourceFlavor)}
-        sync_jobs(writes, jobs, flavors, stamp, report)
+        sync_jobs(writes, jobs, flavors, stamp, report, CREATES_PER_PASS)
         release_stopped(
             writes, [o for o in objects if isinstance(o, ApiWorkload)], jobs, stamp, report
         )
@@ -160,13 +162,20 @@ class Controller:
                 before is None or before.reason != pen.reason
             ):  # an Event when the reason changes; the status carries the latest message
                 writes.event(job_of(key, jobs), "Normal", pen.reason, pen.message)
-            report.pending.append(key)
 
         writes.each(preempt, decisions.preempted)
         writes.each(admit, decisions.admitted)
         running = tuple(a for a in snapshot.admitted if a.workload.key not in evicting)
         release_gates(writes, running, report)
-        writes.each(wait, decisions.pending)
+        # Waiting reasons are news, not decisions: at most PENDING_WRITES_PER_PASS per
+        # pass, so a backlog of new Workloads does not hold up the next pass (which
+        # frees and admits); the rest are written by the passes after.
+        stale = [
+            p for p in decisions.pending
+            if p.workload.key in workloads and self._stale(workloads[p.workload.key], p, now)
+        ]  # fmt: skip
+        writes.each(wait, stale[:PENDING_WRITES_PER_PASS])
+        report.pending += [p.workload.key for p in decisions.pending]
         # Victims keep their quota until their pods stop, so the queue's usage counts them.
         self._write_queue_status(snapshot, replace(decisions, preempted=()), objects, report)
         return report
@@ -185,16 +194,8 @@ class Controller:
         if wl is None:
             return False
         new = workload_status(wl.status, decision, stamp)
-        old = wl.status or WorkloadStatus()
-        if isinstance(decision, Pending):
-            was = old.condition(QUOTA_RESERVED)
-            if was is not None and was.reason == decision.reason:
-                # Same reason, new numbers ("8 free"): refreshed at most every
-                # MESSAGE_REFRESH seconds, or thousands of waiting Workloads would be
-                # rewritten on every pass. `qd queue why` computes it as of now.
-                last = self._pending_written.get(key, 0.0)
-                if was.message == decision.message or now - last < MESSAGE_REFRESH:
-                    return False
+        if isinstance(decision, Pending) and not self._stale(wl, decision, now):
+            return False
         body = msgspec.to_builtins(new)
         if new.admission is None:
             body["admission"] = None  # a merge patch must say so to clear it
@@ -203,6 +204,18 @@ class Controller:
         if written and isinstance(decision, Pending):
             self._pending_written[key] = now
         return written
+
+    def _stale(self, wl: ApiWorkload, decision: Pending, now: float) -> bool:
+        """Whether a waiting Workload's status should be rewritten: its reason changed,
+        or only its numbers ("8 free") did and MESSAGE_REFRESH seconds have passed
+        (else thousands of waiting Workloads would be rewritten on every pass; `qd
+        queue why` computes the message as of now)."""
+        was = (wl.status or WorkloadStatus()).condition(QUOTA_RESERVED)
+        if was is None or was.reason != decision.reason:
+            return True
+        key = f"{wl.metadata.namespace}/{wl.metadata.name}"
+        last = self._pending_written.get(key, 0.0)
+        return was.message != decision.message and now - last >= MESSAGE_REFRESH
 
     def _activate_checks(
         self, objects: list[QueueingObject], stamp: str, report: PassReport

@@ -58,11 +58,13 @@ def job_of(key: str, jobs: Mapping[JobKey, Obj]) -> Obj | None:
     return jobs.get((ns, name.removeprefix("job-")))
 
 
-def pods_succeeded(job: Obj, pods: list[Obj]) -> bool:
-    """Every pod the Job needs has succeeded and none still runs: its GPUs are free
-    now, seconds before the job controller marks it Complete. Kueue frees such pods'
-    quota too (reclaimable pods); this frees the whole Workload's at once."""
+def pods_succeeded(job: Obj, pods: list[Obj], since: str) -> bool:
+    """Every pod the Job needs has succeeded since it was admitted (`since`, RFC 3339)
+    and none still runs: its GPUs are free now, seconds before the job controller
+    marks it Complete. Kueue frees such pods' quota too (reclaimable pods); this
+    frees the whole Workload's at once. Pods of an earlier admission do not count."""
     spec = job.get("spec") or {}
+    pods = [p for p in pods if (p.get("metadata") or {}).get("creationTimestamp", "") >= since]
     if spec.get("suspend") or not pods:
         return False
     phases = [(p.get("status") or {}).get("phase") for p in pods]
@@ -87,16 +89,23 @@ def sync_jobs(
     flavors: Mapping[str, ResourceFlavor],
     stamp: str,
     report: PassReport,
+    creates: int | None = None,
 ) -> None:
-    """Workloads for new Jobs, Finished for finished ones; no Job runs unadmitted and
-    no admitted Job stays suspended."""
+    """Workloads for new Jobs (at most `creates`, the oldest Jobs first: a pass must
+    not wait on a burst of thousands), Finished for finished ones; no Job runs
+    unadmitted and no admitted Job stays suspended."""
     workloads = writes.view.workloads
-    work = [
-        (key, job)
-        for key, job in jobs.items()
-        if not settled(job, workloads.get(key[0], f"job-{key[1]}"))
-    ]
-    writes.each(lambda item: _sync_job(writes, *item, flavors, stamp, report), work)
+    work, new = [], []
+    for key, job in jobs.items():
+        doc = workloads.get(key[0], f"job-{key[1]}")
+        if doc is None and not job["metadata"].get("deletionTimestamp"):
+            new.append((key, job))
+        elif not settled(job, doc):
+            work.append((key, job))
+    if creates is not None and len(new) > creates:
+        new.sort(key=lambda item: (item[1]["metadata"].get("creationTimestamp") or "", item[0]))
+        new = new[:creates]
+    writes.each(lambda item: _sync_job(writes, *item, flavors, stamp, report), work + new)
 
 
 def _workload_body(job: Obj) -> Obj:
@@ -129,7 +138,6 @@ def _sync_job(
     wl_name = f"job-{name}"
     doc = writes.view.workloads.get(ns, wl_name)
     finished = ADAPTER.finished(job)
-    done_pods = not finished and pods_succeeded(job, writes.view.job_pods(ns, name))
     if doc is None:
         if finished:
             return
@@ -138,7 +146,14 @@ def _sync_job(
         status = WorkloadStatus()
     else:
         status = status_of(doc)
-    if finished or done_pods:
+    admitted = status.condition(ADMITTED)
+    done_pods = (
+        not finished
+        and admitted is not None
+        and admitted_now(status)
+        and pods_succeeded(job, writes.view.job_pods(ns, name), admitted.last_transition_time)
+    )
+    if finished or done_pods or status.is_true(FINISHED):  # Finished: nothing left to do
         if not status.is_true(FINISHED):
             reason, message = ("JobFinished", "") if finished else ("PodsSucceeded", PODS_SUCCEEDED)
             done = Condition(type=FINISHED, status="True", reason=reason, message=message)
