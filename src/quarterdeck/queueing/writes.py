@@ -3,8 +3,9 @@
 A pass decides on the caches and then writes; `Writes` sends those writes (several at
 once: on a loaded API server one request takes tens of milliseconds and a pass may
 write thousands), puts every answer into the view at once (so the next decision
-already sees it, before the watch event arrives), and turns a refused write into one
-line of `PassReport.problems` while the rest of the pass goes on. Events go to the
+already sees it, before the watch event arrives), and turns a refused or timed-out
+write into one line of `PassReport.problems` while the rest of the pass goes on (a
+timed-out write may have landed; the watch tells the next pass). Events go to the
 `Recorder`, which sends them off the pass's path.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
+import httpx2
 from lightkube import ApiError, Client
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 from lightkube.resources.batch_v1 import Job
@@ -89,6 +91,11 @@ class Writes:
             if err.status.code == 404 and store is not None:
                 ns, _, name = what.partition(" ")[2].rpartition("/")
                 store.forget(ns, name)
+            return None
+        except httpx2.TransportError as err:
+            # A loaded API server may not answer in time: the write may or may not have
+            # landed, and the watch will tell. One line; the rest of the pass goes on.
+            report.problems.append(f"{what}: {type(err).__name__}: {err}")
             return None
         if store is not None:
             store.assume(obj)
