@@ -34,8 +34,9 @@ def lease_holder(kube: Client, namespace: str) -> str | None:
 
 
 class OperatorProcess:
-    """One `qd operator --leader-elect` scoped to `namespace` (delivery only, so it never
-    touches what other tests run in the cluster)."""
+    """One `qd operator --leader-elect` scoped to `namespace`: delivery only by default, so
+    it never touches what other tests run in the cluster; `controllers` may add queueing
+    (which is cluster-wide) or leave delivery out."""
 
     def __init__(
         self,
@@ -45,9 +46,13 @@ class OperatorProcess:
         identity: str,
         lease: tuple[float, float, float] = (4.0, 3.0, 0.5),
         extra: tuple[str, ...] = (),
+        controllers: tuple[str, ...] = ("delivery",),
     ) -> None:
         self.identity = identity
         self.port = free_port()
+        switches = [
+            f"--{'' if name in controllers else 'no-'}{name}" for name in ("delivery", "queueing")
+        ]
         self.args = [
             str(Path(sys.executable).parent / "qd"),
             "operator",
@@ -57,7 +62,7 @@ class OperatorProcess:
             namespace,
             "--cache-dir",
             str(workdir / f"cache-{identity}"),
-            "--no-queueing",
+            *switches,
             "--allow-file-sources",  # the tests' repositories are local
             "--leader-elect",
             "--leader-elect-namespace",
@@ -96,6 +101,9 @@ class OperatorProcess:
             return f"{err.code} {err.read().decode().strip()}"
         except OSError:
             return ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def signal(self, signum: int) -> None:
         assert self.proc is not None

@@ -25,11 +25,13 @@ from typing import Any
 import structlog
 from lightkube import Client
 
+from quarterdeck.fleet import operator as fleet
 from quarterdeck.kube.events import EventRecorder
 from quarterdeck.kube.health import HealthServer
 from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.leader import LeaderElector
 from quarterdeck.kube.supervisor import Supervisor
+from quarterdeck.showback.operator import prepare_showback, start_showback
 
 log = structlog.get_logger("quarterdeck.operator")
 
@@ -238,6 +240,8 @@ def default_controllers(config: OperatorConfig) -> list[ControllerSpec]:
         made.append(ControllerSpec("delivery", start_delivery, prepare_delivery))
     if config.queueing:
         made.append(ControllerSpec("queueing", start_queueing, prepare_queueing))
+    made.append(ControllerSpec("showback", start_showback, prepare_showback))
+    made.append(ControllerSpec("fleet", fleet.start_fleet, fleet.prepare_fleet))
     return made
 
 

@@ -39,8 +39,12 @@ def test_installed_crds_serve_objects_immediately(kube: Client, namespace: str) 
     manifests = [_crd(group, "widgets", "Widget"), _crd(group, "gadgets", "Gadget")]
     try:
         install_crds(kube, manifests, timeout=30)
-        install_crds(kube, manifests, timeout=30)  # a second install changes nothing
         widget = create_namespaced_resource(group, "v1", "Widget", "widgets")
+        gadget = create_namespaced_resource(group, "v1", "Gadget", "gadgets")
+        # listable at once, with no retry: never 429 "storage is (re)initializing"
+        assert list(kube.list(widget, namespace="*")) == []
+        assert list(kube.list(gadget, namespace="*")) == []
+        install_crds(kube, manifests, timeout=30)  # a second install changes nothing
         kube.create(widget.from_dict({"metadata": {"name": "w", "namespace": namespace}}))
         assert kube.get(widget, "w", namespace=namespace).metadata.name == "w"
     finally:

@@ -161,7 +161,7 @@ def test_cli_names_the_missing_kind_when_its_crd_is_not_installed(
     import typer
     from lightkube.generic_resource import create_namespaced_resource
 
-    from quarterdeck.cli.connection import cluster_errors
+    from quarterdeck.cli.options import cluster_errors
 
     unknown = create_namespaced_resource("nope.quarterdeck.dev", "v1", "Nope", "nopes")
     with pytest.raises(typer.Exit) as exit_, cluster_errors("nopes"):

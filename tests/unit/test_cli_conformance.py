@@ -21,7 +21,7 @@ from quarterdeck.cli.kinds import find_kind, headers, human_duration, json_path,
 from quarterdeck.cli.main import app
 from quarterdeck.cli.output import plain_columns
 
-FORMATS = {"table", "wide", "yaml", "json", "name"}
+FORMATS = {"table", "wide", "yaml", "json", "name", "csv"}
 
 
 def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:

@@ -166,14 +166,14 @@ def test_no_current_context_asks_for_one(tmp_path: Path) -> None:
 def test_dangling_cluster_or_user_is_named(tmp_path: Path) -> None:
     kc = kubeconfig(
         tmp_path / "kc",
-        {"x": ("nope", None, None), "y": ("c", "ghost", None)},
+        {"x": ("nope", None, None), "z": ("c", "ghost", None)},
         {"c": "https://c:1"},
         current="x",
     )
     with pytest.raises(ConfigError, match='names cluster "nope"'):
         resolve(ClientSettings(kubeconfig=kc), environ=NO_ENV)
     with pytest.raises(ConfigError, match='names user "ghost"'):
-        resolve(ClientSettings(kubeconfig=kc, context="y"), environ=NO_ENV)
+        resolve(ClientSettings(kubeconfig=kc, context="z"), environ=NO_ENV)
 
 
 EXEC_USER = {
@@ -293,3 +293,24 @@ def test_clients_use_the_resolved_namespace(
     assert load_client(kc).namespace == "team-a"
     assert load_client(ClientSettings(kubeconfig=kc, namespace="b")).namespace == "b"
     assert load_async_client(kc).namespace == "team-a"
+
+
+def test_kubeconfig_scalars_are_read_as_kubectl_reads_them(tmp_path: Path) -> None:
+    # PyYAML would make the date-named context a datetime.date and never find it
+    kc = tmp_path / "kc"
+    kc.write_text(
+        "clusters: [{name: c, cluster: {server: 'https://c:1'}}]\n"
+        "contexts: [{name: 2026-12-01, context: {cluster: c, namespace: 2026-12-01}}]\n"
+        "current-context: 2026-12-01\n"
+    )
+    r = resolve(ClientSettings(kubeconfig=kc), environ=NO_ENV)
+    assert (r.context, r.namespace) == ("2026-12-01", "2026-12-01")
+    # kubectl reads `name: y` as true (YAML 1.1 via go-yaml), and so do we: said plainly
+    yes = tmp_path / "yes"
+    yes.write_text("contexts: [{name: y, context: {cluster: c}}]\n")
+    with pytest.raises(ConfigError, match="a name in contexts is True, not a string"):
+        resolve(ClientSettings(kubeconfig=yes), environ=NO_ENV)
+    tabs = tmp_path / "tabs"
+    tabs.write_bytes(b"clusters:\n\t- name: c\n")
+    with pytest.raises(ConfigError, match=f"^kubeconfig {tabs}:2:1: "):
+        resolve(ClientSettings(kubeconfig=tabs), environ=NO_ENV)

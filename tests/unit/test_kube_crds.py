@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quarterdeck.kube.crds import crd_names, is_established, refusal
+from quarterdeck.kube.crds import crd_names, is_established, list_path, refusal
 
 
 def _crd(*conditions: tuple[str, str, str]) -> dict[str, object]:
@@ -33,3 +33,14 @@ def test_names_refused_say_why() -> None:
     )
     assert not is_established(crd)
     assert refusal(crd) == '"Widget" is already in use'
+
+
+def test_a_kind_is_listed_at_its_storage_version_across_namespaces() -> None:
+    crd = {
+        "spec": {
+            "group": "delivery.quarterdeck.dev",
+            "names": {"plural": "applications"},
+            "versions": [{"name": "v1alpha1", "storage": False}, {"name": "v1", "storage": True}],
+        }
+    }
+    assert list_path(crd) == "/apis/delivery.quarterdeck.dev/v1/applications"

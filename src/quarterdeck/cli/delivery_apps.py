@@ -31,7 +31,7 @@ def _load(
     kubeconfig: ClientSettings | Path | None, namespace: str, name: str
 ) -> tuple[Any, api.Application]:
     from quarterdeck.api import delivery as api
-    from quarterdeck.cli.connection import cluster_errors
+    from quarterdeck.cli.options import cluster_errors
 
     cluster = connect(kubeconfig)
     with cluster_errors(f"application {namespace}/{name}"):
@@ -148,8 +148,8 @@ def diff_app(
     import tempfile
 
     from quarterdeck.api import delivery as api
-    from quarterdeck.cli.connection import cluster_errors
     from quarterdeck.cli.delivery_cluster import print_diff
+    from quarterdeck.cli.options import cluster_errors
     from quarterdeck.delivery.controller import SourceRes, delivery_of, read_credentials
     from quarterdeck.delivery.inventory import Owner
     from quarterdeck.delivery.pipeline import deliver

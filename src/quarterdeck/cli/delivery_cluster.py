@@ -35,10 +35,10 @@ OutOpt = Annotated[Format, typer.Option("--output", "-o", help="table, yaml or j
 
 def connect(kubeconfig: ClientSettings | Path | None) -> Cluster:
     """A Cluster for the kubeconfig (or the default one)."""
-    from quarterdeck.cli import connection
+    from quarterdeck.cli.options import connect
     from quarterdeck.delivery.cluster import Cluster
 
-    return Cluster(connection.connect(kubeconfig, field_manager="quarterdeck-delivery"))
+    return Cluster(connect(kubeconfig, field_manager="quarterdeck-delivery"))
 
 
 def _keys(items: Any) -> list[str]:
@@ -186,7 +186,7 @@ def diff_command(
 
         settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
         return diff_app(settings, namespace, app, output)
-    from quarterdeck.cli.connection import cluster_errors
+    from quarterdeck.cli.options import cluster_errors
     from quarterdeck.delivery import ledger
     from quarterdeck.delivery.inventory import Owner
     from quarterdeck.delivery.render import Options
@@ -244,7 +244,7 @@ def sync_command(
         return sync_app(settings, namespace, app, revision, timeout_s if wait else None)
     from rich.console import Console
 
-    from quarterdeck.cli.connection import cluster_errors
+    from quarterdeck.cli.options import cluster_errors
     from quarterdeck.delivery import ledger
     from quarterdeck.delivery.inventory import Owner
     from quarterdeck.delivery.render import Options

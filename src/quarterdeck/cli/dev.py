@@ -274,3 +274,7 @@ def logs(
         subprocess.run(["tail", "-n", str(tail), "-f", str(log)], check=False)
     else:
         typer.echo(process.tail(log, tail))
+
+from quarterdeck.cli import showback  # noqa: E402
+
+app.command("prometheus")(showback.dev_prometheus)  # showback: a real Prometheus for the cluster

@@ -93,7 +93,7 @@ def get_command(
         fail(str(err))
     if all_namespaces and name:
         fail("a NAME cannot be looked up across all namespaces: drop -A or give -n NAMESPACE")
-    from quarterdeck.cli.connection import cluster_errors, connect
+    from quarterdeck.cli.options import cluster_errors, connect
     from quarterdeck.kube.config import ClientSettings
 
     settings = ClientSettings(kubeconfig, context, namespace, allow_exec_plugins)

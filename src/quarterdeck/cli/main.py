@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from quarterdeck.cli import delivery, dev, get, install, operator, policy, queue, simulate
+from quarterdeck.cli import delivery, dev, get, install, operator, policy, queue, showback, simulate
 from quarterdeck.cli.demo import demo
 from quarterdeck.cli.options import VersionOpt, version_callback
 
@@ -41,3 +41,4 @@ policy.register(app)
 app.add_typer(queue.app, name="queue")
 app.command("operator")(operator.operator)
 install.register(app)
+showback.register(app)

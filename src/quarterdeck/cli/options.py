@@ -130,15 +130,31 @@ VersionOpt = Annotated[
 ]
 
 
+def connect(kubeconfig: Path | ClientSettings | None, field_manager: str | None = None) -> Client:
+    """A client for the kubeconfig (or as kubectl would choose); exits 2 on a bad config."""
+    from quarterdeck.kube.config import load_client
+
+    with cluster_errors():
+        return load_client(kubeconfig, field_manager=field_manager)
+
+
 @contextmanager
-def cluster_errors() -> Iterator[None]:
-    """Turn a kubeconfig or API failure into one line on stderr and exit 3 or 2."""
+def cluster_errors(what: str | None = None) -> Iterator[None]:
+    """Turn a kubeconfig or API failure into one line on stderr and exit 3 or 2; with
+    `what` (a kind, "queueing objects"), a kind the cluster does not serve at all says
+    so and asks whether quarterdeck's CRDs are installed."""
     try:
         yield
     except Exception as err:
         line, code = describe(err)
         if line is None:
             raise
+        if what is not None:
+            from quarterdeck.kube.errors import NotFound, classify
+
+            typed = classify(err)
+            if isinstance(typed, NotFound) and typed.api_missing:
+                line, code = f"the cluster has no {what} (are quarterdeck's CRDs installed?)", 2
         typer.echo(f"error: {line}", err=True)
         raise typer.Exit(code) from None
 

@@ -45,7 +45,7 @@ def _live(kubeconfig: ClientSettings | Path | None) -> tuple[Snapshot, Decisions
     on it now (nothing is changed), and what the Workloads' Admitted conditions say."""
     from quarterdeck.api.queueing.workload import ADMITTED
     from quarterdeck.api.queueing.workload import Workload as ApiWorkload
-    from quarterdeck.cli.connection import cluster_errors, connect
+    from quarterdeck.cli.options import cluster_errors, connect
     from quarterdeck.queueing import cycle
     from quarterdeck.queueing.config import DEFAULT, configure, placer_from
     from quarterdeck.queueing.live import QueueingNotInstalledError, read_view
@@ -228,7 +228,7 @@ def check(
 
     from quarterdeck.api.queueing.check import MANUAL
     from quarterdeck.api.queueing.workload import WorkloadStatus
-    from quarterdeck.cli.connection import cluster_errors, connect
+    from quarterdeck.cli.options import cluster_errors, connect
     from quarterdeck.queueing.store import Writer
     from quarterdeck.queueing.writes import AdmissionCheckResource, WorkloadResource
 
@@ -345,7 +345,7 @@ def reconcile(
     ] = None,
 ) -> None:
     """Run the queueing controller's passes against a cluster (until interrupted)."""
-    from quarterdeck.cli.connection import cluster_errors, connect
+    from quarterdeck.cli.options import cluster_errors, connect
     from quarterdeck.queueing.controller import FIELD_MANAGER
     from quarterdeck.queueing.live import QueueingNotInstalledError
     from quarterdeck.queueing.metrics import MetricsPortError, QueueMetrics, serve_metrics

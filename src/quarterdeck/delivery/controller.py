@@ -69,11 +69,13 @@ from quarterdeck.delivery.status import (
 )
 from quarterdeck.delivery.sync import SyncResult
 from quarterdeck.delivery.tenancy import (
+    LOCAL_CLUSTERS,
     Policy,
     application_refusal,
     service_account_user,
     source_refusal,
 )
+from quarterdeck.fleet.destinations import SERVING, Destinations
 from quarterdeck.kube.events import EventRecorder
 
 # the names callers (runner, CLI, tests) import from here
@@ -103,6 +105,7 @@ class Controller:
         namespace: str | None = None,
         workers: int = 16,
         policy: Policy | None = None,
+        destinations: Destinations | None = None,
     ) -> None:
         # tenancy (delivery.tenancy): locked down unless the caller enables more (the
         # operator passes its flags; tests pass LOCAL_REPOSITORIES)
@@ -122,6 +125,8 @@ class Controller:
         self.projects = ProjectCache(client, clock)  # bound every sync (delivery.project)
         self.events = EventRecorder(client, COMPONENT, clock)  # repeats are counted
         self.on_synced: Callable[[Owner, list[Obj]], None] = lambda owner, objs: None
+        # fleet: destination.cluster -> that cluster's client and cache (the registry's)
+        self.destinations: Destinations = destinations or SERVING
 
     # --- sources -----------------------------------------------------------------------
 
@@ -261,7 +266,14 @@ class Controller:
         errors = spec_errors(app) + compile_errors(health_rules(app))
         if errors:
             return self.block(app, "InvalidSpec", "; ".join(errors), stalled=True)
-        if refused := application_refusal(app, self.policy):
+        remote: Cluster | None = None  # fleet: a registered cluster, or wait for it
+        if app.spec.destination.cluster not in LOCAL_CLUSTERS:
+            found = self.destinations.destination(app.spec.destination.cluster)
+            if found.cluster is None:
+                memory.attempted = ""  # sync at once when the cluster is back
+                return self.block(app, found.reason, found.message)
+            remote = found.cluster
+        if refused := application_refusal(app, self.policy, served=remote is not None):
             return self.block(app, "Refused", refused, stalled=True)
         waiting = waiting_for(owner, graph, ready)
         if waiting:
@@ -300,7 +312,7 @@ class Controller:
         memory.last_sync, memory.generation = now, app.metadata.generation
         memory.requested, memory.attempted = requested, revision
         try:
-            app, out = self._deliver(app, src, revision, owner, project)
+            app, out = self._deliver(app, src, revision, owner, project, remote)
             status = application_status(app, out, rfc3339(self.clock()))
             self.write_status(ApplicationRes, owner, status)
         except Exception:  # an API error or timeout mid-sync: a failed attempt
@@ -345,6 +357,7 @@ class Controller:
         revision: str,
         owner: Owner,
         project: Project,
+        remote: Cluster | None = None,
     ) -> tuple[api.Application, Outcome]:
         """Sync ``app`` at ``revision``; the Application as it stands after the
         in-progress status (if one was written) and what the sync did."""
@@ -377,7 +390,8 @@ class Controller:
         opts = dataclasses.replace(opts, before_changes=before_changes)
         rails, labels = policies.guardrails, policies.namespaces
         user = service_account_user(app, self.policy)  # tenancy: impersonate, if set
-        cluster = self.cluster.impersonating(user) if user else self.cluster
+        base = remote or self.cluster  # fleet: the destination cluster's own client + cache
+        cluster = base.impersonating(user) if user else base
         bounds = Bounds(project, app.spec.destination.cluster)
         done = deliver(cluster, self.git, target, owner, inventory, opts, rails, labels, bounds)
         result = done.result
@@ -386,7 +400,8 @@ class Controller:
         DRIFT_OBJECTS.labels(str(owner)).set(len(result.drift))
         if done.ok:
             self.apps[owner].desired = done.desired
-            self.on_synced(owner, done.desired)
+            if remote is None:  # self-heal watches the local cluster only
+                self.on_synced(owner, done.desired)
         return current[0], Outcome(
             revision=done.revision.sha if done.revision else revision,
             errors=result.errors,

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from quarterdeck.fleet.health import infrastructure_health
+
 HealthStatus = Literal["Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"]
 # Worst first: aggregate() reports the first status present in this order.
 SEVERITY: tuple[HealthStatus, ...] = (
@@ -247,8 +249,10 @@ def health(obj: Obj | None) -> Health:
     if (obj.get("metadata") or {}).get("deletionTimestamp"):
         return Health("Progressing", "object is being deleted")
     group = str(obj.get("apiVersion", "")).rpartition("/")[0]
-    rule = _RULES.get((group, str(obj.get("kind", ""))), kstatus)
-    return rule(obj)
+    rule = _RULES.get((group, str(obj.get("kind", ""))))
+    if rule is None and (found := infrastructure_health(obj)) is not None:  # fleet's kinds
+        return Health(*found)
+    return (rule or kstatus)(obj)
 
 
 def aggregate(healths: Iterable[Health]) -> Health:

@@ -252,7 +252,9 @@ def blocked_status(
 ) -> ApplicationStatus:
     """Status of an Application that was not synced (dependency, suspend, bad spec)."""
     old = app.status or ApplicationStatus()
-    ready: ConditionStatus = "False" if stalled or reason != "DependencyNotReady" else "Unknown"
+    # waiting for something else (fleet: for the destination cluster), not failed
+    waiting = reason in ("DependencyNotReady", "ClusterUnreachable", "ClusterNotRegistered")
+    ready: ConditionStatus = "False" if stalled or not waiting else "Unknown"
     conds = conditions(
         old.conditions, ready, reason, message, app.metadata.generation, now, stalled=stalled
     )

@@ -81,9 +81,10 @@ def _within(path: Path, root: Path) -> bool:
         return True  # cannot tell: treat as inside, refuse
 
 
-def destination_problem(cluster: str) -> str:
-    """Why an Application's ``destination.cluster`` cannot be served here, or ""."""
-    if cluster in LOCAL_CLUSTERS:
+def destination_problem(cluster: str, served: bool = False) -> str:
+    """Why an Application's ``destination.cluster`` cannot be served here, or "".
+    ``served``: the fleet registry has this cluster (see ``fleet.destinations``)."""
+    if cluster in LOCAL_CLUSTERS or served:
         return ""
     return (
         f"destination cluster {mask(cluster)!r} is not served by this operator "
@@ -99,7 +100,7 @@ def source_refusal(src: api.Source, policy: Policy) -> str:
     return problem or url_problem(src.spec.url, ref is not None, policy)
 
 
-def application_refusal(app: api.Application, policy: Policy) -> str:
+def application_refusal(app: api.Application, policy: Policy, served: bool = False) -> str:
     """Why an Application must not be synced at all, or ""."""
     own = app.metadata.namespace
     spec = app.spec
@@ -110,7 +111,7 @@ def application_refusal(app: api.Application, policy: Policy) -> str:
         problem = cross_namespace(kind, own, namespace, policy)
         if problem:
             return problem
-    return destination_problem(spec.destination.cluster)
+    return destination_problem(spec.destination.cluster, served)
 
 
 def service_account_user(app: api.Application, policy: Policy) -> str:

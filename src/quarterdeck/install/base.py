@@ -117,6 +117,7 @@ def render_text(namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAGE) 
 
 def render(namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAGE) -> list[dict[str, Any]]:
     """The install's objects, in the order kustomize emits them."""
-    import yaml
+    from quarterdeck import kyaml
 
-    return [d for d in yaml.safe_load_all(render_text(namespace, image)) if d]
+    docs = kyaml.load_all(render_text(namespace, image), "kustomize output of deploy/")
+    return [d.data for d in docs if d.data]

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from lightkube import AsyncClient, Client, KubeConfig
 from lightkube import ConfigError as LightkubeConfigError
 from lightkube.config.kubeconfig import SingleConfig
@@ -132,15 +131,15 @@ def _load(explicit: Path | None, env: Mapping[str, str], sa_dir: Path) -> tuple[
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """One kubeconfig file, parsed as Kubernetes parses YAML (``quarterdeck.kyaml``)."""
+    from quarterdeck import kyaml
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"kubeconfig {path}: cannot read: {err}") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(err, "problem", None) or "not valid YAML"
-        raise ConfigError(f"kubeconfig {where}: {problem}") from None
+        data = kyaml.load(path.read_bytes(), str(path))
+    except OSError as err:
+        raise ConfigError(f"kubeconfig {path}: cannot read: {err.strerror or err}") from None
+    except kyaml.YAMLError as err:  # "path:line:column: reason"
+        raise ConfigError(f"kubeconfig {err}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -161,7 +160,13 @@ def _merge(paths: list[Path]) -> KubeConfig:
             if not isinstance(entries, list):
                 raise ConfigError(f"kubeconfig {path}: {section} is not a list")
             for entry in entries:
-                if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                name = entry.get("name") if isinstance(entry, dict) else None
+                if name is not None and not isinstance(name, str):  # `name: y` is true
+                    raise ConfigError(
+                        f"kubeconfig {path}: a name in {section} is {name!r}, not a string "
+                        "(quote it, as kubectl needs it quoted too)"
+                    )
+                if not isinstance(name, str):
                     raise ConfigError(f"kubeconfig {path}: an entry of {section} has no name")
                 if entry["name"] in seen[section]:
                     continue

@@ -16,6 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 Readiness = Callable[[], tuple[bool, str]]
+#: More GET routes, added by controllers (showback's /allocation/compute): path ->
+#: handler(query string) -> (status, body, content type).
+ROUTES: dict[str, Callable[[str], tuple[int, bytes, str]]] = {}
 
 
 class PortTaken(Exception):
@@ -38,6 +41,8 @@ class HealthServer:
                     self._send(200 if ok else 503, f"{why}\n".encode(), "text/plain")
                 elif path == "/metrics":
                     self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+                elif path in ROUTES:
+                    self._send(*ROUTES[path](self.path.partition("?")[2]))
                 else:
                     self._send(404, b"not found\n", "text/plain")
 

@@ -70,7 +70,7 @@ class Target:
         return f"{self.kind}.{self.api_version}{where}{which}"
 
 
-def _session(client: Client) -> httpx2.Client:
+def session_of(client: Client) -> httpx2.Client:
     return client._client._client  # type: ignore[no-any-return]
 
 
@@ -98,7 +98,7 @@ def list_all(client: Client, target: Target, page_size: int = PAGE_SIZE) -> tupl
     An expired ``continue`` token (410 mid-list) raises :class:`Expired`: the caller
     lists again from the start, as client-go's pager does.
     """
-    session = _session(client)
+    session = session_of(client)
     url = _path(client, target, watch=False)
     items: list[Any] = []
     params: dict[str, str | int] = {"limit": page_size, **target.selector()}
@@ -137,7 +137,7 @@ class WatchStream:
 
     def events(self) -> Iterator[WatchEvent]:
         """The stream's events until the server ends it; ERROR 410 raises Expired."""
-        session = _session(self.client)
+        session = session_of(self.client)
         url = _path(self.client, self.target, watch=True)
         request = session.build_request("GET", url, params=self.params, timeout=self.timeout)
         response = session.send(request, stream=True)

@@ -1,0 +1,1 @@
+"""Fleet: many clusters as delivery targets (registry, ClusterSets, remote GPU dispatch)."""

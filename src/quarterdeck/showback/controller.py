@@ -1,0 +1,203 @@
+"""The showback controller: records GPU usage, acts on idle GPUs, tracks budgets and SLOs.
+
+One pass (on pod events and every `interval` seconds, through a WorkQueue with one key,
+so passes never overlap) reads everything from the shared informers, asks Prometheus
+once for each pod's GPU utilisation, lets the pure cores decide (`observe`, `idle`,
+`budget`, `objectives`), then writes: UsageRecords (server-side apply), statuses, Events,
+webhooks. Usage lives in UsageRecord objects in the cluster: a restarted operator
+reloads them and continues, so no usage is lost (see docs/showback.md for why records
+and not Prometheus). Prometheus unreachable: utilisation is unmeasured, GPU-hours
+still counted from the cluster, and every policy and budget says so in a condition.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import structlog
+from lightkube import Client
+from lightkube.resources.core_v1 import Node, Pod
+
+from quarterdeck.api.showback import PricingSpec
+from quarterdeck.kube.informer import SharedInformers
+from quarterdeck.kube.workqueue import WorkQueue, run_workers
+from quarterdeck.showback import actions
+from quarterdeck.showback.actions import Recorder
+from quarterdeck.showback.clock import Clock
+from quarterdeck.showback.metrics import ShowbackMetrics
+from quarterdeck.showback.observe import observe
+from quarterdeck.showback.prices import Prices, PricingError, from_pricing
+from quarterdeck.showback.prometheus import PrometheusSource
+from quarterdeck.showback.records import from_object, record_name, to_object
+from quarterdeck.showback.resources import (
+    BudgetResource,
+    IdlePolicyResource,
+    ObjectiveResource,
+    PricingResource,
+    UsageRecordResource,
+    WorkloadResource,
+)
+from quarterdeck.showback.usage import UsageRecord
+
+log = structlog.get_logger("quarterdeck.showback")
+FIELD_MANAGER = "quarterdeck-showback"
+PASS = "pass"
+
+
+@dataclass
+class ShowbackState:
+    """What the API route and the CLI read: the records and prices as of the last pass."""
+
+    records: dict[str, UsageRecord] = field(default_factory=dict)  # by pod uid
+    prices: Prices = field(default_factory=Prices)
+    degraded: str = ""  # why utilisation is unmeasured ("" when Prometheus answers)
+    now: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def snapshot(self) -> tuple[list[UsageRecord], Prices, str, float]:
+        with self.lock:
+            return list(self.records.values()), self.prices, self.degraded, self.now
+
+
+class Showback:
+    def __init__(
+        self,
+        client: Client,
+        informers: SharedInformers,
+        recorder: Recorder,
+        clock: Clock,
+        source: PrometheusSource | None,
+        interval: float = 15.0,
+        trust_pod_times: bool = True,
+        metrics: ShowbackMetrics | None = None,
+        notify: Callable[[str, dict[str, Any]], str] | None = None,
+    ) -> None:
+        self.client = client
+        self.recorder = recorder
+        self.clock = clock
+        self.source = source
+        self.interval = interval
+        self.trust_pod_times = trust_pod_times
+        self.metrics = metrics
+        self.state = ShowbackState()
+        self.pods = informers.informer(Pod)
+        self.nodes = informers.informer(Node)
+        self.usage = informers.informer(UsageRecordResource)
+        self.pricing = informers.informer(PricingResource)
+        self.policies = informers.informer(IdlePolicyResource)
+        self.budgets = informers.informer(BudgetResource)
+        self.objectives = informers.informer(ObjectiveResource)
+        self.workloads = informers.informer(WorkloadResource)
+        self.queue: WorkQueue[str] = WorkQueue()
+        self.stop_event = threading.Event()
+        self.acts = actions.Actions(
+            client, recorder, notify, metrics.budget if metrics is not None else None
+        )
+        self.passes = 0
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Wait for the caches, load the records the cluster holds, then run passes."""
+        deadline = time.monotonic() + timeout
+        # Workloads are optional (queueing may not be installed): never waited for.
+        for inf in (self.pods, self.nodes, self.usage, self.pricing):
+            inf.wait_synced(max(0.1, deadline - time.monotonic()))
+        with self.state.lock:
+            for obj in self.usage.list():
+                try:
+                    record = from_object(obj)
+                except msgspec.ValidationError as err:
+                    log.warning("ignoring a malformed UsageRecord", error=str(err))
+                    continue
+                self.state.records[record.uid] = record
+        # a burst of pod events costs one pass, half a second after it starts
+        self.pods.add_handler(lambda _e, _o: self.queue.add_after(PASS, 0.5))
+        for inf in (self.policies, self.budgets, self.pricing):
+            inf.add_handler(lambda _e, _o: self.queue.add(PASS))
+        self.queue.add(PASS)
+        threading.Thread(
+            target=run_workers,
+            args=(self.queue, self._handle, 1, self.stop_event),
+            name="showback",
+            daemon=True,
+        ).start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.queue.shutdown()
+
+    def _handle(self, key: str) -> None:
+        try:
+            self.reconcile()
+        finally:
+            if not self.stop_event.is_set():
+                self.queue.add_after(PASS, self.interval)
+
+    # --- one pass -------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        now = self.clock.now()
+        pods = self.pods.list()
+        nodes = {n["metadata"]["name"]: n for n in self.nodes.list()}
+        utils = self.source.utilisation() if self.source is not None else None
+        degraded = self.source.error if self.source is not None else "no Prometheus configured"
+        records = list(self.state.records.values())
+        writes = observe(records, pods, nodes, self._queues(), utils, now, self.trust_pod_times)
+        for record in writes:
+            self._write(record)
+        prices = self._prices()
+        with self.state.lock:
+            self.state.prices, self.state.degraded, self.state.now = prices, degraded, now
+        records = list(self.state.records.values())
+        for policy in self.policies.list():
+            self.acts.idle_policy(policy, records, now, degraded)
+        for budget in self.budgets.list():
+            self.acts.budget(budget, records, prices, now, degraded)
+        for objective in self.objectives.list():
+            self.acts.objective(objective, self.workloads.list(), records, now, time.time())
+        if self.metrics is not None:
+            self.metrics.update(records, prices, now, self.workloads.list(), degraded)
+        self.passes += 1
+
+    def _queues(self) -> dict[tuple[str, str], str]:
+        """(namespace, Job name) -> the ClusterQueue its Workload was admitted to."""
+        out = {}
+        for wl in self.workloads.list():
+            meta = wl.get("metadata") or {}
+            admission = (wl.get("status") or {}).get("admission") or {}
+            cq = admission.get("clusterQueue")
+            if cq and str(meta.get("name", "")).startswith("job-"):
+                out[(meta.get("namespace", ""), meta["name"][4:])] = str(cq)
+        return out
+
+    def _write(self, record: UsageRecord) -> None:
+        body = to_object(record)
+        try:
+            self.client.apply(
+                UsageRecordResource.from_dict(body), field_manager=FIELD_MANAGER, force=True
+            )
+        except Exception as err:  # one failed write must not end the pass; retried next pass
+            log.warning(
+                "cannot write UsageRecord",
+                name=record_name(record.namespace, record.pod, record.uid),
+                error=str(err),
+            )
+            return
+        with self.state.lock:
+            self.state.records[record.uid] = record
+
+    def _prices(self) -> Prices:
+        obj = self.pricing.get(None, "default")
+        if obj is None:
+            return Prices()
+        try:
+            return from_pricing(msgspec.convert(obj.get("spec") or {}, PricingSpec))
+        except (msgspec.ValidationError, PricingError) as err:
+            log.warning("Pricing/default is not usable; every model is unpriced", error=str(err))
+            return Prices()

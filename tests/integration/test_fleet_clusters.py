@@ -1,0 +1,525 @@
+"""The fleet on real dev clusters: one management cluster (the session's) and two workload
+clusters started once for this module.
+
+Cluster API's own CRDs (from its pinned release module) are installed on the management
+cluster; no Cluster API controller runs, so the test writes a Cluster's status the way
+its controllers would. The operator runs in-process with its default controllers
+(delivery and fleet), scoped to the test's namespace.
+
+Set QD_FLEET_WORKLOADS=name-a,name-b to use two running `qd dev up --name` clusters.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lightkube import Client
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod, Secret
+from lightkube.types import PatchType
+
+from gitrepo import Repo
+from quarterdeck.delivery.cluster import Cluster
+from quarterdeck.delivery.controller import ApplicationRes
+from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
+from quarterdeck.devcluster import cluster as devcluster
+from quarterdeck.devcluster.session import RunningCluster, temporary_cluster
+from quarterdeck.devcluster.versions import Component
+from quarterdeck.fleet import capi
+from quarterdeck.fleet.clusterset import ClusterSetRes
+from quarterdeck.fleet.dispatcher import DISPATCH_LABEL, REMOTE_STATUS, REQUEUES, WORKER
+from quarterdeck.fleet.registrar import ManagedClusterRes
+from quarterdeck.kube.client import load_client
+from quarterdeck.kube.crds import install_crds
+from quarterdeck.kube.wait import wait_for
+from quarterdeck.operator import Operator, OperatorConfig
+
+pytestmark = pytest.mark.integration
+CapiCluster = create_namespaced_resource("cluster.x-k8s.io", "v1beta2", "Cluster", "clusters")
+POOLS = ("1x cpu-16", "1x gpu-h100-8")
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str  # the dev cluster's name
+    kubeconfig: Path
+    client: Client
+
+
+@pytest.fixture(scope="module")
+def workloads() -> Iterator[list[Workload]]:
+    if names := os.environ.get("QD_FLEET_WORKLOADS"):
+        found = [devcluster.layout_for(n).kubeconfig for n in names.split(",")]
+        yield [Workload(n, k, load_client(k)) for n, k in zip(names.split(","), found, strict=True)]
+        return
+    pid = os.getpid()
+    with (
+        temporary_cluster(f"fw-a-{pid}", POOLS) as a,
+        temporary_cluster(f"fw-b-{pid}", POOLS) as b,
+    ):
+        yield [Workload(c.name, c.kubeconfig, load_client(c.kubeconfig)) for c in (a, b)]
+
+
+@pytest.fixture(scope="module")
+def capi_crds(kube: Client) -> str:
+    """Cluster API's CRDs on the management cluster; which ones, for the report."""
+    install_crds(kube, capi.crds(), timeout=60)
+    return f"{capi.MODULE}@{capi.VERSION}"
+
+
+@pytest.fixture
+def operator(dev_cluster: RunningCluster, namespace: str, tmp_path: Path) -> Iterator[Operator]:
+    config = OperatorConfig(
+        cache_dir=tmp_path / "cache",
+        namespace=namespace,
+        queueing=False,
+        tick=0.5,
+        tenancy=LOCAL_REPOSITORIES,  # the test's repositories are local (file://)
+    )
+    kubeconfig = dev_cluster.kubeconfig
+    op = Operator(
+        load_client(kubeconfig), config, lambda fm: load_client(kubeconfig, field_manager=fm)
+    )
+    thread = threading.Thread(target=op.run, daemon=True)
+    thread.start()
+    wait_for(op.started.is_set, "the operator's controllers to start", 90)
+    yield op
+    op.stop.set()
+    thread.join(30)
+
+
+def _kubeconfig_bytes(w: Workload) -> str:
+    return base64.b64encode(w.kubeconfig.read_bytes()).decode()
+
+
+def register_capi(kube: Client, namespace: str, name: str, w: Workload, **labels: str) -> None:
+    """A Cluster API Cluster and its kubeconfig Secret, then the status its controllers
+    would write once the cluster is up."""
+    secret = Secret(
+        metadata=ObjectMeta(
+            name=f"{name}-kubeconfig",
+            namespace=namespace,
+            labels={"cluster.x-k8s.io/cluster-name": name},
+        ),
+        data={"value": _kubeconfig_bytes(w)},
+        type="cluster.x-k8s.io/secret",
+    )
+    kube.create(secret)
+    body = {
+        "apiVersion": "cluster.x-k8s.io/v1beta2",
+        "kind": "Cluster",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {"controlPlaneEndpoint": {"host": "127.0.0.1", "port": 6443}},
+    }
+    kube.create(CapiCluster.from_dict(body))  # type: ignore[attr-defined]
+    status = {
+        "status": {
+            "phase": "Provisioned",
+            "initialization": {"infrastructureProvisioned": True, "controlPlaneInitialized": True},
+            "conditions": [
+                {
+                    "type": "Available",
+                    "status": "True",
+                    "reason": "Available",
+                    "message": "",
+                    "lastTransitionTime": "2026-12-01T00:00:00Z",
+                }
+            ],
+        }
+    }
+    kube.patch(CapiCluster.Status, name, status, namespace=namespace, patch_type=PatchType.MERGE)  # type: ignore[attr-defined]
+
+
+def managed(kube: Client, name: str) -> dict[str, Any] | None:
+    try:
+        return dict(kube.get(ManagedClusterRes, name))
+    except Exception:
+        return None
+
+
+def ready_cond(obj: dict[str, Any] | None) -> dict[str, Any]:
+    conds = ((obj or {}).get("status") or {}).get("conditions") or []
+    return next((c for c in conds if c.get("type") == "Ready"), {})
+
+
+def has_namespace(w: Workload, name: str) -> bool:
+    try:
+        w.client.get(Namespace, name)
+        return True
+    except Exception:
+        return False
+
+
+def baseline(ns: str, extra: str = "") -> dict[str, str]:
+    """The fleet baseline of examples/fleet, cut to one namespace named for the test."""
+    return {
+        "baseline/namespace.yaml": (
+            f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n"
+            "    pod-security.kubernetes.io/enforce: restricted\n"
+            "    pod-security.kubernetes.io/warn: restricted\n"
+        ),
+        "baseline/storageclass.yaml": (
+            f"apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: {ns}-standard\n"
+            "provisioner: kubernetes.io/no-provisioner\nvolumeBindingMode: WaitForFirstConsumer\n"
+        ),
+        "baseline/state.yaml": (
+            f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: state\n  namespace: {ns}\n"
+            f"data:\n  state: {extra or 'ok'}\n"
+        ),
+    }
+
+
+def source(ns: str, url: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
+        "kind": "Source",
+        "metadata": {"name": "repo", "namespace": ns},
+        "spec": {"url": url, "ref": {"branch": "main"}, "interval": "1s"},
+    }
+
+
+HEALTH = [
+    {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "current": "object.data.state == 'ok'",
+        "failed": "object.data.state == 'broken'",
+    }
+]
+
+
+def cluster_set(ns: str, name: str, selector: dict[str, Any], **rollout: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "fleet.quarterdeck.dev/v1alpha1",
+        "kind": "ClusterSet",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "clusterSelector": selector,
+            "sourceRef": {"name": "repo"},
+            "template": {
+                "sourceRef": {"name": "repo"},
+                "path": "baseline",
+                "timeout": "20s",
+                "retry": {"interval": "1s", "limit": 100},
+                "healthExpressions": HEALTH,
+            },
+            "rollout": rollout,
+        },
+    }
+
+
+def set_status(kube: Client, ns: str, name: str) -> dict[str, Any]:
+    return dict(kube.get(ClusterSetRes, name, namespace=ns)).get("status") or {}
+
+
+def set_ready(status: dict[str, Any]) -> dict[str, Any]:
+    return ready_cond({"status": status})
+
+
+def app_of(kube: Client, ns: str, name: str) -> dict[str, Any]:
+    return dict(kube.get(ApplicationRes, name, namespace=ns))
+
+
+def relabel(kube: Client, ns: str, name: str, **labels: str) -> None:
+    kube.patch(
+        CapiCluster,
+        name,
+        {"metadata": {"labels": labels}},
+        namespace=ns,
+        patch_type=PatchType.MERGE,
+    )  # type: ignore[arg-type]
+
+
+def test_cluster_api_clusters_register_and_a_baseline_reaches_the_selected_ones(
+    kube: Client,
+    namespace: str,
+    tmp_path: Path,
+    workloads: list[Workload],
+    capi_crds: str,
+    operator: Operator,
+) -> None:
+    a, b = workloads
+    ca, cb = f"a-{namespace[-6:]}", f"b-{namespace[-6:]}"
+    register_capi(kube, namespace, ca, a, env="prod")
+    register_capi(kube, namespace, cb, b, env="staging")
+    for name in (ca, cb):
+        mc = wait_for(
+            lambda n=name: (m := managed(kube, n)) and ready_cond(m).get("status") == "True" and m,
+            f"{name} registered",
+            60,
+        )
+        st = mc["status"]
+        assert st["reachable"] and st["serverVersion"].startswith("v1.") and st["nodes"] == 2
+        assert st["gpus"] == [{"model": "NVIDIA-H100-80GB-HBM3", "allocatable": 8, "nodes": 1}]
+        assert mc["metadata"]["labels"]["fleet.quarterdeck.dev/source"] == "clusterapi"
+    target = f"base-{namespace[-6:]}"
+    repo = Repo(tmp_path / "repo")
+    repo.commit("baseline", baseline(target))
+    cl = Cluster(kube)
+    cl.apply(source(namespace, repo.url))
+    cl.apply(cluster_set(namespace, "nothing", {"matchLabels": {"env": "nowhere"}}))
+    cl.apply(cluster_set(namespace, "baseline", {"matchLabels": {"env": "prod"}}))
+    wait_for(
+        lambda: set_status(kube, namespace, "baseline").get("healthy") == 1,
+        "the baseline healthy on prod",
+        90,
+    )
+    assert has_namespace(a, target) and not has_namespace(b, target)
+    labels = a.client.get(Namespace, target).metadata.labels or {}
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    nothing = ready_cond(dict(kube.get(ClusterSetRes, "nothing", namespace=namespace)))
+    assert (
+        nothing["reason"] == "NoClustersSelected"
+        and "env=nowhere matches none" in nothing["message"]
+    )
+    relabel(kube, namespace, cb, env="prod")
+    wait_for(lambda: has_namespace(b, target), "the relabelled cluster to get the baseline", 90)
+    wait_for(
+        lambda: set_status(kube, namespace, "baseline").get("healthy") == 2, "both healthy", 90
+    )
+    kube.delete(CapiCluster, cb, namespace=namespace)  # gone from Cluster API: unregistered
+    wait_for(lambda: managed(kube, cb) is None, f"{cb} unregistered", 60)
+    for w in workloads:
+        w.client.delete(Namespace, target)
+
+
+def test_a_wave_whose_cluster_turns_unhealthy_stops_before_the_next(
+    kube: Client,
+    namespace: str,
+    tmp_path: Path,
+    workloads: list[Workload],
+    capi_crds: str,
+    operator: Operator,
+) -> None:
+    a, b = workloads
+    ca, cb = f"wa-{namespace[-6:]}", f"wb-{namespace[-6:]}"
+    register_capi(kube, namespace, ca, a, wave="1", tier="edge")
+    register_capi(kube, namespace, cb, b, wave="2", tier="edge")
+    target = f"wave-{namespace[-6:]}"
+    repo = Repo(tmp_path / "repo")
+    first = repo.commit("ok", baseline(target))
+    cl = Cluster(kube)
+    cl.apply(source(namespace, repo.url))
+    cl.apply(
+        cluster_set(
+            namespace, "waves", {"matchLabels": {"tier": "edge"}}, waveLabel="wave", maxConcurrent=1
+        )
+    )
+    wait_for(
+        lambda: set_status(kube, namespace, "waves").get("healthy") == 2,
+        "revision one healthy on both",
+        120,
+    )
+    second = repo.commit("broken", baseline(target, extra="broken"))
+    stalled = wait_for(
+        lambda: (
+            (s := set_status(kube, namespace, "waves")).get("revision") == second
+            and set_ready(s).get("reason") == "WaveUnhealthy"
+            and s
+        ),
+        "the rollout to stop at wave 1",
+        120,
+    )
+    assert (
+        ca in set_ready(stalled)["message"] and "stopped at wave 1" in set_ready(stalled)["message"]
+    )
+    assert app_of(kube, namespace, f"waves-{ca}")["spec"]["revision"] == second
+    assert app_of(kube, namespace, f"waves-{cb}")["spec"]["revision"] == first  # never moved
+    assert b.client.get(ConfigMap, "state", namespace=target).data == {"state": "ok"}
+    for w in workloads:
+        w.client.delete(Namespace, target)
+
+
+def _apiserver_pid(name: str) -> int:
+    found = devcluster.status(name)
+    assert found is not None
+    (pid,) = [c.pid for c in found.components if c.component == Component.APISERVER]
+    return pid
+
+
+def test_a_stopped_cluster_makes_its_applications_unknown_and_no_other_waits(
+    kube: Client,
+    namespace: str,
+    tmp_path: Path,
+    workloads: list[Workload],
+    capi_crds: str,
+    operator: Operator,
+) -> None:
+    a, b = workloads
+    ca, cb = f"sa-{namespace[-6:]}", f"sb-{namespace[-6:]}"
+    register_capi(kube, namespace, ca, a)
+    register_capi(kube, namespace, cb, b)
+    target = f"stop-{namespace[-6:]}"
+    repo = Repo(tmp_path / "repo")
+    repo.commit("one", baseline(target))
+    cl = Cluster(kube)
+    cl.apply(source(namespace, repo.url))
+    for app, dest in (("to-a", ca), ("to-b", cb)):
+        spec = {
+            "sourceRef": {"name": "repo"},
+            "path": "baseline",
+            "timeout": "20s",
+            "retry": {"interval": "1s", "limit": 100},
+        }
+        cl.apply(
+            {
+                "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
+                "kind": "Application",
+                "metadata": {"name": app, "namespace": namespace},
+                "spec": {**spec, "destination": {"cluster": dest}},
+            }
+        )
+    for app in ("to-a", "to-b"):
+        wait_for(
+            lambda n=app: ready_cond(app_of(kube, namespace, n)).get("status") == "True",
+            f"{app} synced",
+            90,
+        )
+    pid = _apiserver_pid(a.name)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        unknown = wait_for(
+            lambda: (
+                (c := ready_cond(app_of(kube, namespace, "to-a"))).get("status") == "Unknown" and c
+            ),
+            "to-a Unknown",
+            90,
+        )
+        assert unknown["reason"] == "ClusterUnreachable" and ca in unknown["message"]
+        second = repo.commit("two", baseline(target, extra="ok\n  more: lines"))
+        wait_for(
+            lambda: app_of(kube, namespace, "to-b")["status"].get("lastAppliedRevision") == second,
+            "to-b syncing the new commit while a is down",
+            90,
+        )
+        assert managed(kube, ca)["status"]["reachable"] is False  # type: ignore[index]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_for(
+        lambda: (
+            app_of(kube, namespace, "to-a")["status"].get("lastAppliedRevision") == second
+            and ready_cond(app_of(kube, namespace, "to-a")).get("status") == "True"
+        ),
+        "to-a to converge once its cluster is back",
+        120,
+    )
+    assert a.client.get(ConfigMap, "state", namespace=target).data == {
+        "state": "ok",
+        "more": "lines",
+    }
+    for w in workloads:
+        w.client.delete(Namespace, target)
+
+
+def job_annotation(kube: Client, ns: str, name: str, key: str) -> str:
+    return (kube.get(Job, name, namespace=ns).metadata.annotations or {}).get(key, "")
+
+
+def _gpu_pod(name: str, ns: str, gpus: int) -> Pod:
+    return Pod.from_dict(
+        {
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "busybox",
+                        "resources": {
+                            "requests": {"cpu": "1", "nvidia.com/gpu": str(gpus)},
+                            "limits": {"nvidia.com/gpu": str(gpus)},
+                        },
+                    }
+                ],
+                "tolerations": [{"operator": "Exists"}],
+            },
+        }
+    )
+
+
+def test_a_gpu_gang_is_dispatched_to_the_worker_where_it_fits_and_mirrored(
+    kube: Client,
+    namespace: str,
+    workloads: list[Workload],
+    capi_crds: str,
+    operator: Operator,
+) -> None:
+    a, b = workloads
+    ca, cb = f"ga-{namespace[-6:]}", f"gb-{namespace[-6:]}"
+    busy = f"busy-{namespace[-6:]}"
+    a.client.create(Namespace(metadata=ObjectMeta(name=busy)))
+    a.client.create(_gpu_pod("hog", busy, 6))  # 2 of a's 8 GPUs stay free
+    wait_for(lambda: a.client.get(Pod, "hog", namespace=busy).spec.nodeName, "the hog bound", 60)
+    register_capi(kube, namespace, ca, a, gpu="true")
+    register_capi(kube, namespace, cb, b, gpu="true")
+    for name in (ca, cb):
+        wait_for(lambda n=name: ready_cond(managed(kube, n)).get("status") == "True", name, 60)
+    template = {
+        "spec": {
+            "restartPolicy": "Never",
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [
+                {
+                    "name": "train",
+                    "image": "trainer",
+                    "resources": {
+                        "requests": {"cpu": "2", "nvidia.com/gpu": "4"},
+                        "limits": {"nvidia.com/gpu": "4"},
+                    },
+                }
+            ],
+        }
+    }
+    job = {
+        "metadata": {"name": "gang", "namespace": namespace, "labels": {DISPATCH_LABEL: "true"}},
+        "spec": {"suspend": True, "parallelism": 2, "completions": 2, "template": template},
+    }
+    kube.create(Job.from_dict(job))
+    placed = wait_for(
+        lambda: job_annotation(kube, namespace, "gang", WORKER), "the gang dispatched", 90
+    )
+    assert placed == cb  # a has 2 free GPUs: the 2 x 4 gang fits only on b
+    remote = wait_for(
+        lambda: (
+            (j := b.client.get(Job, "gang", namespace=namespace)).status
+            and (j.status.active or 0) == 2
+            and j
+        ),
+        "the gang running on b",
+        90,
+    )
+    assert remote.spec.suspend is False
+    pods = list(b.client.list(Pod, namespace=namespace))
+    assert len(pods) == 2 and all(p.spec.nodeName for p in pods)
+    wait_for(
+        lambda: '"active": 2' in job_annotation(kube, namespace, "gang", REMOTE_STATUS),
+        "the remote status mirrored on the management cluster",
+        60,
+    )
+    assert list(kube.list(Pod, namespace=namespace)) == []  # nothing ran on the management
+    pid = _apiserver_pid(b.name)
+    os.kill(pid, signal.SIGSTOP)  # the worker goes away: after the grace the gang is requeued
+    try:
+        wait_for(
+            lambda: job_annotation(kube, namespace, "gang", REQUEUES) == "1",
+            "the gang requeued",
+            90,
+        )
+        assert job_annotation(kube, namespace, "gang", WORKER) == ""  # a still cannot take it
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    again = wait_for(
+        lambda: job_annotation(kube, namespace, "gang", WORKER), "the gang placed again", 90
+    )
+    assert again == cb
+    a.client.delete(Namespace, busy)
+    b.client.delete(Namespace, namespace)
