@@ -1,4 +1,8 @@
-"""Benchmark: 20 built-in Guardrails x 10,000 rendered objects (pods and pod templates).
+"""Benchmark: 20 Guardrails x 10,000 rendered objects (pods and pod templates).
+
+The 20 are the 11 built-ins (Pod Security baseline and restricted at latest among
+them) plus the Pod Security levels pinned at nine more policy versions, so the full
+Pod Security Standards (every check, every version's rules) weigh in the number.
 
 Prints compile time, evaluation time, and the cost per policy-object pair. The object
 mix is the library's allowed/denied examples, renamed and varied, so about a third of
@@ -18,8 +22,12 @@ import time
 
 from quarterdeck.policy.cel_engine import CelExprBackend, ProgramCache
 from quarterdeck.policy.evaluate import check
-from quarterdeck.policy.library import builtins
+from quarterdeck.policy.library import builtins, select
 from quarterdeck.policy.library_examples import examples
+
+PINNED = [f"pss-{level}@{version}" for level, versions in (
+    ("baseline", ("v1.0", "v1.19", "v1.25", "v1.30")),
+    ("restricted", ("v1.0", "v1.19", "v1.25", "v1.30", "v1.34"))) for version in versions]
 
 
 def objects(n: int) -> list[dict[str, object]]:
@@ -38,7 +46,7 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    policies = list(builtins().values())
+    policies = [*builtins().values(), *select(PINNED)]
     objs = objects(args.objects)
     kinds: dict[str, int] = {}
     for o in objs:
@@ -62,7 +70,9 @@ def main() -> None:
     best, best_budget = min(runs), min(runs_with_budget)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}, python {platform.python_version()}")
-    print(f"policies: {len(policies)}  objects: {len(objs)}  kinds: {kinds}")
+    pss = sum(g.spec.pod_security is not None for g in policies)
+    print(f"policies: {len(policies)} ({pss} Pod Security levels)  objects: {len(objs)}  "
+          f"kinds: {kinds}")
     print(f"policy-object pairs in scope: {pairs}  violations: {len(report.violations)}")
     print(f"first call (compile {len(policies)} policies + 1 object): {cold * 1000:.1f} ms")
     print(f"evaluate, no time budget:   best {best:.3f} s  median {statistics.median(runs):.3f} s")

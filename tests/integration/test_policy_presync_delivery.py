@@ -76,3 +76,35 @@ def test_deny_blocks_the_sync_and_warn_lets_it_through(
     assert len(passed.guardrail_warnings) == 1 and "bad" in passed.guardrail_warnings[0]
     names = sorted(d.metadata.name for d in kube.list(Deployment, namespace=namespace))
     assert names == ["bad", "ok"]
+
+
+def test_a_sync_pod_security_would_refuse_is_refused_before_anything_is_applied(
+    tmp_path: Path, kube: Client, namespace: str
+) -> None:
+    """No Guardrails at all: the namespace's own enforce label is what decides. The
+    GuardrailCache reads the labels (as the operator does) and the sync is refused with
+    the API server's message before the compliant Deployment is applied either."""
+    import time
+
+    from lightkube.resources.core_v1 import Namespace
+
+    from quarterdeck.delivery.guardrail_cache import GuardrailCache
+
+    kube.patch(Namespace, namespace, {"metadata": {"labels": {
+        "pod-security.kubernetes.io/enforce": "restricted"}}})
+    root = compliant_pod_spec()
+    root["securityContext"]["runAsUser"] = 0
+    repo = Repo(tmp_path / "repo")
+    repo.commit("apps", {"app/ok.yaml": deployment("ok", "registry.example/app:1.0"),
+                         "app/root.yaml": yaml.safe_dump(wrap("Deployment", "root", root))})
+    view = GuardrailCache(kube, time.monotonic).current()
+    assert view.error == "" and view.namespaces[namespace]["pod-security.kubernetes.io/enforce"]
+    blocked = deliver(Cluster(kube), GitSource(tmp_path / "cache"), Target(repo.url, path="app"),
+                      Owner(namespace, "web"), [], SyncOptions(namespace=namespace, timeout=5,
+                                                                wait=False),
+                      guardrails=list(view.guardrails), namespaces=view.namespaces)
+    assert not blocked.ok
+    assert (f'Deployment/{namespace}/root: pod-security: would violate PodSecurity '
+            '"restricted:latest": runAsUser=0 (pod must not set runAsUser=0)'
+            in blocked.result.errors[0])
+    assert [d.metadata.name for d in kube.list(Deployment, namespace=namespace)] == []

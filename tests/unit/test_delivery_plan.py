@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from quarterdeck.delivery.inventory import (
@@ -175,7 +175,8 @@ def _unique(items: list[Obj]) -> list[Obj]:
     return list({key_of(o): o for o in items}.values())
 
 
-@settings(max_examples=300)
+# generation is slow on a loaded machine: that is not a failure of the property
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(
     desired=st.lists(objects(), max_size=8).map(_unique),
     live=st.lists(objects(), max_size=12).map(_unique),

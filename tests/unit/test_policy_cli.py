@@ -192,3 +192,13 @@ def test_native_admission_policies_in_the_repo_are_enforced(tmp_path: Path) -> N
     result = runner.invoke(app, ["check", str(tmp_path / "repo"), "-o", "json"])
     assert result.exit_code == 1
     assert [v["policy"] for v in json.loads(result.stdout)["violations"]] == ["disallow-latest-tag"]
+
+
+def test_policy_import_lists_what_it_cannot_translate() -> None:
+    policies = Path(__file__).parents[2] / "examples" / "kyverno" / "pod-security"
+    result = runner.invoke(app, ["policy", "import", str(policies / "policies.yaml"),
+                                 "-o", "json"])
+    assert result.exit_code == 1  # three rules did not come along, and say so
+    assert len(json.loads(result.stdout)["items"]) == 12
+    assert "not translated: defaults-and-exemptions/add-seccomp-default: mutate" in result.stderr
+    assert runner.invoke(app, ["policy", "import", str(policies / "resources.yaml")]).exit_code == 2

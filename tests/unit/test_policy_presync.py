@@ -29,3 +29,22 @@ def test_warn_passes_and_is_recorded() -> None:
     gate = presync([warn], _rendered())
     assert not gate.blocked and [str(v.object) for v in gate.warnings] == ["Deployment/web"]
     assert gate.summary() == "guardrails passed"
+
+
+def test_namespace_pod_security_labels_are_predicted() -> None:
+    """A namespace enforcing restricted refuses a root pod before anything is applied,
+    with the API server's words; baseline lets the same pod through."""
+    spec = compliant_pod_spec()
+    spec["securityContext"]["runAsUser"] = 0
+    pod = wrap("Pod", "root", spec)
+    pod["metadata"]["namespace"] = "shop"
+    restricted = {"shop": {"pod-security.kubernetes.io/enforce": "restricted",
+                           "pod-security.kubernetes.io/enforce-version": "v1.30"}}
+    gate = presync([], [pod], namespaces=restricted)
+    assert gate.blocked
+    assert gate.summary().splitlines()[1] == (
+        'Pod/shop/root: pod-security: pods "root" is forbidden: violates PodSecurity '
+        '"restricted:v1.30": runAsUser=0 (pod must not set runAsUser=0)')
+    baseline = {"shop": {"pod-security.kubernetes.io/enforce": "baseline"}}
+    assert not presync([], [pod], namespaces=baseline).blocked
+    assert not presync([], [pod]).blocked

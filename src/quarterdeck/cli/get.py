@@ -28,13 +28,13 @@ EXTRA_ALIASES = {"applications": ("app", "apps"), "sources": ("src",)}
 
 def owned_kinds() -> list[Kind]:
     """Every kind quarterdeck owns, read from the CRDs we generate."""
-    from quarterdeck.api import delivery, project
+    from quarterdeck.api import delivery, fleet, project
     from quarterdeck.api.crd import crd
     from quarterdeck.api.policy_crd import guardrail_crd
     from quarterdeck.api.queueing import all_crds
     from quarterdeck.cli.kinds import kind_from_crd
 
-    kinds = (*delivery.KINDS, *project.KINDS)
+    kinds = (*delivery.KINDS, *project.KINDS, *fleet.KINDS)  # fleet: managedclusters, clustersets
     crds = [*(crd(k) for k in kinds), *all_crds(), guardrail_crd()]
     return [
         kind_from_crd(c, EXTRA_ALIASES.get(c["spec"]["names"]["plural"], ())) for c in crds

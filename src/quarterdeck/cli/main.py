@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import typer
 
-from quarterdeck.cli import delivery, dev, get, install, operator, policy, queue, showback, simulate
+from quarterdeck.cli import (
+    audit,
+    delivery,
+    dev,
+    get,
+    install,
+    operator,
+    policy,
+    queue,
+    showback,
+    simulate,
+)
 from quarterdeck.cli.demo import demo
 from quarterdeck.cli.options import VersionOpt, version_callback
 
@@ -38,6 +49,7 @@ app.add_typer(simulate.app, name="simulate")
 delivery.register(app)
 get.register(app)
 policy.register(app)
+audit.register(app)
 app.add_typer(queue.app, name="queue")
 app.command("operator")(operator.operator)
 install.register(app)

@@ -152,6 +152,7 @@ def operator(
                 allow_file_sources=allow_file_sources,
                 allow_http_sources=allow_http_sources,
                 default_service_account=default_service_account,
+                isolated_parsing=True,  # manifests parsed under memory and time limits
             ),
         )
         op = Operator(client, config, lambda manager: load_client(settings, manager))

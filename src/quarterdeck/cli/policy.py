@@ -20,6 +20,7 @@ from quarterdeck.cli.manifest_sources import (
     read_documents,
     read_text,
 )
+from quarterdeck.cli.options import ContextOpt, KubeconfigOpt, NamespaceOpt
 from quarterdeck.cli.output import (
     Cell,
     Exit,
@@ -122,13 +123,21 @@ def _print_report(report: Report, objects: int, policies: int, output: str) -> N
 
 def check_command(
     path: str = typer.Argument(None, help="Manifest file, directory (kustomize-aware) or -"),
-    policy: list[str] = typer.Option([], "--policy", "-p", help="Built-in policy or category"),
+    policy: list[str] = typer.Option(
+        [], "--policy", "-p", help="Built-in policy or category; pss-LEVEL@v1.N pins a version"),
     policies: list[str] = typer.Option([], "--policies", help="Files/dirs with policies"),
     tests: Path = typer.Option(None, "--tests", help="Run GuardrailTest files in DIR"),
+    cluster: bool = typer.Option(
+        False, "--cluster", help="Also decide as the cluster would: its Guardrails and its "
+        "namespaces' Pod Security labels"),
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Evaluate guardrails on manifests before they reach a cluster.
-    Exit 0 nothing denied, 1 a Deny (or a failed --tests case), 2 bad input."""
+    Exit 0 nothing denied, 1 a Deny (or a failed --tests case), 2 bad input,
+    3 the cluster (--cluster) cannot be reached."""
     from quarterdeck.api.policy import PolicyLoadError, is_policy_document
 
     try:
@@ -137,14 +146,46 @@ def check_command(
         if path is None:
             raise _fail_input("give a PATH (or - for stdin), or --tests DIR")
         docs = read_documents(path)
-        guardrails = _policies(policy, policies, [d for d in docs if is_policy_document(d)])
+        found = [d for d in docs if is_policy_document(d)]
+        # With --cluster and no policies named, the cluster's own are the policies.
+        named = bool(policy or policies or found) or not cluster
+        chosen = _policies(policy, policies, found) if named else []
     except (ManifestError, PolicyLoadError, KeyError) as err:
         raise _fail_input(str(err).strip("'\"")) from None
     objects = [d for d in docs if not is_policy_document(d)]
-    report = _check_with_progress(guardrails, objects)
+    if not cluster:
+        guardrails, report = chosen, _check_with_progress(chosen, objects)
+    else:
+        guardrails, report = _check_as_the_cluster(chosen, objects, kubeconfig, context,
+                                                   namespace)
     _print_report(report, len(objects), len(guardrails), output)
     if any(v.denied for v in report.violations):
         raise typer.Exit(EXIT_DENIED)
+
+
+def _check_as_the_cluster(guardrails: list[Guardrail], objects: list[dict[str, Any]],
+                          kubeconfig: Path | None, context: str | None, namespace: str | None
+                          ) -> tuple[list[Guardrail], Report]:
+    """`check` with the cluster's Guardrails added and its Pod Security labels predicted
+    (objects without a namespace land in -n or the context's namespace, as on apply)."""
+    from quarterdeck.cli.options import client_from, cluster_errors
+    from quarterdeck.policy import live
+    from quarterdeck.policy.evaluate import check
+    from quarterdeck.policy.matching import is_cluster_scoped
+    from quarterdeck.policy.presync import pod_security_denials
+
+    with cluster_errors():
+        client, resolved = client_from(kubeconfig, context, namespace)
+        seen = live.read(client)
+    for line in seen.ignored:
+        note(f"note: cluster Guardrail ignored: {line}")
+    placed = [o if is_cluster_scoped(o) or (o.get("metadata") or {}).get("namespace")
+              else {**o, "metadata": {**(o.get("metadata") or {}),
+                                      "namespace": resolved.namespace}} for o in objects]
+    everything = [*guardrails, *seen.guardrails]
+    report = check(everything, placed, namespaces=seen.namespaces, clock=time.perf_counter)
+    report.violations[:0] = pod_security_denials(placed, seen.namespaces, seen.server_minor)
+    return everything, report
 
 
 def _check_with_progress(guardrails: list[Guardrail], objects: list[dict[str, Any]],
@@ -267,6 +308,37 @@ def export_command(
         _emit({"apiVersion": "v1", "kind": "List", "items": natives}, "json")
     else:
         _emit(natives, "yaml")
+
+
+@app.command("import")
+def import_command(
+    sources: list[str] = typer.Argument(..., help="Files/dirs with Kyverno ClusterPolicy/Policy"),
+    output: ExportFormat = typer.Option(ExportFormat.yaml, "--output", "-o", help="yaml or json."),
+) -> None:
+    """Turn Kyverno policies into Guardrails (one per validate rule) on stdout; every rule
+    that cannot be translated is named on stderr. Exit 0 all translated, 1 some rules
+    not translated, 2 bad input."""
+    from quarterdeck.api.policy import to_dict
+    from quarterdeck.policy.kyverno.convert import import_policies, is_kyverno
+
+    try:
+        docs = [d for src in sources for d in read_documents(src)]
+    except ManifestError as err:
+        raise _fail_input(str(err)) from None
+    if not any(is_kyverno(d) for d in docs):
+        raise _fail_input("no Kyverno ClusterPolicy or Policy (kyverno.io/v1) found")
+    imported = import_policies(docs)
+    for skipped in imported.skipped:
+        note(f"not translated: {skipped}")
+    guardrails = [to_dict(g) for g in imported.guardrails]
+    if output == "json":
+        _emit({"apiVersion": "v1", "kind": "List", "items": guardrails}, "json")
+    elif guardrails:
+        _emit(guardrails, "yaml")
+    note(f"{len(imported.guardrails)} guardrails from {len(imported.rules)} rules; "
+         f"{len(imported.skipped)} rules not translated")
+    if imported.skipped:
+        raise typer.Exit(EXIT_DENIED)
 
 
 @app.command("crd")

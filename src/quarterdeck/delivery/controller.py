@@ -25,6 +25,7 @@ from lightkube.types import PatchType
 from quarterdeck.api import delivery as api
 from quarterdeck.api.duration import parse_duration
 from quarterdeck.api.project import Project
+from quarterdeck.delivery import manifests
 from quarterdeck.delivery.application_spec import (
     backoff,
     delivery_of,
@@ -42,6 +43,7 @@ from quarterdeck.delivery.inventory import Owner, entries_of
 from quarterdeck.delivery.livecache import LiveCache
 from quarterdeck.delivery.manifests import Obj
 from quarterdeck.delivery.metrics import DRIFT_OBJECTS, OBJECTS_APPLIED, OBJECTS_PRUNED
+from quarterdeck.delivery.parse_worker import ParsePool
 from quarterdeck.delivery.pipeline import Bounds, deliver
 from quarterdeck.delivery.plan import Plan
 from quarterdeck.delivery.project import source_refusal as project_source_refusal
@@ -111,6 +113,8 @@ class Controller:
         # operator passes its flags; tests pass LOCAL_REPOSITORIES)
         self.policy = policy or Policy()
         self.policy = dataclasses.replace(self.policy, cache_dir=cache_dir)
+        if self.policy.isolated_parsing:  # a hostile YAML commit cannot take our memory
+            manifests.isolate(ParsePool())
         self.workers = workers
         self.namespace = namespace  # None watches all namespaces
         self.client = client

@@ -79,17 +79,17 @@ class GuardrailCache:
         try:
             raw = call_api(lambda: [dict(g) for g in self.client.list(GuardrailRes)])
         except ClusterError as err:
-            if err.code == 404:  # the Guardrail CRD is not installed: no guardrails
-                return PolicyView()
-            return PolicyView(error=f"cannot list Guardrails: {err}")
+            if err.code != 404:  # 404: the Guardrail CRD is not installed: no guardrails
+                return PolicyView(error=f"cannot list Guardrails: {err}")
+            raw = []
         except Exception as err:  # the API server is unreachable
             return PolicyView(error=f"cannot list Guardrails: {err}")
         guardrails = tuple(g for g in (self._decode(doc) for doc in raw) if g is not None)
-        if not selects_namespaces(guardrails):
-            return PolicyView(guardrails)
-        try:
+        try:  # always: the labels also say what Pod Security admission will enforce
             namespaces = call_api(lambda: list(self.client.list(Namespace)))
         except Exception as err:
+            if not selects_namespaces(guardrails):
+                return PolicyView(guardrails)  # only the Pod Security prediction is lost
             return PolicyView(error=f"cannot list Namespaces for guardrails: {err}")
         labels = {
             str(n.metadata.name): dict(n.metadata.labels or {}) for n in namespaces if n.metadata

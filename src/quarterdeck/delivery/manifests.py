@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from quarterdeck import kyaml
 from quarterdeck.kyaml import LIMITS, Limits
@@ -62,11 +62,40 @@ def key_of(obj: Obj) -> Key:
     )
 
 
+class Parser(Protocol):
+    """Where parsing happens when not in this process (``parse_worker.ParsePool``)."""
+
+    def parse(self, text: str | bytes, origin: str, limits: Limits) -> list[tuple[Any, str]]: ...
+
+
+#: Set by the operator (``isolate``): manifests are then parsed in worker processes
+#: under memory and time limits; None parses here (the CLI, tests).
+ISOLATION: Parser | None = None
+
+
+def isolate(parser: Parser | None) -> None:
+    """Parse every manifest through ``parser`` from now on (None: in this process)."""
+    global ISOLATION
+    ISOLATION = parser
+
+
 def parse_documents(text: str | bytes, origin: str, limits: Limits = LIMITS) -> list[Manifest]:
     """All objects in a multi-document YAML text; ``v1 List`` objects are expanded.
 
-    Empty documents are skipped. ``origin`` is the file name used in messages.
+    Empty documents are skipped. ``origin`` is the file name used in messages. With
+    ``isolate`` in force the text is parsed in a worker process; the checks on the
+    objects are made here either way.
     """
+    if ISOLATION is None:
+        return parse_here(text, origin, limits)
+    out = [Manifest(obj, where) for obj, where in ISOLATION.parse(text, origin, limits)]
+    for manifest in out:
+        validate(manifest)
+    return out
+
+
+def parse_here(text: str | bytes, origin: str, limits: Limits = LIMITS) -> list[Manifest]:
+    """``parse_documents`` in this process (what a worker runs)."""
     out: list[Manifest] = []
     try:
         docs = kyaml.load_all(text, origin, limits)

@@ -148,7 +148,7 @@ def deliver(
             message = f"revision {revision.sha[:12]}: {refusal}; nothing was applied"
             return _failed(revision, inventory, message, refusal=refusal)
     gate = Gate()
-    if guardrails:
+    if guardrails or namespaces:  # namespaces: their Pod Security labels are predicted too
         checked = _as_applied(cluster, rendered, namespace)
         gate = presync(guardrails, checked, namespaces=namespaces, clock=time.perf_counter)
     if gate.blocked:

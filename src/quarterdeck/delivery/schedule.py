@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from quarterdeck.api.delivery import Application, SourceStatus
 from quarterdeck.api.duration import parse_duration
 from quarterdeck.api.meta import find_condition
+from quarterdeck.audit.incident import paused_for
 from quarterdeck.delivery.manifests import Obj
 
 
@@ -78,6 +79,8 @@ def due(
         return Due(True) if asked else Due(False, interval)
     if asked or memory.generation != app.metadata.generation or memory.attempted != revision:
         return Due(True)
+    if held := paused_for(app.metadata.annotations, now):  # a break-glass incident (audit)
+        return Due(False, min(held, interval))
     if memory.failures:
         wait = retry_delay(parse_duration(app.spec.retry.interval), interval, memory.failures)
     else:

@@ -18,6 +18,7 @@ import msgspec
 from lightkube import operators
 from lightkube.types import on_error_retry
 
+from quarterdeck.audit.heal import audited_heal
 from quarterdeck.delivery.cluster import FIELD_MANAGER, Cluster
 from quarterdeck.delivery.controller import Controller
 from quarterdeck.delivery.inventory import OWNER_NAME_LABEL, Owner, owner_of
@@ -129,7 +130,13 @@ def repair(controller: Controller, owner: Owner) -> bool:
     )
     user = service_account_user(app, controller.policy)
     cluster = controller.direct.impersonating(user) if user else controller.direct
-    result = sync(cluster, memory.desired, inventory, owner, opts)
+    desired = memory.desired
+    healed = audited_heal(  # records the edits; None: paused by an incident (guardrails)
+        controller.direct, owner, inventory, app.metadata.annotations, controller.clock(),
+        lambda: sync(cluster, desired, inventory, owner, opts))
+    if healed is None:
+        return True
+    result = healed
     if not result.drift and result.ok:
         return True
     OBJECTS_APPLIED.labels(str(owner)).inc(len(result.created) + len(result.configured))

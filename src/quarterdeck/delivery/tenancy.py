@@ -31,6 +31,9 @@ class Policy:
     allow_http_sources: bool = False
     cache_dir: Path | None = None  # file:// into the operator's cache is always refused
     default_service_account: str = ""  # lockdown: Applications without one run as this
+    # manifests parsed in worker processes under memory and time limits (parse_worker);
+    # `qd operator` turns it on, in-process callers (tests, the CLI) parse here
+    isolated_parsing: bool = False
 
 
 #: Local (file://) repositories allowed: what tests, benchmarks and demos run with.

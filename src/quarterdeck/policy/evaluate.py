@@ -9,6 +9,7 @@ failurePolicy, and not run again for the rest of the call).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,6 +38,8 @@ from quarterdeck.policy.matching import (
     selectors_match,
     target_of,
 )
+from quarterdeck.policy.pss.admission import message, pod_of
+from quarterdeck.policy.pss.registry import decide
 
 ViolationKind = Literal["violation", "runtime-error", "compile-error", "budget", "params"]
 
@@ -160,6 +163,7 @@ class _Run:
     def __init__(self, budget: Budget, clock: Callable[[], float] | None, report: Report) -> None:
         self.budget, self.clock, self.report = budget, clock, report
         self.tripped: dict[int, str] = {}
+        self.pods: dict[int, tuple[Any, dict[Any, Any]]] = {}
 
     def failure(self, policy: CompiledPolicy, ref: ObjectRef, kind: ViolationKind,
                 message: str, expression: str) -> None:
@@ -188,16 +192,16 @@ class _Run:
                      obj: Mapping[str, Any]) -> None:
         """A `podSecurity` Guardrail: the Pod Security Standards, decided as Kubernetes
         decides them (policy.pss), with Kubernetes' wording."""
-        from quarterdeck.policy.pss.admission import message, pod_of
-        from quarterdeck.policy.pss.registry import decide
-        from quarterdeck.policy.pss.versions import LevelVersion, parse_version
-
         spec = policy.guardrail.spec
         pss = spec.pod_security
-        pod = pod_of(obj)
-        if pss is None or pod is None:
+        if pss is None:
             return
-        decision = decide(LevelVersion(pss.level, parse_version(pss.version)), *pod)
+        if id(obj) not in self.pods:  # each object's pod and check results, once per call
+            self.pods[id(obj)] = (pod_of(obj), {})
+        pod, memo = self.pods[id(obj)]
+        if pod is None:
+            return
+        decision = decide(_level_version(pss.level, pss.version), pod[0], pod[1], memo=memo)
         if not decision.allowed:
             self.report.violations.append(Violation(
                 policy.name, ref, "violation", message(obj, decision), "Forbidden",
@@ -241,6 +245,13 @@ class _Run:
             except (CelEvaluationError, _OverBudget):
                 pass
         return str(cv.validation.message or f"failed expression: {cv.validation.expression}")
+
+
+@functools.lru_cache(maxsize=256)
+def _level_version(level: str, version: str) -> Any:
+    from quarterdeck.policy.pss.versions import LevelVersion, parse_version
+
+    return LevelVersion(level, parse_version(version))  # type: ignore[arg-type]
 
 
 class _OverBudget(Exception):

@@ -76,6 +76,7 @@ class Showback:
         trust_pod_times: bool = True,
         metrics: ShowbackMetrics | None = None,
         notify: Callable[[str, dict[str, Any]], str] | None = None,
+        namespace: str | None = None,
     ) -> None:
         self.client = client
         self.recorder = recorder
@@ -85,16 +86,17 @@ class Showback:
         self.trust_pod_times = trust_pod_times
         self.metrics = metrics
         self.state = ShowbackState()
-        self.pods = informers.informer(Pod)
+        self.pods = informers.informer(Pod, namespace)
         self.nodes = informers.informer(Node)
         self.usage = informers.informer(UsageRecordResource)
         self.pricing = informers.informer(PricingResource)
-        self.policies = informers.informer(IdlePolicyResource)
+        self.policies = informers.informer(IdlePolicyResource, namespace)
         self.budgets = informers.informer(BudgetResource)
         self.objectives = informers.informer(ObjectiveResource)
-        self.workloads = informers.informer(WorkloadResource)
+        self.workloads = informers.informer(WorkloadResource, namespace)
         self.queue: WorkQueue[str] = WorkQueue()
         self.stop_event = threading.Event()
+        self.ready = threading.Event()  # records loaded, passes running
         self.acts = actions.Actions(
             client, recorder, notify, metrics.budget if metrics is not None else None
         )
@@ -103,11 +105,18 @@ class Showback:
     # --- lifecycle ------------------------------------------------------------------
 
     def start(self, timeout: float = 60.0) -> None:
-        """Wait for the caches, load the records the cluster holds, then run passes."""
+        """Run passes in the background, once the caches are in and the records the
+        cluster holds are loaded; returns at once, so a cluster without showback's CRDs
+        or RBAC never holds up the operator's other controllers."""
+        threading.Thread(target=self._run, args=(timeout,), name="showback", daemon=True).start()
+
+    def _run(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         # Workloads are optional (queueing may not be installed): never waited for.
         for inf in (self.pods, self.nodes, self.usage, self.pricing):
             inf.wait_synced(max(0.1, deadline - time.monotonic()))
+        if self.stop_event.is_set():
+            return
         with self.state.lock:
             for obj in self.usage.list():
                 try:
@@ -120,13 +129,9 @@ class Showback:
         self.pods.add_handler(lambda _e, _o: self.queue.add_after(PASS, 0.5))
         for inf in (self.policies, self.budgets, self.pricing):
             inf.add_handler(lambda _e, _o: self.queue.add(PASS))
+        self.ready.set()
         self.queue.add(PASS)
-        threading.Thread(
-            target=run_workers,
-            args=(self.queue, self._handle, 1, self.stop_event),
-            name="showback",
-            daemon=True,
-        ).start()
+        run_workers(self.queue, self._handle, 1, self.stop_event)
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -60,6 +60,7 @@ def start_showback(op: Operator) -> Callable[[float], None]:
         trust_pod_times=isinstance(clock, SystemClock) and not os.environ.get(CLOCK_FILE_ENV),
         metrics=process_metrics(),
         notify=send,
+        namespace=op.config.namespace,
     )
     showback.start()
     attach(showback)

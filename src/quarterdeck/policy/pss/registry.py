@@ -134,12 +134,20 @@ class Decision:
         return ", ".join(f"{r} ({d})" if d else r for _, r, d in self.forbidden)
 
 
-def decide(policy: LevelVersion, meta: c.Obj, spec: c.Obj, cap: int | None = None) -> Decision:
+def decide(policy: LevelVersion, meta: c.Obj, spec: c.Obj, cap: int | None = None,
+           memo: dict[c.CheckFn, c.Finding] | None = None) -> Decision:
     """Judge one pod (metadata and spec) at `policy`; `cap` is the API server's minor
-    version when predicting a cluster (it knows no rules newer than itself)."""
+    version when predicting a cluster (it knows no rules newer than itself). `memo`
+    (one dict per pod) keeps each check's result, so judging the same pod at several
+    levels and versions runs each rule function once."""
     found = []
     for check_id, check in checks_for(policy.level, policy.version.effective(cap)):
-        result = check(meta, spec)
+        if memo is None:
+            result = check(meta, spec)
+        elif check in memo:
+            result = memo[check]
+        else:
+            result = memo[check] = check(meta, spec)
         if result is not None:
             found.append((check_id, result[0] or "unknown forbidden reason", result[1]))
     return Decision(policy, found)

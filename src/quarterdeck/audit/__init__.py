@@ -1,0 +1,1 @@
+"""The audit trail of an Application: what changed its live objects, when, and why."""

@@ -1,0 +1,82 @@
+"""The audit trail's pure parts: incidents, edits from managedFields, the timeline."""
+
+from __future__ import annotations
+
+import pytest
+
+from quarterdeck.api import delivery as api
+from quarterdeck.audit.incident import ANNOTATION, Incident, epoch, incident_of, paused_for
+from quarterdeck.audit.record import Entry, edits, field_paths, new_edits
+from quarterdeck.audit.trail import Commit, parse_span, timeline
+from quarterdeck.delivery.schedule import AppMemory, due
+
+T0 = 1_780_000_000.0  # 2026-05-28T20:26:40Z
+
+
+def test_an_incident_pauses_until_its_end_and_then_by_itself_no_more() -> None:
+    note = {ANNOTATION: Incident("INC-1", T0, T0 + 3600, "ada").to_annotation()}
+    assert paused_for(note, T0 + 10) == pytest.approx(3590)
+    assert paused_for(note, T0 + 3600) == 0.0 and paused_for(note, T0 - 1) == 0.0
+    assert paused_for({ANNOTATION: "not json"}, T0) == 0.0  # never stuck paused
+    assert paused_for({}, T0) == 0.0
+    assert incident_of(note) == Incident("INC-1", T0, T0 + 3600, "ada")
+
+
+def test_an_incident_holds_the_interval_resync_but_not_a_new_revision() -> None:
+    app = api.decode_application({
+        "metadata": {"name": "web", "namespace": "team", "generation": 2, "annotations": {
+            ANNOTATION: Incident("INC-1", T0, T0 + 3600).to_annotation()}},
+        "spec": {"sourceRef": {"name": "repo"}, "interval": "5m"}})
+    memory = AppMemory(last_sync=T0 - 600, generation=2, attempted="abc", revision="abc")
+    held = due(memory, app, "abc", "", recovered=False, exhausted=False, now=T0 + 100)
+    assert not held.now and held.after == 300.0
+    assert due(memory, app, "def", "", recovered=False, exhausted=False, now=T0 + 100).now
+    assert due(memory, app, "abc", "", recovered=False, exhausted=False, now=T0 + 3700).now
+
+
+def _obj(*entries: dict[str, object]) -> dict[str, object]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop", "managedFields": list(entries)}}
+
+
+def test_edits_are_other_managers_writes_with_the_fields_they_own() -> None:
+    ours = {"manager": "quarterdeck-delivery", "operation": "Apply", "time": "2026-12-01T10:00:00Z",
+            "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+    kubectl = {"manager": "kubectl-edit", "operation": "Update", "time": "2026-12-01T11:00:00Z",
+               "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {
+                   'k:{"name":"app"}': {"f:image": {}}}}}}}}
+    controller = {"manager": "kube-controller-manager", "operation": "Update",
+                  "time": "2026-12-01T10:00:01Z",
+                  "fieldsV1": {"f:metadata": {"f:annotations": {
+                      "f:deployment.kubernetes.io/revision": {}}}}}
+    status = {"manager": "kubectl-edit", "operation": "Update", "subresource": "status",
+              "time": "2026-12-01T11:00:00Z", "fieldsV1": {"f:status": {"f:replicas": {}}}}
+    [edit] = edits(_obj(ours, kubectl, controller, status), "quarterdeck-delivery")
+    assert (edit.object, edit.manager) == ("Deployment/shop/web", "kubectl-edit")
+    assert edit.fields == ('spec.template.spec.containers.{"name":"app"}.image',)
+    assert field_paths({"f:data": {".": {}, "f:a": {}}}) == ["data.a"]
+    recorded = [Entry(edit.time, "out-of-band", edit.object, edit.manager)]
+    assert new_edits([edit], recorded) == []
+
+
+def test_timeline_ties_changes_to_commits_and_edits_to_their_managers() -> None:
+    history = [{"revision": "b" * 40, "time": "2026-12-01T10:00:00Z", "result": "Succeeded",
+                "configured": 1},
+               {"revision": "a" * 40, "time": "2026-11-01T10:00:00Z", "result": "Succeeded",
+                "created": 2}]
+    commits = {"b" * 40: Commit("b" * 40, "Ada <ada@example.com>", "bump image\n\nlong")}
+    recorded = [Entry("2026-12-01T11:00:00Z", "out-of-band", "ConfigMap/shop/a", "kubectl-edit",
+                      "Update", ["data.a"], "reverted by self-heal")]
+    now = epoch("2026-12-02T12:00:00Z")
+    lines = timeline("Application/shop/web", history, commits, recorded, [], 7 * 86400, now)
+    assert [(x.change, x.by, x.detail, x.outcome) for x in lines] == [
+        ("commit", "Ada <ada@example.com>", "bbbbbbbbbbbb bump image", "applied: 0 created, "
+         "1 configured, 0 pruned"),
+        ("out-of-band", "kubectl-edit", "Update data.a", "reverted by self-heal")]
+    assert len(timeline("a", history, commits, recorded, [], 60 * 86400, now)) == 3
+
+
+def test_spans() -> None:
+    assert parse_span("30d") == 30 * 86400 and parse_span("90m") == 5400
+    with pytest.raises(ValueError, match=r"e\.g\. 30d"):
+        parse_span("a month")
