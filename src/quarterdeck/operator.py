@@ -31,6 +31,8 @@ from quarterdeck.kube.health import HealthServer
 from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.leader import LeaderElector
 from quarterdeck.kube.supervisor import Supervisor
+from quarterdeck.notify.operator import prepare_notify, start_notify
+from quarterdeck.rollout.operator import start_rollouts
 from quarterdeck.showback.operator import prepare_showback, start_showback
 
 log = structlog.get_logger("quarterdeck.operator")
@@ -238,6 +240,8 @@ def default_controllers(config: OperatorConfig) -> list[ControllerSpec]:
     made: list[ControllerSpec] = []
     if config.delivery:
         made.append(ControllerSpec("delivery", start_delivery, prepare_delivery))
+        made.append(ControllerSpec("notify", start_notify, prepare_notify))  # notify: delivery
+        made.append(ControllerSpec("rollouts", start_rollouts))  # rollouts: delivery
     if config.queueing:
         made.append(ControllerSpec("queueing", start_queueing, prepare_queueing))
     made.append(ControllerSpec("showback", start_showback, prepare_showback))

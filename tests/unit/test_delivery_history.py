@@ -84,3 +84,17 @@ def test_levels_put_every_dependency_first_when_there_is_no_cycle(
     if find_cycle(graph) is None:
         where = {o: i for i, g in enumerate(groups) for o in g}
         assert all(where[d] < where[a] for a, deps in graph.items() for d in deps)
+
+
+def test_every_sync_that_changed_something_is_its_own_entry_with_its_own_time() -> None:
+    first = HistoryEntry(revision=A, time="2026-01-01T00:00:00Z", result="Succeeded", created=2)
+    heal = HistoryEntry(revision=A, time="2026-01-01T00:05:00Z", result="Succeeded", configured=1)
+    history = record(record([], first, 10), heal, 10)
+    assert [(h.time, h.created, h.configured) for h in history] == [
+        ("2026-01-01T00:05:00Z", 0, 1),
+        ("2026-01-01T00:00:00Z", 2, 0),
+    ]
+    noop = HistoryEntry(revision=A, time="2026-01-01T00:10:00Z", result="Succeeded")
+    history = record(history, noop, 10)
+    assert len(history) == 2 and history[0].time == "2026-01-01T00:05:00Z"
+    assert history[0].last_time == "2026-01-01T00:10:00Z" and history[0].attempts == 2

@@ -102,7 +102,8 @@ def test_other_objects_are_skipped_and_remote_clusters_refused() -> None:
         result.skipped[0]
     )
     assert result.skipped[1:] == [
-        "ConfigMap default/x (v1) is not a Flux GitRepository/Kustomization or Argo CD Application"
+        "ConfigMap default/x (v1) is not a Flux GitRepository, HelmRepository, "
+        "Kustomization, HelmRelease or Argo CD Application"
     ]
 
 

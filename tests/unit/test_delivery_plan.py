@@ -209,3 +209,19 @@ def test_plan_never_prunes_what_it_does_not_own_and_respects_stages(
     assert {a.key for a in p.applies} == desired_keys
     if not desired and p.prunes:
         assert allow_empty or not p.ok
+
+
+def test_owned_job_keeps_the_labels_the_api_server_would_have_given_it() -> None:
+    from quarterdeck.delivery.inventory import Owner, stamp
+
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "migrate"},
+        "spec": {"template": {"metadata": {"labels": {"app": "db"}}}},
+    }
+    labels = stamp(job, Owner("ns", "app"))["metadata"]["labels"]
+    assert labels["job-name"] == labels["batch.kubernetes.io/job-name"] == "migrate"
+    assert labels["app"] == "db" and labels["delivery.quarterdeck.dev/name"] == "app"
+    job["metadata"]["labels"] = {"team": "a"}  # labels of its own: the server copies nothing
+    assert "job-name" not in stamp(job, Owner("ns", "app"))["metadata"]["labels"]

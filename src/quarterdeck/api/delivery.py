@@ -15,6 +15,13 @@ from quarterdeck.api.crd import KindSpec, PrinterColumn
 from quarterdeck.api.duration import DURATION_PATTERN
 from quarterdeck.api.meta import Condition, LocalReference, ObjectMeta, ObjectReference
 
+
+def rollout_kinds() -> tuple[KindSpec, ...]:
+    from quarterdeck.api.rollout import KINDS as rollouts
+
+    return rollouts
+
+
 GROUP = "delivery.quarterdeck.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -76,13 +83,50 @@ class Source(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     status: SourceStatus | None = None
 
 
+class ValuesReference(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """Helm values from a key of a ConfigMap or Secret in the Application's namespace."""
+
+    kind: Literal["ConfigMap", "Secret"]
+    name: Annotated[str, msgspec.Meta(min_length=1)]
+    values_key: str = "values.yaml"
+    optional: bool = False
+
+
+class HelmPostRender(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """A kustomize pass over Helm's output (inline fields only: patches, images, labels,
+    commonLabels, commonAnnotations, namePrefix, nameSuffix, replicas)."""
+
+    kustomize: dict[str, Any] = {}
+
+
+class HelmOptions(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """Render the path with Helm: a chart directory, or a chart of a local chart repository."""
+
+    release_name: Annotated[str, msgspec.Meta(description="Default: the chart's name.")] = ""
+    namespace: Annotated[
+        str, msgspec.Meta(description="Helm's --namespace; default: the target namespace.")
+    ] = ""
+    chart: Annotated[
+        str, msgspec.Meta(description="A chart of the chart repository (index.yaml) at path.")
+    ] = ""
+    version: Annotated[str, msgspec.Meta(description="With chart: exact or a range.")] = ""
+    values: dict[str, Any] = {}
+    values_files: Annotated[
+        list[str], msgspec.Meta(description="Relative to the chart; never outside the repo.")
+    ] = []
+    values_from: list[ValuesReference] = []
+    post_render: HelmPostRender | None = None
+    skip_crds: bool = False
+
+
 class RenderOptions(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     """How to turn the checked-out path into objects."""
 
-    type: Literal["auto", "directory", "kustomize"] = "auto"
+    type: Literal["auto", "directory", "kustomize", "helm"] = "auto"
     target_namespace: str = ""
     name_prefix: str = ""
     allow_remote_bases: bool = False
+    helm: HelmOptions | None = None
 
 
 class Destination(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
@@ -200,7 +244,12 @@ class HistoryEntry(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=T
     configured: int = 0
     unchanged: int = 0
     pruned: int = 0
-    attempts: Annotated[int, msgspec.Meta(description="Syncs folded into this entry.")] = 1
+    attempts: Annotated[
+        int, msgspec.Meta(description="Syncs counted on this entry (repeats that changed nothing).")
+    ] = 1
+    last_time: Annotated[
+        str, msgspec.Meta(description="The last repeat's time; ``time`` is the first sync's.")
+    ] = ""
 
 
 class GuardrailWarning(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
@@ -259,7 +308,7 @@ def encode(obj: Source | Application) -> dict[str, Any]:
 
 
 _READY = '.status.conditions[?(@.type=="Ready")]'
-KINDS = (
+KINDS: tuple[KindSpec, ...] = (
     KindSpec(
         Source,
         GROUP,
@@ -290,3 +339,6 @@ KINDS = (
         ),
     ),
 )
+
+# delivery: the Rollout kind lives in quarterdeck.api.rollout (same group), installed with these
+KINDS = (*KINDS, *rollout_kinds())

@@ -99,6 +99,19 @@ def _ensure_binaries(force: bool = False) -> dict[Component, Path]:
         fail(str(e))
 
 
+def _ensure_helm(force: bool) -> tuple[str, Path]:
+    """Build (or verify) the pinned Helm the delivery renderer runs."""
+    from quarterdeck.delivery.helm import HELM
+    from quarterdeck.devcluster import build, cache
+    from quarterdeck.devcluster.gocommand import ensure_command
+    from quarterdeck.devcluster.session import PlainReporter
+
+    try:
+        return HELM.version, ensure_command(HELM, PlainReporter().progress, force=force)
+    except (build.BuildError, cache.CorruptBinaryError) as e:
+        fail(str(e))
+
+
 def _node_specs(specs: list[str], trace: str | None) -> list[pools.NodeSpec]:
     from quarterdeck import kyaml
     from quarterdeck.devcluster import pools, tracedata
@@ -136,6 +149,8 @@ def build_cmd(force: Annotated[bool, typer.Option(help="Rebuild even if cached."
     paths = _ensure_binaries(force)
     for component, path in paths.items():
         typer.echo(f"{component.value:<24} {PINS[component].version:<9} {path}")
+    helm = _ensure_helm(force)  # delivery: Helm for the chart renderer (make test builds it)
+    typer.echo(f"{'helm':<24} {helm[0]:<9} {helm[1]}")
     typer.echo(f"ready in {time.monotonic() - started:.1f}s")
 
 

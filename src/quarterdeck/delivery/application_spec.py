@@ -10,6 +10,7 @@ from quarterdeck.api import delivery as api
 from quarterdeck.api.duration import parse_duration
 from quarterdeck.api.meta import find_condition
 from quarterdeck.delivery.health_cel import HealthRule
+from quarterdeck.delivery.helm import settings_of
 from quarterdeck.delivery.inventory import Owner
 from quarterdeck.delivery.manifests import Key
 from quarterdeck.delivery.pipeline import Target
@@ -43,6 +44,8 @@ def delivery_of(
         target_namespace=spec.render.target_namespace,
         name_prefix=spec.render.name_prefix,
         allow_remote_bases=spec.render.allow_remote_bases,
+        helm=settings_of(spec.render.helm, app.metadata.namespace),  # delivery: helm
+        namespace=spec.render.target_namespace or app.metadata.namespace,
     )
     target = Target(
         src.spec.url,

@@ -239,7 +239,22 @@ _RULES: dict[tuple[str, str], Callable[[Obj], Health]] = {
     ("apiextensions.k8s.io", "CustomResourceDefinition"): _crd,
     ("", "Namespace"): _namespace,
     ("apiregistration.k8s.io", "APIService"): _apiservice,
+    ("delivery.quarterdeck.dev", "Rollout"): lambda obj: _rollout(obj),
 }
+
+
+def _rollout(obj: Obj) -> Health:
+    """A Rollout by the phase its controller writes: Degraded says why it aborted."""
+    status = _status(obj)
+    generation = (obj.get("metadata") or {}).get("generation", 0)
+    message = str(status.get("message") or "")
+    if status.get("observedGeneration", 0) < generation:
+        return Health("Progressing", "rollout controller has not seen this generation yet")
+    if status.get("phase") == "Degraded":
+        return Health("Degraded", message or "rollout aborted")
+    if status.get("phase") == "Healthy":
+        return Health("Healthy", message)
+    return Health("Progressing", message or "rolling out")
 
 
 def health(obj: Obj | None) -> Health:

@@ -19,28 +19,37 @@ class HistoryError(ValueError):
 def record(history: Sequence[HistoryEntry], entry: HistoryEntry, limit: int) -> list[HistoryEntry]:
     """History with ``entry`` first, at most ``limit`` entries.
 
-    A repeat of the newest entry's revision and result replaces it (keeping the
-    counts of the first sync that did the work), so periodic no-op resyncs do not
-    push real changes out of the history.
+    Every sync that changed something (created, configured or pruned an object) is an
+    entry of its own, with its own time: a self-heal re-applying revision A is not the
+    sync that first applied A. Only a repeat that changed nothing (a periodic resync,
+    or the same failure again) is counted on the newest entry, whose ``time`` stays
+    the first sync's and whose ``lastTime`` moves, so no-op resyncs cannot push real
+    changes out of the history.
     """
     rest = list(history)
-    if rest and rest[0].revision == entry.revision and rest[0].result == entry.result:
+    changed = entry.created + entry.configured + entry.pruned
+    if (
+        rest
+        and not changed
+        and rest[0].revision == entry.revision
+        and rest[0].result == entry.result
+        and rest[0].message == entry.message
+    ):
         first = rest.pop(0)
         entry = msgspec.structs.replace(
-            entry,
-            created=first.created + entry.created,
-            configured=first.configured + entry.configured,
-            pruned=first.pruned + entry.pruned,
-            attempts=first.attempts + entry.attempts,
+            first, attempts=first.attempts + entry.attempts, last_time=entry.time
         )
     return [entry, *rest][: max(limit, 1)]
 
 
 def failed_attempts(history: Sequence[HistoryEntry], revision: str) -> int:
     """How many syncs of ``revision`` in a row have failed (0 if the newest succeeded)."""
-    if not history or history[0].revision != revision or history[0].result != "Failed":
-        return 0
-    return history[0].attempts
+    count = 0
+    for entry in history:
+        if entry.revision != revision or entry.result != "Failed":
+            break
+        count += entry.attempts
+    return count
 
 
 def find_revision(history: Sequence[HistoryEntry], revision: str) -> HistoryEntry:

@@ -1,8 +1,10 @@
 """Bring your own definitions: Flux and Argo CD objects turned into ours.
 
 Pure. Flux ``GitRepository`` becomes a Source and ``Kustomization`` an Application;
-an Argo CD ``Application`` becomes both. Every field we cannot honour is listed
-in ``unsupported`` with the object it came from, so nothing is dropped silently.
+an Argo CD ``Application`` becomes both; Helm definitions (``HelmRelease``,
+``HelmRepository``, Argo's ``helm`` source) go through ``imports_helm``. Every field
+we cannot honour is listed in ``unsupported`` with the object it came from, so nothing
+is dropped silently.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quarterdeck.api.delivery import API_VERSION
+from quarterdeck.delivery.imports_helm import MIRROR_PATH, argo_helm, helm_release, helm_repository
 from quarterdeck.delivery.tenancy import mask
 
 Obj = dict[str, Any]
@@ -158,7 +161,7 @@ def _argo_app(obj: Mapping[str, Any], out: Imported) -> None:
     _unsupported(
         obj,
         source,
-        ("repoURL", "targetRevision", "path", "kustomize", "directory"),
+        ("repoURL", "targetRevision", "path", "kustomize", "directory", "helm", "chart"),
         "spec.source.",
         out,
     )
@@ -166,6 +169,12 @@ def _argo_app(obj: Mapping[str, Any], out: Imported) -> None:
     _unsupported(obj, kustomize, ("namePrefix",), "spec.source.kustomize.", out)
     directory = source.get("directory") or {}
     _unsupported(obj, directory, ("recurse",), "spec.source.directory.", out)
+    if source.get("chart"):
+        out.skipped.append(
+            f"{where}: spec.source.chart {source['chart']!r} comes from a chart server; "
+            "quarterdeck renders charts offline from Git: point source.path at the chart in Git"
+        )
+        return
     dest = spec.get("destination") or {}
     if dest.get("server", "") not in IN_CLUSTER or dest.get("name", "") not in IN_CLUSTER:
         cluster = mask(str(dest.get("server") or dest.get("name")))
@@ -197,6 +206,11 @@ def _argo_app(obj: Mapping[str, Any], out: Imported) -> None:
         app_spec["pruneOptions"] = {"allowEmpty": True}
     if kustomize.get("namePrefix"):
         app_spec["render"] = {"namePrefix": kustomize["namePrefix"]}
+    if "helm" in source:
+        app_spec["render"] = {
+            **app_spec.get("render", {}),
+            **argo_helm(source, name, where, out.unsupported),
+        }
     meta = {"name": name, "namespace": namespace}
     out.objects.append(
         {"apiVersion": API_VERSION, "kind": "Source", "metadata": meta, "spec": src_spec}
@@ -209,10 +223,30 @@ def _argo_app(obj: Mapping[str, Any], out: Imported) -> None:
 def convert(documents: Iterable[Mapping[str, Any]]) -> Imported:
     """Our Sources and Applications for the Flux and Argo CD objects in ``documents``."""
     out = Imported()
+    documents = list(documents)
+    mirrors: dict[tuple[str, str], str] = {}
+    for obj in documents:  # HelmRepositories first: HelmReleases point at them
+        if obj.get("kind") == "HelmRepository" and str(obj.get("apiVersion", "")).startswith(
+            "source.toolkit.fluxcd.io/"
+        ):
+            made = helm_repository(obj, out.unsupported, out.skipped)
+            if made is not None:
+                out.objects.append(made)
+                annotations = (obj.get("metadata") or {}).get("annotations") or {}
+                key = (made["metadata"]["namespace"], made["metadata"]["name"])
+                mirrors[key] = str(annotations.get(MIRROR_PATH) or ".")
     for obj in documents:
         group = str(obj.get("apiVersion", "")).rpartition("/")[0]
         kind = obj.get("kind")
-        if group == "source.toolkit.fluxcd.io" and kind == "GitRepository":
+        if group == "source.toolkit.fluxcd.io" and kind == "HelmRepository":
+            continue
+        if group == "helm.toolkit.fluxcd.io" and kind == "HelmRelease":
+            release = helm_release(obj, mirrors, out.unsupported)
+            if release is not None:
+                out.objects.append(release)
+            else:
+                out.skipped.append(f"{_where(obj)}: not imported (see the warnings)")
+        elif group == "source.toolkit.fluxcd.io" and kind == "GitRepository":
             _flux_source(obj, out)
         elif group == "kustomize.toolkit.fluxcd.io" and kind == "Kustomization":
             _flux_app(obj, out)
@@ -220,7 +254,7 @@ def convert(documents: Iterable[Mapping[str, Any]]) -> Imported:
             _argo_app(obj, out)
         else:
             out.skipped.append(
-                f"{_where(obj)} ({obj.get('apiVersion')}) is not a Flux "
-                "GitRepository/Kustomization or Argo CD Application"
+                f"{_where(obj)} ({obj.get('apiVersion')}) is not a Flux GitRepository, "
+                "HelmRepository, Kustomization, HelmRelease or Argo CD Application"
             )
     return out

@@ -68,11 +68,34 @@ def prune_disabled(obj: Mapping[str, Any]) -> bool:
 
 
 def stamp(obj: Obj, owner: Owner) -> Obj:
-    """A copy of ``obj`` labelled as owned by ``owner``."""
+    """A copy of ``obj`` labelled as owned by ``owner`` (see ``job_labels`` for Jobs)."""
     out = copy.deepcopy(obj)
     meta = out.setdefault("metadata", {})
-    meta["labels"] = {**(meta.get("labels") or {}), **owner.labels()}
+    meta["labels"] = {**job_labels(out), **(meta.get("labels") or {}), **owner.labels()}
     return out
+
+
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+def job_labels(obj: Obj) -> dict[str, str]:
+    """The labels the API server would have given a Job that has none of its own.
+
+    The server copies a label-less Job's pod-template labels onto it, with ``job-name``;
+    our owner labels make it label-full, so we write what it would have (``job-name`` and
+    the template's labels). ``controller-uid`` cannot be known before the Job exists:
+    select qd's Jobs by ``job-name``, as kubectl does. Why we keep owner labels rather
+    than annotations (Argo CD 3): docs/delivery.md, "Ownership".
+    """
+    meta = obj.get("metadata") or {}
+    if obj.get("apiVersion") != "batch/v1" or obj.get("kind") != "Job" or meta.get("labels"):
+        return {}
+    name = meta.get("name")
+    template = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
+        "labels"
+    ) or {}
+    out = {str(k): str(v) for k, v in template.items()} if isinstance(template, dict) else {}
+    return {**out, **{label: str(name) for label in JOB_NAME_LABELS}} if name else out
 
 
 def entries_of(objects: Iterable[Obj]) -> list[Entry]:

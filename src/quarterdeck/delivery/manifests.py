@@ -58,7 +58,7 @@ def key_of(obj: Obj) -> Key:
         group_of(str(obj.get("apiVersion", ""))),
         str(obj.get("kind", "")),
         str(meta.get("namespace") or ""),
-        str(meta.get("name", "")),
+        str(meta.get("name") or meta.get("generateName") or ""),  # generateName: hooks only
     )
 
 
@@ -131,11 +131,18 @@ def validate(manifest: Manifest) -> None:
         if not isinstance(obj.get(field), str) or not obj[field]:
             raise ManifestError(f"{where}: object has no {field}")
     meta = obj.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+    if not isinstance(meta, dict):
         raise ManifestError(f"{where}: {obj['kind']} has no metadata.name")
+    if not isinstance(meta.get("name"), str) or not meta["name"]:
+        from quarterdeck.delivery.hooks import is_hook  # hooks may use generateName instead
+
+        prefix = meta.get("generateName")
+        if not (isinstance(prefix, str) and prefix and is_hook(obj)):
+            raise ManifestError(f"{where}: {obj['kind']} has no metadata.name")
     problem = metadata_problem(meta)
     if problem:
-        raise ManifestError(f"{where}: {obj['kind']} {meta['name']}: {problem}")
+        name = meta.get("name") or meta.get("generateName")
+        raise ManifestError(f"{where}: {obj['kind']} {name}: {problem}")
 
 
 _META_STRINGS = ("name", "namespace", "generateName", "uid", "resourceVersion")

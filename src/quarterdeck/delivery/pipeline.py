@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from quarterdeck.api.policy import Guardrail
 from quarterdeck.api.project import Project
 from quarterdeck.delivery.cluster import Cluster, ClusterError, UnknownKind
+from quarterdeck.delivery.helm_values import with_values_from
 from quarterdeck.delivery.inventory import Entry, Owner
 from quarterdeck.delivery.manifests import Obj
 from quarterdeck.delivery.plan import Plan
@@ -133,7 +134,8 @@ def deliver(
         source.refused[walked] = f"revision {revision.sha[:12]}: {err}"
         return _failed(revision, inventory, source.refused[walked])
     try:
-        manifests = render(tree, target.path, target.render, tree_checked=True)
+        rendering = with_values_from(cluster, target.render)  # delivery: helm valuesFrom
+        manifests = render(tree, target.path, rendering, tree_checked=True)
     except RenderError as err:
         return _failed(revision, inventory, f"revision {revision.sha[:12]}: {err}")
     rendered = [m.obj for m in manifests]

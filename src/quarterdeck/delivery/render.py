@@ -3,7 +3,7 @@
 The shell between git and plan. A render stays inside the checked-out tree:
 absolute paths, ``..`` and symlinks that leave it are refused, files and output
 are size-limited, kustomize runs with a time limit, plugins and exec functions
-off, and (unless allowed) no remote bases. Helm plugs in as another ``Renderer``.
+off, and (unless allowed) no remote bases. Helm charts render through ``helm``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from quarterdeck import kyaml
+from quarterdeck.delivery.helm import HelmError, HelmSettings, is_chart, post_render_kustomization
+from quarterdeck.delivery.helm import template as helm_template
 from quarterdeck.delivery.manifests import Manifest, ManifestError, check_unique, parse_documents
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -43,11 +45,13 @@ class Limits:
 class Options:
     """Render options of an Application (``spec.render``)."""
 
-    type: Literal["auto", "directory", "kustomize"] = "auto"
+    type: Literal["auto", "directory", "kustomize", "helm"] = "auto"
     target_namespace: str = ""
     name_prefix: str = ""
     allow_remote_bases: bool = False
     limits: Limits = field(default_factory=Limits)
+    helm: HelmSettings | None = None
+    namespace: str = "default"  # the namespace the objects go to (Helm's --namespace)
 
 
 class Renderer(Protocol):
@@ -330,9 +334,44 @@ class KustomizeRenderer:
         return kustomize_build(target, options, target.relative_to(root).as_posix() or ".")
 
 
+class HelmRenderer:
+    """A chart directory (or a chart of a local chart repository), by real Helm; an
+    optional kustomize post-render over its output."""
+
+    name = "helm"
+
+    def detect(self, target: Path) -> bool:
+        return is_chart(target)
+
+    def render(self, root: Path, target: Path, options: Options) -> list[Manifest]:
+        settings = options.helm or HelmSettings()
+        limits = options.limits
+        try:
+            out = helm_template(
+                root,
+                target,
+                settings,
+                settings.namespace or options.target_namespace or options.namespace,
+                limits.timeout,
+                _limited(limits.max_memory_bytes),
+                limits.max_total_bytes,
+            )
+            if not settings.post_render:
+                return out
+            kustomization = post_render_kustomization(settings.post_render)
+        except HelmError as err:
+            raise RenderError(str(err)) from None
+        origin = f"{target.relative_to(root).as_posix() or '.'} (helm post-render)"
+        with tempfile.TemporaryDirectory(prefix="qd-postrender-") as tmp:
+            (Path(tmp) / "helm-output.yaml").write_text(kyaml.dump_all([m.obj for m in out]))
+            (Path(tmp) / "kustomization.yaml").write_text(kyaml.dump(kustomization))
+            return kustomize_build(Path(tmp), options, origin)
+
+
 RENDERERS: dict[str, Renderer] = {
     "kustomize": KustomizeRenderer(),
     "directory": DirectoryRenderer(),
+    "helm": HelmRenderer(),
 }
 
 
@@ -363,8 +402,10 @@ def render(
     if not tree_checked:
         check_tree(root, opts.limits, path)
     kind = opts.type
+    if kind == "auto" and opts.helm is not None and opts.helm.chart:
+        kind = "helm"  # a chart of the local chart repository at the path
     if kind == "auto":
-        kind = "kustomize" if RENDERERS["kustomize"].detect(target) else "directory"
+        kind = next(k for k in ("kustomize", "helm", "directory") if RENDERERS[k].detect(target))
     try:
         manifests = RENDERERS[kind].render(root, target, opts)
         if opts.target_namespace or opts.name_prefix:

@@ -18,6 +18,8 @@ from quarterdeck.delivery.cluster import Cluster, ClusterError, UnknownKind
 from quarterdeck.delivery.drift import FieldDiff, drift
 from quarterdeck.delivery.health import Health, aggregate, health
 from quarterdeck.delivery.health_cel import HealthRule, health_by_rule, rule_for
+from quarterdeck.delivery.hookrun import HookRun, check, run_phase
+from quarterdeck.delivery.hooks import Hook, HookError, Phase, in_waves, split
 from quarterdeck.delivery.inventory import Entry, Owner, entries_of, next_inventory
 from quarterdeck.delivery.livecache import generation, stale_absence
 from quarterdeck.delivery.manifests import Key, Obj, key_of
@@ -64,6 +66,7 @@ class SyncResult:
     errors: list[str] = field(default_factory=list)
     recreated: list[Key] = field(default_factory=list)
     applied: dict[Key, Obj] = field(default_factory=dict)
+    hooks: list[HookRun] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -193,27 +196,107 @@ def sync(
     owner: Owner,
     opts: SyncOptions | None = None,
 ) -> SyncResult:
-    """Make the cluster match ``desired`` for ``owner``; all-or-nothing up to the dry-run."""
+    """Make the cluster match ``desired`` for ``owner``; all-or-nothing up to the dry-run.
+
+    Hooks (``hooks``) are taken out of ``desired``: PreSync ones run after the dry-run
+    and a failure stops the sync before any change; Sync ones after the last wave,
+    PostSync ones once everything is healthy, SyncFail ones when the sync failed.
+    """
     opts = opts or SyncOptions()
-    p, live, read_errors = make_plan(cluster, desired, inventory, owner, opts)
+    try:
+        resources, hooks = split(desired)
+    except HookError as err:
+        return SyncResult(
+            plan=Plan(errors=(str(err),)), inventory=list(inventory), errors=[str(err)]
+        )
+    p, live, read_errors = make_plan(cluster, resources, inventory, owner, opts)
     result = SyncResult(plan=p, inventory=list(inventory))
     result.errors += read_errors + list(p.errors)
     if result.errors:
         return result
     later = _needs_foundation(p)
     _dry_run(cluster, [a for a in p.applies if a.key not in later], live, result, opts)
+    scoped: frozenset[tuple[str, str]] = frozenset()
+    if hooks and not result.errors:
+        scoped = _hooks_checked(cluster, p, hooks, owner, result, opts)
     if result.errors or opts.dry_run:
         return result
+    deadline = time.monotonic() + opts.timeout
+
+    def phase(name: Phase) -> bool:
+        runs, errors = run_phase(cluster, hooks, name, owner, opts.namespace, scoped, deadline)
+        result.hooks += runs
+        result.errors += errors
+        return not errors
+
+    if phase("PreSync"):
+        _carry_out(cluster, p, live, later, result, opts, lambda: phase("Sync"))
+    if hooks and not result.errors and result.overall.status in ("Healthy", "Suspended"):
+        phase("PostSync")
+    if hooks and result.errors:
+        failed = list(result.errors)
+        phase("SyncFail")
+        result.errors = failed + [e for e in result.errors if e not in failed]
+    return result
+
+
+def _hooks_checked(
+    cluster: Cluster,
+    p: Plan,
+    hooks: Sequence[Hook],
+    owner: Owner,
+    result: SyncResult,
+    opts: SyncOptions,
+) -> frozenset[tuple[str, str]]:
+    """The cluster-scoped kinds among the hooks; errors of hooks that would not create
+    (hooks in a namespace this sync creates are checked when they run)."""
+    try:
+        _, scoped = prepare(cluster, [h.obj for h in hooks], opts.namespace)
+    except UnknownKind as unknown:
+        result.errors.append(str(unknown))
+        return frozenset()
+    created = {a.key.name for a in p.applies if a.kind == "create" and a.key.kind == "Namespace"}
+    checkable = [
+        h
+        for h in hooks
+        if ((h.obj.get("metadata") or {}).get("namespace") or opts.namespace) not in created
+    ]
+    result.errors += check(cluster, checkable, owner, opts.namespace, scoped)
+    return scoped
+
+
+def _carry_out(
+    cluster: Cluster,
+    p: Plan,
+    live: dict[Key, Obj],
+    later: set[Key],
+    result: SyncResult,
+    opts: SyncOptions,
+    sync_hooks: Callable[[], bool],
+) -> None:
+    """Apply wave by wave (a higher sync wave waits for the lower ones to be healthy),
+    run the Sync hooks, prune, and wait for health."""
     if opts.before_changes is not None:
         opts.before_changes(p, result)
-    for wave in p.waves:
-        _apply_wave(cluster, wave, live, result, opts)
-        if result.errors:
-            return result
-        if later and wave[0].stage == 0:  # the foundation exists now: check the rest
-            _dry_run(cluster, [a for a in p.applies if a.key in later], live, result, opts)
+    done: list[Action] = []
+    previous = None
+    for wave_number, wave in in_waves(p.applies):
+        if later and wave[0].stage > 0:  # the foundation (every stage-0 wave) exists now
+            pending = [a for a in p.applies if a.key in later]
+            later.clear()
+            _dry_run(cluster, pending, live, result, opts)
             if result.errors:
-                return result
+                return
+        moving_on = done and wave_number != previous and opts.wait
+        if moving_on and not _wave_healthy(cluster, done, previous or 0, result, opts, live):
+            return
+        previous = wave_number
+        _apply_wave(cluster, wave, live, result, opts)
+        done += wave
+        if result.errors:
+            return
+    if not sync_hooks():
+        return
     _prune(cluster, p, result, opts)
     applied = entries_of(a.obj for a in p.applies)
     failed_prunes = [Entry(a.key, a.api_version) for a in p.prunes if a.key not in result.pruned]
@@ -226,7 +309,29 @@ def sync(
             if k not in mine
         ]
         wait_healthy(cluster, [*p.applies, *extra], result, opts, {**live, **result.applied})
-    return result
+
+
+def _wave_healthy(
+    cluster: Cluster,
+    done: Sequence[Action],
+    wave: int,
+    result: SyncResult,
+    opts: SyncOptions,
+    live: dict[Key, Obj],
+) -> bool:
+    """Wait for the objects applied so far before a higher sync wave starts, as Argo CD
+    does; an error (later waves not applied) when one is not healthy in time."""
+    wait_healthy(cluster, done, result, opts, {**live, **result.applied})
+    bad = [
+        f"{k}: {h.status}{': ' + h.message if h.message else ''}"
+        for k, h in result.health.items()
+        if h.status not in ("Healthy", "Suspended")
+    ]
+    if bad:
+        result.errors.append(
+            f"sync wave {wave} is not healthy, later waves were not applied: " + "; ".join(bad)
+        )
+    return not bad
 
 
 def _apply_wave(

@@ -1,0 +1,1 @@
+"""Progressive delivery: canary and blue/green Rollouts gated by analysis."""
