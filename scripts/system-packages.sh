@@ -6,10 +6,14 @@
 #
 #   prometheus 2.42   the real Prometheus server that showback and rollout analysis
 #                     query on a dev cluster (started by quarterdeck.devcluster.prometheus)
+#   chromium,         the real browser (and its WebDriver) the dashboard's browser test
+#   chromium-driver   drives through Selenium. Not pinned (empty prefix): Debian ships
+#                     chromium's security fixes as new upstream releases and drops the old
+#                     ones from the archive, so a pin would stop working within weeks.
 set -eu
 
 # package and the upstream release (version prefix) it must have
-PACKAGES="prometheus:2.42."
+PACKAGES="prometheus:2.42. chromium: chromium-driver:"
 
 missing=""
 for entry in $PACKAGES; do

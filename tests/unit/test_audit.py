@@ -80,3 +80,17 @@ def test_spans() -> None:
     assert parse_span("30d") == 30 * 86400 and parse_span("90m") == 5400
     with pytest.raises(ValueError, match=r"e\.g\. 30d"):
         parse_span("a month")
+
+
+def test_a_later_sync_of_the_same_revision_is_a_resync() -> None:
+    sha = "c" * 40
+    history = [{"revision": sha, "time": "2026-12-01T10:05:00Z", "result": "Succeeded",
+                "configured": 1},
+               {"revision": sha, "time": "2026-12-01T10:00:00Z", "result": "Succeeded",
+                "created": 1}]
+    commits = {sha: Commit(sha, "Ada <ada@example.com>", "add config")}
+    now = epoch("2026-12-02T12:00:00Z")
+    lines = timeline("Application/shop/web", history, commits, [], [], 7 * 86400, now)
+    assert [(x.change, x.outcome) for x in lines] == [
+        ("commit", "applied: 1 created, 0 configured, 0 pruned"),
+        ("resync", "applied: 0 created, 1 configured, 0 pruned")]

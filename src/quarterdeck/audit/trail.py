@@ -39,7 +39,7 @@ class Line:
     """One change in the timeline."""
 
     time: str
-    change: str  # "commit" | "out-of-band" | "incident"
+    change: str  # "commit" | "resync" | "out-of-band" | "incident"
     object: str  # what changed (an object, or the Application for commits and incidents)
     by: str  # commit author, field manager, or who declared the incident
     detail: str  # commit sha and message, fields edited, incident reason
@@ -49,7 +49,8 @@ class Line:
         return asdict(self)
 
 
-def _commit_line(entry: Mapping[str, Any], commits: Mapping[str, Commit], app: str) -> Line:
+def _commit_line(entry: Mapping[str, Any], commits: Mapping[str, Commit], app: str,
+                 change: str) -> Line:
     sha = str(entry.get("revision", ""))
     commit = commits.get(sha)
     first = commit.message.splitlines()[0] if commit and commit.message else ""
@@ -57,7 +58,7 @@ def _commit_line(entry: Mapping[str, Any], commits: Mapping[str, Commit], app: s
     result = str(entry.get("result", ""))
     outcome = f"applied: {counts}" if result == "Succeeded" else \
         f"failed: {entry.get('message', '')}"[:200]
-    return Line(str(entry.get("time", "")), "commit", app, commit.author if commit else "",
+    return Line(str(entry.get("time", "")), change, app, commit.author if commit else "",
                 f"{sha[:12]} {first}".strip(), outcome)
 
 
@@ -69,12 +70,26 @@ def _entry_line(entry: Entry, app: str) -> Line:
                 f"{entry.operation} {', '.join(entry.fields)}".strip(), entry.outcome)
 
 
+def _sync_lines(app: str, history: Sequence[Mapping[str, Any]],
+                commits: Mapping[str, Commit]) -> list[Line]:
+    """A revision's first sync is its `commit`; a later sync of the same revision that
+    changed live objects again (it took back an edit, or recreated a deleted object) is
+    a `resync`, so each commit is listed once and every change is still on record."""
+    seen: set[str] = set()
+    lines = []
+    for entry in sorted(history, key=lambda h: str(h.get("time", ""))):
+        sha = str(entry.get("revision", ""))
+        lines.append(_commit_line(entry, commits, app, "resync" if sha in seen else "commit"))
+        seen.add(sha)
+    return lines
+
+
 def timeline(app: str, history: Sequence[Mapping[str, Any]], commits: Mapping[str, Commit],
              recorded: Sequence[Entry], live: Sequence[Edit], since: float, now: float
              ) -> list[Line]:
     """Every change within the window, oldest first. Live edits not in the trail were
     never seen by self-heal (it is off, or they predate it): they are still live."""
-    lines = [_commit_line(h, commits, app) for h in history]
+    lines = _sync_lines(app, history, commits)
     lines += [_entry_line(e, app) for e in recorded]
     lines += [Line(e.time, "out-of-band", e.object, e.manager,
                    f"{e.operation} {', '.join(e.fields)}", "still live (not seen by self-heal)")

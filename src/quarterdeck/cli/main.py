@@ -21,6 +21,7 @@ from quarterdeck.cli import (
     showback,
     simulate,
 )
+from quarterdeck.cli.dashboard import dashboard as dashboard_command
 from quarterdeck.cli.demo import demo
 from quarterdeck.cli.options import VersionOpt, version_callback
 
@@ -54,3 +55,4 @@ app.add_typer(queue.app, name="queue")
 app.command("operator")(operator.operator)
 install.register(app)
 showback.register(app)
+app.command("dashboard")(dashboard_command)

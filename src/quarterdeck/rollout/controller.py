@@ -115,13 +115,19 @@ class RolloutController:
             self._delete(name, meta.namespace)
         blue_green = rollout.spec.strategy.blue_green
         if blue_green is not None and decision.service_role:
-            self._patch(
-                "v1",
-                "Service",
-                blue_green.active_service,
-                meta.namespace,
-                {"spec": {"selector": {ROLE_LABEL: decision.service_role}}},
-            )
+            # spec.selector is an atomic map: send it whole, the live keys plus our role
+            key = Key("", "Service", meta.namespace, blue_green.active_service)
+            live = self.cluster.get("v1", key) or {}
+            selector = dict((live.get("spec") or {}).get("selector") or {})
+            if selector.get(ROLE_LABEL) != decision.service_role:
+                selector[ROLE_LABEL] = decision.service_role
+                self._patch(
+                    "v1",
+                    "Service",
+                    blue_green.active_service,
+                    meta.namespace,
+                    {"spec": {"selector": selector}},
+                )
         canary = rollout.spec.strategy.canary
         route = canary.traffic_routing.http_route if canary and canary.traffic_routing else None
         if route is not None and decision.route_weight is not None:

@@ -122,7 +122,8 @@ def _judge(rollout: Rollout, status: RolloutStatus) -> str:
     failed = [m for m in mine if m.phase != "Successful"]
     if len(failed) > analysis.failure_limit:
         return "fail"
-    rounds = len(mine) // len(analysis.metrics)
+    # every metric measured ``count`` times (a Job counts once it has finished)
+    rounds = min(sum(1 for m in mine if m.metric == metric.name) for metric in analysis.metrics)
     return "pass" if rounds >= analysis.count else ""
 
 

@@ -1,0 +1,121 @@
+"""Each page's data for one user: the cache, filtered by what SubjectAccessReview allows,
+turned into plain data by :mod:`quarterdeck.dashboard.views`.
+
+A list shows only the namespaces (or cluster-scoped names) the user may list (or get);
+a single object the user may not get is Forbidden before it is looked up, so a 403 tells
+nothing about whether the object exists.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from lightkube import Client
+from lightkube.types import PatchType
+
+from quarterdeck.dashboard import views
+from quarterdeck.dashboard.access import Access, Ask, User
+from quarterdeck.dashboard.cache import DELIVERY, QUEUEING, DashboardCache
+from quarterdeck.delivery.resources import REQUEST_ANNOTATION, ApplicationRes
+
+
+class Forbidden(Exception):
+    """The user may not do this; the message says what was asked."""
+
+
+class NotFound(Exception):
+    """The object named in the URL does not exist."""
+
+
+def _apps(ns: str, verb: str = "list", name: str = "") -> Ask:
+    return Ask(verb, DELIVERY, "applications", ns, name)
+
+
+class Pages:
+    def __init__(self, cache: DashboardCache, access: Access, client: Client) -> None:
+        self.cache = cache
+        self.access = access
+        self.client = client
+
+    def _require(self, user: User, ask: Ask) -> None:
+        if not self.access.allowed(user, ask):
+            where = f" in namespace {ask.namespace}" if ask.namespace else ""
+            what = f"{ask.resource}/{ask.name}" if ask.name else ask.resource
+            raise Forbidden(f"{user.name} may not {ask.verb} {what}{where}")
+
+    # --- Applications ------------------------------------------------------------------
+
+    def visible_apps(self, user: User) -> list[dict[str, Any]]:
+        if self.access.allowed(user, _apps("")):  # may list them in every namespace
+            return self.cache.applications.list()
+        return [
+            app
+            for ns in self.cache.namespaces_of(self.cache.applications)
+            if self.access.allowed(user, _apps(ns))
+            for app in self.cache.applications.list(ns)
+        ]
+
+    def applications(self, user: User) -> dict[str, Any]:
+        return {"applications": views.app_rows(self.visible_apps(user))}
+
+    def _app(self, user: User, ns: str, name: str, verb: str = "get") -> dict[str, Any]:
+        self._require(user, _apps(ns, verb, name))
+        app = self.cache.applications.get(ns, name)
+        if app is None:
+            raise NotFound(f"application {ns}/{name} not found")
+        return app
+
+    def application(self, user: User, ns: str, name: str) -> dict[str, Any]:
+        app = self._app(user, ns, name)
+        source_name = ((app.get("spec") or {}).get("sourceRef") or {}).get("name", "")
+        source = self.cache.sources.get(ns, source_name) if source_name else None
+        detail = views.app_detail(app, source)
+        detail["canSync"] = self.access.allowed(user, _apps(ns, "patch", name))
+        return {"application": detail}
+
+    def sync(self, user: User, ns: str, name: str) -> str:
+        """Ask delivery to sync now, the way `qd sync APP` does: a new value of the
+        request annotation, which the controller acts on."""
+        self._app(user, ns, name, verb="patch")
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        patch = {"metadata": {"annotations": {REQUEST_ANNOTATION: now}}}
+        self.client.patch(ApplicationRes, name, patch, namespace=ns, patch_type=PatchType.MERGE)
+        return now
+
+    # --- Queues ------------------------------------------------------------------------
+
+    def _queues(self, user: User, only: str = "") -> list[dict[str, Any]]:
+        queues = [
+            q for q in self.cache.cluster_queues.list()
+            if (not only or q["metadata"]["name"] == only)
+            and self.access.allowed(
+                user, Ask("get", QUEUEING, "clusterqueues", "", q["metadata"]["name"]))
+        ]
+        workloads = [
+            w
+            for ns in self.cache.namespaces_of(self.cache.workloads)
+            if self.access.allowed(user, Ask("list", QUEUEING, "workloads", ns))
+            for w in self.cache.workloads.list(ns)
+        ]
+        return views.queue_rows(queues, workloads, self.cache.local_queue_targets())
+
+    def queues(self, user: User) -> dict[str, Any]:
+        return {"queues": self._queues(user)}
+
+    def queue(self, user: User, name: str) -> dict[str, Any]:
+        self._require(user, Ask("get", QUEUEING, "clusterqueues", "", name))
+        if self.cache.cluster_queues.get(None, name) is None:
+            raise NotFound(f"clusterqueue {name} not found")
+        return {"queues": self._queues(user, name)}
+
+    # --- Overview ----------------------------------------------------------------------
+
+    def overview(self, user: User) -> dict[str, Any]:
+        gpus = None
+        if self.access.allowed(user, Ask("list", "", "nodes")) and self.access.allowed(
+            user, Ask("list", "", "pods")
+        ):
+            gpus = views.gpu_totals(self.cache.nodes.list(), self.cache.pods.list())
+        apps = views.app_rows(self.visible_apps(user))
+        return {"overview": views.overview(apps, self._queues(user), gpus)}

@@ -1,0 +1,146 @@
+"""The dashboard's HTTP face: one FastAPI app, HTML pages and their JSON twins.
+
+Every page is a GET with a URL that can be shared; ``?format=json`` gives the same data
+as JSON. The one action (sync) is a POST carrying the session's CSRF token in its form;
+a GET never changes anything. Unknown objects get a 404 page, refused ones a 403 page,
+and an unknown or refused session the sign-in page with the reason.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from quarterdeck.dashboard.access import Access, Session, SignInError
+from quarterdeck.dashboard.pages import Forbidden, NotFound, Pages
+
+COOKIE = "qd_session"
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def _wants_json(request: Request) -> bool:
+    return request.query_params.get("format") == "json"
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site (no `//host`, no scheme) may be a redirect target."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def create_app(pages: Pages, access: Access) -> FastAPI:
+    app = FastAPI(title="quarterdeck", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def render(request: Request, template: str, data: dict[str, Any], status: int = 200,
+               session: Session | None = None) -> Response:
+        if _wants_json(request):
+            return JSONResponse(data, status_code=status)
+        context = {**data, "user": session.user.name if session else "",
+                   "csrf": session.csrf if session else "", "path": request.url.path}
+        return TEMPLATES.TemplateResponse(request, template, context, status_code=status)
+
+    def sign_in_page(request: Request, reason: str, status: int = 401) -> Response:
+        data = {"error": reason, "next": _safe_next(request.url.path)}
+        return render(request, "signin.html", data, status)
+
+    def problem(request: Request, status: int, message: str,
+                session: Session | None = None) -> Response:
+        return render(request, "error.html", {"error": message, "status": status}, status,
+                      session)
+
+    def page(request: Request, template: str, build: Callable[[Session], dict[str, Any]]
+             ) -> Response:
+        """Run `build` for the signed-in user and render it; the sign-in page without a
+        live session, 403/404 pages for Forbidden/NotFound."""
+        try:
+            session = access.session(request.cookies.get(COOKIE, ""))
+        except SignInError as err:
+            return sign_in_page(request, str(err))
+        try:
+            data = build(session)
+        except Forbidden as err:
+            return problem(request, 403, str(err), session)
+        except NotFound as err:
+            return problem(request, 404, str(err), session)
+        return render(request, template, data, session=session)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return problem(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return problem(request, 500, f"internal error: {type(exc).__name__}")
+
+    @app.get("/signin")
+    def signin_form(request: Request, next: str = "/") -> Response:
+        return render(request, "signin.html", {"error": "", "next": _safe_next(next)})
+
+    @app.post("/signin")
+    def signin(request: Request, token: Annotated[str, Form()] = "",
+               next: Annotated[str, Form()] = "/") -> Response:
+        try:
+            sid = access.sign_in(token)
+        except SignInError as err:
+            return render(request, "signin.html", {"error": str(err), "next": _safe_next(next)},
+                          401)
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        response.set_cookie(COOKIE, sid, httponly=True, samesite="strict", path="/")
+        return response
+
+    @app.post("/signout")
+    def signout(request: Request) -> Response:
+        access.sign_out(request.cookies.get(COOKIE, ""))
+        response = RedirectResponse("/signin", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @app.get("/")
+    def overview(request: Request) -> Response:
+        return page(request, "overview.html", lambda s: pages.overview(s.user))
+
+    @app.get("/applications")
+    def applications(request: Request) -> Response:
+        return page(request, "applications.html", lambda s: pages.applications(s.user))
+
+    @app.get("/applications/{namespace}/{name}")
+    def application(request: Request, namespace: str, name: str) -> Response:
+        return page(request, "application.html",
+                    lambda s: pages.application(s.user, namespace, name))
+
+    @app.post("/applications/{namespace}/{name}/sync")
+    def sync(request: Request, namespace: str, name: str,
+             csrf: Annotated[str, Form()] = "") -> Response:
+        try:
+            session = access.session(request.cookies.get(COOKIE, ""))
+        except SignInError as err:
+            return problem(request, 401, str(err))
+        if not csrf or not hmac.compare_digest(csrf, session.csrf):
+            return problem(request, 403, "missing or wrong CSRF token: action refused", session)
+        try:
+            requested = pages.sync(session.user, namespace, name)
+        except Forbidden as err:
+            return problem(request, 403, str(err), session)
+        except NotFound as err:
+            return problem(request, 404, str(err), session)
+        if _wants_json(request):
+            return JSONResponse({"syncRequested": requested})
+        return RedirectResponse(f"/applications/{namespace}/{name}?synced={requested}",
+                                status_code=303)
+
+    @app.get("/queues")
+    def queues(request: Request) -> Response:
+        return page(request, "queues.html", lambda s: pages.queues(s.user))
+
+    @app.get("/queues/{name}")
+    def queue(request: Request, name: str) -> Response:
+        return page(request, "queues.html",
+                    lambda s: pages.queue(s.user, name))
+
+    return app

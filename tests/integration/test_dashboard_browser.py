@@ -1,0 +1,246 @@
+"""The dashboard in real Chromium against the dev cluster, with the operator running
+delivery and queueing: each page renders, the Sync button syncs, team-a's token sees no
+team-b object and gets 403 on team-b's URLs, and a POST without the CSRF token is
+refused. Screenshots of each page go to docs/img/ (referenced from docs/dashboard.md)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lightkube import Client, codecs
+from lightkube.models.authentication_v1 import TokenRequestSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace, ServiceAccount
+from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding
+from queueing_setup import gpu_job, gpu_queue
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from gitrepo import Repo
+from operator_process import OperatorProcess
+from quarterdeck.dashboard.server import DashboardServer
+from quarterdeck.delivery.cluster import Cluster
+from quarterdeck.delivery.controller import ApplicationRes
+from quarterdeck.kube.client import load_client
+from quarterdeck.kube.wait import wait_for
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).parents[2]
+CRDS = ROOT / "deploy" / "crds"
+IMG = ROOT / "docs" / "img"
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+API = "delivery.quarterdeck.dev/v1alpha1"
+
+
+def cm(name: str) -> str:
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: '1'\n"
+
+
+def app_objects(ns: str, url: str) -> list[dict[str, Any]]:
+    return [
+        {"apiVersion": API, "kind": "Source", "metadata": {"name": "repo", "namespace": ns},
+         "spec": {"url": url, "ref": {"branch": "main"}, "interval": "1m"}},
+        {"apiVersion": API, "kind": "Application", "metadata": {"name": "web", "namespace": ns},
+         "spec": {"sourceRef": {"name": "repo"}, "path": "web", "timeout": "30s",
+                  "interval": "10m"}},
+    ]
+
+
+def reader_rbac(ns: str, queue: str) -> list[dict[str, Any]]:
+    """ServiceAccount `viewer` in `ns`: Applications and Workloads of `ns` (and sync them),
+    and the one ClusterQueue `queue`."""
+    rbac = "rbac.authorization.k8s.io/v1"
+    subject = [{"kind": "ServiceAccount", "name": "viewer", "namespace": ns}]
+    role = {"apiVersion": rbac, "kind": "Role", "metadata": {"name": "viewer", "namespace": ns},
+            "rules": [{"apiGroups": ["delivery.quarterdeck.dev"], "resources": ["applications"],
+                       "verbs": ["get", "list", "patch"]},
+                      {"apiGroups": ["queueing.quarterdeck.dev"], "resources": ["workloads"],
+                       "verbs": ["get", "list"]}]}
+    cluster_role = {"apiVersion": rbac, "kind": "ClusterRole", "metadata": {"name": f"{ns}-q"},
+                    "rules": [{"apiGroups": ["queueing.quarterdeck.dev"],
+                               "resources": ["clusterqueues"], "resourceNames": [queue],
+                               "verbs": ["get"]}]}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": "viewer", "namespace": ns}},
+        role,
+        {"apiVersion": rbac, "kind": "RoleBinding", "metadata": {"name": "viewer", "namespace": ns},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "viewer"},
+         "subjects": subject},
+        cluster_role,
+        {"apiVersion": rbac, "kind": "ClusterRoleBinding", "metadata": {"name": f"{ns}-q"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                     "name": f"{ns}-q"},
+         "subjects": subject},
+    ]
+
+
+def token_of(kube: Client, ns: str) -> str:
+    """A 10-minute token of `viewer` in `ns` (TokenRequest)."""
+    spec = TokenRequestSpec(audiences=[], expirationSeconds=600)
+    answer = kube.create(ServiceAccount.Token(metadata=ObjectMeta(), spec=spec), "viewer",
+                         namespace=ns)
+    assert answer.status is not None
+    return str(answer.status.token)
+
+
+def last_sync(kube: Client, ns: str) -> tuple[str, int]:
+    history = dict(kube.get(ApplicationRes, "web", namespace=ns)).get("status", {}).get(
+        "history") or [{}]
+    return str(history[0].get("time", "")), int(history[0].get("attempts", 0))
+
+
+@pytest.fixture(scope="module")
+def platform(dev_cluster: Any, kube: Client, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[dict[str, Any]]:
+    """Two teams with an Application each, team-a's GPU queue with an admitted Job and a
+    waiting one, the operator (delivery for team-a, queueing) and the dashboard."""
+    cluster = Cluster(kube)
+    for path in sorted(CRDS.glob("*.yaml")):
+        cluster.apply(yaml.safe_load(path.read_text()))
+    cluster.wait_established([p.stem for p in CRDS.glob("*.yaml")], timeout=30)
+    suffix = uuid.uuid4().hex[:6]
+    team_a, team_b = f"team-a-{suffix}", f"team-b-{suffix}"
+    tmp = tmp_path_factory.mktemp("dashboard")
+    repo = Repo(tmp / "repo")
+    repo.commit("web: two config maps", {"web/a.yaml": cm("a"), "web/b.yaml": cm("b")})
+    for ns in (team_a, team_b):
+        kube.create(Namespace(metadata=ObjectMeta(name=ns)))
+    operator = OperatorProcess(dev_cluster.kubeconfig, tmp, team_a, "dash",
+                               controllers=("delivery", "queueing"))
+    server = DashboardServer(load_client(dev_cluster.kubeconfig), port=0)
+    try:
+        with gpu_queue(kube, team_a, nominal=8) as queue_a, gpu_queue(kube, team_b, 8) as queue_b:
+            for ns, queue in ((team_a, queue_a), (team_b, queue_b)):
+                for obj in [*app_objects(ns, repo.url), *reader_rbac(ns, queue)]:
+                    kube.apply(codecs.from_dict(obj), field_manager="quarterdeck-tests")
+            for name in ("train-1", "train-2"):
+                kube.create(codecs.from_dict(gpu_job(team_a, name, gpus=8, duration="10m")))
+            operator.start()
+            wait_for(lambda: last_sync(kube, team_a)[0] or None, "team-a's first sync", 60)
+            server.sync_caches(30)
+            server.start()
+            yield {"a": team_a, "b": team_b, "queue_a": queue_a, "queue_b": queue_b,
+                   "url": f"http://127.0.0.1:{server.port}",
+                   "token_a": token_of(kube, team_a)}
+    finally:
+        server.stop()
+        operator.stop()
+        for ns in (team_a, team_b):
+            kube.delete(Namespace, ns)
+            kube.delete(ClusterRole, f"{ns}-q")
+            kube.delete(ClusterRoleBinding, f"{ns}-q")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.fail("chromium and chromedriver are needed: make install installs them")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,800",
+                "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def shot(driver: webdriver.Chrome, name: str) -> None:
+    IMG.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(IMG / f"dashboard-{name}.png"))
+
+
+def text(driver: webdriver.Chrome) -> str:
+    return str(driver.find_element(By.TAG_NAME, "body").text)
+
+
+def fetch(driver: webdriver.Chrome, method: str, path: str, body: str = "") -> tuple[int, str]:
+    """A request from the page itself (same origin, the session cookie included)."""
+    script = """
+        const [method, path, body, done] = arguments;
+        const init = {method, headers: {"Content-Type": "application/x-www-form-urlencoded"}};
+        if (method === "POST") init.body = body;
+        fetch(path, init).then(async r => done([r.status, await r.text()]));
+    """
+    status, answer = driver.execute_async_script(script, method, path, body)
+    return int(status), str(answer)
+
+
+def test_dashboard_pages_access_and_sync_in_chromium(
+    platform: dict[str, Any], browser: webdriver.Chrome, kube: Client
+) -> None:
+    url, a, b = platform["url"], platform["a"], platform["b"]
+    browser.get(f"{url}/")
+    assert "Sign in" in browser.title
+
+    browser.find_element(By.ID, "token").send_keys("not-a-token")
+    browser.find_element(By.ID, "signin").click()
+    assert "token refused" in browser.find_element(By.ID, "reason").text
+    shot(browser, "signin")
+
+    browser.find_element(By.ID, "token").send_keys(platform["token_a"])
+    browser.find_element(By.ID, "signin").click()
+    assert browser.find_element(By.ID, "user").text == f"system:serviceaccount:{a}:viewer"
+    overview = text(browser)
+    assert "Applications: 1" in overview and platform["queue_a"] in overview
+    assert platform["queue_b"] not in overview
+    shot(browser, "overview")
+
+    browser.get(f"{url}/applications")
+    rows = browser.find_element(By.ID, "applications").text
+    assert a in rows and b not in rows
+    shot(browser, "applications")
+
+    browser.get(f"{url}/applications/{a}/web")
+    assert browser.find_element(By.ID, "sync-state").text == "Synced"
+    assert "ConfigMap" in browser.find_element(By.ID, "objects").text
+    before = last_sync(kube, a)
+    browser.find_element(By.ID, "sync").click()
+    wait_for(lambda: last_sync(kube, a) != before or None, "the sync the button asked for", 30)
+    browser.get(f"{url}/applications/{a}/web")
+    assert "Succeeded" in browser.find_element(By.ID, "history").text
+    shot(browser, "application")
+
+    browser.get(f"{url}/queues")
+    queues = text(browser)
+    assert platform["queue_a"] in queues and platform["queue_b"] not in queues
+    seen: list[str] = []
+
+    def waiting_reason() -> str | None:
+        seen[:] = [fetch(browser, "GET", "/queues?format=json")[1]]
+        (queue,) = json.loads(seen[0])["queues"]
+        reasons = [w["reason"] for w in queue["pending"]]
+        return reasons[0] if reasons and reasons[0] != "not yet considered" else None
+
+    try:
+        reason = wait_for(waiting_reason, "the waiting Job's reason", 30)
+    except TimeoutError:
+        pytest.fail(f"no reason for the waiting Job: {seen}")
+    assert "quota" in reason.lower(), reason
+    browser.get(f"{url}/queues")
+    shot(browser, "queues")
+
+    for path in (f"/applications/{b}/web", f"/queues/{platform['queue_b']}"):
+        browser.get(url + path)
+        assert browser.find_element(By.ID, "status").text.startswith("403"), path
+    shot(browser, "forbidden")
+    browser.get(f"{url}/applications/{a}/missing")
+    assert browser.find_element(By.ID, "status").text.startswith("404")
+
+    status, answer = fetch(browser, "GET", "/applications?format=json")
+    assert status == 200 and b not in answer and a in answer
+    status, answer = fetch(browser, "POST", f"/applications/{a}/web/sync")
+    assert status == 403 and "CSRF" in answer
+    status, _ = fetch(browser, "GET", f"/applications/{a}/web/sync")
+    assert status == 405

@@ -1,0 +1,77 @@
+"""The dashboard's pure views: what a page shows from cached objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quarterdeck.dashboard import views
+
+
+def app(ns: str, name: str, **status: Any) -> dict[str, Any]:
+    return {"metadata": {"namespace": ns, "name": name}, "spec": {"sourceRef": {"name": "r"}},
+            "status": status}
+
+
+def test_app_sync_and_health_summarise_the_objects() -> None:
+    never = app("a", "new")
+    synced = app("a", "web", lastAppliedRevision="abc",
+                 resources=[{"health": "Healthy"}, {"health": "Progressing"}])
+    failed = app("a", "bad", conditions=[{"type": "Ready", "status": "False", "message": "x"}])
+    drifted = app("a", "edit", lastAppliedRevision="abc",
+                  resources=[{"sync": "OutOfSync", "health": "Healthy"}])
+    assert [(views.app_sync(a), views.app_health(a)) for a in (never, synced, failed, drifted)] == [
+        ("Unknown", "Unknown"), ("Synced", "Progressing"), ("Failed", "Unknown"),
+        ("OutOfSync", "Healthy"),
+    ]
+    summary = views.overview(views.app_rows([never, synced, drifted]), [], None)
+    assert summary["applications"] == {
+        "total": 3,
+        "health": {"Healthy": 1, "Progressing": 1, "Unknown": 1},
+        "sync": {"OutOfSync": 1, "Synced": 1, "Unknown": 1},
+    }
+
+
+def test_app_detail_shows_the_commit_only_when_it_is_the_applied_one() -> None:
+    a = app("a", "web", lastAppliedRevision="abc",
+            history=[{"revision": "abc", "time": "t", "result": "Succeeded", "attempts": 2}])
+    source = {"status": {"artifact": {"revision": "abc", "author": "Ada", "message": "one"}}}
+    newer = {"status": {"artifact": {"revision": "def", "author": "Bob", "message": "two"}}}
+    assert views.app_detail(a, source)["commit"] == {"author": "Ada", "message": "one"}
+    assert views.app_detail(a, newer)["commit"] == {"author": "", "message": ""}
+    assert views.app_detail(a, None)["history"][0]["attempts"] == 2
+
+
+def test_queue_rows_usage_per_flavor_and_pending_in_order_with_reason() -> None:
+    cq = {"metadata": {"name": "cq"},
+          "spec": {"resourceGroups": [{"flavors": [{"name": "h100", "resources": [
+              {"name": "nvidia.com/gpu", "nominalQuota": 8, "borrowingLimit": "4"}]}]}]},
+          "status": {"admittedWorkloads": 1, "flavorsUsage": [
+              {"name": "h100", "resources": [{"name": "nvidia.com/gpu", "total": "6"}]}]}}
+    waiting = {"reason": "NoQuota", "type": "QuotaReserved", "status": "False",
+               "message": "needs 8"}
+    wl = [
+        {"metadata": {"namespace": "t", "name": "late", "creationTimestamp": "2026-01-02"},
+         "spec": {"queueName": "lq"}, "status": {"conditions": [waiting]}},
+        {"metadata": {"namespace": "t", "name": "early", "creationTimestamp": "2026-01-01"},
+         "spec": {"queueName": "lq"}},
+        {"metadata": {"namespace": "t", "name": "running"}, "spec": {"queueName": "lq"},
+         "status": {"admission": {"clusterQueue": "cq"}}},
+        {"metadata": {"namespace": "other", "name": "elsewhere"}, "spec": {"queueName": "lq"}},
+    ]
+    (row,) = views.queue_rows([cq], wl, {("t", "lq"): "cq"})
+    assert row["usage"] == [{"flavor": "h100", "resource": "nvidia.com/gpu", "used": 6.0,
+                             "nominal": 8.0, "borrowingLimit": 4.0, "percent": 75}]
+    assert [(w["name"], w["reason"]) for w in row["pending"]] == [
+        ("early", "not yet considered"), ("late", "needs 8")]
+
+
+def test_gpu_totals_count_only_pods_holding_a_node() -> None:
+    nodes = [{"status": {"allocatable": {"nvidia.com/gpu": "8"}}}, {"status": {}}]
+
+    def pod(node: str, phase: str, gpus: str) -> dict[str, Any]:
+        return {"spec": {"nodeName": node, "containers": [
+            {"resources": {"requests": {"nvidia.com/gpu": gpus}}}]}, "status": {"phase": phase}}
+
+    pods = [pod("n1", "Running", "4"), pod("n1", "Succeeded", "4"), pod("", "Pending", "8")]
+    assert views.gpu_totals(nodes, pods) == {"total": 8, "allocated": 4, "free": 4}
+    assert views.quantity("500m") == 0.5 and views.quantity("2Gi") == 2 * 2**30
