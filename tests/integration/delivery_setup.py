@@ -10,7 +10,7 @@ import yaml
 from lightkube import Client
 
 from gitrepo import Repo
-from quarterdeck.delivery.cluster import Cluster
+from quarterdeck.kube import crds
 
 ROOT = Path(__file__).parents[2]
 CRDS = ROOT / "deploy" / "crds"
@@ -18,10 +18,10 @@ EXAMPLES = ROOT / "examples" / "delivery"
 
 
 def install_crds(kube: Client) -> None:
-    cluster = Cluster(kube)
-    for path in sorted(CRDS.glob("*.yaml")):
-        cluster.apply(yaml.safe_load(path.read_text()))
-    cluster.wait_established([p.stem for p in CRDS.glob("*.yaml")], timeout=30)
+    """Our CRDs, as the operator installs them: applied, Established, and listable (a
+    kind is refused with 429 "storage is (re)initializing" for a moment after it is
+    Established, and a controller that lists it then would see that, not the kind)."""
+    crds.install_crds(kube, [yaml.safe_load(p.read_text()) for p in sorted(CRDS.glob("*.yaml"))])
 
 
 def source(ns: str, url: str, name: str = "repo") -> dict[str, Any]:

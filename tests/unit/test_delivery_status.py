@@ -104,6 +104,9 @@ def test_blocked_and_stalled() -> None:
     assert conds(waiting)["Reconciling"][0] == "True"
     stalled = blocked_status(app(), "DependencyCycle", "x -> y -> x", "t", stalled=True)
     assert conds(stalled)["Stalled"] == ("True", "DependencyCycle")
+    # Projects that could not be read refuse nothing: the Application waits (Unknown)
+    unread = blocked_status(app(), "ProjectsUnavailable", "cannot list Projects: 429", "t")
+    assert conds(unread)["Ready"] == ("Unknown", "ProjectsUnavailable")
 
 
 def test_spec_errors_name_the_field() -> None:

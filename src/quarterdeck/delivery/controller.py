@@ -62,6 +62,7 @@ from quarterdeck.delivery.source import GitSource, SourceError
 from quarterdeck.delivery.source_fetch import SourceFetcher
 from quarterdeck.delivery.status import (
     PROJECT_REFUSED,
+    PROJECTS_UNAVAILABLE,
     Outcome,
     application_status,
     applying_status,
@@ -287,7 +288,10 @@ class Controller:
         src = sources.get(Owner(ref.namespace or owner.namespace, ref.name))
         if src is None or src.status is None or src.status.artifact is None:
             return self.block(app, "SourceNotReady", f"source {ref.name} has no revision yet")
-        project, refused = self.projects.current().lookup(owner.namespace, app.spec.project)
+        view = self.projects.current()
+        if view.error:  # the API server could not say: wait and look again, refuse nothing
+            return self.block(app, PROJECTS_UNAVAILABLE, view.error)
+        project, refused = view.lookup(owner.namespace, app.spec.project)
         if project is not None:
             refused = project_source_refusal(project, src.spec.url)
         if project is None or refused:  # not stalled: a Project change may lift it

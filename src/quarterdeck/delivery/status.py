@@ -115,6 +115,7 @@ def entries(refs: Sequence[ObjectReference]) -> list[Entry]:
 
 
 PROJECT_REFUSED = "ProjectRefused"  # the reason of Ready=False when a Project refuses
+PROJECTS_UNAVAILABLE = "ProjectsUnavailable"  # Projects could not be read: Ready=Unknown
 
 
 @dataclass
@@ -253,7 +254,8 @@ def blocked_status(
     """Status of an Application that was not synced (dependency, suspend, bad spec)."""
     old = app.status or ApplicationStatus()
     # waiting for something else (fleet: for the destination cluster), not failed
-    waiting = reason in ("DependencyNotReady", "ClusterUnreachable", "ClusterNotRegistered")
+    waiting = reason in ("DependencyNotReady", "ClusterUnreachable", "ClusterNotRegistered",
+                         PROJECTS_UNAVAILABLE)
     ready: ConditionStatus = "False" if stalled or not waiting else "Unknown"
     conds = conditions(
         old.conditions, ready, reason, message, app.metadata.generation, now, stalled=stalled
