@@ -25,7 +25,7 @@ def dashboard(
     """Serve the dashboard: Applications, queues and GPUs, for the user who signs in with a
     Kubernetes bearer token (every read and action checked with SubjectAccessReview)."""
     from quarterdeck.cli.options import client_from, cluster_errors
-    from quarterdeck.dashboard.server import FIELD_MANAGER, DashboardServer
+    from quarterdeck.dashboard.server import FIELD_MANAGER, DashboardServer, ListenError
 
     if not 0 <= port <= 65535:
         raise typer.BadParameter(f"--port {port}: must be 0..65535")
@@ -34,7 +34,16 @@ def dashboard(
             Path(kubeconfig) if kubeconfig else None, context, None, allow_exec,
             field_manager=FIELD_MANAGER,
         )
+    try:
         server = DashboardServer(client, host, port)
+    except ListenError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    try:
         server.sync_caches(sync_timeout)
-    typer.echo(f"dashboard on http://{host}:{port}/ (Ctrl-C stops it)", err=True)
+    except TimeoutError as err:
+        server.stop()
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(3) from None
+    typer.echo(f"dashboard on http://{host}:{server.port}/ (Ctrl-C stops it)", err=True)
     server.run()

@@ -6,6 +6,7 @@ thread with :meth:`DashboardServer.start` and stop it with :meth:`DashboardServe
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import uvicorn
@@ -16,14 +17,34 @@ from quarterdeck.dashboard.cache import DashboardCache
 from quarterdeck.dashboard.pages import Pages
 from quarterdeck.dashboard.web import create_app
 from quarterdeck.kube.informer import SharedInformers
+from quarterdeck.kube.wait import wait_for
 
 FIELD_MANAGER = "quarterdeck-dashboard"
+
+
+class ListenError(Exception):
+    """The address cannot be listened on (in use, not ours); one line."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A bound socket for `host:port`, before anything else starts, so that a port in use
+    is one clear line instead of a server that logs and exits."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise ListenError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    return sock
 
 
 class DashboardServer:
     """The dashboard on `host:port` with its own informers (port 0: any free port)."""
 
     def __init__(self, client: Client, host: str = "127.0.0.1", port: int = 8080) -> None:
+        self.socket = listen(host, port)
         self.informers = SharedInformers(client)
         self.cache = DashboardCache(self.informers)
         self.access = Access(client)
@@ -36,38 +57,35 @@ class DashboardServer:
     def sync_caches(self, timeout: float) -> None:
         self.informers.start()
         if not self.informers.wait_synced(timeout):
-            raise TimeoutError(f"dashboard caches not synced within {timeout:g}s")
+            raise TimeoutError(
+                f"the dashboard's caches did not fill within {timeout:g}s (is the cluster "
+                "reachable, and are quarterdeck's CRDs installed?)"
+            )
 
     @property
     def port(self) -> int:
-        """The bound port (known once started)."""
-        sockets = [s for server in self.server.servers for s in server.sockets]
-        return int(sockets[0].getsockname()[1])
+        """The bound port."""
+        return int(self.socket.getsockname()[1])
 
     def run(self) -> None:
         """Serve in the foreground until interrupted."""
         try:
-            self.server.run()
+            self.server.run(sockets=[self.socket])
         finally:
             self.informers.stop()
 
     def start(self, timeout: float = 10.0) -> None:
-        """Serve from a thread; returns once the socket is bound."""
-        self._thread = threading.Thread(target=self.server.run, name="dashboard", daemon=True)
+        """Serve from a thread; returns once it serves."""
+        self._thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, name="dashboard",
+            daemon=True,
+        )
         self._thread.start()
-        started = threading.Event()
-
-        def bound() -> bool:
-            return bool(self.server.started)
-
-        for _ in range(int(timeout / 0.05)):
-            if bound():
-                return
-            started.wait(0.05)
-        raise TimeoutError("dashboard did not start")
+        wait_for(lambda: self.server.started or None, "the dashboard to serve", timeout, 0.05)
 
     def stop(self) -> None:
         self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(5.0)
         self.informers.stop()
+        self.socket.close()

@@ -31,7 +31,8 @@ def _wants_json(request: Request) -> bool:
 
 def _safe_next(target: str) -> str:
     """Only a path on this site (no `//host`, no scheme) may be a redirect target."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    plain = target.startswith("/") and not target.startswith(("//", "/\\"))
+    return target if plain and "\\" not in target else "/"
 
 
 def create_app(pages: Pages, access: Access) -> FastAPI:
