@@ -14,7 +14,15 @@ that lists every kind first (what every pass did before the caches), and an idle
 cached pass after the Jobs of the first benchmark finished.
 
     python bench/queueing_live_throughput.py throughput --kubeconfig KC [--jobs 2000]
+    python bench/queueing_live_throughput.py pipeline --kubeconfig KC [--jobs 2000]
     python bench/queueing_live_throughput.py pass-cost --kubeconfig KC
+
+`pipeline`: the same Jobs without qd (no queue label, created unsuspended), so the
+dev cluster's job controller, kube-scheduler and kwok alone: the floor any queue in
+front of them can reach on this machine. Both modes print each step's wait per Job
+(created, admitted, pod created, bound, running, succeeded, Job Complete) as this
+process's watches saw it. Use a fresh dev cluster per run: Jobs are not deleted
+(deleting thousands is itself minutes of API server work on a loaded machine).
 """
 
 from __future__ import annotations
@@ -33,21 +41,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-from lightkube import Client, codecs
+from lightkube import ApiError, Client, codecs
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Namespace, Pod
 
-from quarterdeck.api.queueing import GROUP, VERSION
+from quarterdeck.api.queueing import GROUP, VERSION, all_crds
 from quarterdeck.devcluster.stages import DURATION_ANNOTATION
 from quarterdeck.kube.client import load_client
+from quarterdeck.kube.crds import install_crds
 from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.wait import wait_for
 from quarterdeck.queueing import admission
 from quarterdeck.queueing.controller import Controller
 from quarterdeck.queueing.live import LiveView
-from quarterdeck.queueing.operator import install_crds
 
 API = f"{GROUP}/{VERSION}"
 GPU = "nvidia.com/gpu"
@@ -59,7 +67,7 @@ WorkloadRes = create_namespaced_resource(GROUP, VERSION, "Workload", "workloads"
 
 def setup_queues(kube: Client, queues: dict[str, int], cohort: str | None) -> None:
     """Flavor `h100`, one ClusterQueue and namespace (with LocalQueue `q`) per entry."""
-    install_crds(kube)
+    install_crds(kube, all_crds())
     admission.install(kube)
     wait_for(lambda: admission.in_force(kube), "the admission policy", 60)
     kube.apply(
@@ -99,16 +107,13 @@ def setup_queues(kube: Client, queues: dict[str, int], cohort: str | None) -> No
         kube.apply(LocalQueue.from_dict(lq), force=True)
 
 
-def job(namespace: str, name: str, duration: str) -> dict[str, Any]:
+def job(namespace: str, name: str, duration: str, queued: bool = True) -> dict[str, Any]:
     one = {GPU: "1"}
+    labels = {"queueing.quarterdeck.dev/queue-name": "q"} if queued else {}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {"queueing.quarterdeck.dev/queue-name": "q"},
-        },
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {
             "template": {
                 "metadata": {"annotations": {DURATION_ANNOTATION: duration}},
@@ -123,9 +128,28 @@ def job(namespace: str, name: str, duration: str) -> dict[str, Any]:
     }
 
 
-def submit(kube: Client, jobs: list[dict[str, Any]], workers: int = 8) -> None:
+def submit(
+    kube: Client,
+    jobs: list[dict[str, Any]],
+    workers: int = 8,
+    on_created: Callable[[str], object] | None = None,
+) -> None:
+    def one(body: dict[str, Any]) -> None:
+        for _ in range(5):  # a loaded API server can time out; the Job may exist then
+            try:
+                kube.create(codecs.from_dict(body))
+                break
+            except httpx2.TimeoutException:
+                continue
+            except ApiError as err:
+                if err.status.code == 409:
+                    break
+                raise
+        if on_created is not None:
+            on_created(body["metadata"]["name"])
+
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda body: kube.create(codecs.from_dict(body)), jobs))
+        list(pool.map(one, jobs))
 
 
 def _complete(job: dict[str, Any]) -> bool:
@@ -166,28 +190,92 @@ def throughput(kubeconfig: Path, n: int, duration: float) -> None:
             print(f"operator warnings: {len(problems)}", *problems[:5], sep="\n  ")
 
 
-def _run(kube: Client, n: int, duration: float, port: int) -> None:
+class Stages:
+    """When each Job reached each step, as this process's watches first saw it
+    (monotonic seconds after the first submit): where a Job's time goes."""
+
+    STEPS = ("admitted", "pod", "bound", "running", "succeeded", "complete")
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+        self.start = time.monotonic()
+        self.seen: dict[str, dict[str, float]] = {step: {} for step in self.STEPS}
+        self.lock = threading.Lock()
+
+    def mark(self, step: str, job: str | None) -> None:
+        if job in self.names:
+            with self.lock:
+                self.seen[step].setdefault(job, time.monotonic() - self.start)
+
+    def on_pod(self, _: str, pod: dict[str, Any]) -> None:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        job = labels.get("batch.kubernetes.io/job-name")
+        phase = (pod.get("status") or {}).get("phase")
+        self.mark("pod", job)
+        if (pod.get("spec") or {}).get("nodeName"):
+            self.mark("bound", job)
+        if phase in ("Running", "Succeeded"):
+            self.mark("running", job)
+        if phase == "Succeeded":
+            self.mark("succeeded", job)
+
+    def on_job(self, _: str, job: dict[str, Any]) -> None:
+        name = job["metadata"]["name"]
+        if _complete(job):
+            self.mark("complete", name)
+
+    def on_workload(self, _: str, wl: dict[str, Any]) -> None:
+        if _reserved(wl) > 0:
+            self.mark("admitted", wl["metadata"]["name"].removeprefix("job-"))
+
+    def report(self, submitted: dict[str, float]) -> None:
+        """Median and 95th percentile of each step's wait after the step before it."""
+        before = submitted
+        print("step        after       median    p95   (s, per Job, as the watches saw it)")
+        for step in self.STEPS:
+            now = self.seen[step]
+            waits = sorted(now[j] - before[j] for j in now if j in before)
+            if waits:
+                p95 = waits[int(0.95 * (len(waits) - 1))]
+                print(f"  {step:<10} {len(waits):>5}  {statistics.median(waits):8.2f} {p95:6.2f}")
+                before = now
+
+
+def _run(kube: Client, n: int, duration: float, port: int | None, queued: bool = True) -> None:
     informers = SharedInformers(kube)
-    jobs, pods, workloads = (informers.informer(r) for r in (Job, Pod, WorkloadRes))
+    jobs, pods = informers.informer(Job), informers.informer(Pod)
+    workloads = informers.informer(WorkloadRes) if queued else None
+    namespaces = ("team-a", "team-b") if queued else ("pipeline",)
+    run = f"r{int(time.time()) % 100000}"  # fresh names, so runs can follow each other
+    bodies = [
+        job(namespaces[i % len(namespaces)], f"{run}-{i:05d}", f"{duration:g}s", queued)
+        for i in range(n)
+    ]
+    names = {b["metadata"]["name"] for b in bodies}
+    stages = Stages(names)
+    pods.add_handler(stages.on_pod)
+    jobs.add_handler(stages.on_job)
+    if workloads is not None:
+        workloads.add_handler(stages.on_workload)
     informers.start()
     informers.wait_synced(60)
     stop = threading.Event()
-    bodies = [job(("team-a", "team-b")[i % 2], f"j{i:05d}", f"{duration:g}s") for i in range(n)]
     samples: list[tuple[int, int]] = []
 
     def sample() -> None:
         while not stop.wait(0.5):
-            reserved = sum(_reserved(w) for w in workloads.list())
+            reserved = sum(_reserved(w) for w in workloads.list()) if workloads else 0
             running = sum(
                 1 for p in pods.list() if (p.get("status") or {}).get("phase") == "Running"
             )
             samples.append((reserved, running))
 
     threading.Thread(target=sample, daemon=True).start()
-    start = time.monotonic()
-    submit(kube, bodies)
+    load = os.getloadavg()
+    stages.start = start = time.monotonic()
+    created: dict[str, float] = {}
+    submit(kube, bodies, on_created=lambda name: created.setdefault(name, time.monotonic() - start))
     submitted = time.monotonic() - start
-    names = {b["metadata"]["name"] for b in bodies}
 
     def done() -> int:
         return sum(1 for j in jobs.list() if j["metadata"]["name"] in names and _complete(j))
@@ -200,18 +288,32 @@ def _run(kube: Client, n: int, duration: float, port: int) -> None:
     stop.set()
     informers.stop()
     floor = n * duration / 128
-    busy = [(r, u) for r, u in samples if r > 0]
+    busy = [(r, u) for r, u in samples if r > 0 or u > 0]
     reserved = statistics.mean(r for r, _ in busy) if busy else 0.0
     running = statistics.mean(u for _, u in busy) if busy else 0.0
-    metrics = httpx2.get(f"http://127.0.0.1:{port}/metrics").text
-    count = _metric(metrics, "quarterdeck_queueing_pass_seconds_count")
-    total_pass = _metric(metrics, "quarterdeck_queueing_pass_seconds_sum")
-    print(f"jobs {n} x 1 GPU x {duration:g} s on 128 GPUs, two ClusterQueues of 64 in a cohort")
+    what = "through qd operator" if queued else "WITHOUT qd (no queue label, not suspended)"
+    print(f"jobs {n} x 1 GPU x {duration:g} s on 128 GPUs {what}")
+    print(f"load average at start {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
+          f"at end {' '.join(f'{x:.1f}' for x in os.getloadavg())}")  # fmt: skip
     print(f"submitted in {submitted:.1f} s; all succeeded {total:.1f} s after the first submit")
     print(f"floor {floor:.1f} s; ratio {total / floor:.2f}x")
-    print(f"passes {count:.0f}, mean pass {total_pass / max(count, 1) * 1000:.0f} ms")
-    print(f"GPUs reserved {reserved:.1f}, running {running:.1f} on average while busy; idle "
-          f"reserved {100 * (reserved - running) / max(reserved, 1e-9):.1f}%")  # fmt: skip
+    print(f"GPUs running {running:.1f} on average while busy (of 128)")
+    stages.report(created)
+    if port is not None:
+        metrics = httpx2.get(f"http://127.0.0.1:{port}/metrics", timeout=60).text
+        count = _metric(metrics, "quarterdeck_queueing_pass_seconds_count")
+        total_pass = _metric(metrics, "quarterdeck_queueing_pass_seconds_sum")
+        print(f"passes {count:.0f}, mean pass {total_pass / max(count, 1) * 1000:.0f} ms")
+        print(f"GPUs reserved {reserved:.1f} on average while busy; idle reserved "
+              f"{100 * (reserved - running) / max(reserved, 1e-9):.1f}%")  # fmt: skip
+
+
+def pipeline(kubeconfig: Path, n: int, duration: float) -> None:
+    """The same Jobs without qd: the dev cluster's own job controller, scheduler and
+    kwok alone, which bound what any queue in front of them can reach."""
+    kube = load_client(kubeconfig, field_manager="bench")
+    kube.apply(Namespace(metadata=ObjectMeta(name="pipeline")), force=True)
+    _run(kube, n, duration, None, queued=False)
 
 
 def _metric(text: str, name: str) -> float:
@@ -253,10 +355,11 @@ def pass_cost(kubeconfig: Path, running: int, pending: int) -> None:
     time.sleep(2)  # let the watches deliver the writes of that pass
     calls = _counted(kube)
     rows = []
-    for label, make in (
+    makers: tuple[tuple[str, Callable[[], Controller]], ...] = (
         ("cached (operator)", lambda: controller),
         ("list every kind first", lambda: _listing(kube)),
-    ):
+    )
+    for label, make in makers:
         for _ in range(3):
             ctrl = make()
             before, cpu = calls(), time.process_time()
@@ -277,7 +380,7 @@ def _listing(kube: Client) -> Controller:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("throughput", "pass-cost"))
+    parser.add_argument("what", choices=("throughput", "pipeline", "pass-cost"))
     parser.add_argument("--kubeconfig", type=Path, required=True)
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=5.0)
@@ -286,6 +389,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.what == "throughput":
         throughput(args.kubeconfig, args.jobs, args.duration)
+    elif args.what == "pipeline":
+        pipeline(args.kubeconfig, args.jobs, args.duration)
     else:
         pass_cost(args.kubeconfig, args.running, args.pending)
 

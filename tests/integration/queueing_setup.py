@@ -25,8 +25,9 @@ from lightkube.types import CascadeType, PatchType
 from quarterdeck.api.queueing import GROUP, VERSION, all_crds
 from quarterdeck.devcluster.stages import DURATION_ANNOTATION
 from quarterdeck.kube.wait import wait_for
-from quarterdeck.queueing.controller import PassReport, reconcile_once
+from quarterdeck.queueing.controller import reconcile_once
 from quarterdeck.queueing.live import read_objects
+from quarterdeck.queueing.writes import PassReport
 
 API = f"{GROUP}/{VERSION}"
 Flavor = create_global_resource(GROUP, VERSION, "ResourceFlavor", "resourceflavors")

@@ -30,7 +30,8 @@ pytestmark = pytest.mark.integration
 
 
 def _plain_job(namespace: str, name: str) -> dict[str, Any]:
-    body = gpu_job(namespace, name, gpus=0, suspend=False)
+    # An hour long: a Job that finished before the pass would have nothing to suspend.
+    body = gpu_job(namespace, name, gpus=0, suspend=False, duration="1h")
     del body["metadata"]["labels"]
     return body
 

@@ -32,7 +32,8 @@ from queueing_setup import (
 
 from quarterdeck.api.queueing import GROUP, VERSION
 from quarterdeck.kube.wait import wait_for
-from quarterdeck.queueing.controller import PassReport, reconcile_once
+from quarterdeck.queueing.controller import reconcile_once
+from quarterdeck.queueing.writes import PassReport
 
 pytestmark = pytest.mark.integration
 PriorityClass = create_global_resource(

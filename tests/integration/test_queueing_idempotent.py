@@ -26,8 +26,9 @@ from queueing_setup import (
     workload,
 )
 
-from quarterdeck.queueing.controller import Controller, PassReport, reconcile_once
+from quarterdeck.queueing.controller import Controller, reconcile_once
 from quarterdeck.queueing.live import read_view
+from quarterdeck.queueing.writes import PassReport
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +43,7 @@ def test_a_pass_killed_before_unsuspending_is_completed_by_the_next(
     with gpu_queue(kube, namespace, nominal=8) as cq:
         kube.create(codecs.from_dict(gpu_job(namespace, "train", duration="10m")))
         controller = Controller(kube, read_view(kube))
-        patch_job = controller._patch_job
+        patch_job = controller.writes.patch_job
 
         def die_on_unsuspend(
             job: dict[str, Any], patch: dict[str, Any], report: PassReport
@@ -51,7 +52,7 @@ def test_a_pass_killed_before_unsuspending_is_completed_by_the_next(
                 raise Killed
             return patch_job(job, patch, report)
 
-        monkeypatch.setattr(controller, "_patch_job", die_on_unsuspend)
+        monkeypatch.setattr(controller.writes, "patch_job", die_on_unsuspend)
         with pytest.raises(Killed):
             controller.reconcile(time.time())
         wl = workload(kube, namespace, "job-train")

@@ -29,10 +29,12 @@ from queueing_setup import (
 )
 
 from quarterdeck.api.queueing import GROUP, VERSION
+from quarterdeck.devcluster.stages import DURATION_ANNOTATION
 from quarterdeck.kube.wait import wait_for
-from quarterdeck.queueing.controller import PassReport, reconcile_once
+from quarterdeck.queueing.controller import reconcile_once
 from quarterdeck.queueing.jobs import GATE
 from quarterdeck.queueing.metrics import QueueMetrics
+from quarterdeck.queueing.writes import PassReport
 
 pytestmark = pytest.mark.integration
 
@@ -197,6 +199,8 @@ def _labelled_job(namespace: str, name: str, priority_class: str) -> dict[str, A
     job["metadata"]["name"] = name
     job["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] = priority_class
     job["spec"]["parallelism"] = job["spec"]["completions"] = 1
+    # An hour long: a victim whose pod already succeeded would be Finished, not preempted.
+    job["spec"]["template"]["metadata"] = {"annotations": {DURATION_ANNOTATION: "1h"}}
     return job
 
 

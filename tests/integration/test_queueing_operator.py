@@ -53,15 +53,18 @@ class Operator:
         ]  # fmt: skip
         self.log = workdir / "operator.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.logged = 0  # bytes of the log written by earlier runs
 
     def start(self) -> None:
+        self.logged = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             env = os.environ | {"PYTHONUNBUFFERED": "1"}
             self.proc = subprocess.Popen(self.args, stdout=out, stderr=out, env=env)
 
     def ready(self) -> bool:
-        """The operator logged that queueing is ready (caches synced, policy in force)."""
-        return self.log.exists() and b"queueing  ready" in self.log.read_bytes()
+        """This run of the operator logged that queueing is ready (caches synced, policy
+        in force); a restarted one is not ready on its predecessor's line."""
+        return self.log.exists() and b"queueing  ready" in self.log.read_bytes()[self.logged :]
 
     def stop(self) -> int:
         """Interrupt it (as Ctrl-C would) and wait."""
@@ -120,6 +123,18 @@ def _workload(kube: Client, namespace: str, name: str) -> dict[str, Any]:
         return {}
 
 
+def _pod_ended(kube: Client, namespace: str, job: dict[str, Any]) -> datetime:
+    """When the last container of the Job's pods terminated."""
+    selector = {"batch.kubernetes.io/job-name": job["metadata"]["name"]}
+    ends = [
+        _time(c["state"]["terminated"]["finishedAt"])
+        for pod in kube.list(Pod, namespace=namespace, labels=selector)
+        for c in as_dict(pod)["status"].get("containerStatuses") or []
+        if "terminated" in c.get("state", {})
+    ]
+    return max(ends)
+
+
 def _time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -129,7 +144,7 @@ def test_operator_admits_runs_and_frees_quota_and_survives_a_restart(
 ) -> None:
     with gpu_queue(kube, namespace, nominal=8) as cq:
         operator.start()
-        wait_for(operator.ready, "the operator to report ready", 60, interval=0.001)
+        wait_for(operator.ready, "the operator to report ready", 180, interval=0.001)
         for name in ("first", "second"):  # not suspended: the admission policy does that
             body = gpu_job(namespace, name, duration="2s", suspend=False)
             stored = as_dict(kube.create(codecs.from_dict(body)))
@@ -141,9 +156,10 @@ def test_operator_admits_runs_and_frees_quota_and_survives_a_restart(
 
         first = wait_for(lambda: complete("first"), "the first Job to complete", 90)
         second = wait_for(lambda: complete("second"), "the second Job to complete", 90)
-        # 8 GPUs of quota for two 8-GPU Jobs: one ran after the other.
+        # 8 GPUs of quota for two 8-GPU Jobs: one ran after the other's pod ended (its
+        # quota is free then, before the job controller marks the Job Complete).
         earlier, later = sorted((first, second), key=lambda j: j["status"]["startTime"])
-        assert _time(later["status"]["startTime"]) >= _time(earlier["status"]["completionTime"])
+        assert _time(later["status"]["startTime"]) >= _pod_ended(kube, namespace, earlier)
         for name in ("first", "second"):
 
             def finished(key: str = f"job-{name}") -> dict[str, Any] | None:
@@ -183,7 +199,7 @@ def test_operator_admits_runs_and_frees_quota_and_survives_a_restart(
         assert not as_dict(kube.create(codecs.from_dict(plain)))["spec"].get("suspend")
 
         operator.start()
-        wait_for(operator.ready, "the restarted operator to report ready", 60)
+        wait_for(operator.ready, "the restarted operator to report ready", 180)
 
         def waiting() -> dict[str, Any] | None:
             reserved = conditions(_workload(kube, namespace, "job-late")).get("QuotaReserved")

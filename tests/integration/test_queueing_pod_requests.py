@@ -4,14 +4,31 @@ A native sidecar (an init container with `restartPolicy: Always`) runs beside th
 trainer for the pod's whole life, so its GPU adds to the trainer's: a Job of one pod
 with a 4-GPU trainer and a 1-GPU sidecar uses 5 GPUs of its ClusterQueue (counted as
 an ordinary init container it would be max(4, 1) = 4), and its pod is bound.
+
+GPUs asked for through Dynamic Resource Allocation (a ResourceClaimTemplate naming
+the DeviceClass `gpu.nvidia.com` with a count) are charged as `nvidia.com/gpu`; a
+claim for a DeviceClass no ClusterQueue covers leaves the Workload pending, saying so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from lightkube import Client, codecs
+from lightkube.generic_resource import create_global_resource
 from lightkube.resources.core_v1 import Pod
-from queueing_setup import as_dict, cq_usage, gpu_job, gpu_queue, passes_until, workload
+from lightkube.resources.resource_v1 import ResourceClaimTemplate
+from queueing_setup import (
+    as_dict,
+    conditions,
+    cq_usage,
+    gpu_job,
+    gpu_queue,
+    passes_until,
+    workload,
+)
 
 from quarterdeck.kube.wait import wait_for
 
@@ -47,3 +64,70 @@ def test_a_native_sidecar_is_charged_beside_the_main_container(
             return next((p["spec"].get("nodeName") for p in pods), None)
 
         assert wait_for(bound, "the pod to be bound", 30)
+
+
+DeviceClass = create_global_resource("resource.k8s.io", "v1", "DeviceClass", "deviceclasses")
+
+
+def _claim_template(namespace: str, name: str, device_class: str, count: int) -> Any:
+    request = {"name": "gpus", "exactly": {"deviceClassName": device_class, "count": count}}
+    return ResourceClaimTemplate.from_dict(
+        {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "ResourceClaimTemplate",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"spec": {"devices": {"requests": [request]}}},
+        }
+    )
+
+
+def _claiming_job(namespace: str, name: str, template: str) -> Any:
+    """A Job of one pod whose trainer asks for its GPUs through a ResourceClaimTemplate."""
+    body = gpu_job(namespace, name, gpus=0, duration="10m")
+    spec = body["spec"]["template"]["spec"]
+    spec["resourceClaims"] = [{"name": "gpus", "resourceClaimTemplateName": template}]
+    (trainer,) = spec["containers"]
+    trainer["resources"] = {"claims": [{"name": "gpus"}]}
+    return codecs.from_dict(body)
+
+
+@pytest.fixture
+def gpu_device_class(kube: Client) -> Iterator[str]:
+    """NVIDIA's DRA DeviceClass (no driver on the dev cluster publishes its devices)."""
+    body = {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "DeviceClass",
+        "metadata": {"name": "gpu.nvidia.com"},
+        "spec": {"selectors": [{"cel": {"expression": "device.driver == 'gpu.nvidia.com'"}}]},
+    }
+    kube.apply(DeviceClass.from_dict(body), force=True)
+    yield "gpu.nvidia.com"
+    kube.delete(DeviceClass, "gpu.nvidia.com")
+
+
+def test_gpus_claimed_through_dra_are_charged_like_nvidia_gpu(
+    kube: Client, namespace: str, gpu_device_class: str
+) -> None:
+    with gpu_queue(kube, namespace, nominal=8) as cq:
+        kube.create(_claim_template(namespace, "two-gpus", gpu_device_class, 2))
+        kube.create(_claiming_job(namespace, "claims", "two-gpus"))
+        key = f"{namespace}/job-claims"
+        passes_until(kube, lambda reports: key in reports[-1].admitted or None, "admission")
+        (psa,) = workload(kube, namespace, "job-claims")["status"]["admission"]["podSetAssignments"]
+        assert str(psa["resourceUsage"]["nvidia.com/gpu"]) == "2"
+        assert cq_usage(kube, cq) == (2, 1)
+
+
+def test_a_claim_for_a_device_class_no_flavor_covers_stays_pending_with_that_reason(
+    kube: Client, namespace: str
+) -> None:
+    with gpu_queue(kube, namespace, nominal=8) as cq:
+        kube.create(_claim_template(namespace, "fpga", "fpga.example.com", 1))
+        kube.create(_claiming_job(namespace, "fpga", "fpga"))
+        key = f"{namespace}/job-fpga"
+        passes_until(kube, lambda reports: key in reports[-1].pending or None, "pending")
+        reserved = conditions(workload(kube, namespace, "job-fpga"))["QuotaReserved"]
+        assert reserved["status"] == "False"
+        assert "fpga.example.com" in reserved["message"], reserved
+        assert "not covered" in reserved["message"], reserved
+        assert cq_usage(kube, cq) == (0, 0)

@@ -22,7 +22,8 @@ from queueing_setup import (
     workload,
 )
 
-from quarterdeck.queueing.controller import PassReport, reconcile_once
+from quarterdeck.queueing.controller import reconcile_once
+from quarterdeck.queueing.writes import PassReport
 
 pytestmark = pytest.mark.integration
 

@@ -163,6 +163,8 @@ def _covered(data: Any, schema: dict[str, Any], path: str) -> None:
 def test_generated_crds_are_structural_and_cover_the_objects() -> None:
     crds = {c["spec"]["names"]["kind"]: c for c in all_crds()}
     assert set(crds) == {
+        "AdmissionCheck",
+        "ProvisioningRequestConfig",
         "ResourceFlavor",
         "Topology",
         "ClusterQueue",

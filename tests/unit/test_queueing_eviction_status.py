@@ -16,11 +16,11 @@ from queueing_scenarios import job, queue, running, world
 from quarterdeck.api.meta import ObjectMeta
 from quarterdeck.api.queueing.workload import PodSet, Workload, WorkloadSpec, WorkloadStatus
 from quarterdeck.queueing import cycle
-from quarterdeck.queueing.controller import PassReport
 from quarterdeck.queueing.decisions import Admit, Pending, Preempt
 from quarterdeck.queueing.operator import describe
 from quarterdeck.queueing.snapshot import snapshot_from_objects
 from quarterdeck.queueing.status import quota_released, stopping, workload_status
+from quarterdeck.queueing.writes import PassReport
 
 NOW = "2026-11-21T07:00:00Z"
 

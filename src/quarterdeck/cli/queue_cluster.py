@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from quarterdeck.queueing import Decisions, Snapshot
 
 KubeOption = KubeconfigOpt
+Told = dict[str, str]  # workload key -> its Admitted condition's message
 
 
 def register(app: typer.Typer) -> None:
@@ -35,25 +36,41 @@ def register(app: typer.Typer) -> None:
     app.command("list")(list_queues)
     app.command()(pending)
     app.command()(why)
+    app.command()(check)
     app.command()(reconcile)
 
 
-def _live(kubeconfig: ClientSettings | Path | None) -> tuple[Snapshot, Decisions]:
-    """The live snapshot and what a cycle would decide on it now (nothing is changed)."""
+def _live(kubeconfig: ClientSettings | Path | None) -> tuple[Snapshot, Decisions, Told]:
+    """The live snapshot under the cluster's QueueingConfig, what a cycle would decide
+    on it now (nothing is changed), and what the Workloads' Admitted conditions say."""
+    from quarterdeck.api.queueing.workload import ADMITTED
+    from quarterdeck.api.queueing.workload import Workload as ApiWorkload
     from quarterdeck.cli.options import cluster_errors, connect
-    from quarterdeck.queueing import GpuPlacer, cycle
-    from quarterdeck.queueing.live import QueueingNotInstalledError, read_snapshot
+    from quarterdeck.queueing import cycle
+    from quarterdeck.queueing.config import DEFAULT, configure, placer_from
+    from quarterdeck.queueing.live import QueueingNotInstalledError, read_view
 
     client = connect(kubeconfig, field_manager="quarterdeck-queueing")
     try:
         with cluster_errors("queueing objects"):
-            snapshot, _, problems = read_snapshot(client, now=time.time())
+            view = read_view(client)
+            snapshot, objects, problems = view.snapshot(time.time())
     except QueueingNotInstalledError as err:
         fail(str(err))
-    for problem in problems:
-        note(f"warning: left out {problem}")
-    placer = GpuPlacer() if snapshot.nodes else None
-    return snapshot, cycle(snapshot, placer)
+    config, problem = view.config()
+    for line in [*problems, *([problem] if problem else [])]:
+        note(f"warning: left out {line}")
+    snapshot = snapshot if config is DEFAULT else configure(snapshot, config)
+    told = {
+        f"{o.metadata.namespace}/{o.metadata.name}": cond.message
+        for o in objects
+        if isinstance(o, ApiWorkload)
+        and o.status is not None
+        and (cond := o.status.condition(ADMITTED)) is not None
+        and cond.status == "True"
+    }
+    placer = placer_from(config) if snapshot.nodes else None
+    return snapshot, cycle(snapshot, placer), told
 
 
 def list_queues(
@@ -69,7 +86,7 @@ def list_queues(
     from quarterdeck.queueing.status import cluster_queue_status
 
     settings, _ = target(kubeconfig, context, None, allow_exec_plugins)
-    snapshot, _ = _live(settings)
+    snapshot, _, _ = _live(settings)
     status = cluster_queue_status(snapshot, Decisions())
     rows: list[dict[str, Any]] = []
     for name, cq in sorted(snapshot.cluster_queues.items()):
@@ -116,8 +133,14 @@ def list_queues(
             for u in r["usage"]
         )  # a plain cell: the bars' [#...] are text, not rich markup
         lines.append(
-            [r["name"], r["cohort"] or "", r["strategy"], str(r["pending"]), str(r["admitted"]),
-             bars]
+            [
+                r["name"],
+                r["cohort"] or "",
+                r["strategy"],
+                str(r["pending"]),
+                str(r["admitted"]),
+                bars,
+            ]
         )
     table(["name", "cohort", "strategy", "pending", "admitted", "usage"], lines)
 
@@ -131,7 +154,7 @@ def pending(
 ) -> None:
     """Workloads not running, in queue order, with what the next cycle would do and why."""
     settings, _ = target(kubeconfig, context, None, allow_exec_plugins)
-    snapshot, decisions = _live(settings)
+    snapshot, decisions, _ = _live(settings)
     if queue is not None and queue not in snapshot.cluster_queues:
         fail(f"ClusterQueue {queue} not found")
     data = decisions.to_data()
@@ -147,8 +170,10 @@ def pending(
     rows = [r for r in rows if queue is None or r["clusterQueue"] == queue]
     if emit(rows, output):
         return
-    table(["workload", "cluster queue", "reason", "message"],
-          [[r["workload"], r["clusterQueue"], r["reason"], r["message"]] for r in rows])
+    table(
+        ["workload", "cluster queue", "reason", "message"],
+        [[r["workload"], r["clusterQueue"], r["reason"], r["message"]] for r in rows],
+    )
 
 
 def why(
@@ -163,19 +188,91 @@ def why(
 ) -> None:
     """Why a workload is pending (or where it runs), as of now."""
     settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
-    snapshot, decisions = _live(settings)
-    answers = _answers(snapshot, decisions)
+    snapshot, decisions, told = _live(settings)
+    answers = _answers(snapshot, decisions, told)
     key = next((k for k in _candidates(namespace, workload) if k in answers), None)
     if key is None:
         here = sorted(k.split("/", 1)[1] for k in answers if k.startswith(f"{namespace}/"))
         hint = f"; workloads there: {', '.join(here[:5])}" if here else ""
-        fail(f"no workload {workload!r} in namespace {namespace} (give a Workload name, a Job "
-             f"name or job/NAME; `qd get workloads -n {namespace}` lists them){hint}")
+        fail(
+            f"no workload {workload!r} in namespace {namespace} (give a Workload name, a Job "
+            f"name or job/NAME; `qd get workloads -n {namespace}` lists them){hint}"
+        )
     answer = answers[key]
     if emit(answer, output):
         return
     typer.echo(f"{key} ({answer['clusterQueue']}): {answer['state']}")
     typer.echo(answer["message"])
+
+
+CHECK_STATES = ("Ready", "Retry", "Rejected", "Pending")
+
+
+def check(
+    workload: Annotated[
+        str, typer.Argument(metavar="WORKLOAD|JOB", help="A Workload, a Job or job/NAME.")
+    ],
+    name: Annotated[str, typer.Argument(metavar="CHECK", help="The AdmissionCheck.")],
+    state: Annotated[
+        str, typer.Option(help="Ready (admit), Retry (requeue), Rejected or Pending.")
+    ] = "Ready",
+    message: Annotated[str, typer.Option(help="Why, for `qd queue why`.")] = "",
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeOption = None,
+    context: ContextOpt = None,
+    allow_exec_plugins: AllowExecOpt = False,
+) -> None:
+    """Set a manual AdmissionCheck's verdict on a workload (the operator acts on it)."""
+    import msgspec
+    from lightkube import ApiError
+
+    from quarterdeck.api.queueing.check import MANUAL
+    from quarterdeck.api.queueing.workload import WorkloadStatus
+    from quarterdeck.cli.options import cluster_errors, connect
+    from quarterdeck.queueing.store import Writer
+    from quarterdeck.queueing.writes import AdmissionCheckResource, WorkloadResource
+
+    if state not in CHECK_STATES:
+        fail(f"--state: unknown state {state!r}; choose from {', '.join(CHECK_STATES)}")
+    settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
+    client = connect(settings, field_manager="quarterdeck-queueing")
+    with cluster_errors("queueing objects"):
+        try:
+            ac = client.get(AdmissionCheckResource, name)
+        except ApiError as err:
+            if err.status.code == 404:
+                fail(f"AdmissionCheck {name} not found")
+            raise
+        controller = (ac.get("spec") or {}).get("controllerName")
+        if controller != MANUAL:
+            fail(f"AdmissionCheck {name} is set by controller {controller}, not by hand")
+        found = None
+        for key in _candidates(namespace, workload):
+            try:
+                found = client.get(WorkloadResource, key.split("/", 1)[1], namespace=namespace)
+                break
+            except ApiError as err:
+                if err.status.code != 404:
+                    raise
+        if found is None:
+            fail(f"no workload {workload!r} in namespace {namespace}")
+        status = msgspec.convert(found.get("status") or {}, WorkloadStatus)
+        names = [c.name for c in status.admission_checks]
+        if name not in names:
+            waits = f"it waits for {', '.join(names)}" if names else "it waits for none"
+            fail(f"workload {found['metadata']['name']} does not wait for {name} ({waits})")
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        states = [
+            msgspec.structs.replace(c, state=state, message=message, last_transition_time=stamp)
+            if c.name == name and c.state != state
+            else c
+            for c in status.admission_checks
+        ]
+        body = {"status": {"admissionChecks": msgspec.to_builtins(states)}}
+        Writer(client, "quarterdeck-queueing").patch(
+            WorkloadResource, namespace, found["metadata"]["name"], body, status=True
+        )
+    typer.echo(f"{namespace}/{found['metadata']['name']}: AdmissionCheck {name} {state}")
 
 
 def _candidates(namespace: str, typed: str) -> list[str]:
@@ -188,35 +285,45 @@ def _candidates(namespace: str, typed: str) -> list[str]:
     return [f"{namespace}/{typed}", f"{namespace}/job-{typed}"]
 
 
-def _answers(snapshot: Snapshot, decisions: Decisions) -> dict[str, dict[str, Any]]:
-    """Per workload key: its state, ClusterQueue and why, as of now."""
-    out: dict[str, dict[str, Any]] = {}
-    for adm in snapshot.admitted:
-        key = adm.workload.key
-        nodes = sorted({n for ps in adm.pod_sets for n in (ps.nodes or {})})
-        flavors = sorted({f for ps in adm.pod_sets for f in ps.flavors.values()})
-        out[key] = {
+def _answers(snapshot: Snapshot, decisions: Decisions, told: Told) -> dict[str, dict[str, Any]]:
+    """Per workload key: its state, ClusterQueue and why, as of now. An admitted one
+    says where it runs and, as its Admitted condition recorded, why placement chose
+    those nodes; one the next cycle admits says where and why it would go."""
+    from quarterdeck.queueing.status import placed_on
+
+    rows = [
+        (
+            adm.workload.key,
+            "Admitted",
+            adm.workload.cluster_queue,
+            f"running{placed_on(adm.pod_sets)}",
+            told.get(adm.workload.key, "").partition("; ")[2],
+        )
+        for adm in snapshot.admitted
+    ]
+    rows += [
+        (
+            a.workload.key,
+            "Admissible",
+            a.cluster_queue,
+            f"fits now{placed_on(a.pod_sets)}; the next cycle admits it",
+            a.placement,
+        )
+        for a in decisions.admitted
+    ]
+    rows += [
+        (p.workload.key, p.reason, p.workload.cluster_queue, p.message, "")
+        for p in decisions.pending
+    ]
+    return {
+        key: {
             "workload": key,
-            "state": "Admitted",
-            "clusterQueue": adm.workload.cluster_queue,
-            "message": f"running on flavor {', '.join(flavors)}"
-            + (f", nodes {', '.join(nodes)}" if nodes else ""),
+            "state": state,
+            "clusterQueue": cq,
+            "message": message + (f"\n{why}" if why else ""),
         }
-    for a in decisions.admitted:
-        out[a.workload.key] = {
-            "workload": a.workload.key,
-            "state": "Admissible",
-            "clusterQueue": a.cluster_queue,
-            "message": "fits now; the next cycle admits it",
-        }
-    for p in decisions.pending:
-        out[p.workload.key] = {
-            "workload": p.workload.key,
-            "state": p.reason,
-            "clusterQueue": p.workload.cluster_queue,
-            "message": p.message,
-        }
-    return out
+        for key, state, cq, message, why in rows
+    }
 
 
 def _bar(used: int, nominal: int, width: int = 10) -> str:

@@ -125,6 +125,9 @@ class _Cycle:
             elif (problem := self.quota.cohort_problem(cq.name)) is not None:
                 msg = f"ClusterQueue {cq.name} is inactive: {problem}"
                 self.pending.append(Pending(wl, "Inadmissible", msg))
+            elif cq.inactive is not None:
+                msg = f"ClusterQueue {cq.name} is inactive: {cq.inactive}"
+                self.pending.append(Pending(wl, "Inadmissible", msg))
             elif missing_flavors[cq.name]:
                 flavor = missing_flavors[cq.name][0]
                 msg = f"ClusterQueue {cq.name} is inactive: flavor {flavor} not found"
@@ -273,7 +276,14 @@ class _Cycle:
             )
             for c, n in zip(got.pod_sets, nodes, strict=True)
         )
-        self.admits.append(Admit(wl, pod_sets, borrows))
+        notes = (
+            [view.explain(c.pod_set) for c, n in zip(got.pod_sets, nodes, strict=True) if n]
+            if view is not None
+            else []
+        )
+        checks = cq.checks_for(f for ps in pod_sets for f in ps.flavors.values())
+        told = "; ".join(n for n in notes if n)
+        self.admits.append(Admit(wl, pod_sets, borrows, told, checks))
 
     def _reserve(
         self, wl: Workload, got: FlavorAssignment, nodes: tuple[Mapping[str, int] | None, ...]

@@ -26,13 +26,17 @@ class Admit:
     workload: Workload
     pod_sets: tuple[PodSetAdmission, ...]
     borrows: bool
+    placement: str = ""  # why the placer chose its nodes (`NodeView.explain`)
+    checks: tuple[str, ...] = ()  # AdmissionChecks to pass before the workload may run
 
     @property
     def cluster_queue(self) -> str:
         return self.workload.cluster_queue
 
     def admitted(self, now: float) -> AdmittedWorkload:
-        return AdmittedWorkload(self.workload, self.pod_sets, admitted_at=now)
+        return AdmittedWorkload(
+            self.workload, self.pod_sets, admitted_at=now, waiting=bool(self.checks)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from quarterdeck.placement import (
     POLICIES,
     ClusterState,
     Gang,
+    GangPlacement,
     NodeSpec,
     PlacementError,
     PodPlacement,
@@ -35,6 +36,7 @@ from quarterdeck.placement import (
     place,
     scorer_named,
 )
+from quarterdeck.placement.explain import explain
 from quarterdeck.placement.policies import TARGETED
 from quarterdeck.placement.scorers import gpus_for
 from quarterdeck.queueing.model import AdmittedWorkload, Flavor, Node, PodDevices, PodSet, fmt
@@ -278,6 +280,10 @@ class GpuView:
             tuple[int, tuple[tuple[str, int], ...]], tuple[PodSet, list[PodPlacement]]
         ] = {}
         self.bound: dict[int, tuple[PodSet, list[PodPlacement]]] = {}
+        # The last placement of a pod set, explained when it is bound (`explain`): only
+        # admissions pay for the explanation, not every trial placement.
+        self.placed: dict[int, tuple[PodSet, Sequence[Flavor], GangPlacement]] = {}
+        self.notes: dict[int, tuple[PodSet, str]] = {}
         self.templates: dict[
             tuple[object, ...], tuple[list[int], NDArray[np.int64], ClusterState]
         ] = {}
@@ -288,6 +294,8 @@ class GpuView:
         new.running = dict(self.running)
         new.chosen = dict(self.chosen)
         new.bound = dict(self.bound)
+        new.placed = dict(self.placed)
+        new.notes = dict(self.notes)
         new.templates = self.templates  # static shapes, refilled on every use
         return new
 
@@ -314,6 +322,7 @@ class GpuView:
             return None, self._shortfall(sub, request, pod_set)
         pods = [PodPlacement(candidates[p.node], p.gpus) for p in got.pods]
         nodes = dict(Counter(self.nodes[p.node].name for p in pods))
+        self.placed[id(pod_set)] = (pod_set, flavors, got)
         self.chosen[(id(pod_set), tuple(sorted(nodes.items())))] = (pod_set, pods)
         return nodes, ""
 
@@ -321,6 +330,11 @@ class GpuView:
         request = request_of(pod_set.requests)
         entry = self.chosen.pop((id(pod_set), tuple(sorted(placement.items()))), None)
         pods = entry[1] if entry is not None and entry[0] is pod_set else None
+        last = self.placed.pop(id(pod_set), None)
+        if pods is not None and last is not None and last[0] is pod_set:
+            _, sub = self._candidates(last[1], pod_set)  # the state `place` saw
+            note = explain(sub, request, sub.fits(request), self.scorer, last[2])
+            self.notes[id(pod_set)] = (pod_set, note)
         if pods is None:
             pods = [
                 _bind_pod(self.cluster, request, self.index[node], None)
@@ -339,6 +353,11 @@ class GpuView:
             return None
         pods = entry[1]
         return tuple(PodDevices(self.nodes[p.node].name, p.gpus) for p in pods)
+
+    def explain(self, pod_set: PodSet) -> str:
+        """Why the policy chose the bound placement of `pod_set` (`placement.explain`)."""
+        entry = self.notes.get(id(pod_set))
+        return entry[1] if entry is not None and entry[0] is pod_set else ""
 
     def take(self, admitted: AdmittedWorkload, sign: int = 1) -> None:
         if sign < 0:

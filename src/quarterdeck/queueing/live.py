@@ -24,6 +24,7 @@ from lightkube.generic_resource import create_global_resource, create_namespaced
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Namespace, Pod
 from lightkube.resources.core_v1 import Node as KubeNode
+from lightkube.resources.resource_v1 import ResourceClaim, ResourceClaimTemplate
 
 from quarterdeck.api.queueing import GROUP, VERSION, load_documents
 from quarterdeck.api.queueing.manifests import ManifestError, QueueingObject, validate
@@ -37,12 +38,15 @@ from quarterdeck.queueing.config import (
     QueueingConfig,
     config_from_objects,
 )
+from quarterdeck.queueing.dra import ClaimDevices, ClaimError, ClaimKey, claim_devices
 from quarterdeck.queueing.jobs import JOB_NAME_LABEL, queue_name
 from quarterdeck.queueing.model import Node, Snapshot
 from quarterdeck.queueing.snapshot import node_from_object, snapshot_from_objects
 from quarterdeck.queueing.store import Cache, Obj
 
 GLOBAL_KINDS = (
+    ("AdmissionCheck", "admissionchecks"),
+    ("ProvisioningRequestConfig", "provisioningrequestconfigs"),
     ("ResourceFlavor", "resourceflavors"),
     ("Topology", "topologies"),
     ("Cohort", "cohorts"),
@@ -95,8 +99,14 @@ class LiveView:
         # (kind, namespace, name) -> (resourceVersion, decoded objects, problem)
         self._decoded: dict[tuple[str, str, str], tuple[str, list[QueueingObject], str]] = {}
         self._nodes: dict[str, tuple[str, Node]] = {}
+        # resource.k8s.io/v1 claims (DRA), read only where the API server serves them
+        self.claim_templates = Cache(ResourceClaimTemplate)
+        self.resource_claims = Cache(ResourceClaim)
+        self.dra: bool | None = None  # decided on the first fill or attach
+        self._claims: dict[ClaimKey, tuple[str, ClaimDevices | None]] = {}
 
     def stores(self) -> list[Cache]:
+        dra = [self.claim_templates, self.resource_claims] if self.dra else []
         return [
             self.jobs,
             self.pods,
@@ -104,7 +114,53 @@ class LiveView:
             self.namespaces,
             self.configs,
             *self.queueing.values(),
+            *dra,
         ]
+
+    def _detect_dra(self) -> None:
+        """Whether the API server serves resource.k8s.io/v1 claims to us (one list)."""
+        if self.dra is None:
+            try:
+                next(iter(self.client.list(ResourceClaimTemplate, chunk_size=1)), None)
+                self.dra = True
+            except ApiError as err:
+                if err.status.code not in (403, 404):
+                    raise
+                self.dra = False
+
+    def claims(self) -> dict[ClaimKey, ClaimDevices]:
+        """Devices of every ResourceClaim and ResourceClaimTemplate, by namespace and name
+        (decoded once per resourceVersion; one that cannot be counted is left out, and
+        pods naming it wait with the reason)."""
+        if not self.dra:
+            return {}
+        out: dict[ClaimKey, ClaimDevices] = {}
+        seen = set()
+        for kind, store in (
+            ("ResourceClaimTemplate", self.claim_templates),
+            ("ResourceClaim", self.resource_claims),
+        ):
+            for doc in store.list():
+                meta = doc.get("metadata") or {}
+                key = (meta.get("namespace") or "", kind, meta.get("name") or "")
+                seen.add(key)
+                rv = str(meta.get("resourceVersion") or "")
+                cached = self._claims.get(key)
+                if cached is None or cached[0] != rv:
+                    spec = doc.get("spec") or {}
+                    if kind == "ResourceClaimTemplate":
+                        spec = spec.get("spec") or {}
+                    try:
+                        devices: ClaimDevices | None = claim_devices(spec, f"{kind} {key[2]}")
+                    except ClaimError:
+                        devices = None
+                    cached = (rv, devices)
+                    self._claims[key] = cached
+                if cached[1] is not None:
+                    out[key] = cached[1]
+        for key in [k for k in self._claims if k not in seen]:
+            del self._claims[key]
+        return out
 
     def config(self) -> tuple[QueueingConfig, str]:
         """The cluster's QueueingConfig, and why it was refused (then the defaults hold,
@@ -117,6 +173,7 @@ class LiveView:
     def fill(self) -> None:
         """List every kind once (no watch): a one-shot view."""
         try:
+            self._detect_dra()
             for store in self.stores():
                 store.fill(self.client)
         except ApiError as err:
@@ -129,6 +186,7 @@ class LiveView:
 
     def attach(self, informers: SharedInformers) -> None:
         """Read every kind from the process's shared informers (started by the caller)."""
+        self._detect_dra()
         for store in self.stores():
             store.attach(informers.informer(store.resource))
 
@@ -214,6 +272,7 @@ class LiveView:
             namespaces=self.namespace_labels(),
             now=now,
             fair_sharing=fair_sharing,
+            claims=self.claims(),
         )
         return snap, objects, problems
 

@@ -7,7 +7,7 @@ reads it and never touches a clock, a client or a file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -69,6 +69,14 @@ class ClusterQueue:
     when_can_preempt: Literal["Preempt", "TryNextFlavor"] = "TryNextFlavor"
     weight: float = 1.0
     stop_policy: StopPolicy = "None"
+    # AdmissionChecks its workloads need: (name, flavors it applies to; () = every flavor)
+    admission_checks: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    inactive: str | None = None  # why the queue admits nothing (e.g. a check nobody runs)
+
+    def checks_for(self, flavors: Iterable[str]) -> tuple[str, ...]:
+        """The checks a workload admitted on `flavors` needs, in the queue's order."""
+        used = set(flavors)
+        return tuple(name for name, on in self.admission_checks if not on or used.intersection(on))
 
     def quota(self, flavor: str, resource: str) -> Quota | None:
         for group in self.resource_groups:
@@ -199,6 +207,7 @@ class AdmittedWorkload:
     workload: Workload
     pod_sets: tuple[PodSetAdmission, ...]
     admitted_at: float = 0.0
+    waiting: bool = False  # quota reserved; its AdmissionChecks are not all Ready yet
 
     def usage(self) -> dict[FlavorResource, int]:
         out: dict[FlavorResource, int] = {}

@@ -41,6 +41,10 @@ class NodeView(Protocol):
         """Node and devices of each pod of `pod_set` as last bound (None: not tracked)."""
         ...
 
+    def explain(self, pod_set: PodSet) -> str:
+        """Why the last placement of `pod_set` went where it did ("" if untold)."""
+        ...
+
 
 class Placer(Protocol):
     def start(self, nodes: Sequence[Node], admitted: Sequence[AdmittedWorkload]) -> NodeView: ...
@@ -115,6 +119,9 @@ class NodeState:
 
     def devices(self, pod_set: PodSet) -> tuple[PodDevices, ...] | None:
         return None  # plain sums: no device detail
+
+    def explain(self, pod_set: PodSet) -> str:
+        return ""  # a plain function: nothing to tell
 
     def bind(self, pod_set: PodSet, placement: Mapping[str, int]) -> None:
         self._add(pod_set, placement, 1)

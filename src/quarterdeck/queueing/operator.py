@@ -27,12 +27,13 @@ from quarterdeck.kube.events import EventRecorder
 from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.wait import wait_for
 from quarterdeck.queueing import admission
-from quarterdeck.queueing.controller import Controller, PassReport, Recorder
+from quarterdeck.queueing.controller import Controller
 from quarterdeck.queueing.jobs import GATE, queue_name
 from quarterdeck.queueing.live import TERMINAL, LiveView
 from quarterdeck.queueing.metrics import QueueMetrics
 from quarterdeck.queueing.nodes import Placer
 from quarterdeck.queueing.store import Obj
+from quarterdeck.queueing.writes import PassReport, Recorder
 
 Report = Callable[[str], None]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from quarterdeck.api.queueing.check import CONTROLLERS, AdmissionCheck
 from quarterdeck.api.queueing.clusterqueue import ClusterQueue as ApiClusterQueue
 from quarterdeck.api.queueing.clusterqueue import Cohort as ApiCohort
 from quarterdeck.api.queueing.clusterqueue import LocalQueue
@@ -24,6 +25,7 @@ from quarterdeck.api.queueing.manifests import QueueingObject
 from quarterdeck.api.queueing.meta import Taint, Toleration
 from quarterdeck.api.queueing.quantity import from_milli, to_milli
 from quarterdeck.api.queueing.workload import (
+    ADMITTED,
     FINISHED,
     QUOTA_RESERVED,
     Admission,
@@ -36,6 +38,7 @@ from quarterdeck.api.queueing.workload import (
 )
 from quarterdeck.api.queueing.workload import Workload as ApiWorkload
 from quarterdeck.queueing.decisions import Admit
+from quarterdeck.queueing.dra import ClaimDevices, ClaimError, ClaimKey, claim_requests
 from quarterdeck.queueing.model import (
     AdmittedWorkload,
     ClusterQueue,
@@ -62,12 +65,15 @@ def snapshot_from_objects(
     namespaces: Mapping[str, Mapping[str, str]] | None = None,
     now: float = 0.0,
     fair_sharing: bool = False,
+    claims: Mapping[ClaimKey, ClaimDevices] | None = None,
 ) -> Snapshot:
-    """A snapshot of `objects`; `namespaces` maps namespace name to its labels."""
+    """A snapshot of `objects`; `namespaces` maps namespace name to its labels and
+    `claims` the devices of each ResourceClaim(Template) pods may name (`dra`)."""
     objs = list(objects)
     flavors = {o.metadata.name: flavor(o) for o in objs if isinstance(o, ResourceFlavor)}
     api_cqs = {o.metadata.name: o for o in objs if isinstance(o, ApiClusterQueue)}
-    queues = {name: cluster_queue(o) for name, o in api_cqs.items()}
+    checks = {o.metadata.name: o for o in objs if isinstance(o, AdmissionCheck)}
+    queues = {name: cluster_queue(o, checks) for name, o in api_cqs.items()}
     cohorts = {o.metadata.name: cohort(o) for o in objs if isinstance(o, ApiCohort)}
     local = {
         (o.metadata.namespace or "default", o.metadata.name): o
@@ -83,11 +89,12 @@ def snapshot_from_objects(
         status = o.status
         if status is not None and status.is_true(FINISHED):
             continue
-        wl = workload(o, local, api_cqs, priorities, namespaces or {})
+        wl = workload(o, local, api_cqs, priorities, namespaces or {}, claims or {})
         if status is not None and status.admission is not None and status.is_true(QUOTA_RESERVED):
             reserved = status.condition(QUOTA_RESERVED)
             since = _seconds(reserved.last_transition_time if reserved else None)
-            admitted.append(_admitted(wl, status.admission, since))
+            waiting = bool(status.admission_checks) and not status.is_true(ADMITTED)
+            admitted.append(replace(_admitted(wl, status.admission, since), waiting=waiting))
         elif o.spec.active:
             pending.append(wl)
     return Snapshot(
@@ -175,9 +182,28 @@ def cohort(obj: ApiCohort) -> Cohort:
     )
 
 
-def cluster_queue(cq: ApiClusterQueue) -> ClusterQueue:
-    """Model of a validated ClusterQueue (quantities already checked by the loader)."""
+def cluster_queue(
+    cq: ApiClusterQueue, checks: Mapping[str, AdmissionCheck] | None = None
+) -> ClusterQueue:
+    """Model of a validated ClusterQueue (quantities already checked by the loader).
+
+    Without `checks` (the AdmissionCheck objects by name) the queue's checks are taken
+    as run here; with them, one missing or run by a controller that does not run
+    here makes the queue inactive, as Kueue does with a check that is not Active."""
     spec = cq.spec
+    rules = spec.checks()
+    inactive = None
+    for rule in rules if checks is not None else []:
+        check = (checks or {}).get(rule.name)
+        if check is None:
+            inactive = f"AdmissionCheck {rule.name} not found"
+        elif check.spec.controller_name not in CONTROLLERS:
+            inactive = (
+                f"AdmissionCheck {rule.name} is for controller {check.spec.controller_name}, "
+                f"which does not run here (this operator runs {', '.join(CONTROLLERS)})"
+            )
+        if inactive:
+            break
     groups = resource_groups(spec.resource_groups)
     p = spec.preemption
     bwc = p.borrow_within_cohort
@@ -201,6 +227,8 @@ def cluster_queue(cq: ApiClusterQueue) -> ClusterQueue:
         else "Preempt",
         weight=to_milli(weight, "fairSharing.weight") / 1000,
         stop_policy=spec.stop_policy,
+        admission_checks=tuple((r.name, tuple(r.on_flavors)) for r in rules),
+        inactive=inactive,
     )
 
 
@@ -210,6 +238,7 @@ def workload(
     queues: Mapping[str, ApiClusterQueue],
     priorities: Mapping[str, int],
     namespaces: Mapping[str, Mapping[str, str]],
+    claims: Mapping[ClaimKey, ClaimDevices] | None = None,
 ) -> Workload:
     ns = wl.metadata.namespace or "default"
     key = f"{ns}/{wl.metadata.name}"
@@ -242,6 +271,13 @@ def workload(
         )
         for ps in wl.spec.pod_sets
     )
+    try:  # devices asked for through resource claims, charged like extended resources
+        pod_sets = tuple(
+            _with_claims(ps, t.template, ns, claims or {})
+            for ps, t in zip(pod_sets, wl.spec.pod_sets, strict=True)
+        )
+    except ClaimError as err:
+        error = error or str(err)
     return Workload(
         key=key,
         cluster_queue=cq_name,
@@ -250,6 +286,18 @@ def workload(
         created=_seconds(wl.metadata.creation_timestamp),
         error=error,
     )
+
+
+def _with_claims(
+    ps: PodSet, template: dict[str, Any], namespace: str, claims: Mapping[ClaimKey, ClaimDevices]
+) -> PodSet:
+    if not (template.get("spec") or {}).get("resourceClaims"):
+        return ps
+    extra = claim_requests(template, namespace, claims, f"podSets[{ps.name}].template", ps.count)
+    requests = dict(ps.requests)
+    for res, milli in extra.items():
+        requests[res] = requests.get(res, 0) + milli
+    return replace(ps, requests=requests)
 
 
 def _pod_set(name: str, count: int, template: dict[str, Any], topology: Any) -> PodSet:

@@ -9,12 +9,14 @@ status changes, as Kubernetes conventions ask.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
 
 from quarterdeck.api.meta import Condition
 from quarterdeck.api.meta import set_condition as shared_set_condition
+from quarterdeck.api.queueing.check import AdmissionCheckState
 from quarterdeck.api.queueing.clusterqueue import ClusterQueueStatus, FlavorUsage, ResourceUsage
 from quarterdeck.api.queueing.quantity import from_milli
 from quarterdeck.api.queueing.workload import (
@@ -26,7 +28,7 @@ from quarterdeck.api.queueing.workload import (
     WorkloadStatus,
 )
 from quarterdeck.queueing.decisions import Admit, Decisions, Pending, Preempt, apply
-from quarterdeck.queueing.model import Snapshot
+from quarterdeck.queueing.model import PodSetAdmission, Snapshot
 from quarterdeck.queueing.quota import QuotaState
 from quarterdeck.queueing.snapshot import admission_of
 
@@ -34,6 +36,9 @@ from quarterdeck.queueing.snapshot import admission_of
 def set_condition(conditions: list[Condition], new: Condition, now: str) -> list[Condition]:
     """`conditions` with `new` in place of its type; the transition time moves on change."""
     return shared_set_condition(conditions, msgspec.structs.replace(new, last_transition_time=now))
+
+
+CHECKS_PENDING = "AdmissionChecksPending"
 
 
 def _cond(type_: str, status: Literal["True", "False"], reason: str, message: str) -> Condition:
@@ -53,12 +58,20 @@ def workload_status(
             _cond(QUOTA_RESERVED, "True", "QuotaReserved", f"Quota reserved in ClusterQueue {cq}"),
             now,
         )
-        conds = set_condition(
-            conds, _cond(ADMITTED, "True", "Admitted", "The workload is admitted"), now
-        )
+        told = f"The workload is admitted; {decision.placement}" if decision.placement else ""
+        admitted = _cond(ADMITTED, "True", "Admitted", told or "The workload is admitted")
+        checks = [AdmissionCheckState(name=n, last_transition_time=now) for n in decision.checks]
+        if checks:  # quota is reserved; admitted once every check says Ready (`jobsync`)
+            waiting = f"waiting for AdmissionChecks {', '.join(decision.checks)}"
+            waiting += f"; {decision.placement}" if decision.placement else ""
+            admitted = _cond(ADMITTED, "False", CHECKS_PENDING, waiting)
+        conds = set_condition(conds, admitted, now)
         conds = [c for c in conds if c.type not in (EVICTED, PREEMPTED)]
         return WorkloadStatus(
-            admission=admission_of(decision), conditions=conds, requeue_state=status.requeue_state
+            admission=admission_of(decision),
+            conditions=conds,
+            requeue_state=status.requeue_state,
+            admission_checks=checks,
         )
     if isinstance(decision, Preempt):
         # As in Kueue, the quota stays reserved (QuotaReserved, admission) until the
@@ -85,6 +98,33 @@ def stopping(status: WorkloadStatus | None) -> bool:
     return status is not None and status.is_true(EVICTED) and status.is_true(QUOTA_RESERVED)
 
 
+def after_checks(status: WorkloadStatus, now: str) -> tuple[WorkloadStatus, bool] | None:
+    """A reserved workload's status once its AdmissionChecks have answered, and whether
+    to deactivate it: admitted when all say Ready; quota released and requeued on a
+    Retry; released and deactivated on a Rejected (as Kueue). None while any is Pending
+    or when it waits for no check."""
+    if not status.admission_checks or status.is_true(ADMITTED):
+        return None
+    states = {c.state for c in status.admission_checks}
+    bad = [c for c in status.admission_checks if c.state in ("Rejected", "Retry")]
+    if bad:
+        check = next((c for c in bad if c.state == "Rejected"), bad[0])
+        reason = f"AdmissionCheck{check.state}"
+        message = f"AdmissionCheck {check.name} says {check.state}"
+        message += f": {check.message}" if check.message else ""
+        conds = list(status.conditions)
+        for type_ in (QUOTA_RESERVED, ADMITTED):
+            conds = set_condition(conds, _cond(type_, "False", reason, message), now)
+        released = WorkloadStatus(conditions=conds, requeue_state=status.requeue_state)
+        return released, check.state == "Rejected"
+    if states != {"Ready"}:
+        return None
+    names = ", ".join(c.name for c in status.admission_checks)
+    ready = _cond(ADMITTED, "True", "Admitted", f"The workload is admitted; {names} Ready")
+    conds = set_condition(list(status.conditions), ready, now)
+    return msgspec.structs.replace(status, conditions=conds), False
+
+
 def quota_released(status: WorkloadStatus, now: str) -> WorkloadStatus:
     """The status of an evicted workload whose pods have stopped: quota free, requeued."""
     evicted = status.condition(EVICTED)
@@ -107,14 +147,17 @@ def cluster_queue_status(snapshot: Snapshot, decisions: Decisions) -> dict[str, 
     for wl in after.pending:
         pending[wl.cluster_queue] = pending.get(wl.cluster_queue, 0) + 1
     admitted: dict[str, int] = {}
+    reserving: dict[str, int] = {}
     for adm in after.admitted:
-        admitted[adm.workload.cluster_queue] = admitted.get(adm.workload.cluster_queue, 0) + 1
+        name = adm.workload.cluster_queue
+        reserving[name] = reserving.get(name, 0) + 1
+        admitted[name] = admitted.get(name, 0) + (0 if adm.waiting else 1)
     out: dict[str, ClusterQueueStatus] = {}
     for name, cq in snapshot.cluster_queues.items():
         usage = _flavor_usage(quota, name, [fr for fr, _ in cq.flavor_resources()])
         out[name] = ClusterQueueStatus(
             pending_workloads=pending.get(name, 0),
-            reserving_workloads=admitted.get(name, 0),
+            reserving_workloads=reserving.get(name, 0),
             admitted_workloads=admitted.get(name, 0),
             flavors_reservation=usage,
             flavors_usage=usage,
@@ -139,3 +182,28 @@ def _flavor_usage(quota: QuotaState, cq: str, frs: list[tuple[str, str]]) -> lis
             )
         out.append(FlavorUsage(name=flavor, resources=rows))
     return out
+
+
+def placed_on(pod_sets: Sequence[PodSetAdmission]) -> str:
+    """ " on flavor F, nodes A (GPUs 0-3), B": where admitted pod sets run, in words."""
+    flavors = sorted({f for ps in pod_sets for f in ps.flavors.values()})
+    nodes: dict[str, list[int]] = {}
+    for ps in pod_sets:
+        for name in ps.nodes or {}:
+            nodes.setdefault(name, [])
+        for pod in ps.devices or ():
+            nodes.setdefault(pod.node, []).extend(pod.gpus)
+    where = f" on flavor {', '.join(flavors)}" if flavors else ""
+    if nodes:
+        where += ", nodes " + ", ".join(
+            name + (f" (GPUs {_indices(gpus)})" if gpus else "")
+            for name, gpus in sorted(nodes.items())
+        )
+    return where
+
+
+def _indices(gpus: list[int]) -> str:
+    ordered = sorted(set(gpus))
+    if len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{ordered[0]}-{ordered[-1]}"
+    return ",".join(str(g) for g in ordered)

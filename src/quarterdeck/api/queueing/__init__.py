@@ -1,6 +1,7 @@
 """queueing.quarterdeck.dev/v1alpha1: Kueue-shaped admission API (field names as in Kueue)."""
 
 from quarterdeck.api.meta import ObjectMeta
+from quarterdeck.api.queueing.check import AdmissionCheck
 from quarterdeck.api.queueing.clusterqueue import (
     ClusterQueue,
     ClusterQueueSpec,
@@ -35,6 +36,7 @@ __all__ = [
     "GROUP",
     "KINDS",
     "VERSION",
+    "AdmissionCheck",
     "ClusterQueue",
     "ClusterQueueSpec",
     "Cohort",

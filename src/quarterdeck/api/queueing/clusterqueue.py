@@ -63,6 +63,17 @@ class FairSharing(Spec, kw_only=True):
     weight: Quantity = 1
 
 
+class AdmissionCheckStrategyRule(Spec, kw_only=True):
+    """A check the queue's workloads need; with `onFlavors`, only on those flavors."""
+
+    name: str
+    on_flavors: list[str] = []
+
+
+class AdmissionChecksStrategy(Spec, kw_only=True):
+    admission_checks: list[AdmissionCheckStrategyRule] = []
+
+
 class ClusterQueueSpec(Spec, kw_only=True):
     """`cohort` (v1beta1) and `cohortName` (v1beta2) are the same field."""
 
@@ -76,10 +87,17 @@ class ClusterQueueSpec(Spec, kw_only=True):
     fair_sharing: FairSharing | None = None
     stop_policy: StopPolicy = "None"
     admission_checks: list[str] = []
+    admission_checks_strategy: AdmissionChecksStrategy | None = None
 
     @property
     def cohort_of(self) -> str | None:
         return self.cohort_name or self.cohort
+
+    def checks(self) -> list[AdmissionCheckStrategyRule]:
+        """Every check the queue names, by either spelling (Kueue allows only one)."""
+        rules = [AdmissionCheckStrategyRule(name=n) for n in self.admission_checks]
+        strategy = self.admission_checks_strategy
+        return rules + (list(strategy.admission_checks) if strategy else [])
 
 
 class ResourceUsage(Spec, kw_only=True):

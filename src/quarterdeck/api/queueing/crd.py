@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from quarterdeck.api.crd import KindSpec, PrinterColumn, crd
+from quarterdeck.api.queueing.check import AdmissionCheck, ProvisioningRequestConfig
 from quarterdeck.api.queueing.clusterqueue import ClusterQueue, Cohort, LocalQueue
 from quarterdeck.api.queueing.config import QueueingConfig
 from quarterdeck.api.queueing.flavor import ResourceFlavor, Topology
@@ -29,6 +30,14 @@ def _kind(
 
 
 KINDS: tuple[KindSpec, ...] = (
+    _kind(
+        AdmissionCheck,
+        "admissionchecks",
+        "Cluster",
+        (),
+        (PrinterColumn("Controller", ".spec.controllerName"),),
+    ),
+    _kind(ProvisioningRequestConfig, "provisioningrequestconfigs", "Cluster"),
     _kind(ResourceFlavor, "resourceflavors", "Cluster", ("flavor", "rf")),
     _kind(Topology, "topologies", "Cluster"),
     _kind(Cohort, "cohorts", "Cluster", (), (PrinterColumn("Parent", ".spec.parentName"),)),

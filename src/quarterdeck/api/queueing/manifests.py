@@ -10,6 +10,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from quarterdeck import kyaml
+from quarterdeck.api.queueing.check import AdmissionCheck, ProvisioningRequestConfig
 from quarterdeck.api.queueing.clusterqueue import ClusterQueue, Cohort, LocalQueue, ResourceGroup
 from quarterdeck.api.queueing.flavor import ResourceFlavor, Topology
 from quarterdeck.api.queueing.meta import API_VERSION, KUEUE_API_VERSIONS
@@ -17,7 +18,9 @@ from quarterdeck.api.queueing.quantity import QuantityError, to_milli
 from quarterdeck.api.queueing.workload import Workload, WorkloadPriorityClass, pod_requests
 
 QueueingObject = (
-    ResourceFlavor
+    AdmissionCheck
+    | ProvisioningRequestConfig
+    | ResourceFlavor
     | Topology
     | ClusterQueue
     | Cohort
@@ -28,6 +31,8 @@ QueueingObject = (
 KINDS: dict[str, type[QueueingObject]] = {
     cls.KIND: cls
     for cls in (
+        AdmissionCheck,
+        ProvisioningRequestConfig,
         ResourceFlavor,
         Topology,
         ClusterQueue,
@@ -171,6 +176,10 @@ def _validate_cluster_queue(cq: ClusterQueue) -> None:
         to_milli(cq.spec.fair_sharing.weight, "spec.fairSharing.weight")
     if cq.spec.cohort and cq.spec.cohort_name and cq.spec.cohort != cq.spec.cohort_name:
         raise ValueError("spec.cohort and spec.cohortName disagree")
+    if cq.spec.admission_checks and cq.spec.admission_checks_strategy is not None:
+        raise ValueError(  # as Kueue's validation says
+            "spec.admissionChecks and spec.admissionChecksStrategy cannot both be set"
+        )
 
 
 def _validate_cohort(cohort: Cohort) -> None:

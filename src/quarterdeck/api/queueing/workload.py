@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from quarterdeck.api.meta import Condition, ObjectMeta
+from quarterdeck.api.queueing.check import AdmissionCheckState
 from quarterdeck.api.queueing.meta import API_VERSION, Quantity, Spec
 from quarterdeck.api.queueing.quantity import QuantityError, to_milli
 
@@ -88,6 +89,7 @@ class WorkloadStatus(Spec, kw_only=True):
     admission: Admission | None = None
     conditions: list[Condition] = []
     requeue_state: RequeueState | None = None
+    admission_checks: list[AdmissionCheckState] = []
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)
