@@ -6,7 +6,7 @@ import pytest
 
 from quarterdeck.api import delivery as api
 from quarterdeck.audit.incident import ANNOTATION, Incident, epoch, incident_of, paused_for
-from quarterdeck.audit.record import Entry, edits, field_paths, new_edits
+from quarterdeck.audit.record import REVERTED, Edit, Entry, edits, field_paths, new_edits
 from quarterdeck.audit.trail import Commit, parse_span, timeline
 from quarterdeck.delivery.schedule import AppMemory, due
 
@@ -94,3 +94,20 @@ def test_a_later_sync_of_the_same_revision_is_a_resync() -> None:
     assert [(x.change, x.outcome) for x in lines] == [
         ("commit", "applied: 1 created, 0 configured, 0 pruned"),
         ("resync", "applied: 0 created, 1 configured, 0 pruned")]
+
+
+def test_a_second_edit_within_the_second_of_a_reverted_one_is_new() -> None:
+    """managedFields keep whole seconds: after a revert, the same manager's write in the
+    same second shows the taken-back field again, and is a new edit; a leftover entry
+    with only other fields is not."""
+    t = "2026-12-01T10:00:00Z"
+    again = Edit("v1", "ConfigMap", "shop", "a", "kubectl-edit", "Update", t, ("data.a",))
+    leftover = Edit("v1", "ConfigMap", "shop", "a", "kubectl-edit", "Update", t,
+                    ("metadata.labels.x",))
+    reverted = Entry(t, "out-of-band", "ConfigMap/shop/a", "kubectl-edit", "Update",
+                     ["data.a"], REVERTED)
+    assert new_edits([again], [reverted]) == [again]
+    assert new_edits([leftover], [reverted]) == []
+    kept = Entry(t, "out-of-band", "ConfigMap/shop/a", "kubectl-edit", "Update",
+                 ["data.a"], "kept: break-glass incident (INC-42)")
+    assert new_edits([again], [reverted, kept]) == []  # recorded once, not at every heal

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from quarterdeck.audit import store
 from quarterdeck.audit.incident import incident_of, paused_for, rfc3339
-from quarterdeck.audit.record import Edit, Entry, edit_entry, edits, new_edits
+from quarterdeck.audit.record import REVERTED, Edit, Entry, edit_entry, edits, new_edits
 
 if TYPE_CHECKING:
     from quarterdeck.delivery.cluster import Cluster
@@ -34,7 +34,7 @@ def _key_text(api_version: str, kind: str, namespace: str, name: str) -> str:
 def outcome(edit: Edit, result: SyncResult) -> str:
     drifted = {_key_text(edit.api_version, k.kind, k.namespace, k.name) for k in result.drift}
     if _key_text(edit.api_version, edit.kind, edit.namespace, edit.name) in drifted:
-        return "reverted by self-heal" if result.ok else "revert failed: " + "; ".join(
+        return REVERTED if result.ok else "revert failed: " + "; ".join(
             result.errors)[:300]
     return "not reverted (no field delivery sets was changed)"
 

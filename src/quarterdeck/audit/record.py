@@ -102,10 +102,25 @@ def entry_of(data: Mapping[str, Any]) -> Entry:
     return Entry(**known)
 
 
+REVERTED = "reverted by self-heal"
+
+
 def new_edits(found: Iterable[Edit], recorded: Iterable[Entry]) -> list[Edit]:
-    """Edits not in the trail yet (an edit is its object, manager and time)."""
-    seen = {(e.object, e.manager, e.time) for e in recorded if e.type == "out-of-band"}
-    return [e for e in found if (e.object, e.manager, e.time) not in seen]
+    """Edits not in the trail yet. An edit is its object, manager and time, but
+    managedFields keep whole seconds: a second write by the same manager within the
+    second of one that self-heal reverted shows the taken-back fields again, so it is
+    a new edit (a reverted write's fields are no longer that manager's)."""
+    last: dict[tuple[str, str, str], Entry] = {}
+    for entry in recorded:  # oldest first: the last entry of a key is what it became
+        if entry.type == "out-of-band":
+            last[(entry.object, entry.manager, entry.time)] = entry
+    fresh = []
+    for edit in found:
+        before = last.get((edit.object, edit.manager, edit.time))
+        if before is None or (before.outcome == REVERTED
+                              and set(edit.fields) & set(before.fields)):
+            fresh.append(edit)
+    return fresh
 
 
 def edit_entry(edit: Edit, outcome: str) -> Entry:
