@@ -21,9 +21,9 @@ from lightkube.resources.core_v1 import Namespace, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding
 from queueing_setup import gpu_job, gpu_queue
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from gitrepo import Repo
@@ -166,9 +166,15 @@ def shot(driver: webdriver.Chrome, name: str) -> None:
 def submit(driver: webdriver.Chrome, button: str) -> None:
     """Press a form's button and wait until the page it loads has replaced this one (a
     lookup right after the click could otherwise find the old page's elements)."""
-    page = driver.find_element(By.TAG_NAME, "html")
+    # Mark this document and wait for one without the mark. (Waiting for the old <html>
+    # element to go stale raced the navigation: chromedriver may answer "Node with given
+    # id does not belong to the document" instead of a stale-element error.) While the
+    # document is being replaced a script may fail to run: that is "not yet", not an error.
+    driver.execute_script("window.qdOldPage = true")
     driver.find_element(By.ID, button).click()
-    WebDriverWait(driver, 15).until(staleness_of(page))
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return document.readyState === 'complete' && !window.qdOldPage"))
 
 
 def text(driver: webdriver.Chrome) -> str:
