@@ -1,6 +1,7 @@
 """Self-heal on the dev cluster: `kubectl scale` (a write through the scale subresource,
 whose managedFields entry has no time) is reverted with an Event, and repairs are made
-as the Application's ServiceAccount, so they can do no more than its RBAC allows."""
+as the Application's ServiceAccount, so they can do no more than its RBAC allows. A
+Project tightened after a revision was applied binds self-heal at once."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.authorization_v1 import SubjectAccessReview
 from lightkube.resources.core_v1 import ConfigMap, Event
 from lightkube.resources.rbac_authorization_v1 import RoleBinding
+from lightkube.types import PatchType
 
 from gitrepo import Repo
 from quarterdeck.delivery.controller import ApplicationRes, Controller
+from quarterdeck.delivery.project_cache import ProjectRes
 from quarterdeck.delivery.runner import Runner
 from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 from quarterdeck.devcluster.session import RunningCluster
@@ -98,6 +101,7 @@ def running(kube: Client, namespace: str, tmp_path: Path, crds: None) -> Iterato
             "spec": {"url": repo.url, "ref": {"branch": "main"}},
         }
     )
+    ctl.cluster.apply(project(namespace))
     ctl.cluster.apply(
         {
             "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
@@ -107,6 +111,7 @@ def running(kube: Client, namespace: str, tmp_path: Path, crds: None) -> Iterato
                 "sourceRef": {"name": "repo"},
                 "path": "app",
                 "serviceAccountName": "deployer",
+                "project": f"p-{namespace}",
                 "wait": False,
                 "interval": "1h",  # only self-heal acts during the test
             },
@@ -121,6 +126,22 @@ def running(kube: Client, namespace: str, tmp_path: Path, crds: None) -> Iterato
     finally:
         runner.stop.set()
         thread.join(timeout=10)
+        kube.delete(ProjectRes, f"p-{namespace}")
+
+
+def project(namespace: str) -> dict[str, Any]:
+    """The test namespace's own Project (cluster-scoped, so named after it): anything
+    namespaced, into that namespace only."""
+    return {
+        "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
+        "kind": "Project",
+        "metadata": {"name": f"p-{namespace}"},
+        "spec": {
+            "applicationNamespaces": [namespace],
+            "sourceRepos": ["*"],
+            "destinations": [{"namespace": namespace}],
+        },
+    }
 
 
 def rbac_in_force(kube: Client, namespace: str) -> None:
@@ -143,10 +164,14 @@ def _allowed(kube: Client, review: SubjectAccessReview) -> bool:
     return bool(status and status.allowed)
 
 
-def ready(kube: Client, namespace: str) -> tuple[str, str]:
+def ready_condition(kube: Client, namespace: str) -> dict[str, Any]:
     status = dict(kube.get(ApplicationRes, "web", namespace=namespace)).get("status") or {}
     conds: list[dict[str, Any]] = status.get("conditions", [])
-    cond = next((c for c in conds if c["type"] == "Ready"), {})
+    return next((c for c in conds if c["type"] == "Ready"), {})
+
+
+def ready(kube: Client, namespace: str) -> tuple[str, str]:
+    cond = ready_condition(kube, namespace)
     return str(cond.get("status", "")), str(cond.get("message", ""))
 
 
@@ -187,4 +212,38 @@ def test_self_heal_repairs_as_the_service_account(
     status, message = ready(kube, namespace)
     assert status == "False" and "forbidden" in message
     # the operator could have reverted it; the tenant may not, so it stays as edited
+    assert kube.get(ConfigMap, "conf", namespace=namespace).data == {"a": "edited"}
+
+
+def test_a_tightened_project_binds_self_heal(
+    running: Controller, kube: Client, namespace: str
+) -> None:
+    """The ConfigMap was applied while the Project allowed it; then the Project denies
+    ConfigMaps. An edit to it must not be reverted: the re-apply is refused as a whole
+    (the Deployment is not touched either) and the Application says why."""
+    name = f"p-{namespace}"
+    deny = {"spec": {"namespaceResourceDeny": [{"group": "", "kind": "ConfigMap"}]}}
+    kube.patch(ProjectRes, name, deny, patch_type=PatchType.MERGE)
+
+    def tightened() -> bool:  # the controller's own view of Projects has the deny
+        found = running.projects.current().projects.get(name)
+        return bool(found and found.spec.namespace_resource_deny)
+
+    wait_for(tightened, "the controller to see the tightened Project", 30)
+    kube.patch(
+        ConfigMap, "conf", {"data": {"a": "edited"}}, namespace=namespace, field_manager="kubectl"
+    )
+
+    def refused() -> dict[str, Any] | None:
+        cond = ready_condition(kube, namespace)
+        return cond if cond.get("reason") == "ProjectRefused" else None
+
+    cond = wait_for(refused, "ProjectRefused on the Application", 30)
+    says = f"Project {name!r} refuses ConfigMap {namespace}/conf: spec.namespaceResourceDeny"
+    assert cond["status"] == "False" and says in cond["message"], cond
+    assert "self-heal applied nothing" in cond["message"], cond
+    event = wait_for(lambda: events(kube, namespace, "ProjectRefused"), "the Event", 30)
+    assert says in event[0], event
+    assert not events(kube, namespace, "SelfHealed")
+    # the repair decided against re-applying before it wrote that status: the edit stays
     assert kube.get(ConfigMap, "conf", namespace=namespace).data == {"a": "edited"}

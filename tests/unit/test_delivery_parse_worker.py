@@ -43,6 +43,20 @@ def test_a_text_needing_more_memory_than_the_limit_fails_alone(pool: ParsePool) 
     assert parse_documents(CM.format(n=1), "ok.yaml")[0].obj["data"] == {"big": 1}
 
 
+def test_a_text_that_exhausted_a_worker_is_refused_again_without_one(pool: ParsePool) -> None:
+    hostile = "items: [" + ",".join(["{b: [1, 2, 3, 4, 5, 6, 7, 8]}"] * 60_000) + "]\n"
+    with pytest.raises(ManifestError, match=r"^bad/a.yaml: parsing stopped: it needs more"):
+        parse_documents(hostile, "bad/a.yaml")
+    (worker,) = pool._all
+    assert worker.proc is None  # the worker that ran out was stopped
+    # the same text again (an Application retrying its commit): refused from memory,
+    # naming the new origin, and no worker is started for it
+    with pytest.raises(ManifestError, match=r"^bad/b.yaml: parsing stopped: it needs more"):
+        parse_documents(hostile, "bad/b.yaml")
+    assert worker.proc is None
+    assert parse_documents(CM.format(n=2), "ok.yaml")[0].obj["data"] == {"big": 2}
+
+
 def test_a_parse_over_the_time_limit_fails_alone() -> None:
     slow = ParsePool(size=1, timeout=0.0)
     try:

@@ -108,6 +108,12 @@ def operator(
     allow_http_sources: Annotated[
         bool, typer.Option(help="Allow plain http:// Source URLs without credentials.")
     ] = False,
+    parse_memory_mib: Annotated[
+        int, typer.Option(min=32, help="Address space of each manifest parse worker (MiB).")
+    ] = 1024,
+    parse_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds one manifest file may take to parse.")
+    ] = 30.0,
 ) -> None:
     """Run the controllers (delivery, queueing) until SIGTERM or SIGINT."""
     from quarterdeck.delivery.tenancy import Policy
@@ -153,6 +159,8 @@ def operator(
                 allow_http_sources=allow_http_sources,
                 default_service_account=default_service_account,
                 isolated_parsing=True,  # manifests parsed under memory and time limits
+                parse_memory=parse_memory_mib << 20,
+                parse_timeout=parse_timeout,
             ),
         )
         op = Operator(client, config, lambda manager: load_client(settings, manager))

@@ -115,7 +115,8 @@ class Controller:
         self.policy = policy or Policy()
         self.policy = dataclasses.replace(self.policy, cache_dir=cache_dir)
         if self.policy.isolated_parsing:  # a hostile YAML commit cannot take our memory
-            manifests.isolate(ParsePool())
+            pool = ParsePool(max_memory=self.policy.parse_memory, timeout=self.policy.parse_timeout)
+            manifests.isolate(pool)
         self.workers = workers
         self.namespace = namespace  # None watches all namespaces
         self.client = client

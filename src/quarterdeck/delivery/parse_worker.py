@@ -13,6 +13,8 @@ parsed hostile input is not trusted to send code).
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import os
 import queue
 import select
@@ -33,6 +35,9 @@ from quarterdeck.kyaml import LIMITS, Limits
 _FRAME = struct.Struct(">I")
 MAX_RESULT_BYTES = 512 << 20  # a reply larger than this is refused
 OUT_OF_MEMORY = 3  # the worker's exit status after a MemoryError
+MEMORY_REASON = "it needs more than the memory limit"
+REMEMBERED = 256  # texts that exhausted a worker's memory, refused at once when seen again
+START_TIMEOUT = 120.0  # seconds a new worker may take to import and say it is ready
 
 
 class WorkerFailed(Exception):
@@ -75,6 +80,11 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _start(self) -> subprocess.Popen[bytes]:
+        """The running worker, started (and waited for until it is ready) if need be.
+
+        A parse's time limit starts only once its worker is ready: a worker restarted
+        after a hostile text (a Python start-up, seconds on a loaded machine) must not
+        cost the next, innocent Application its time limit."""
         if self.proc is None or self.proc.poll() is not None:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "quarterdeck.delivery.parse_worker", str(self.max_memory)],
@@ -83,6 +93,16 @@ class Worker:
                 stderr=subprocess.DEVNULL,
                 close_fds=True,
             )
+            assert self.proc.stdout is not None
+            try:
+                fd, deadline = self.proc.stdout.fileno(), time.monotonic() + START_TIMEOUT
+                (size,) = _FRAME.unpack(_read_exactly(fd, _FRAME.size, deadline))
+            except WorkerFailed as err:
+                self.stop()
+                raise WorkerFailed(f"its worker did not start: {err}") from None
+            if size != 0:  # the ready frame is empty
+                self.stop()
+                raise WorkerFailed("its worker did not start: it sent no ready frame")
         return self.proc
 
     def call(self, text: bytes, origin: str, limits: Limits, timeout: float) -> Any:
@@ -101,7 +121,7 @@ class Worker:
         except (WorkerFailed, OSError, msgspec.DecodeError) as err:
             reason = str(err) if isinstance(err, WorkerFailed) else "its worker process died"
             if reason == "its worker process died" and _exit_status(proc) == OUT_OF_MEMORY:
-                reason = f"it needs more than the memory limit ({self.max_memory >> 20} MiB)"
+                reason = f"{MEMORY_REASON} ({self.max_memory >> 20} MiB)"
             self.stop()
             raise WorkerFailed(reason) from None
 
@@ -113,10 +133,18 @@ class Worker:
 
 
 class ParsePool:
-    """A few reusable workers; ``parse`` blocks until one is free."""
+    """A few reusable workers; ``parse`` blocks until one is free.
+
+    A text that ran its worker out of memory is remembered (by digest) and refused at
+    once when it comes again: a hostile commit retried by its Application costs one
+    worker restart, not one per retry. Time-outs are not remembered, since load can
+    cause them; neither is anything else that may succeed another time.
+    """
 
     def __init__(self, size: int = 2, max_memory: int = 1 << 30, timeout: float = 30.0) -> None:
         self.timeout = timeout
+        self.max_memory = max_memory
+        self._exhausting: collections.OrderedDict[bytes, str] = collections.OrderedDict()
         self._free: queue.Queue[Worker] = queue.Queue()
         for _ in range(size):
             self._free.put(Worker(max_memory))
@@ -142,14 +170,27 @@ class ParsePool:
         from quarterdeck.delivery.manifests import ManifestError
 
         data = text.encode() if isinstance(text, str) else text
+        digest = hashlib.sha256(repr(limits).encode() + b"\0" + data).digest()
+        with self._lock:
+            known = self._exhausting.get(digest)
+        if known is not None:
+            raise ManifestError(f"{origin}: parsing stopped: {known}")
         with self._worker() as worker:
             try:
                 reply = worker.call(data, origin, limits, self.timeout)
             except WorkerFailed as err:
+                if str(err).startswith(MEMORY_REASON):
+                    self._remember(digest, str(err))
                 raise ManifestError(f"{origin}: parsing stopped: {err}") from None
         if "error" in reply:
             raise ManifestError(str(reply["error"]))
         return [(obj, str(where)) for obj, where in reply["ok"]]
+
+    def _remember(self, digest: bytes, reason: str) -> None:
+        with self._lock:
+            self._exhausting[digest] = reason
+            while len(self._exhausting) > REMEMBERED:
+                self._exhausting.popitem(last=False)
 
     def close(self) -> None:
         for worker in self._all:
@@ -164,6 +205,7 @@ def _serve(max_memory: int) -> None:
 
     resource.setrlimit(resource.RLIMIT_AS, (max_memory, max_memory))
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    _send(stdout, b"")  # ready: imported and limited; the parent's clock starts now
     while header := stdin.read(_FRAME.size):
         (size,) = _FRAME.unpack(header)
         request = msgspec.msgpack.decode(stdin.read(size))

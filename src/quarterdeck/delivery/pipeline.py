@@ -85,6 +85,20 @@ def _as_applied(cluster: Cluster, rendered: list[Obj], namespace: str) -> list[O
         return rendered
 
 
+def bounds_refusal(
+    cluster: Cluster, objects: list[Obj], namespace: str, bounds: Bounds
+) -> tuple[str, Refusal | None]:
+    """Why ``bounds`` (its Project) refuses writing ``objects``: ("", None) when all may
+    go. Fails closed: an object whose scope discovery cannot tell is a problem, since
+    it cannot be checked. Syncs and self-heal's re-applies both ask this first."""
+    try:
+        settled, scoped = prepare(cluster, objects, namespace)
+    except (UnknownKind, ClusterError) as err:
+        return str(err), None
+    refusal = plan_refusal(bounds.project, settled, bounds.cluster, scoped)
+    return (str(refusal), refusal) if refusal is not None else ("", None)
+
+
 def deliver(
     cluster: Cluster,
     source: GitSource,
@@ -141,14 +155,12 @@ def deliver(
     rendered = [m.obj for m in manifests]
     namespace = (options or SyncOptions()).namespace
     if bounds is not None:
-        try:  # fail closed: an object whose scope is unknown cannot be checked
-            settled, scoped = prepare(cluster, rendered, namespace)
-        except (UnknownKind, ClusterError) as err:
-            return _failed(revision, inventory, f"revision {revision.sha[:12]}: {err}")
-        refusal = plan_refusal(bounds.project, settled, bounds.cluster, scoped)
+        problem, refusal = bounds_refusal(cluster, rendered, namespace, bounds)
         if refusal is not None:
             message = f"revision {revision.sha[:12]}: {refusal}; nothing was applied"
             return _failed(revision, inventory, message, refusal=refusal)
+        if problem:
+            return _failed(revision, inventory, f"revision {revision.sha[:12]}: {problem}")
     gate = Gate()
     if guardrails or namespaces:  # namespaces: their Pod Security labels are predicted too
         checked = _as_applied(cluster, rendered, namespace)

@@ -18,11 +18,15 @@ import msgspec
 from lightkube import operators
 from lightkube.types import on_error_retry
 
+from quarterdeck.api.delivery import Application
 from quarterdeck.audit.heal import audited_heal
 from quarterdeck.delivery.cluster import FIELD_MANAGER, Cluster
 from quarterdeck.delivery.controller import Controller
 from quarterdeck.delivery.inventory import OWNER_NAME_LABEL, Owner, owner_of
+from quarterdeck.delivery.manifests import Obj
 from quarterdeck.delivery.metrics import DRIFT_OBJECTS, OBJECTS_APPLIED
+from quarterdeck.delivery.pipeline import Bounds, bounds_refusal
+from quarterdeck.delivery.project_cache import ProjectView
 from quarterdeck.delivery.resources import ApplicationRes, get_application, rfc3339
 from quarterdeck.delivery.status import Outcome, application_status, entries
 from quarterdeck.delivery.sync import SyncOptions, SyncResult, sync
@@ -108,6 +112,23 @@ def repaired_summary(result: SyncResult) -> str:
     return "reverted edits made outside git: " + "; ".join(parts)
 
 
+def project_refusal(
+    controller: Controller,
+    view: ProjectView,
+    app: Application,
+    desired: list[Obj],
+    namespace: str,
+) -> str:
+    """Why the Application's Project, as it stands now, refuses re-applying ``desired``,
+    or "". A Project tightened after this revision was applied binds self-heal at once:
+    the re-apply is refused as a whole, as a sync would be."""
+    project, refused = view.lookup(app.metadata.namespace, app.spec.project)
+    if project is None:
+        return refused
+    bounds = Bounds(project, app.spec.destination.cluster)
+    return bounds_refusal(controller.direct, desired, namespace, bounds)[0]
+
+
 def repair(controller: Controller, owner: Owner) -> bool:
     """Re-apply the last rendered set of ``owner`` if it asks for self-heal; True when
     a repair was attempted (and its status written, if it changed anything or failed).
@@ -128,9 +149,17 @@ def repair(controller: Controller, owner: Owner) -> bool:
     opts = SyncOptions(
         namespace=app.spec.render.target_namespace or owner.namespace, prune=False, wait=False
     )
+    desired = memory.desired
+    view = controller.projects.current()
+    if view.error:  # cannot tell what the Project allows now: heal on the next edit
+        controller.log(f"self-heal of {owner} postponed: {view.error}")
+        return False
+    if refused := project_refusal(controller, view, app, desired, opts.namespace):
+        revision = app.status.last_applied_revision[:12]
+        controller.refuse(app, f"revision {revision}: {refused}; self-heal applied nothing")
+        return True
     user = service_account_user(app, controller.policy)
     cluster = controller.direct.impersonating(user) if user else controller.direct
-    desired = memory.desired
     healed = audited_heal(  # records the edits; None: paused by an incident (guardrails)
         controller.direct, owner, inventory, app.metadata.annotations, controller.clock(),
         lambda: sync(cluster, desired, inventory, owner, opts))

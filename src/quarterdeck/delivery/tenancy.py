@@ -34,6 +34,8 @@ class Policy:
     # manifests parsed in worker processes under memory and time limits (parse_worker);
     # `qd operator` turns it on, in-process callers (tests, the CLI) parse here
     isolated_parsing: bool = False
+    parse_memory: int = 1 << 30  # bytes of address space of each parse worker
+    parse_timeout: float = 30.0  # seconds one manifest text may take to parse
 
 
 #: Local (file://) repositories allowed: what tests, benchmarks and demos run with.
