@@ -138,7 +138,10 @@ def operator(
     kube: Client, dev_cluster: RunningCluster, tmp_path: Path, namespace: str
 ) -> Iterator[OperatorProcess]:
     install_crds(kube)  # applied, Established and listable
-    limits = ("--parse-memory-mib", str(PARSE_MEMORY_MIB))
+    # the time limit far out of reach: at load, building the hungry document until it
+    # hits the memory limit can take longer than the default 30 s, and which of the two
+    # limits stops it would then depend on the machine (both stop only the worker)
+    limits = ("--parse-memory-mib", str(PARSE_MEMORY_MIB), "--parse-timeout", "900")
     proc = OperatorProcess(dev_cluster.kubeconfig, tmp_path, namespace, "op", extra=limits)
     try:
         yield proc.start()
@@ -155,7 +158,7 @@ def test_hostile_commits_hurt_only_their_own_application(
         for obj in tenant(namespace, team, repo.url):
             Cluster(kube).apply(obj)
     for team in repos:
-        wait_for(partial(has, kube, namespace, team, "first"), f"{team} synced", 120)
+        wait_for(partial(has, kube, namespace, team, "first"), f"{team} synced", 300)
 
     a, b = repos["team-a"], repos["team-b"]
     for case, (files, reason) in HOSTILE.items():
@@ -167,16 +170,16 @@ def test_hostile_commits_hurt_only_their_own_application(
             status, message = ready(kube, namespace, "team-a")
             return message if status == "False" and sha[:12] in message else None
 
-        message = wait_for(refused, f"team-a's {case} commit to be refused", 120)
+        message = wait_for(refused, f"team-a's {case} commit to be refused", 300)
         assert reason in message, (case, message)
 
         def warned(sha: str = sha) -> list[str]:
             found = warnings(kube, namespace, "team-a", "SyncFailed")
             return [m for m in found if sha[:12] in m]
 
-        assert reason in wait_for(warned, f"the Warning Event for {case}", 60)[0]
+        assert reason in wait_for(warned, f"the Warning Event for {case}", 120)[0]
         # the other tenant's commit of the same moment is synced
-        wait_for(partial(synced, kube, namespace, "team-b", b_sha), f"team-b's {case}", 120)
+        wait_for(partial(synced, kube, namespace, "team-b", b_sha), f"team-b's {case}", 180)
         assert live_value(kube, namespace, "team-b") == case
         # nothing of the hostile commit was applied, not even its innocent half
         assert live_value(kube, namespace, "team-a") == "first", case
@@ -184,7 +187,7 @@ def test_hostile_commits_hurt_only_their_own_application(
 
     a.git("rm", "-rq", "app")
     fixed = a.commit("fixed", {"app/cm.yaml": cm("team-a", "fixed")})
-    wait_for(partial(synced, kube, namespace, "team-a", fixed), "team-a's fix", 120)
+    wait_for(partial(synced, kube, namespace, "team-a", fixed), "team-a's fix", 180)
     assert live_value(kube, namespace, "team-a") == "fixed"
     assert operator.alive()
     assert "Traceback" not in operator.log.read_text()
