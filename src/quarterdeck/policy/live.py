@@ -7,6 +7,8 @@ The thin shell around the pure checks: three reads, no decisions.
 from __future__ import annotations
 
 import re
+import time
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,6 +34,25 @@ def server_minor(client: Client) -> int | None:
         return None
     digits = re.match(r"\d+", str(response.json().get("minor", "")))
     return int(digits.group(0)) if digits else None
+
+
+_MINORS: weakref.WeakKeyDictionary[Client, tuple[int | None, float]] = \
+    weakref.WeakKeyDictionary()
+
+
+def recent_server_minor(client: Client, max_age: float = 300.0) -> int | None:
+    """`server_minor`, read at most once per `max_age` seconds per client: the delivery
+    gate asks on every sync, and a server changes version only on an upgrade. A failed
+    read is None (the gate then judges `latest` by our newest rules) and is retried."""
+    now = time.monotonic()
+    try:
+        cached = _MINORS.get(client)
+        if cached is not None and now - cached[1] < max_age:
+            return cached[0]
+        _MINORS[client] = (minor := server_minor(client), now)
+    except Exception:  # unreachable, TLS, ...: the sync itself will report it
+        return None
+    return minor
 
 
 def read(client: Client) -> ClusterPolicies:
