@@ -57,16 +57,16 @@ def recent_server_minor(client: Client, max_age: float = 300.0) -> int | None:
 
 def read(client: Client) -> ClusterPolicies:
     """One LIST of Guardrails (none when the CRD is absent), one of Namespaces."""
-    from lightkube.core.exceptions import ApiError
     from lightkube.resources.core_v1 import Namespace
 
     from quarterdeck.delivery.guardrail_cache import GuardrailRes
+    from quarterdeck.kube.errors import NotFound, classify
 
     guardrails, ignored = [], []
     try:
         docs = [dict(g) for g in client.list(GuardrailRes)]
-    except ApiError as err:
-        if err.status.code != 404:
+    except Exception as err:  # a path not served is a bare 404, not an ApiError
+        if not isinstance(classify(err), NotFound):
             raise
         docs = []
     for doc in docs:
