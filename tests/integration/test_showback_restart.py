@@ -74,7 +74,7 @@ class Showback:
             self.cluster.kubeconfig, self.tmp, self.ns, identity, extra=flags, controllers=()
         ).start()
         op = self.op
-        wait_for(lambda: op.readyz() == "leader", f"operator {identity} to lead", 90)
+        wait_for(lambda: op.readyz() == "leader", f"operator {identity} to lead", 240)
         return op
 
     def pass_time(self) -> float | None:
@@ -94,7 +94,7 @@ class Showback:
         """Move the clock and wait for a pass of the running operator that saw it."""
         when = T1 + hours * HOUR
         FileClock(self.clock).set(when)
-        wait_for(lambda: self.pass_time() == when, f"a showback pass at hour {hours}", 60)
+        wait_for(lambda: self.pass_time() == when, f"a showback pass at hour {hours}", 120)
 
     def allocation(self, query: str) -> dict[str, Any]:
         assert self.op is not None
@@ -195,13 +195,13 @@ def test_a_killed_operator_loses_no_usage_and_its_flags_work(
     team = f"r-{namespace[-6:]}"
     first = showback_op.start("first")
     kube.create(pod(namespace, "r-train", team, "50", "gpu-h100-8", {"nvidia.com/gpu": "1"}))
-    wait_for(lambda: running(kube, namespace, {"r-train"}), "r-train running", 60)
+    wait_for(lambda: running(kube, namespace, {"r-train"}), "r-train running", 120)
 
     def measured() -> bool:
         spec = _record(kube, namespace, "r-train")
         return spec is not None and bool(spec.get("util")) and spec["util"][-1]["percent"] == 50
 
-    wait_for(measured, "r-train recorded at 50 % (from Prometheus)", 60)
+    wait_for(measured, "r-train recorded at 50 % (from Prometheus)", 120)
     showback_op.at(1)
 
     first.signal(signal.SIGKILL)  # no goodbye: nothing flushed, the Lease not released
@@ -216,14 +216,14 @@ def test_a_killed_operator_loses_no_usage_and_its_flags_work(
 
     showback_op.start("second")  # takes the Lease once the killed one's has expired
     showback_op.at(3)
-    wait_for(lambda: not _exists(kube, old["metadata"]["name"]), "the expired record deleted", 60)
+    wait_for(lambda: not _exists(kube, old["metadata"]["name"]), "the expired record deleted", 120)
     assert _exists(kube, recent["metadata"]["name"])  # within the day of retention
     showback_op.at(4)
     kube.delete(Pod, "r-train", namespace=namespace)
     wait_for(
         lambda: (_record(kube, namespace, "r-train") or {}).get("end") is not None,
         "r-train's record closed",
-        60,
+        120,
     )
     spec = _record(kube, namespace, "r-train")
     assert spec is not None and (spec["start"], spec["end"]) == (T1, T1 + 4 * HOUR)
@@ -260,15 +260,15 @@ def test_a_killed_operator_loses_no_usage_and_its_flags_work(
         force=True,
     )
     try:
-        wait_for(lambda: _limit(kube, cq) == (0, True), "the queue's borrowing stopped", 60)
+        wait_for(lambda: _limit(kube, cq) == (0, True), "the queue's borrowing stopped", 120)
 
         def status() -> dict[str, Any]:
             return dict(as_dict(kube.get(BudgetResource, budget)).get("status") or {})
 
-        wait_for(lambda: status().get("borrowingStopped") == cq, "the Budget's status says so", 60)
+        wait_for(lambda: status().get("borrowingStopped") == cq, "the Budget's status says so", 120)
         assert status()["percent"] == 200.0
         showback_op.at(25)  # the next day: a new period, the team is back under budget
-        wait_for(lambda: _limit(kube, cq) == (4, False), "the queue's borrowing restored", 60)
+        wait_for(lambda: _limit(kube, cq) == (4, False), "the queue's borrowing restored", 120)
     finally:
         kube.delete(BudgetResource, budget)
         kube.delete(ClusterQueueResource, cq)
