@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 from typer.testing import CliRunner
 
 from quarterdeck.cli.main import LAZY, build
@@ -111,6 +111,15 @@ def test_the_table_lists_the_commands_in_the_order_the_app_has_them() -> None:
     eager = list(CLIS["eager"].commands)  # type: ignore[attr-defined]
     assert eager == ["version", *(e.name for e in LAZY)]
     assert list(_paths(typer.main.get_command(LAZY_APP))) == EAGER_PATHS
+
+
+@pytest.mark.parametrize("entry", LAZY, ids=[e.name for e in LAZY])
+def test_each_entrys_summary_gives_its_commands_short_help(entry: Any) -> None:
+    """When this fails, copy the command's new first sentence into LAZY in cli/main.py."""
+    real = CLIS["eager"].commands[entry.name]  # type: ignore[attr-defined]
+    shown = TyperCommand(entry.name, help=entry.summary)
+    for limit in (45, 80, 1000):
+        assert shown.get_short_help_str(limit) == real.get_short_help_str(limit)
 
 
 @pytest.mark.parametrize("columns", ["60", "100", "250"])

@@ -104,8 +104,8 @@ REGISTER = (
 
 #: The commands after `version`, in `qd --help` order, with their help's first paragraph.
 LAZY = (
-    LazyEntry("demo", _demo, "Start a dev cluster with a GPU pool, run a Deployment and a "
-              "GPU Job, watch them finish."),
+    LazyEntry("demo", _demo, "Play the platform's story: Git sync, a guardrail, GPU queues, "
+              "showback, dashboard."),
     LazyEntry("render", _delivery, "Print the objects PATH renders to, exactly as `qd sync` "
               "would apply them."),
     LazyEntry("diff", _delivery, "Show what a sync of APP or --path would change (server-side "
