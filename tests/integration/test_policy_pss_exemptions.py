@@ -29,6 +29,7 @@ from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding
 from quarterdeck.devcluster import cluster
 from quarterdeck.devcluster.session import temporary_cluster
 from quarterdeck.kube.client import load_client
+from quarterdeck.kube.wait import wait_for
 from quarterdeck.policy.library_examples import examples
 from quarterdeck.policy.pss import exemptions
 from quarterdeck.policy.pss.admission import (
@@ -93,6 +94,17 @@ def configured() -> Iterator[tuple[Client, int]]:
                                                 "handler": "runc"}))
         for namespace, labels in NAMESPACES.items():
             kube.create(Namespace(metadata=ObjectMeta(name=namespace, labels=labels)))
+        # RBAC and the RuntimeClass admission read informer caches: wait until both
+        # know what was just created, so no request below meets a stale cache.
+        probe = next(e.obj for e in examples() if e.obj["kind"] == "Pod")
+        for runtime_class in (EXEMPT_CLASS, OTHER_CLASS):
+            ready = variant(probe, "psa-restricted-latest", runtime_class)
+
+            def seen(pod: dict[str, Any] = ready) -> tuple[str, str]:
+                return server_says(kube, pod, EXEMPT_USER)
+
+            wait_for(lambda: seen()[0] != "invalid", "the exempt user may create pods with "
+                     f"RuntimeClass {runtime_class}", state=seen)
         minor = kube._client._client.get("/version").json()["minor"]
         yield kube, int(re.sub(r"\D.*", "", minor))
 
@@ -157,7 +169,7 @@ def test_exemptions_and_defaults_decided_as_the_api_server_decides(
     for example in cases:
         for namespace in NAMESPACES:
             # Every namespace as the admin; the exemptions where they change something.
-            variants = [(None, None)]
+            variants: list[tuple[str | None, str | None]] = [(None, None)]
             if namespace == "psa-restricted-latest" or namespace == "psa-defaults":
                 variants += [(EXEMPT_USER, None), (None, EXEMPT_CLASS), (None, OTHER_CLASS)]
             for user, runtime_class in variants:
