@@ -7,6 +7,7 @@ runs both controllers while this process leads and makes the registrar the proce
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,12 @@ def start_fleet(op: Operator) -> Callable[[float], None]:
     sets = ClusterSets(client, op.informers, namespace=op.config.namespace, tick=op.config.tick)
     jobs = Dispatcher(client, reg, op.informers, namespace=op.config.namespace, tick=op.config.tick)
     reg.listeners.append(lambda name: sets.wake_all())
+    if op.config.delivery:  # Applications on a cluster that answers again: synced now
+        from quarterdeck.delivery.resources import ApplicationRes
+        from quarterdeck.fleet.returning import Resync
+
+        apps = op.informers.informer(ApplicationRes, namespace=op.config.namespace)
+        reg.returned.append(Resync(client, apps, time.time))
     SERVING.serve(reg)
     threads = [
         op.supervisor.spawn("fleet-registry", reg.run),
