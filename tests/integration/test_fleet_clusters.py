@@ -360,6 +360,16 @@ def test_cluster_api_clusters_register_and_a_baseline_reaches_the_selected_ones(
     assert has_namespace(a, target) and not has_namespace(b, target)
     labels = a.client.get(Namespace, target).metadata.labels or {}
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    # self-heal in the worker: someone else's edit there is taken back (interval: 5 min)
+    edit = {"data": {"state": "tampered"}}
+    a.client.patch(
+        ConfigMap, "state", edit, namespace=target, patch_type=PatchType.MERGE, field_manager="ops"
+    )
+    wait_for(
+        lambda: a.client.get(ConfigMap, "state", namespace=target).data == {"state": "ok"},
+        "the edit on the worker taken back",
+        60,
+    )
     nothing = ready_cond(dict(kube.get(ClusterSetRes, "nothing", namespace=namespace)))
     assert (
         nothing["reason"] == "NoClustersSelected"

@@ -117,7 +117,13 @@ def test_a_check_state_is_written_only_when_it_changes_and_keeps_the_others() ->
 
 
 def test_the_remote_copy_runs_with_the_users_scheduling_not_the_management_clusters() -> None:
-    saved = {"nodeSelector": {"team": "a"}, "tolerations": [], "affinity": {}}
+    saved = {
+        "nodeSelector": {"team": "a"},
+        "tolerations": [],
+        "affinity": {},
+        "labels": {"role": "trainer", "batch.kubernetes.io/job-name": "gang"},
+        "annotations": {},
+    }
     job = {
         "metadata": {
             "name": "gang",
@@ -144,6 +150,8 @@ def test_the_remote_copy_runs_with_the_users_scheduling_not_the_management_clust
     pod = body["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"team": "a"} and "affinity" not in pod
     assert pod["schedulingGates"] == [{"name": "theirs"}]
+    assert body["spec"]["template"]["metadata"]["labels"] == {"role": "trainer"}
+    assert "labels" not in pod and "annotations" not in pod
     assert body["metadata"]["labels"] == {"app": "x"}  # no queue on the worker
     assert body["spec"]["suspend"] is False and "managedBy" not in body["spec"]
     assert body["metadata"]["annotations"] == {ORIGIN: "ml/gang/u1"}

@@ -40,3 +40,28 @@ def test_only_applications_of_the_returning_cluster_that_are_not_ready_are_owed(
 def test_each_return_writes_a_new_value_that_says_why() -> None:
     first, second = request_value(1.0, "east"), request_value(2.0, "east")
     assert first != second and first.endswith("cluster east reachable again")
+
+
+def test_remote_self_heal_watches_the_inventory_kinds_of_applications_aimed_elsewhere() -> None:
+    from quarterdeck.fleet.remoteheal import watched_kinds
+
+    inventory = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "a", "namespace": "n"},
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "b", "namespace": "n"},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d", "namespace": "n"},
+    ]
+
+    def app(cluster: str, **spec: Any) -> dict[str, Any]:
+        body = {"destination": {"cluster": cluster}, **spec}
+        return {"spec": body, "status": {"inventory": inventory}}
+
+    assert watched_kinds(app("east")) == (
+        "east",
+        [
+            {"apiVersion": "apps/v1", "kind": "Deployment"},
+            {"apiVersion": "v1", "kind": "ConfigMap"},
+        ],
+    )
+    assert watched_kinds(app("")) == ("", [])  # the management cluster's own self-heal
+    assert watched_kinds(app("east", selfHeal=False)) == ("", [])
+    assert watched_kinds(app("east", suspend=True)) == ("", [])

@@ -33,6 +33,7 @@ import structlog
 from lightkube import Client
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Namespace, Node, Pod
 from lightkube.types import CascadeType, PatchType
@@ -51,7 +52,7 @@ from quarterdeck.fleet.dispatch import (
 )
 from quarterdeck.fleet.registrar import FIELD_MANAGER, Registrar
 from quarterdeck.kube.events import EventRecorder
-from quarterdeck.kube.informer import SharedInformers
+from quarterdeck.kube.informer import Informer, SharedInformers
 from quarterdeck.kube.workqueue import WorkQueue, run_workers
 from quarterdeck.queueing.jobs import GATE, QUEUE_LABELS, SAVED_SCHEDULING
 
@@ -63,8 +64,15 @@ REQUEUES = "fleet.quarterdeck.dev/requeues"
 ORIGIN = "fleet.quarterdeck.dev/origin"
 Key = tuple[str, str]
 WorkloadRes = create_namespaced_resource(QUEUEING, QUEUEING_VERSION, "Workload", "workloads")
+WORKLOAD_CRD = f"workloads.{QUEUEING}"
 CheckRes = create_global_resource(QUEUEING, QUEUEING_VERSION, "AdmissionCheck", "admissionchecks")
 log = structlog.get_logger("quarterdeck.fleet.dispatcher")
+_JOB_LABELS = (
+    "controller-uid",
+    "batch.kubernetes.io/controller-uid",
+    "job-name",
+    "batch.kubernetes.io/job-name",
+)
 _JOB_FIELDS = ("parallelism", "completions", "completionMode", "backoffLimit", "template")
 
 
@@ -75,12 +83,7 @@ def remote_job(job: dict[str, Any]) -> dict[str, Any]:
     labels = {k: v for k, v in (meta.get("labels") or {}).items() if k not in QUEUE_LABELS}
     template = json.loads(json.dumps(spec.get("template") or {}))
     template_labels = (template.get("metadata") or {}).get("labels") or {}
-    for key in (
-        "controller-uid",
-        "batch.kubernetes.io/controller-uid",
-        "job-name",
-        "batch.kubernetes.io/job-name",
-    ):
+    for key in _JOB_LABELS:
         template_labels.pop(key, None)
     template.setdefault("metadata", {})["labels"] = template_labels
     pod_spec = template.setdefault("spec", {})
@@ -89,8 +92,15 @@ def remote_job(job: dict[str, Any]) -> dict[str, Any]:
     # user's own scheduling is restored and the placement gate (lifted there) dropped
     saved = (meta.get("annotations") or {}).get(SAVED_SCHEDULING)
     if saved:
-        for key, value in json.loads(saved).items():
-            pod_spec[key] = value or None
+        original = json.loads(saved)
+        for key in ("nodeSelector", "tolerations", "affinity"):
+            pod_spec[key] = original.get(key) or None
+        for key in ("labels", "annotations"):  # saved too by newer admissions
+            if key in original:
+                kept = dict(original[key] or {})
+                if key == "labels":
+                    kept = {k: v for k, v in kept.items() if k not in _JOB_LABELS}
+                template["metadata"][key] = kept
     gates = [g for g in pod_spec.get("schedulingGates") or [] if g.get("name") != GATE]
     pod_spec["schedulingGates"] = gates or None
     pod_spec = {k: v for k, v in pod_spec.items() if v is not None}
@@ -152,11 +162,15 @@ class Dispatcher:
         self.stop = threading.Event()
         self.queue: WorkQueue[Key] = WorkQueue("fleet-dispatch")
         self.events = EventRecorder(client, FIELD_MANAGER)
+        self.informers = informers
+        self.namespace = namespace
         self.jobs = informers.informer(Job, namespace=namespace)
-        self.workloads = informers.informer(WorkloadRes, namespace=namespace)
-        self.checks = informers.informer(CheckRes)
         self.jobs.add_handler(self._on_job)
-        self.workloads.add_handler(self._on_workload)
+        # made once a Job asks for dispatch and queueing's CRDs are served: an informer
+        # that never syncs would hold every controller that waits for the shared caches
+        self.workloads: Informer | None = None
+        self.checks: Informer | None = None
+        self._queueing_lock = threading.Lock()
         registrar.returned.append(self._on_return)
         self.down_since: dict[str, float] = {}
 
@@ -197,11 +211,33 @@ class Dispatcher:
         if self.reconcile(key) and not self.stop.is_set():
             self.queue.add_after(key, self.tick)
 
-    def fleet_checks(self) -> set[str]:
+    def _queueing(self) -> tuple[Informer, Informer] | None:
+        """The Workload and AdmissionCheck informers; None while queueing's CRDs are
+        not served (then nothing can be admitted, so nothing is dispatched)."""
+        with self._queueing_lock:
+            if self.workloads is None or self.checks is None:
+                try:
+                    call_api(lambda: self.client.get(CustomResourceDefinition, WORKLOAD_CRD))
+                except ClusterError as err:
+                    if err.code == 404:
+                        return None
+                    raise
+                self.workloads = self.informers.informer(WorkloadRes, namespace=self.namespace)
+                self.checks = self.informers.informer(CheckRes)
+                self.workloads.add_handler(self._on_workload)
+            workloads, checks = self.workloads, self.checks
+        for informer in (workloads, checks):
+            informer.wait_synced(timeout=30.0)
+        if not (workloads.has_synced() and checks.has_synced()):
+            raise RuntimeError("Workloads and AdmissionChecks not listed yet")
+        return workloads, checks
+
+    @staticmethod
+    def fleet_checks(checks: Informer) -> set[str]:
         """The AdmissionChecks this controller answers."""
         return {
             str((c.get("metadata") or {}).get("name", ""))
-            for c in self.checks.list()
+            for c in checks.list()
             if (c.get("spec") or {}).get("controllerName") == FLEET
         }
 
@@ -216,8 +252,11 @@ class Dispatcher:
         worker = annotations.get(WORKER, "")
         self._remove_stale(job, worker, left_on(annotations))
         if not worker:
-            workload = self.workloads.get(key[0], f"job-{key[1]}")
-            check = fleet_check(workload, self.fleet_checks())
+            queueing = self._queueing()
+            if queueing is None:
+                return True  # no queueing here (yet)
+            workload = queueing[0].get(key[0], f"job-{key[1]}")
+            check = fleet_check(workload, self.fleet_checks(queueing[1]))
             if check is None or workload is None:
                 return True  # no quota yet: queueing decides first
             placed, why = self._dispatch(job)
