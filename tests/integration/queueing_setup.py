@@ -227,12 +227,11 @@ def passes_until(
 ) -> tuple[T, list[PassReport]]:
     """Run controller passes (about one a second) until `check(reports so far)` holds."""
     reports: list[PassReport] = []
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def one_pass() -> tuple[T] | None:
         reports.append(reconcile_once(kube, time.time()))
         found = check(reports)
-        if found is not None:
-            return found, reports
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}: {reports}")
-        time.sleep(1.0)
+        return None if found is None else (found,)
+
+    (found,) = wait_for(one_pass, what, timeout, interval=1.0, state=lambda: reports)
+    return found, reports

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
 from lightkube import Client
@@ -20,15 +19,13 @@ from quarterdeck.delivery.controller import Controller
 from quarterdeck.delivery.manifests import Key
 from quarterdeck.delivery.runner import Runner
 from quarterdeck.devcluster.session import RunningCluster
+from quarterdeck.kube.wait import wait_for
 
 __all__ = ["crds", "setup"]
 
 
 def _wait(what: str, condition: Any, state: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}: {state()}"
-        time.sleep(0.1)
+    wait_for(condition, what, timeout, interval=0.1, state=state)
 
 
 def _value(ctl: Controller, namespace: str) -> str | None:

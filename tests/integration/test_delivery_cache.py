@@ -3,7 +3,6 @@ cannot make a sync take over an object it has not seen yet."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -15,6 +14,7 @@ from quarterdeck.delivery.inventory import OWNER_NAME_LABEL, Owner
 from quarterdeck.delivery.livecache import LiveCache
 from quarterdeck.delivery.manifests import Key, Obj
 from quarterdeck.delivery.sync import SyncOptions, sync
+from quarterdeck.kube.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -29,10 +29,7 @@ def cm(name: str, value: str) -> Obj:
 
 
 def eventually(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
+    wait_for(check, "the cache to answer", timeout, interval=0.05)
 
 
 def test_cache_serves_reads_and_a_stale_absence_changes_nothing(

@@ -15,6 +15,7 @@ from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.controller import ApplicationRes, Controller, SourceRes
 from quarterdeck.delivery.manifests import Key
 from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
+from quarterdeck.kube.wait import wait_for
 
 pytestmark = pytest.mark.integration
 CRDS = Path(__file__).parents[2] / "deploy" / "crds"
@@ -161,7 +162,6 @@ def test_self_heal_reverts_an_edit_and_reports_the_drift(
     setup: tuple[Repo, Controller], kube: Client, namespace: str
 ) -> None:
     import threading
-    import time
 
     from lightkube.resources.core_v1 import ConfigMap
 
@@ -174,26 +174,24 @@ def test_self_heal_reverts_an_edit_and_reports_the_drift(
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while not runner.healed and time.monotonic() < deadline:
-            if ctl.cluster.get("v1", Key("", "ConfigMap", namespace, "a")) is not None:
-                # no wait for the watch: an edit before it starts is in its first listing
-                kube.patch(
-                    ConfigMap,
-                    "a",
-                    {"data": {"a": "edited"}},
-                    namespace=namespace,
-                    field_manager="kubectl-edit",
-                )
-                break
-            time.sleep(0.1)
-        live: dict[str, Any] | None = None
-        while time.monotonic() < deadline:
-            live = ctl.cluster.get("v1", Key("", "ConfigMap", namespace, "a"))
-            if live is not None and live["data"] == {"a": "git"} and runner.healed:
-                break
-            time.sleep(0.1)
-        assert live is not None and live["data"] == {"a": "git"}
+        key = Key("", "ConfigMap", namespace, "a")
+        wait_for(lambda: ctl.cluster.get("v1", key), "the first sync", 30, interval=0.1)
+        # no wait for the watch: an edit before it starts is in its first listing
+        kube.patch(
+            ConfigMap, "a", {"data": {"a": "edited"}}, namespace=namespace,
+            field_manager="kubectl-edit",
+        )  # fmt: skip
+
+        def healed() -> dict[str, Any] | None:
+            live = ctl.cluster.get("v1", key)
+            return (
+                live
+                if live is not None and live["data"] == {"a": "git"} and runner.healed
+                else None
+            )
+
+        live = wait_for(healed, "the edit to be reverted", 30, interval=0.1)
+        assert live["data"] == {"a": "git"}
         status = dict(kube.get(ApplicationRes, "web", namespace=namespace))["status"]
         (drift,) = status["drift"]
         assert drift["name"] == "a"

@@ -27,6 +27,7 @@ from quarterdeck.delivery.controller import ApplicationRes, Controller
 from quarterdeck.delivery.guardrail_cache import GuardrailCache
 from quarterdeck.delivery.manifests import Key
 from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
+from quarterdeck.kube.wait import wait_for
 
 pytestmark = pytest.mark.integration
 CRDS = Path(__file__).parents[2] / "deploy" / "crds"
@@ -229,10 +230,9 @@ def test_guardrail_reads_without_the_crd_and_right_after_it_is_installed(kube: C
     cache = GuardrailCache(kube, time.monotonic, max_age=0)
     try:
         cluster.delete("apiextensions.k8s.io/v1", Key("apiextensions.k8s.io", CRD, "", name))
-        deadline = time.monotonic() + 60
-        while cluster.get("apiextensions.k8s.io/v1", Key("apiextensions.k8s.io", CRD, "", name)):
-            assert time.monotonic() < deadline, "the Guardrail CRD was not deleted"
-            time.sleep(0.2)
+        crd_key = Key("apiextensions.k8s.io", CRD, "", name)
+        wait_for(lambda: cluster.get("apiextensions.k8s.io/v1", crd_key) is None,
+                 "the Guardrail CRD to be deleted", 60, interval=0.2)  # fmt: skip
         without = cache.current()  # no Guardrails, but the namespaces' PSA labels still count
         assert without.guardrails == () and without.error == ""
     finally:

@@ -13,6 +13,7 @@ from lightkube import Client
 from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
+from lightkube.types import PatchType
 
 from quarterdeck.kube.leader import LeaderElector
 from quarterdeck.kube.wait import wait_for
@@ -133,11 +134,11 @@ def test_a_leader_that_cannot_renew_steps_down(
     wait_for(lambda: a.elector.is_leader, "a to lead")
     # someone else (an operator by hand, another version) takes the lease: a's renewals
     # fail from now on, and it must stop leading within its renew deadline
-    lease = kube.get(Lease, "operator", namespace=namespace)
-    assert lease.spec is not None
-    lease.spec.holderIdentity = "intruder"
-    lease.spec.renewTime = datetime.now(UTC)
-    kube.replace(lease)
+    # an unconditional merge patch, as `kubectl patch` would: a conditional replace would
+    # race a's own renewals and lose with 409 Conflict whenever a renews in between
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    takeover = {"spec": {"holderIdentity": "intruder", "renewTime": now}}
+    kube.patch(Lease, "operator", takeover, namespace=namespace, patch_type=PatchType.MERGE)
     wait_for(lambda: a.log == ["started", "stopped"], "a to step down", 30)
     assert not a.elector.is_leader
     assert _holder(kube, namespace) == "intruder"  # a does not clear what is not its own

@@ -10,7 +10,6 @@ something else (a warning each) or fails (an error).
 from __future__ import annotations
 
 import subprocess
-import time
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from lightkube.resources.admissionregistration_v1 import (
 
 from quarterdeck.cli.manifest_sources import kubectl
 from quarterdeck.devcluster.session import RunningCluster
+from quarterdeck.kube.wait import wait_for
 from quarterdeck.policy.cel_conformance import ERRORS, EXAMPLES, SERVER_COMPILE_ERRORS
 from quarterdeck.policy.cel_engine import default_cache
 
@@ -138,16 +138,11 @@ def test_api_server_computes_our_values(
     kube.apply(codecs.from_dict(policy), force=True)
     kube.apply(codecs.from_dict(binding), force=True)
     try:
-        deadline = time.monotonic() + 60
         probe_obj = config_map(namespace, "probe", {LABEL: "true", "probe": "1"})
-        while denial(kube, probe_obj) is None and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert denial(kube, probe_obj) is not None, "policy never enforced"
+        wait_for(lambda: denial(kube, probe_obj) is not None, "the policy to deny", 60, 0.5)
         binding["spec"]["validationActions"] = ["Warn"]
         kube.apply(codecs.from_dict(binding), force=True)
-        deadline = time.monotonic() + 60
-        while denial(kube, probe_obj) is not None and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_for(lambda: denial(kube, probe_obj) is None, "the binding to only warn", 60, 0.5)
         warnings = server_warnings(dev_cluster, namespace)
         errors = [w for w in warnings if "resulted in error" in w]
         mismatches = [w for w in warnings if w not in errors]

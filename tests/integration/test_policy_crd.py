@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from lightkube import Client, codecs
 from lightkube.generic_resource import create_global_resource
@@ -11,6 +9,7 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 
 from quarterdeck.api.policy import GROUP, VERSION, guardrail_from_dict, to_dict
 from quarterdeck.api.policy_crd import guardrail_crd
+from quarterdeck.kube.wait import wait_for
 from quarterdeck.policy.library import builtins
 
 pytestmark = pytest.mark.integration
@@ -19,14 +18,14 @@ pytestmark = pytest.mark.integration
 def test_crd_accepts_and_round_trips_every_builtin(kube: Client) -> None:
     crd = guardrail_crd()
     kube.apply(codecs.from_dict(crd), force=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def established() -> bool:
         status = kube.get(CustomResourceDefinition, crd["metadata"]["name"]).status
-        if status and any(
+        return status is not None and any(
             c.type == "Established" and c.status == "True" for c in status.conditions or []
-        ):
-            break
-        time.sleep(0.2)
+        )
+
+    wait_for(established, "the Guardrail CRD to be Established", 30, interval=0.2)
     guardrail_kind = create_global_resource(GROUP, VERSION, "Guardrail", "guardrails")
     try:
         for guardrail in builtins().values():

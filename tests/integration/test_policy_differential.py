@@ -11,7 +11,6 @@ with `evaluate` on the same object under the same narrowed policy.
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +26,7 @@ from lightkube.resources.admissionregistration_v1 import (
 )
 
 from quarterdeck.api.policy import Guardrail, LabelSelector, MatchResources
+from quarterdeck.kube.wait import wait_for
 from quarterdeck.policy import evaluate
 from quarterdeck.policy.export import to_native
 from quarterdeck.policy.library import builtins
@@ -78,8 +78,9 @@ def server_denies(kube: Client, obj: dict[str, Any]) -> bool:
 @pytest.fixture(scope="module")
 def installed(kube: Client) -> Iterator[dict[str, Guardrail]]:
     """Every built-in installed, and enforced: one denied example per policy is denied."""
-    policies = {name: narrowed(g) for name, g in builtins().items()
-                if g.spec.pod_security is None}  # Pod Security: test_policy_pss_differential
+    policies = {
+        name: narrowed(g) for name, g in builtins().items() if g.spec.pod_security is None
+    }  # Pod Security: test_policy_pss_differential
     for guardrail in policies.values():
         for doc in to_native(guardrail):
             kube.apply(codecs.from_dict(doc), force=True)
@@ -97,13 +98,13 @@ def installed(kube: Client) -> Iterator[dict[str, Guardrail]]:
 
 def wait_until_enforced(kube: Client, probes: list[dict[str, Any]], timeout: float = 60) -> None:
     """The API server loads policies asynchronously: wait until every denied probe is."""
-    deadline = time.monotonic() + timeout
     pending = list(probes)
-    while pending and time.monotonic() < deadline:
-        pending = [p for p in pending if not server_denies(kube, p)]
-        if pending:
-            time.sleep(0.5)
-    assert not pending, f"policies not enforced after {timeout}s: {pending[0]['metadata']}"
+
+    def enforced() -> bool:
+        pending[:] = [p for p in pending if not server_denies(kube, p)]
+        return not pending
+
+    wait_for(enforced, "policies enforced", timeout, 0.5, lambda: pending[0]["metadata"])
 
 
 def test_engine_and_api_server_agree_on_every_example(
@@ -124,8 +125,12 @@ def test_engine_and_api_server_agree_on_every_example(
 
 
 KINDS = ["Pod", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"]
-POD_POLICIES = sorted(n for n, g in builtins().items() if g.spec.pod_security is None
-                      and n not in ("no-plaintext-secrets", "service-traffic-distribution"))
+POD_POLICIES = sorted(
+    n
+    for n, g in builtins().items()
+    if g.spec.pod_security is None
+    and n not in ("no-plaintext-secrets", "service-traffic-distribution")
+)
 
 
 @st.composite

@@ -5,11 +5,13 @@ back and leaves the queue (deactivated, as Kueue does)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from lightkube import Client, codecs
 from lightkube.generic_resource import create_global_resource
 from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 from queueing_setup import (
     API,
@@ -29,6 +31,8 @@ from quarterdeck.api.queueing import GROUP, VERSION
 from quarterdeck.api.queueing.check import MANUAL
 from quarterdeck.cli.main import app
 from quarterdeck.devcluster.session import RunningCluster
+from quarterdeck.kube.wait import wait_for
+from quarterdeck.queueing.jobs import JOB_NAME_LABEL
 
 pytestmark = pytest.mark.integration
 
@@ -94,3 +98,45 @@ def test_a_manual_check_holds_the_job_until_ready_and_a_rejection_frees_quota(
         assert unknown.exit_code == 2 and "AdmissionCheck no-such-check not found" in (
             unknown.output
         )
+
+
+def test_a_checks_pod_set_updates_reach_the_jobs_pods(
+    kube: Client, namespace: str, approval: str, dev_cluster: RunningCluster
+) -> None:
+    """Kueue's podSetUpdates: what the check asks for is on the template and on every
+    pod the job controller makes from it, beside the flavor's own node labels."""
+    with gpu_queue(kube, namespace, nominal=8) as cq:
+        checks = {"spec": {"admissionChecks": [approval]}}
+        kube.patch(ClusterQueue, cq, checks, patch_type=PatchType.MERGE)
+        kube.create(codecs.from_dict(gpu_job(namespace, "prov", pods=2, gpus=1, duration="10m")))
+        key = f"{namespace}/job-prov"
+        passes_until(
+            kube, lambda rs: True if any(key in r.admitted for r in rs) else None, "reserved"
+        )
+        cfg = ["-n", namespace, "--kubeconfig", str(dev_cluster.kubeconfig)]
+        updates = ["--node-selector", "kubernetes.io/os=linux", "--label", "provisioned=yes"]
+        updates += ["--annotation", "ticket=T-1", "--toleration", "spot:NoSchedule"]
+        ready = CliRunner().invoke(app, ["queue", "check", "job/prov", approval, *updates, *cfg])
+        assert ready.exit_code == 0, ready.output
+        (state,) = workload(kube, namespace, "job-prov")["status"]["admissionChecks"]
+        assert state["podSetUpdates"][0]["nodeSelector"] == {"kubernetes.io/os": "linux"}
+        resumed = f"{namespace}/prov"
+        passes_until(
+            kube, lambda rs: True if any(resumed in r.resumed for r in rs) else None, "resume"
+        )
+        template = as_dict(kube.get(Job, "prov", namespace=namespace))["spec"]["template"]
+        selector = {"kubernetes.io/os": "linux", "quarterdeck.dev/pool": "gpu-h100-8"}
+        spot = {"key": "spot", "operator": "Exists", "effect": "NoSchedule"}
+
+        def pods_made() -> list[dict[str, Any]] | None:
+            pods = [
+                as_dict(p)
+                for p in kube.list(Pod, namespace=namespace, labels={JOB_NAME_LABEL: "prov"})
+            ]
+            return pods if len(pods) >= 2 else None
+
+        for spec_meta in [template, *wait_for(pods_made, "the Job's two pods", 60)]:
+            assert spec_meta["metadata"]["labels"]["provisioned"] == "yes"
+            assert spec_meta["metadata"]["annotations"]["ticket"] == "T-1"
+            assert spec_meta["spec"]["nodeSelector"] == selector
+            assert spot in spec_meta["spec"]["tolerations"]

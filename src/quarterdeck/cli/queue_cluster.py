@@ -24,6 +24,7 @@ from quarterdeck.cli.options import (
 from quarterdeck.cli.output import OUTPUT_OPTION, OutputFormat, emit, fail, note, table
 
 if TYPE_CHECKING:
+    from quarterdeck.api.queueing.check import PodSetUpdate
     from quarterdeck.kube.config import ClientSettings
     from quarterdeck.queueing import Decisions, Snapshot
 
@@ -217,12 +218,27 @@ def check(
         str, typer.Option(help="Ready (admit), Retry (requeue), Rejected or Pending.")
     ] = "Ready",
     message: Annotated[str, typer.Option(help="Why, for `qd queue why`.")] = "",
+    pod_set: Annotated[str, typer.Option(help="The pod set the updates below are for.")] = "main",
+    node_selector: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE added to the pods' nodeSelector.")
+    ] = None,
+    label: Annotated[list[str] | None, typer.Option(help="KEY=VALUE added to the pods.")] = None,
+    annotation: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE added to the pods' annotations.")
+    ] = None,
+    toleration: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY[=VALUE][:EFFECT] added to the pods' tolerations."),
+    ] = None,
     namespace: NamespaceOpt = None,
     kubeconfig: KubeOption = None,
     context: ContextOpt = None,
     allow_exec_plugins: AllowExecOpt = False,
 ) -> None:
-    """Set a manual AdmissionCheck's verdict on a workload (the operator acts on it)."""
+    """Set a manual AdmissionCheck's verdict on a workload (the operator acts on it).
+
+    --node-selector, --label, --annotation and --toleration become the check's
+    podSetUpdates: merged into the Job's pods when it starts, as Kueue does."""
     import msgspec
     from lightkube import ApiError
 
@@ -234,6 +250,10 @@ def check(
 
     if state not in CHECK_STATES:
         fail(f"--state: unknown state {state!r}; choose from {', '.join(CHECK_STATES)}")
+    try:
+        update = pod_set_update(pod_set, node_selector, label, annotation, toleration)
+    except ValueError as err:
+        fail(str(err))
     settings, namespace = target(kubeconfig, context, namespace, allow_exec_plugins)
     client = connect(settings, field_manager="quarterdeck-queueing")
     with cluster_errors("queueing objects"):
@@ -262,17 +282,67 @@ def check(
             waits = f"it waits for {', '.join(names)}" if names else "it waits for none"
             fail(f"workload {found['metadata']['name']} does not wait for {name} ({waits})")
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        updates = [update] if update is not None else []
         states = [
-            msgspec.structs.replace(c, state=state, message=message, last_transition_time=stamp)
-            if c.name == name and c.state != state
+            msgspec.structs.replace(
+                c, state=state, message=message, last_transition_time=stamp,
+                pod_set_updates=updates or c.pod_set_updates,
+            )
+            if c.name == name and (c.state != state or updates)
             else c
             for c in status.admission_checks
-        ]
+        ]  # fmt: skip
         body = {"status": {"admissionChecks": msgspec.to_builtins(states)}}
         Writer(client, "quarterdeck-queueing").patch(
             WorkloadResource, namespace, found["metadata"]["name"], body, status=True
         )
     typer.echo(f"{namespace}/{found['metadata']['name']}: AdmissionCheck {name} {state}")
+
+
+def pod_set_update(
+    pod_set: str,
+    node_selector: list[str] | None,
+    labels: list[str] | None,
+    annotations: list[str] | None,
+    tolerations: list[str] | None,
+) -> PodSetUpdate | None:
+    """The podSetUpdate the options describe, or None; ValueError names a bad option."""
+    from quarterdeck.api.queueing.check import PodSetUpdate
+    from quarterdeck.api.queueing.meta import Toleration
+
+    def pairs(option: str, items: list[str] | None) -> dict[str, str]:
+        out = {}
+        for item in items or []:
+            key, eq, value = item.partition("=")
+            if not key or not eq:
+                raise ValueError(f"{option}: {item!r} is not KEY=VALUE")
+            out[key] = value
+        return out
+
+    effects = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+    tols = []
+    for item in tolerations or []:
+        body, _, effect = item.partition(":")
+        key, eq, value = body.partition("=")
+        if not key or (effect and effect not in effects):
+            raise ValueError(f"--toleration: {item!r} is not KEY[=VALUE][:{'|'.join(effects)}]")
+        tols.append(
+            Toleration(
+                key=key,
+                operator="Equal" if eq else "Exists",
+                value=value if eq else None,
+                effect=effect or None,  # type: ignore[arg-type]  # checked against `effects`
+            )
+        )
+    update = PodSetUpdate(
+        name=pod_set,
+        labels=pairs("--label", labels),
+        annotations=pairs("--annotation", annotations),
+        node_selector=pairs("--node-selector", node_selector),
+        tolerations=tols,
+    )
+    empty = not (update.labels or update.annotations or update.node_selector or tols)
+    return None if empty else update
 
 
 def _candidates(namespace: str, typed: str) -> list[str]:

@@ -5,9 +5,11 @@ A batch/v1 Job labelled `queueing.quarterdeck.dev/queue-name` (or Kueue's
 creation and gets a Workload. On admission it is unsuspended with its flavors' node
 labels and tolerations, its parallelism set to the admitted count, and a scheduling
 gate on its pods; each gated pod is then pinned to the node placement chose and the
-gate removed, so kube-scheduler binds where we decided. On eviction the Job is
-suspended; its original node selector and tolerations (saved at admission) are the
-base of the next admission.
+gate removed, so kube-scheduler binds where we decided. The `podSetUpdates` of its
+AdmissionChecks (labels, annotations, node selector, tolerations) are merged into the
+template on the way, as Kueue does. On eviction the Job is suspended; its original
+node selector, tolerations and template labels and annotations (saved at admission)
+are the base of the next admission.
 
 Other job kinds (JobSet, PyTorchJob) plug in through `JobAdapter`. Objects are plain
 JSON dicts as the API server returns them; results are merge patches.
@@ -22,6 +24,7 @@ from typing import Any, Protocol
 import msgspec
 
 from quarterdeck.api.meta import ObjectMeta
+from quarterdeck.api.queueing.check import PodSetUpdate
 from quarterdeck.api.queueing.flavor import ResourceFlavor
 from quarterdeck.api.queueing.workload import (
     Admission,
@@ -52,12 +55,44 @@ class JobAdapter(Protocol):
     def on_create(self, job: Object) -> Patch: ...
 
     def on_admit(
-        self, job: Object, admission: Admission, flavors: Mapping[str, ResourceFlavor]
+        self,
+        job: Object,
+        admission: Admission,
+        flavors: Mapping[str, ResourceFlavor],
+        updates: Sequence[PodSetUpdate] = (),
     ) -> Patch: ...
 
     def on_evict(self, job: Object) -> Patch: ...
 
     def finished(self, job: Object) -> bool: ...
+
+
+class PodSetUpdateConflict(ValueError):
+    """Two podSetUpdates, or an update and the Job's own template or flavor, set one key
+    to different values: the Job cannot start as every party asked."""
+
+
+def merge_updates(
+    base: Mapping[str, str], added: Sequence[Mapping[str, str]], what: str
+) -> dict[str, str]:
+    """`base` with every map of `added`; a key set to two values is a conflict (as in
+    Kueue, an update never overrides)."""
+    out = dict(base)
+    for extra in added:
+        for key, value in extra.items():
+            if out.get(key, value) != value:
+                raise PodSetUpdateConflict(
+                    f"podSetUpdates conflict on {what} {key}: {out[key]!r} and {value!r}"
+                )
+            out[key] = value
+    return out
+
+
+def _with_removals(now: Mapping[str, Any], wanted: Mapping[str, str]) -> dict[str, str | None]:
+    """A merge patch turning map `now` into `wanted` (keys no longer wanted set to null)."""
+    patch: dict[str, str | None] = {k: None for k in now if k not in wanted}
+    patch.update(wanted)
+    return patch
 
 
 def queue_name(obj: Object) -> str | None:
@@ -107,14 +142,22 @@ class BatchJob:
         return {"spec": {"suspend": True}}
 
     def on_admit(
-        self, job: Object, admission: Admission, flavors: Mapping[str, ResourceFlavor]
+        self,
+        job: Object,
+        admission: Admission,
+        flavors: Mapping[str, ResourceFlavor],
+        updates: Sequence[PodSetUpdate] = (),
     ) -> Patch:
+        """The patch that starts the Job where it was admitted; raises
+        `PodSetUpdateConflict` when `updates` (the checks' podSetUpdates) conflict."""
         meta = job.get("metadata") or {}
         spec = job.get("spec") or {}
-        pod_spec = (spec.get("template") or {}).get("spec") or {}
+        template = spec.get("template") or {}
+        pod_spec = template.get("spec") or {}
+        pod_meta = template.get("metadata") or {}
         saved = (meta.get("annotations") or {}).get(SAVED_SCHEDULING)
         # Start from what the user wrote, not from what an earlier admission added.
-        original = (
+        original: dict[str, Any] = (
             json.loads(saved)
             if saved
             else {
@@ -123,6 +166,9 @@ class BatchJob:
                 "affinity": pod_spec.get("affinity") or {},
             }
         )
+        # Saved by an admission before podSetUpdates were applied: the template's own.
+        original.setdefault("labels", pod_meta.get("labels") or {})
+        original.setdefault("annotations", pod_meta.get("annotations") or {})
         sets = admission.pod_set_assignments
         assignment = sets[0] if sets else None
         selector = dict(original["nodeSelector"])
@@ -134,6 +180,15 @@ class BatchJob:
                 continue
             selector.update(rf.spec.node_labels)
             for t in rf.spec.tolerations:
+                entry = {k: v for k, v in _camel(t).items() if v is not None}
+                if entry not in tolerations:
+                    tolerations.append(entry)
+        mine = [u for u in updates if u.name == (assignment.name if assignment else "main")]
+        selector = merge_updates(selector, [u.node_selector for u in mine], "nodeSelector")
+        labels = merge_updates(original["labels"], [u.labels for u in mine], "label")
+        notes = merge_updates(original["annotations"], [u.annotations for u in mine], "annotation")
+        for u in mine:
+            for t in u.tolerations:
                 entry = {k: v for k, v in _camel(t).items() if v is not None}
                 if entry not in tolerations:
                     tolerations.append(entry)
@@ -159,6 +214,12 @@ class BatchJob:
                 },
             },
         }
+        now_labels, now_notes = pod_meta.get("labels") or {}, pod_meta.get("annotations") or {}
+        if labels != now_labels or notes != now_notes:
+            patch["spec"]["template"]["metadata"] = {
+                "labels": _with_removals(now_labels, labels),
+                "annotations": _with_removals(now_notes, notes),
+            }
         if assignment is not None and assignment.count is not None:
             patch["spec"]["parallelism"] = assignment.count
         return patch

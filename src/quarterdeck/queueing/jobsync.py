@@ -25,7 +25,7 @@ from quarterdeck.api.queueing.workload import (
     QUOTA_RESERVED,
     WorkloadStatus,
 )
-from quarterdeck.queueing.jobs import BatchJob
+from quarterdeck.queueing.jobs import BatchJob, PodSetUpdateConflict
 from quarterdeck.queueing.status import after_checks, quota_released, set_condition, stopping
 from quarterdeck.queueing.store import Obj
 from quarterdeck.queueing.writes import PassReport, Writes
@@ -177,7 +177,12 @@ def _sync_job(
                 "running without an admitted Workload: suspended until its queue admits it",
             )
     elif suspended and admitted_now(status) and status.admission is not None:
-        patch = ADAPTER.on_admit(job, status.admission, flavors)
+        updates = [u for check in status.admission_checks for u in check.pod_set_updates]
+        try:
+            patch = ADAPTER.on_admit(job, status.admission, flavors, updates)
+        except PodSetUpdateConflict as err:  # stays suspended until a check changes its update
+            writes.event(job, "Warning", "InvalidPodSetUpdate", str(err))
+            return
         if writes.patch_job(job, patch, report):
             report.resumed.append(f"{ns}/{name}")
 

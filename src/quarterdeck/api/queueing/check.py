@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 from quarterdeck.api.meta import Condition, ObjectMeta
-from quarterdeck.api.queueing.meta import API_VERSION, Spec
+from quarterdeck.api.queueing.meta import API_VERSION, Spec, Toleration
 
 MANUAL = "queueing.quarterdeck.dev/manual"
 FLEET = "fleet.quarterdeck.dev/dispatch"  # fleet: Ready once a worker cluster took the Job
@@ -47,6 +47,18 @@ class AdmissionCheck(Spec, kw_only=True):
     status: AdmissionCheckStatus | None = None
 
 
+class PodSetUpdate(Spec, kw_only=True):
+    """What a check adds to one pod set's pods when its Job starts (Kueue's
+    `podSetUpdates[]`): merged into the pod template, never overriding a value the
+    Job or its flavor already set (a conflicting key keeps the Job suspended)."""
+
+    name: str  # the pod set ("main" for a batch/v1 Job)
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    node_selector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
+
+
 class AdmissionCheckState(Spec, kw_only=True):
     """One check's verdict on one Workload (`status.admissionChecks[]`)."""
 
@@ -54,7 +66,7 @@ class AdmissionCheckState(Spec, kw_only=True):
     state: CheckState = "Pending"
     message: str = ""
     last_transition_time: str = ""
-    pod_set_updates: list[dict[str, Any]] = []
+    pod_set_updates: list[PodSetUpdate] = []
 
 
 class RetryStrategy(Spec, kw_only=True):
