@@ -612,8 +612,14 @@ def dispatch_and_requeue(scene: Scene, busy: str, fleet_check: str) -> None:
             90,
         )
         assert remote.spec.suspend is False and remote.spec.managedBy is None
-        pods = list(b.client.list(Pod, namespace=namespace))
-        assert len(pods) == 2 and all(p.spec.nodeName for p in pods)
+        wait_for(
+            lambda: (
+                len(pods := list(b.client.list(Pod, namespace=namespace))) == 2
+                and all(p.spec.nodeName for p in pods)
+            ),
+            "both pods bound on b",
+            60,
+        )
         mirrored_job = wait_for(
             lambda: (
                 (j := kube.get(Job, "gang", namespace=namespace)).status
@@ -643,10 +649,12 @@ def dispatch_and_requeue(scene: Scene, busy: str, fleet_check: str) -> None:
                 90,
             )
             assert again == ca
-        wait_for(
-            lambda: remote_job_of(b, namespace, "gang") is None,
+        wait_for(  # the copy first, then the annotation that listed it
+            lambda: (
+                remote_job_of(b, namespace, "gang") is None
+                and job_annotation(kube, namespace, "gang", LEFT_ON) == ""
+            ),
             "the stale copy on b deleted once b answers",
             90,
         )
-        assert job_annotation(kube, namespace, "gang", LEFT_ON) == ""
         assert remote_job_of(a, namespace, "gang") is not None
