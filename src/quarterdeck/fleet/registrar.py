@@ -44,6 +44,9 @@ from quarterdeck.kube.workqueue import WorkQueue, run_workers
 
 FIELD_MANAGER = "quarterdeck-fleet"
 REGISTRATIONS = "@registrations"
+#: Seconds after a cluster answers again during which every probe asks its Applications
+#: that are not Ready to sync now (``returning``), however often they failed meanwhile.
+SETTLE = 60.0
 CAPI_GROUP, CAPI_VERSION = "cluster.x-k8s.io", "v1beta2"
 CAPI_CRD = "clusters.cluster.x-k8s.io"
 ManagedClusterRes = create_global_resource(
@@ -68,6 +71,7 @@ class Connection:
     message: str = "not contacted yet"
     cluster: Cluster | None = None
     cache: LiveCache | None = None
+    back_since: float = float("-inf")  # when it last turned reachable
 
     def close(self) -> None:
         if self.cache is not None:
@@ -350,7 +354,11 @@ class Registrar:
             )
             self._changed(name)
             if conn.reachable:
-                self._changed(name, self.returned)
+                conn.back_since = self.clock()
+        if conn is not None and conn.reachable and self.clock() - conn.back_since <= SETTLE:
+            # a server that was stopped answers before it serves well (its caches
+            # re-list); syncs failed meanwhile are not their Applications' fault
+            self._changed(name, self.returned)
 
     def _write_status(self, name: str, status: api.ManagedClusterStatus) -> None:
         body: dict[str, Any] = msgspec.to_builtins(status)
