@@ -1,5 +1,5 @@
 # Two commands for a newcomer (see README.md):
-#   make demo   install everything, build the control plane, run the demo
+#   make demo   install everything, build the control plane, play the platform demo
 #   make test   lint, type-check and run every test (unit + integration on a real dev cluster)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -29,9 +29,12 @@ lock:
 		--python-version 3.11 $(UPGRADE) -o requirements.lock
 	rm -rf $(VENV)-lock
 
+# The platform's story (docs/demo.md); it stays up serving the dashboard until Ctrl-C.
+# `make demo DEMO=--no-serve` plays it and exits (what the demo's test runs).
+DEMO ?= --serve
 demo: install
 	$(BIN)/qd dev build
-	$(BIN)/qd demo
+	$(BIN)/qd demo $(DEMO)
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -1,11 +1,14 @@
 """The dashboard in real Chromium against the dev cluster, with the operator running
 delivery and queueing: each page renders, the Sync button syncs, team-a's token sees no
 team-b object and gets 403 on team-b's URLs, and a POST without the CSRF token is
-refused. Screenshots of each page go to docs/img/ (referenced from docs/dashboard.md)."""
+refused; the GPU and showback pages render. Screenshots of each page go to a temporary
+directory; `QD_DASHBOARD_SCREENSHOTS=docs/img` makes the ones docs/dashboard.md shows
+(an explicit command, so a test run never rewrites tracked files)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -37,7 +40,7 @@ from quarterdeck.kube.wait import wait_for
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
 CRDS = ROOT / "deploy" / "crds"
-IMG = ROOT / "docs" / "img"
+SCREENSHOTS = os.environ.get("QD_DASHBOARD_SCREENSHOTS", "")
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 API = "delivery.quarterdeck.dev/v1alpha1"
 
@@ -58,7 +61,7 @@ def app_objects(ns: str, url: str) -> list[dict[str, Any]]:
 
 def reader_rbac(ns: str, queue: str) -> list[dict[str, Any]]:
     """ServiceAccount `viewer` in `ns`: Applications and Workloads of `ns` (and sync them),
-    and the one ClusterQueue `queue`."""
+    the one ClusterQueue `queue`, and the GPU and showback pages (nodes, pods, records)."""
     rbac = "rbac.authorization.k8s.io/v1"
     subject = [{"kind": "ServiceAccount", "name": "viewer", "namespace": ns}]
     role = {"apiVersion": rbac, "kind": "Role", "metadata": {"name": "viewer", "namespace": ns},
@@ -69,7 +72,11 @@ def reader_rbac(ns: str, queue: str) -> list[dict[str, Any]]:
     cluster_role = {"apiVersion": rbac, "kind": "ClusterRole", "metadata": {"name": f"{ns}-q"},
                     "rules": [{"apiGroups": ["queueing.quarterdeck.dev"],
                                "resources": ["clusterqueues"], "resourceNames": [queue],
-                               "verbs": ["get"]}]}
+                               "verbs": ["get"]},
+                              {"apiGroups": [""], "resources": ["nodes", "pods"],
+                               "verbs": ["list"]},
+                              {"apiGroups": ["showback.quarterdeck.dev"],
+                               "resources": ["usagerecords"], "verbs": ["list"]}]}
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount",
          "metadata": {"name": "viewer", "namespace": ns}},
@@ -158,9 +165,16 @@ def browser() -> Iterator[webdriver.Chrome]:
         driver.quit()
 
 
-def shot(driver: webdriver.Chrome, name: str) -> None:
-    IMG.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(IMG / f"dashboard-{name}.png"))
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: a temporary directory unless QD_DASHBOARD_SCREENSHOTS names one."""
+    where = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path_factory.mktemp("screenshots")
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
+def shot(driver: webdriver.Chrome, where: Path, name: str) -> None:
+    driver.save_screenshot(str(where / f"dashboard-{name}.png"))
 
 
 def submit(driver: webdriver.Chrome, button: str) -> None:
@@ -194,7 +208,7 @@ def fetch(driver: webdriver.Chrome, method: str, path: str, body: str = "") -> t
 
 
 def test_dashboard_pages_access_and_sync_in_chromium(
-    platform: dict[str, Any], browser: webdriver.Chrome, kube: Client
+    platform: dict[str, Any], browser: webdriver.Chrome, kube: Client, shots: Path
 ) -> None:
     url, a, b = platform["url"], platform["a"], platform["b"]
     browser.get(f"{url}/")
@@ -203,7 +217,7 @@ def test_dashboard_pages_access_and_sync_in_chromium(
     browser.find_element(By.ID, "token").send_keys("not-a-token")
     submit(browser, "signin")
     assert "token refused" in browser.find_element(By.ID, "reason").text
-    shot(browser, "signin")
+    shot(browser, shots, "signin")
 
     browser.find_element(By.ID, "token").send_keys(platform["token_a"])
     submit(browser, "signin")
@@ -211,12 +225,12 @@ def test_dashboard_pages_access_and_sync_in_chromium(
     overview = text(browser)
     assert "Applications: 1" in overview and platform["queue_a"] in overview
     assert platform["queue_b"] not in overview
-    shot(browser, "overview")
+    shot(browser, shots, "overview")
 
     browser.get(f"{url}/applications")
     rows = browser.find_element(By.ID, "applications").text
     assert a in rows and b not in rows
-    shot(browser, "applications")
+    shot(browser, shots, "applications")
 
     browser.get(f"{url}/applications/{a}/web")
     assert browser.find_element(By.ID, "sync-state").text == "Synced"
@@ -226,7 +240,7 @@ def test_dashboard_pages_access_and_sync_in_chromium(
     wait_for(lambda: last_sync(kube, a) != before or None, "the sync the button asked for", 30)
     browser.get(f"{url}/applications/{a}/web")
     assert "Succeeded" in browser.find_element(By.ID, "history").text
-    shot(browser, "application")
+    shot(browser, shots, "application")
 
     browser.get(f"{url}/queues")
     queues = text(browser)
@@ -245,12 +259,20 @@ def test_dashboard_pages_access_and_sync_in_chromium(
         pytest.fail(f"no reason for the waiting Job: {seen}")
     assert "quota" in reason.lower(), reason
     browser.get(f"{url}/queues")
-    shot(browser, "queues")
+    shot(browser, shots, "queues")
+
+    browser.get(f"{url}/gpus")
+    assert "GPUs:" in browser.find_element(By.ID, "gpu-totals").text
+    assert "gpu-h100-8" in browser.find_element(By.ID, "heatmap").text  # the rack groups
+    shot(browser, shots, "gpus")
+    browser.get(f"{url}/showback")
+    assert "GPU-hours" in browser.find_element(By.ID, "showback").text
+    shot(browser, shots, "showback")
 
     for path in (f"/applications/{b}/web", f"/queues/{platform['queue_b']}"):
         browser.get(url + path)
         assert browser.find_element(By.ID, "status").text.startswith("403"), path
-    shot(browser, "forbidden")
+    shot(browser, shots, "forbidden")
     browser.get(f"{url}/applications/{a}/missing")
     assert browser.find_element(By.ID, "status").text.startswith("404")
 

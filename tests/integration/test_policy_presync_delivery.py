@@ -108,3 +108,36 @@ def test_a_sync_pod_security_would_refuse_is_refused_before_anything_is_applied(
             '"restricted:latest": runAsUser=0 (pod must not set runAsUser=0)'
             in blocked.result.errors[0])
     assert [d.metadata.name for d in kube.list(Deployment, namespace=namespace)] == []
+
+
+def test_the_gate_means_by_latest_what_the_api_server_means(
+    tmp_path: Path, kube: Client, namespace: str
+) -> None:
+    """`baseline:latest` on the server's version, not on our newest table: a sysctl
+    that v1.37 allows is refused by an older server, so the gate refuses it there too,
+    with the server's own message (and lets it through where the server would)."""
+    from lightkube.resources.core_v1 import Namespace
+
+    kube.patch(Namespace, namespace, {"metadata": {"labels": {
+        "pod-security.kubernetes.io/enforce": "baseline"}}})
+    spec = compliant_pod_spec()
+    spec["securityContext"]["sysctls"] = [{"name": "net.ipv4.tcp_slow_start_after_idle",
+                                           "value": "0"}]
+    spec["nodeSelector"] = {"nowhere": "true"}  # nothing has to run for this test
+    pod = {**wrap("Pod", "tuned", spec)}
+    pod["metadata"] = {**pod["metadata"], "namespace": namespace}
+    dry = kube._client._client.post(f"/api/v1/namespaces/{namespace}/pods",
+                                    params={"dryRun": "All"}, json=pod)
+    assert dry.status_code in (201, 403), dry.text
+    repo = Repo(tmp_path / "repo")
+    repo.commit("pod", {"app/pod.yaml": yaml.safe_dump(pod)})
+    done = deliver(Cluster(kube), GitSource(tmp_path / "cache"), Target(repo.url, path="app"),
+                   Owner(namespace, "web"), [],
+                   SyncOptions(namespace=namespace, timeout=5, wait=False),
+                   namespaces={namespace: {"pod-security.kubernetes.io/enforce": "baseline"}})
+    if dry.status_code == 403:  # the server is older than the rule: refused by both
+        assert not done.ok
+        assert f"Pod/{namespace}/tuned: pod-security: {dry.json()['message']}" \
+            in done.result.errors[0]
+    else:
+        assert done.ok, done.result.errors

@@ -60,7 +60,8 @@ def test_queue_rows_usage_per_flavor_and_pending_in_order_with_reason() -> None:
     ]
     (row,) = views.queue_rows([cq], wl, {("t", "lq"): "cq"})
     assert row["usage"] == [{"flavor": "h100", "resource": "nvidia.com/gpu", "used": 6.0,
-                             "nominal": 8.0, "borrowingLimit": 4.0, "percent": 75}]
+                             "nominal": 8.0, "borrowingLimit": 4.0, "borrowed": 0.0,
+                             "percent": 75}]
     assert [(w["name"], w["reason"]) for w in row["pending"]] == [
         ("early", "not yet considered"), ("late", "needs 8")]
     assert row["pendingTotal"] == 2

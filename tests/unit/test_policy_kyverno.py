@@ -95,3 +95,25 @@ def test_untranslatable_parts_name_themselves() -> None:
     with pytest.raises(Untranslatable, match="the operator 'DurationGreaterThan'"):
         condition({"key": "{{ request.object.spec.x }}", "operator": "DurationGreaterThan",
                    "value": "1h"}, "object", "deny")
+
+
+def test_kyverno_reports_are_read_as_verdicts_per_rule_and_resource() -> None:
+    """`kyverno apply --policy-report --output-format json` prints one report per line."""
+    import json
+
+    from quarterdeck.policy.kyverno.reference import failures, ours, report_documents, reported
+
+    report = {"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "ClusterPolicyReport",
+              "results": [
+                  {"policy": "no-privileged-containers", "rule": "autogen-privileged",
+                   "result": "fail", "resources": [{"kind": "Deployment", "name": "web"}]},
+                  {"policy": "team/no-host-path", "rule": "host-path", "result": "pass",
+                   "resources": [{"kind": "Pod", "name": "ok"}]}]}
+    text = f"\nApplying 2 policy rule(s) to 2 resource(s)...\n---\n{json.dumps(report)}\n"
+    verdicts = reported(report_documents(text))
+    assert verdicts == {("no-privileged-containers", "privileged", "Deployment", "web"): "fail",
+                        ("no-host-path", "host-path", "Pod", "ok"): "pass"}
+    assert failures(verdicts, {("no-host-path", "host-path")}) == set()
+    imported = import_policies(load("policies.yaml"))
+    mine = ours(imported, load("resources.yaml"))
+    assert {r for r in mine.values()} == {"pass", "fail"}

@@ -262,3 +262,19 @@ def test_predict_pods_and_templates() -> None:
     namespace = {"apiVersion": "v1", "kind": "Namespace",
                  "metadata": {"name": "n", "labels": labels["n"]}}
     assert len(predict([namespace, pod_obj], {})) == 1
+
+
+def test_gate_judges_latest_by_the_servers_version() -> None:
+    """On a v1.36 server `latest` is v1.36: a sysctl v1.37 allows is refused there."""
+    from quarterdeck.policy.presync import presync
+
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a"},
+           "spec": {"containers": [{"name": "c", "image": "i"}], "securityContext": {
+               "sysctls": [{"name": "net.ipv4.tcp_slow_start_after_idle", "value": "0"}]}}}
+    labels = {"a": {"pod-security.kubernetes.io/enforce": "baseline"}}
+    assert not presync([], [pod], namespaces=labels).blocked
+    assert not presync([], [pod], namespaces=labels, server_minor=37).blocked
+    gate = presync([], [pod], namespaces=labels, server_minor=36)
+    assert gate.denied[0].message == ('pods "p" is forbidden: violates PodSecurity '
+                                      '"baseline:latest": forbidden sysctls '
+                                      '(net.ipv4.tcp_slow_start_after_idle)')

@@ -1,97 +1,84 @@
-"""`qd demo`: the first thing a newcomer runs — a dev cluster with GPUs doing real work."""
+"""`qd demo`: the platform's story on a dev cluster (see docs/demo.md).
+
+Starts (or reuses) the dev cluster `demo`, or uses `--kubeconfig`'s cluster, and plays
+`quarterdeck.dashboard.story`: the teams' apps synced from Git, a commit the guardrail
+refuses, an edit taken back, GPU Jobs borrowing and reclaiming quota in a cohort, and
+showback. Then `--serve` keeps the operator and its dashboard running until Ctrl-C;
+`--no-serve` (CI, tests) stops the operator and exits 0 once every step is done.
+"""
 
 from __future__ import annotations
 
-import time
+import signal
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from quarterdeck.cli import dev
 from quarterdeck.cli.output import fail
 
-if TYPE_CHECKING:
-    from lightkube import Client
-    from rich.table import Table
-
-DEMO_POOLS = ["2x cpu-16", "2x gpu-h100-8:rack-size=1"]
-#: The example manifests ship inside the package so `qd demo` works from any directory.
-EXAMPLES = Path(__file__).resolve().parent / "demo_manifests"
-
-
-def _apply_examples(client: Client) -> None:
-    from lightkube.codecs import from_dict
-
-    from quarterdeck import kyaml
-
-    for path in sorted(EXAMPLES.glob("*.yaml")):
-        for doc in kyaml.read_all(path):
-            obj: Any = from_dict(doc.data)
-            obj.metadata.namespace = "default"
-            client.apply(obj, force=True)
-
-
-def _pod_table(client: Client) -> tuple[Table, bool]:
-    from lightkube.resources.apps_v1 import Deployment
-    from lightkube.resources.batch_v1 import Job
-    from lightkube.resources.core_v1 import Pod
-    from rich.table import Table
-
-    table = Table(title="pods in namespace default")
-    for col in ("pod", "node", "GPUs", "phase"):
-        table.add_column(col)
-    pods = {p.metadata.name: p for p in client.list(Pod, namespace="default") if p.metadata}
-    for _, pod in sorted(pods.items(), key=lambda kv: kv[0] or ""):
-        resources = pod.spec.containers[0].resources if pod.spec else None
-        limits = (resources.limits if resources else None) or {}
-        phase = pod.status.phase if pod.status else "?"
-        color = {"Running": "green", "Succeeded": "blue"}.get(phase or "", "yellow")
-        table.add_row(
-            pod.metadata.name if pod.metadata else "?",
-            pod.spec.nodeName or "-" if pod.spec else "-",
-            str(limits.get("nvidia.com/gpu", "")),
-            f"[{color}]{phase}[/]",
-        )
-    dep = client.get(Deployment, "web", namespace="default")
-    job = client.get(Job, "train", namespace="default")
-    available = (dep.status.availableReplicas or 0) if dep.status else 0
-    succeeded = (job.status.succeeded or 0) if job.status else 0
-    table.caption = f"deployment/web: {available}/3 available · job/train: {succeeded}/4 succeeded"
-    return table, available == 3 and succeeded == 4
+DEMO_POOLS = ["2x cpu-16", "2x gpu-h100-8:rack-size=1,nvlink-size=1"]
 
 
 def demo(
     name: Annotated[str, typer.Option("--name", help="Dev cluster name.")] = "demo",
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the workloads.")] = 180,
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="Play on this cluster instead of a dev cluster.")
+    ] = None,
+    serve: Annotated[
+        bool, typer.Option(help="After the story, keep the operator and dashboard up until "
+                           "Ctrl-C (--no-serve: stop and exit).")
+    ] = False,
+    dashboard_port: Annotated[int, typer.Option(help="The dashboard's port.")] = 8080,
+    workdir: Annotated[
+        Path, typer.Option(help="The teams' Git repository, the operator's cache and log.")
+    ] = Path(".qd-demo"),
+    timeout: Annotated[float, typer.Option(help="Seconds each step may take.")] = 120,
+    clean: Annotated[
+        bool, typer.Option("--clean", help="Remove what the demo made on the cluster; exit.")
+    ] = False,
 ) -> None:
-    """Start a dev cluster with a GPU pool, run a Deployment and a GPU Job, watch them finish."""
-    from rich.console import Console
-    from rich.live import Live
-
-    from quarterdeck.devcluster import cluster
+    """Play the platform's story: Git sync, a guardrail, GPU queues, showback, dashboard."""
+    from quarterdeck.dashboard.server import ListenError, listen
+    from quarterdeck.dashboard.story import Story, StoryError
     from quarterdeck.kube.client import load_client
 
-    console = Console()
-    if cluster.status(name) is None:
-        dev.up(name=name, nodes=DEMO_POOLS, nodes_from_trace=None, api_port=None, timeout=120)
-    layout, _ = cluster.require_running(name)
-    client = load_client(layout.kubeconfig, field_manager="quarterdeck-demo")
-    console.print("applying deployment/web (3 replicas) and job/train (4 pods x 2 GPUs, 20 s each)")
-    _apply_examples(client)
-    deadline = time.monotonic() + timeout
-    with Live(console=console, refresh_per_second=4) as live:
-        while True:
-            table, done = _pod_table(client)
-            live.update(table)
-            if done:
-                break
-            if time.monotonic() > deadline:
-                fail(
-                    f"the demo workloads did not finish in {timeout:.0f}s: "
-                    f"see `qd dev status --name {name}`"
-                )
-            time.sleep(1)
-    console.print("[green]✓[/] web is Available on fake nodes and train Succeeded on GPU nodes.")
-    console.print(f"  eval $(qd dev env --name {name}); kubectl get nodes,pods -o wide")
-    console.print(f"  qd dev down --name {name}")
+    if kubeconfig is None:
+        from quarterdeck.devcluster import cluster
+
+        if cluster.status(name) is None:
+            dev.up(name=name, nodes=DEMO_POOLS, nodes_from_trace=None, api_port=None,
+                   timeout=120)
+        layout, _ = cluster.require_running(name)
+        kubeconfig = layout.kubeconfig
+    story = Story(load_client(kubeconfig, field_manager="quarterdeck-demo"), kubeconfig,
+                  workdir.resolve(), dashboard_port, typer.echo, timeout=timeout)
+    if clean:
+        try:
+            story.clean()
+        except (StoryError, TimeoutError) as err:
+            fail(str(err))
+        typer.echo("removed the demo's teams, queues, guardrail, prices and usage records")
+        return
+    try:
+        listen("127.0.0.1", dashboard_port).close()  # a taken port: one line, before anything
+    except ListenError as err:
+        fail(f"{err} (choose another with --dashboard-port)")
+    try:
+        story.play()
+        typer.echo(story.guide())
+        if serve:
+            typer.echo("Serving until Ctrl-C (the dev cluster keeps running; "
+                       f"`qd dev down --name {name}` stops it).")
+            stop = threading.Event()
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            while not stop.wait(1.0):
+                if story.operator is not None and not story.operator.alive():
+                    fail(f"the operator stopped: see {story.operator.log}")
+    except (StoryError, TimeoutError) as err:
+        fail(str(err))
+    finally:
+        story.stop()

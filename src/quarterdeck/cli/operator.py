@@ -108,6 +108,9 @@ def operator(
     allow_http_sources: Annotated[
         bool, typer.Option(help="Allow plain http:// Source URLs without credentials.")
     ] = False,
+    dashboard_port: Annotated[
+        int, typer.Option(help="Serve the dashboard on --bind-address:PORT (0: off).")
+    ] = 0,
 ) -> None:
     """Run the controllers (delivery, queueing) until SIGTERM or SIGINT."""
     from quarterdeck.delivery.tenancy import Policy
@@ -169,8 +172,17 @@ def operator(
                 election.retry_period,
             )
         op.serve_health()
-    except (ConfigError, PortTaken, ValueError) as err:
+        dashboard = None
+        if dashboard_port:  # imported only then: FastAPI is not light
+            from quarterdeck.dashboard.server import FIELD_MANAGER, beside_operator
+
+            dashboard = beside_operator(load_client(settings, FIELD_MANAGER), bind_address,
+                                        dashboard_port)
+    except (ConfigError, PortTaken, ValueError) as err:  # ListenError is a ValueError
         sys.stderr.write(f"error: {err}\n")
         raise typer.Exit(2) from None
     _stop_on_signals(op.stop)
-    raise typer.Exit(op.run())
+    code = op.run()
+    if dashboard is not None:
+        dashboard.stop()
+    raise typer.Exit(code)

@@ -35,6 +35,7 @@ from quarterdeck.cli.output import (
 if TYPE_CHECKING:
     from quarterdeck.api.policy import Guardrail
     from quarterdeck.policy.evaluate import Report, Violation
+    from quarterdeck.policy.pss.exemptions import PodSecurityConfig
 
 app = typer.Typer(help="Guardrails: built-in policies, CRD, export to ValidatingAdmissionPolicy.",
                   no_args_is_help=True)
@@ -130,6 +131,12 @@ def check_command(
     cluster: bool = typer.Option(
         False, "--cluster", help="Also decide as the cluster would: its Guardrails and its "
         "namespaces' Pod Security labels"),
+    admission_config: Path = typer.Option(
+        None, "--admission-config", help="With --cluster: the API server's admission "
+        "configuration file (PodSecurity defaults and exemptions)"),
+    username: str = typer.Option(
+        None, "--username", help="With --cluster: who will apply (for PodSecurity's "
+        "usernames exemption)"),
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     namespace: NamespaceOpt = None,
@@ -139,8 +146,13 @@ def check_command(
     Exit 0 nothing denied, 1 a Deny (or a failed --tests case), 2 bad input,
     3 the cluster (--cluster) cannot be reached."""
     from quarterdeck.api.policy import PolicyLoadError, is_policy_document
+    from quarterdeck.policy.pss import exemptions
 
     try:
+        if (admission_config or username) and not cluster:
+            raise _fail_input("--admission-config and --username need --cluster")
+        pod_security = exemptions.load(admission_config) if admission_config \
+            else exemptions.DEFAULT
         if tests is not None:
             raise typer.Exit(_run_tests(tests, output))
         if path is None:
@@ -150,21 +162,22 @@ def check_command(
         # With --cluster and no policies named, the cluster's own are the policies.
         named = bool(policy or policies or found) or not cluster
         chosen = _policies(policy, policies, found) if named else []
-    except (ManifestError, PolicyLoadError, KeyError) as err:
+    except (ManifestError, PolicyLoadError, KeyError, exemptions.AdmissionConfigError) as err:
         raise _fail_input(str(err).strip("'\"")) from None
     objects = [d for d in docs if not is_policy_document(d)]
     if not cluster:
         guardrails, report = chosen, _check_with_progress(chosen, objects)
     else:
         guardrails, report = _check_as_the_cluster(chosen, objects, kubeconfig, context,
-                                                   namespace)
+                                                   namespace, pod_security, username)
     _print_report(report, len(objects), len(guardrails), output)
     if any(v.denied for v in report.violations):
         raise typer.Exit(EXIT_DENIED)
 
 
 def _check_as_the_cluster(guardrails: list[Guardrail], objects: list[dict[str, Any]],
-                          kubeconfig: Path | None, context: str | None, namespace: str | None
+                          kubeconfig: Path | None, context: str | None, namespace: str | None,
+                          pod_security: PodSecurityConfig, username: str | None
                           ) -> tuple[list[Guardrail], Report]:
     """`check` with the cluster's Guardrails added and its Pod Security labels predicted
     (objects without a namespace land in -n or the context's namespace, as on apply)."""
@@ -184,7 +197,8 @@ def _check_as_the_cluster(guardrails: list[Guardrail], objects: list[dict[str, A
                                       "namespace": resolved.namespace}} for o in objects]
     everything = [*guardrails, *seen.guardrails]
     report = check(everything, placed, namespaces=seen.namespaces, clock=time.perf_counter)
-    report.violations[:0] = pod_security_denials(placed, seen.namespaces, seen.server_minor)
+    report.violations[:0] = pod_security_denials(placed, seen.namespaces, seen.server_minor,
+                                                 pod_security, username)
     return everything, report
 
 

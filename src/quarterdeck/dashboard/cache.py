@@ -11,6 +11,7 @@ from lightkube.resources.core_v1 import Node, Pod
 
 from quarterdeck.delivery.resources import ApplicationRes, SourceRes
 from quarterdeck.kube.informer import Informer, SharedInformers
+from quarterdeck.showback.resources import PricingResource, UsageRecordResource
 
 QUEUEING = "queueing.quarterdeck.dev"
 DELIVERY = "delivery.quarterdeck.dev"
@@ -20,7 +21,8 @@ WorkloadRes = create_namespaced_resource(QUEUEING, "v1alpha1", "Workload", "work
 
 
 class DashboardCache:
-    """Informers for Applications, Sources, the queueing kinds, Nodes and Pods."""
+    """Informers for Applications, Sources, the queueing kinds, Nodes, Pods and
+    showback's UsageRecords and Pricing."""
 
     def __init__(self, informers: SharedInformers) -> None:
         self.informers = informers
@@ -31,6 +33,8 @@ class DashboardCache:
         self.workloads = informers.informer(WorkloadRes)
         self.nodes = informers.informer(Node)
         self.pods = informers.informer(Pod)
+        self.usage_records = informers.informer(UsageRecordResource)
+        self.pricings = informers.informer(PricingResource)
 
     def local_queue_targets(self) -> dict[tuple[str, str], str]:
         """(namespace, LocalQueue) -> its ClusterQueue."""

@@ -14,10 +14,14 @@ from typing import Any
 from lightkube import Client
 from lightkube.types import PatchType
 
-from quarterdeck.dashboard import views
+from quarterdeck.dashboard import gpus, views
 from quarterdeck.dashboard.access import Access, Ask, User
 from quarterdeck.dashboard.cache import DELIVERY, QUEUEING, DashboardCache
+from quarterdeck.dashboard.showback_view import WINDOW, team_costs
 from quarterdeck.delivery.resources import REQUEST_ANNOTATION, ApplicationRes
+from quarterdeck.showback.window import WindowError
+
+SHOWBACK = "showback.quarterdeck.dev"
 
 
 class Forbidden(Exception):
@@ -101,13 +105,31 @@ class Pages:
         return views.queue_rows(queues, workloads, self.cache.local_queue_targets())
 
     def queues(self, user: User) -> dict[str, Any]:
-        return {"queues": self._queues(user)}
+        rows = self._queues(user)
+        return {"queues": rows, "cohorts": views.cohorts(rows)}
 
     def queue(self, user: User, name: str) -> dict[str, Any]:
         self._require(user, Ask("get", QUEUEING, "clusterqueues", "", name))
         if self.cache.cluster_queues.get(None, name) is None:
             raise NotFound(f"clusterqueue {name} not found")
-        return {"queues": self._queues(user, name)}
+        rows = self._queues(user, name)
+        return {"queues": rows, "cohorts": views.cohorts(rows)}
+
+    # --- GPUs and showback --------------------------------------------------------------
+
+    def gpus(self, user: User) -> dict[str, Any]:
+        self._require(user, Ask("list", "", "nodes"))
+        self._require(user, Ask("list", "", "pods"))
+        return {"gpus": gpus.heatmap(self.cache.nodes.list(), self.cache.pods.list())}
+
+    def showback(self, user: User, now: float, window: str = WINDOW) -> dict[str, Any]:
+        self._require(user, Ask("list", SHOWBACK, "usagerecords"))
+        try:
+            out = team_costs(self.cache.usage_records.list(), self.cache.pricings.list(), now,
+                             window=window)
+        except WindowError as err:
+            raise NotFound(str(err)) from None
+        return {"showback": out}
 
     # --- Overview ----------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Run the dashboard: informers started and synced, then uvicorn serving the app.
 
-`qd dashboard` runs it in the foreground; tests (and, later, the operator) run it in a
-thread with :meth:`DashboardServer.start` and stop it with :meth:`DashboardServer.stop`.
+`qd dashboard` runs it in the foreground; `qd operator --dashboard-port` and tests run it
+in a thread with :meth:`DashboardServer.start` (see :func:`beside_operator`) and stop it
+with :meth:`DashboardServer.stop`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from quarterdeck.kube.wait import wait_for
 FIELD_MANAGER = "quarterdeck-dashboard"
 
 
-class ListenError(Exception):
+class ListenError(ValueError):
     """The address cannot be listened on (in use, not ours); one line."""
 
 
@@ -89,3 +90,16 @@ class DashboardServer:
             self._thread.join(5.0)
         self.informers.stop()
         self.socket.close()
+
+
+def beside_operator(client: Client, host: str, port: int) -> DashboardServer | None:
+    """The dashboard served from the operator's process (None when `port` is 0). It does
+    not wait for its caches: the informers fill in the background (retrying while the
+    operator installs the CRDs), and it serves whether or not this replica leads, since
+    its reads come from its own caches and its actions are requests the leader acts on."""
+    if not port:
+        return None
+    server = DashboardServer(client, host, port)
+    server.informers.start()
+    server.start()
+    return server

@@ -127,17 +127,17 @@ def app_detail(app: Obj, source: Obj | None) -> dict[str, Any]:
 # --- Queues ----------------------------------------------------------------------------
 
 
-def _usage(cq: Obj) -> dict[tuple[str, str], float]:
+def _usage(cq: Obj, field: str = "total") -> dict[tuple[str, str], float]:
     out: dict[tuple[str, str], float] = {}
     for flavor in _status(cq).get("flavorsUsage") or []:
         for res in flavor.get("resources") or []:
-            out[(flavor.get("name", ""), res.get("name", ""))] = quantity(res.get("total"))
+            out[(flavor.get("name", ""), res.get("name", ""))] = quantity(res.get(field))
     return out
 
 
 def queue_usage(cq: Obj) -> list[dict[str, Any]]:
     """Per flavor and resource: used against nominal quota and borrowing limit."""
-    used = _usage(cq)
+    used, borrowed = _usage(cq), _usage(cq, "borrowed")
     rows = []
     for group in (cq.get("spec") or {}).get("resourceGroups") or []:
         for flavor in group.get("flavors") or []:
@@ -151,6 +151,7 @@ def queue_usage(cq: Obj) -> list[dict[str, Any]]:
                     "used": used.get(key, 0.0),
                     "nominal": nominal,
                     "borrowingLimit": None if limit is None else quantity(limit),
+                    "borrowed": borrowed.get(key, 0.0),
                     "percent": round(100 * used.get(key, 0.0) / nominal) if nominal else 0,
                 })
     return rows
@@ -194,7 +195,8 @@ def queue_rows(
                          key=lambda w: str(_meta(w).get("creationTimestamp", "")))
         rows.append({
             "name": name,
-            "cohort": (cq.get("spec") or {}).get("cohort") or "",
+            "cohort": (cq.get("spec") or {}).get("cohortName")
+            or (cq.get("spec") or {}).get("cohort") or "",
             "admitted": _status(cq).get("admittedWorkloads", 0),
             "usage": queue_usage(cq),
             "pendingTotal": len(waiting),
@@ -206,6 +208,26 @@ def queue_rows(
             ],
         })
     return rows
+
+
+def cohorts(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per cohort, per flavor and resource: the members' usage against their nominal
+    quotas summed, and what each member borrows (from the rows of `queue_rows`)."""
+    out: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    for row in rows:
+        if not row["cohort"]:
+            continue
+        for u in row["usage"]:
+            slot = out.setdefault(row["cohort"], {}).setdefault(
+                (u["flavor"], u["resource"]),
+                {"flavor": u["flavor"], "resource": u["resource"], "used": 0.0,
+                 "nominal": 0.0, "members": []})
+            slot["used"] += u["used"]
+            slot["nominal"] += u["nominal"]
+            slot["members"].append({"queue": row["name"], "used": u["used"],
+                                    "nominal": u["nominal"], "borrowed": u["borrowed"]})
+    return [{"name": name, "usage": list(slots.values())}
+            for name, slots in sorted(out.items())]
 
 
 # --- GPUs and the overview -------------------------------------------------------------

@@ -9,6 +9,7 @@ and an unknown or refused session the sign-in page with the reason.
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -143,5 +144,14 @@ def create_app(pages: Pages, access: Access) -> FastAPI:
     def queue(request: Request, name: str) -> Response:
         return page(request, "queues.html",
                     lambda s: pages.queue(s.user, name))
+
+    @app.get("/gpus")
+    def gpu_page(request: Request) -> Response:
+        return page(request, "gpus.html", lambda s: pages.gpus(s.user))
+
+    @app.get("/showback")
+    def showback(request: Request, window: str = "today") -> Response:
+        return page(request, "showback.html",
+                    lambda s: pages.showback(s.user, time.time(), window))
 
     return app

@@ -22,6 +22,7 @@ from quarterdeck.delivery.project import Refusal, plan_refusal
 from quarterdeck.delivery.render import Options, RenderError, check_tree, render
 from quarterdeck.delivery.source import Credentials, GitSource, Revision, SourceError
 from quarterdeck.delivery.sync import SyncOptions, SyncResult, prepare, sync
+from quarterdeck.policy.live import recent_server_minor
 from quarterdeck.policy.presync import Gate, presync
 
 
@@ -152,7 +153,8 @@ def deliver(
     gate = Gate()
     if guardrails or namespaces:  # namespaces: their Pod Security labels are predicted too
         checked = _as_applied(cluster, rendered, namespace)
-        gate = presync(guardrails, checked, namespaces=namespaces, clock=time.perf_counter)
+        gate = presync(guardrails, checked, namespaces=namespaces, clock=time.perf_counter,
+                       server_minor=recent_server_minor(cluster.client))  # guardrails hook
     if gate.blocked:
         message = f"revision {revision.sha[:12]}: {gate.summary()}"
         return _failed(revision, inventory, message, gate)

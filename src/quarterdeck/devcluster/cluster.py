@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import yaml
 
@@ -138,7 +138,10 @@ def up(
     reporter: Reporter,
     api_port: int | None = None,
     timeout: float = 120.0,
+    admission_config: Mapping[str, Any] | None = None,
 ) -> state.ClusterState:
+    """Start a cluster; `admission_config` (an AdmissionConfiguration) is handed to
+    kube-apiserver as `--admission-control-config-file`."""
     layout = layout_for(name)
     if layout.root.exists():
         if not clean_stale(name):
@@ -157,9 +160,14 @@ def up(
         layout.kubeconfig.chmod(0o600)
         layout.kwok_config.write_text(yaml.safe_dump_all([kwok_configuration(), *stages()]))
         tls = readiness.admin_tls(layout)
+        admission = layout.root / "admission.yaml"
+        if admission_config is not None:
+            admission.write_text(yaml.safe_dump(dict(admission_config)))
 
         def start(component: Component) -> None:
             cmd = flags.command(component, binaries[component], layout, chosen)
+            if component is Component.APISERVER and admission_config is not None:
+                cmd.append(f"--admission-control-config-file={admission}")
             started[component] = process.spawn(cmd, layout.log(component), layout.root)
 
         def died() -> str | None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from quarterdeck.devcluster import build, cluster, pools
 
@@ -45,12 +46,16 @@ def specs(pool_specs: Sequence[str]) -> list[pools.NodeSpec]:
 
 
 @contextmanager
-def temporary_cluster(name: str, pool_specs: Sequence[str]) -> Iterator[RunningCluster]:
-    """Build binaries if needed, start a cluster, yield it, and always tear it down."""
+def temporary_cluster(name: str, pool_specs: Sequence[str],
+                      admission_config: Mapping[str, Any] | None = None
+                      ) -> Iterator[RunningCluster]:
+    """Build binaries if needed, start a cluster, yield it, and always tear it down
+    (`admission_config`: an AdmissionConfiguration for kube-apiserver)."""
     reporter = PlainReporter()
     binaries = build.ensure_binaries(reporter.progress)
     cluster.clean_stale(name)
-    st = cluster.up(name, specs(pool_specs), binaries, reporter)
+    st = cluster.up(name, specs(pool_specs), binaries, reporter,
+                    admission_config=admission_config)
     try:
         yield RunningCluster(name, cluster.layout_for(name).kubeconfig, st.server)
     finally:

@@ -7,6 +7,8 @@ The thin shell around the pure checks: three reads, no decisions.
 from __future__ import annotations
 
 import re
+import time
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,18 +36,37 @@ def server_minor(client: Client) -> int | None:
     return int(digits.group(0)) if digits else None
 
 
+_MINORS: weakref.WeakKeyDictionary[Client, tuple[int | None, float]] = \
+    weakref.WeakKeyDictionary()
+
+
+def recent_server_minor(client: Client, max_age: float = 300.0) -> int | None:
+    """`server_minor`, read at most once per `max_age` seconds per client: the delivery
+    gate asks on every sync, and a server changes version only on an upgrade. A failed
+    read is None (the gate then judges `latest` by our newest rules) and is retried."""
+    now = time.monotonic()
+    try:
+        cached = _MINORS.get(client)
+        if cached is not None and now - cached[1] < max_age:
+            return cached[0]
+        _MINORS[client] = (minor := server_minor(client), now)
+    except Exception:  # unreachable, TLS, ...: the sync itself will report it
+        return None
+    return minor
+
+
 def read(client: Client) -> ClusterPolicies:
     """One LIST of Guardrails (none when the CRD is absent), one of Namespaces."""
-    from lightkube.core.exceptions import ApiError
     from lightkube.resources.core_v1 import Namespace
 
     from quarterdeck.delivery.guardrail_cache import GuardrailRes
+    from quarterdeck.kube.errors import NotFound, classify
 
     guardrails, ignored = [], []
     try:
         docs = [dict(g) for g in client.list(GuardrailRes)]
-    except ApiError as err:
-        if err.status.code != 404:
+    except Exception as err:  # a path not served is a bare 404, not an ApiError
+        if not isinstance(classify(err), NotFound):
             raise
         docs = []
     for doc in docs:

@@ -21,6 +21,7 @@ from quarterdeck.policy.compiled import CompileProblem
 from quarterdeck.policy.evaluate import Report, Violation, check
 from quarterdeck.policy.matching import object_ref
 from quarterdeck.policy.pss.admission import predict
+from quarterdeck.policy.pss.exemptions import DEFAULT, PodSecurityConfig
 
 #: The policy name on denials predicted from namespace labels.
 POD_SECURITY_ADMISSION = "pod-security"
@@ -52,13 +53,17 @@ def presync(
     namespaces: Mapping[str, Mapping[str, str]] | None = None,
     clock: Callable[[], float] | None = None,
     server_minor: int | None = None,
+    pod_security: PodSecurityConfig = DEFAULT,
+    username: str | None = None,
 ) -> Gate:
     """Evaluate `guardrails` on the rendered set; `namespaces` are live namespace labels
     (their Pod Security labels are predicted too); `server_minor` is the API server's
-    minor version when known (`latest` means its rules, not newer ones)."""
+    minor version when known (`latest` means its rules, not newer ones);
+    `pod_security` is its PodSecurity configuration and `username` who applies."""
     report = check(guardrails, rendered, namespaces=namespaces, clock=clock) \
         if guardrails else Report()
-    admission = pod_security_denials(rendered, namespaces or {}, server_minor)
+    admission = pod_security_denials(rendered, namespaces or {}, server_minor,
+                                     pod_security, username)
     return Gate(
         denied=admission + [v for v in report.violations if "Deny" in v.actions],
         warnings=[v for v in report.violations if "Warn" in v.actions],
@@ -69,10 +74,13 @@ def presync(
 
 def pod_security_denials(rendered: Sequence[Mapping[str, Any]],
                          namespaces: Mapping[str, Mapping[str, str]],
-                         server_minor: int | None = None) -> list[Violation]:
+                         server_minor: int | None = None,
+                         pod_security: PodSecurityConfig = DEFAULT,
+                         username: str | None = None) -> list[Violation]:
     """What the namespaces' Pod Security enforce labels would refuse, as Deny outcomes."""
     return [
         Violation(POD_SECURITY_ADMISSION, object_ref(r.obj), "violation", r.message,
                   "Forbidden", ("Deny",), f"podSecurity {r.decision.policy}")
-        for r in predict(list(rendered), namespaces, server_minor)
+        for r in predict(list(rendered), namespaces, server_minor, config=pod_security,
+                         username=username)
     ]

@@ -7,6 +7,12 @@ breaks the level is refused (`pods "web" is forbidden: violates PodSecurity
 it is stored with a warning (`would violate PodSecurity ...`) and its pods are then
 refused one by one. The pre-sync check refuses both kinds before anything is
 applied, each with the message Kubernetes would give it.
+
+The API server's own PodSecurity configuration (`exemptions.py`) is honoured as the
+plugin honours it: its defaults stand in for missing labels, and an exempt namespace,
+requesting user or `runtimeClassName` skips the check. A user exemption counts for
+Pods applied directly only: a workload's pods are created by a controller under its own
+name, and are refused then however exempt the user who applied the workload was.
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from quarterdeck.policy.pss.exemptions import DEFAULT, PodSecurityConfig
 from quarterdeck.policy.pss.registry import Decision, decide
 from quarterdeck.policy.pss.versions import (
-    LATEST,
     LEVELS,
     Level,
     LevelVersion,
@@ -46,12 +52,14 @@ _GROUPS = {"Pod": "", "PodTemplate": "", "ReplicationController": "", "ReplicaSe
 POD_SECURITY_KINDS = frozenset({"Pod", *_TEMPLATE_PATHS})
 
 
-def enforced(labels: Mapping[str, str]) -> tuple[LevelVersion, str]:
-    """The enforce level:version for a namespace's labels, as Kubernetes reads them: no
-    label is privileged; a level it cannot read is restricted, a version latest (it
-    fails closed). The second value names a label it could not read, or is empty."""
+def enforced(labels: Mapping[str, str], defaults: LevelVersion = DEFAULT.defaults
+             ) -> tuple[LevelVersion, str]:
+    """The enforce level:version for a namespace's labels, as Kubernetes reads them: a
+    missing label takes the configured default (privileged, latest); a level it cannot
+    read is restricted, a version latest (it fails closed). The second value names a
+    label it could not read, or is empty."""
     problem = ""
-    level: Level = "privileged"
+    level: Level = defaults.level
     if ENFORCE in labels:
         text = labels[ENFORCE]
         if text in LEVELS:
@@ -59,7 +67,7 @@ def enforced(labels: Mapping[str, str]) -> tuple[LevelVersion, str]:
         else:
             level, problem = "restricted", f"{ENFORCE}={text!r}: must be one of " \
                 + ", ".join(LEVELS)
-    version: Version = LATEST
+    version: Version = defaults.version
     if ENFORCE_VERSION in labels:
         try:
             version = parse_version(labels[ENFORCE_VERSION])
@@ -147,11 +155,14 @@ class Refusal:
 
 
 def predict(objects: list[Mapping[str, Any]], namespaces: Mapping[str, Mapping[str, str]],
-            server_minor: int | None = None, default_namespace: str = "default"
+            server_minor: int | None = None, default_namespace: str = "default",
+            config: PodSecurityConfig = DEFAULT, username: str | None = None
             ) -> list[Refusal]:
     """Objects whose pods the namespaces' enforce labels would refuse. `namespaces` maps
     namespace -> labels (Namespace objects among `objects` win: they are applied first);
-    `server_minor` caps `latest` and newer versions at what the API server knows."""
+    `server_minor` caps `latest` and newer versions at what the API server knows;
+    `config` is the API server's PodSecurity configuration and `username` the user
+    the objects are applied as (its exemption covers Pods, not workloads' pods)."""
     labels = {**namespaces}
     for obj in objects:
         meta = obj.get("metadata") or {}
@@ -163,7 +174,10 @@ def predict(objects: list[Mapping[str, Any]], namespaces: Mapping[str, Mapping[s
         if pod is None:
             continue
         namespace = str((obj.get("metadata") or {}).get("namespace") or default_namespace)
-        policy, _ = enforced(labels.get(namespace) or {})
+        creator = username if obj.get("kind") == "Pod" else None
+        if config.exemption(namespace, creator, pod[1].get("runtimeClassName")):
+            continue
+        policy, _ = enforced(labels.get(namespace) or {}, config.defaults)
         if policy.level == "privileged":
             continue
         decision = decide(policy, pod[0], pod[1], cap=server_minor)
