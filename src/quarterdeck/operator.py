@@ -68,6 +68,7 @@ class OperatorConfig:
     leader: LeaderElection = field(default_factory=LeaderElection)
     identity: str = ""  # default: hostname_pid_random (client-go's controllers: hostname_uuid)
     tenancy: Any = None  # delivery.tenancy.Policy; None: the Controller's default
+    showback: Any = None  # showback.operator.ShowbackConfig; None: its defaults
 
 
 def default_identity() -> str:

@@ -58,12 +58,12 @@ def _servable(kube: Client, names: list[str]) -> bool:
 
 @pytest.fixture(scope="module")
 def crds(kube: Client) -> None:
-    from quarterdeck.api import delivery, project
+    from quarterdeck.api import delivery, fleet, project
     from quarterdeck.api.crd import crd
     from quarterdeck.api.policy_crd import guardrail_crd
     from quarterdeck.api.queueing import all_crds
 
-    kinds = (*delivery.KINDS, *project.KINDS)
+    kinds = (*delivery.KINDS, *project.KINDS, *fleet.KINDS)  # every kind `qd get` owns
     manifests = [*(crd(k) for k in kinds), *all_crds(), guardrail_crd()]
     for manifest in manifests:
         kube.apply(codecs.from_dict(manifest), force=True)

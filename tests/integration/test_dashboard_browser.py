@@ -1,9 +1,11 @@
 """The dashboard in real Chromium against the dev cluster, with the operator running
 delivery and queueing: each page renders, the Sync button syncs, team-a's token sees no
 team-b object and gets 403 on team-b's URLs, and a POST without the CSRF token is
-refused; the GPU and showback pages render. Screenshots of each page go to a temporary
-directory; `QD_DASHBOARD_SCREENSHOTS=docs/img` makes the ones docs/dashboard.md shows
-(an explicit command, so a test run never rewrites tracked files)."""
+refused; suspend, resume and rollback patch the Application (a wrong CSRF token or a
+revision not in its history refused); the GPU and showback pages render. Screenshots
+of each page go to a temporary directory; `QD_DASHBOARD_SCREENSHOTS=docs/img` makes the
+ones docs/dashboard.md shows (an explicit command: a test run never rewrites tracked
+files)."""
 
 from __future__ import annotations
 
@@ -105,6 +107,10 @@ def last_sync(kube: Client, ns: str) -> tuple[str, int]:
     history = dict(kube.get(ApplicationRes, "web", namespace=ns)).get("status", {}).get(
         "history") or [{}]
     return str(history[0].get("time", "")), int(history[0].get("attempts", 0))
+
+
+def spec_of(kube: Client, ns: str) -> dict[str, Any]:
+    return dict(dict(kube.get(ApplicationRes, "web", namespace=ns))["spec"])
 
 
 @pytest.fixture(scope="module")
@@ -240,6 +246,21 @@ def test_dashboard_pages_access_and_sync_in_chromium(
     wait_for(lambda: last_sync(kube, a) != before or None, "the sync the button asked for", 30)
     browser.get(f"{url}/applications/{a}/web")
     assert "Succeeded" in browser.find_element(By.ID, "history").text
+    revision = dict(kube.get(ApplicationRes, "web", namespace=a))["status"]["history"][0][
+        "revision"]
+    submit(browser, "suspend")  # the patch is made before the answer redirects
+    assert spec_of(kube, a).get("suspend") is True
+    csrf = browser.find_element(By.NAME, "csrf").get_attribute("value")
+    status, _ = fetch(browser, "POST", f"/applications/{a}/web/resume", f"csrf={csrf}")
+    assert status == 200 and spec_of(kube, a).get("suspend") is False
+    status, _ = fetch(browser, "POST", f"/applications/{a}/web/rollback",
+                      f"csrf={csrf}&revision={revision}")
+    assert status == 200 and spec_of(kube, a).get("revision") == revision
+    status, answer = fetch(browser, "POST", f"/applications/{a}/web/rollback",
+                           f"csrf={csrf}&revision=0000000")
+    assert status == 404 and "not in the history" in answer
+    status, _ = fetch(browser, "POST", f"/applications/{a}/web/suspend", "csrf=wrong")
+    assert status == 403 and spec_of(kube, a).get("suspend") is False
     shot(browser, shots, "application")
 
     browser.get(f"{url}/queues")

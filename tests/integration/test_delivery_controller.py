@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
-from delivery_setup import install_crds
+from delivery_setup import application, install_crds, ready, source
 from lightkube import Client
 
 from gitrepo import Repo
@@ -18,7 +18,6 @@ from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 from quarterdeck.kube.wait import wait_for
 
 pytestmark = pytest.mark.integration
-CRDS = Path(__file__).parents[2] / "deploy" / "crds"
 
 
 def cm(name: str, value: str = "1") -> str:
@@ -28,30 +27,6 @@ def cm(name: str, value: str = "1") -> str:
 @pytest.fixture(scope="module")
 def crds(kube: Client) -> None:
     install_crds(kube)  # applied, Established and listable
-
-
-def source(ns: str, url: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
-        "kind": "Source",
-        "metadata": {"name": "repo", "namespace": ns},
-        "spec": {"url": url, "ref": {"branch": "main"}, "interval": "1m"},
-    }
-
-
-def application(ns: str, name: str, path: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"sourceRef": {"name": "repo"}, "path": path, "timeout": "30s", **spec},
-    }
-
-
-def ready(apps: dict[Any, Any], name: str) -> tuple[str, str]:
-    (app,) = [a for o, a in apps.items() if o.name == name]
-    cond = next(c for c in app.status.conditions if c.type == "Ready")
-    return cond.status, cond.message
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -98,3 +99,17 @@ def test_every_sync_that_changed_something_is_its_own_entry_with_its_own_time() 
     history = record(history, noop, 10)
     assert len(history) == 2 and history[0].time == "2026-01-01T00:05:00Z"
     assert history[0].last_time == "2026-01-01T00:10:00Z" and history[0].attempts == 2
+
+
+def test_a_folded_repeat_shows_the_hooks_of_its_last_run() -> None:
+    from quarterdeck.api.delivery import HookStatus
+
+    def run(started: str) -> HookStatus:
+        return HookStatus(phase="PreSync", hook="Job migrate-", name=f"migrate-{started[-3:-1]}",
+                          result="Succeeded", started=started, finished=started)
+
+    first = msgspec.structs.replace(entry(A, created=2), hooks=[run("2026-01-01T00:00:00Z")])
+    repeat = msgspec.structs.replace(entry(A), hooks=[run("2026-01-01T00:05:00Z")])
+    (folded,) = record([first], repeat, limit=10)
+    assert folded.attempts == 2 and folded.created == 2
+    assert [h.started for h in folded.hooks] == ["2026-01-01T00:05:00Z"]

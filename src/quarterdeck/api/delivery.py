@@ -233,6 +233,22 @@ class ObjectDrift(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tr
     fields: list[FieldDrift] = []
 
 
+class HookStatus(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """One hook run of a sync: which hook, at which phase, how and when it ended."""
+
+    phase: Literal["PreSync", "Sync", "PostSync", "SyncFail"]
+    hook: Annotated[
+        str, msgspec.Meta(description="Kind ns/name as written (generateName: its prefix).")
+    ]
+    name: Annotated[str, msgspec.Meta(description="The object created; empty if none was.")] = ""
+    result: Literal["Running", "Succeeded", "Failed"]
+    started: str = ""
+    finished: Annotated[
+        str, msgspec.Meta(description="When it was seen finished; empty if it never did.")
+    ] = ""
+    message: str = ""
+
+
 class HistoryEntry(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     """One sync attempt, newest first in status.history."""
 
@@ -250,6 +266,9 @@ class HistoryEntry(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=T
     last_time: Annotated[
         str, msgspec.Meta(description="The last repeat's time; ``time`` is the first sync's.")
     ] = ""
+    hooks: Annotated[
+        list[HookStatus], msgspec.Meta(description="The hooks the (last repeat of the) sync ran.")
+    ] = []
 
 
 class GuardrailWarning(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
@@ -335,6 +354,7 @@ KINDS: tuple[KindSpec, ...] = (
             PrinterColumn("Revision", ".status.lastAppliedRevision"),
             PrinterColumn("Ready", f"{_READY}.status"),
             PrinterColumn("Status", f"{_READY}.message"),
+            PrinterColumn("Hooks", ".status.history[0].hooks[*].result", priority=1),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
         ),
     ),

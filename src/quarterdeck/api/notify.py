@@ -30,6 +30,7 @@ EventType = Literal[
     "rollout-aborted",
     "rollout-completed",
     "budget-exceeded",
+    "gpu-idle",  # showback's GpuIdlePolicy, action Notify
 ]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 

@@ -58,9 +58,15 @@ class Canary(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
 
 class BlueGreen(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     """The preview runs at full size; the active Service's selector is switched to it
-    once the analysis passed, then the stable Deployment takes the new template."""
+    once the analysis passed, then the stable Deployment takes the new template.
+
+    The Rollout owns both Services' ``spec.selector`` (its ``selector.matchLabels`` plus
+    the role): the Application that syncs them applies them without one."""
 
     active_service: str
+    preview_service: Annotated[
+        str, msgspec.Meta(description="A Service that always selects the preview pods.")
+    ] = ""
 
 
 class Strategy(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):

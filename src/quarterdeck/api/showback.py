@@ -105,10 +105,6 @@ class UsageRecord(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tr
 IdleAction = Literal["Report", "Notify", "Suspend", "DeleteNotebook"]
 
 
-class Webhook(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
-    url: Annotated[str, msgspec.Meta(pattern=r"^https?://.+")]
-
-
 class GpuIdlePolicySpec(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     selector: Annotated[
         dict[str, str], msgspec.Meta(description="Pod labels that must all match (empty: all).")
@@ -126,7 +122,6 @@ class GpuIdlePolicySpec(msgspec.Struct, rename="camel", kw_only=True, omit_defau
     dry_run: Annotated[bool, msgspec.Meta(description="Report what would be done; do nothing.")] = (
         False
     )
-    notify: Webhook | None = None
 
 
 class IdleFinding(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
@@ -165,7 +160,16 @@ class BudgetSpec(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tru
     thresholds: list[Annotated[int, msgspec.Meta(ge=1, le=1000)]] = msgspec.field(
         default_factory=lambda: [50, 80, 100]
     )
-    notify: Webhook | None = None
+    cluster_queue: Annotated[
+        str, msgspec.Meta(description="The team's ClusterQueue (for stopBorrowing).")
+    ] = ""
+    stop_borrowing: Annotated[
+        bool,
+        msgspec.Meta(
+            description="At 100% the ClusterQueue's borrowingLimits become 0 until the "
+            "period ends (opt-in)."
+        ),
+    ] = False
 
 
 class BudgetStatus(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
@@ -176,6 +180,9 @@ class BudgetStatus(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=T
     cost: str = ""
     percent: float = 0.0
     crossed: list[int] = []
+    borrowing_stopped: Annotated[
+        str, msgspec.Meta(description="The ClusterQueue this Budget stopped borrowing.")
+    ] = ""
 
 
 class Budget(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):

@@ -76,12 +76,17 @@ def history(
             "configured": h.configured,
             "pruned": h.pruned,
             "message": h.message,
+            "hooks": "; ".join(
+                f"{k.phase} {k.name or k.hook} {k.result}"
+                + (f" {k.started}..{k.finished}" if k.finished else "")
+                + (f": {k.message}" if k.message else "")
+                for k in h.hooks
+            ),
         }
         for h in (app.status.history if app.status else [])
     ]
-    _emit(
-        rows, output, ["revision", "time", "result", "created", "configured", "pruned", "message"]
-    )
+    columns = ["revision", "time", "result", "created", "configured", "pruned", "message", "hooks"]
+    _emit(rows, output, columns)
 
 
 def rollback(

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -108,6 +109,18 @@ def operator(
     allow_http_sources: Annotated[
         bool, typer.Option(help="Allow plain http:// Source URLs without credentials.")
     ] = False,
+    prometheus_url: Annotated[
+        str, typer.Option(help="Showback: the Prometheus scraping dcgm-exporter (empty: none).")
+    ] = "",
+    showback_interval: Annotated[
+        float, typer.Option(help="Showback: seconds between passes.")
+    ] = 15.0,
+    showback_retention: Annotated[
+        str, typer.Option(help="Showback: delete UsageRecords ended longer ago (e.g. 90d).")
+    ] = "",
+    showback_clock_file: Annotated[
+        Path | None, typer.Option(help="Showback: a file of Unix seconds used as now (demos).")
+    ] = None,
     dashboard_port: Annotated[
         int, typer.Option(help="Serve the dashboard on --bind-address:PORT (0: off).")
     ] = 0,
@@ -123,6 +136,7 @@ def operator(
         OperatorConfig,
         configure_logging,
     )
+    from quarterdeck.showback.operator import showback_config
 
     configure_logging(log_format.value, log_level.value)
     settings = ClientSettings(kubeconfig, context, None, allow_exec_plugins)
@@ -156,6 +170,12 @@ def operator(
                 allow_http_sources=allow_http_sources,
                 default_service_account=default_service_account,
                 isolated_parsing=True,  # manifests parsed under memory and time limits
+            ),
+        )
+        config = replace(
+            config,
+            showback=showback_config(
+                prometheus_url, showback_interval, showback_retention, showback_clock_file
             ),
         )
         op = Operator(client, config, lambda manager: load_client(settings, manager))

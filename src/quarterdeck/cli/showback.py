@@ -2,7 +2,8 @@
 
 `qd showback` reads the UsageRecords and `Pricing/default` from the cluster and runs the
 same pure `account` the operator's `/allocation/compute` runs, so both say the same.
-"Now" is the system clock, or `QD_SHOWBACK_CLOCK_FILE` (a demo's or test's file clock).
+"Now" is the system clock, or `--clock-file PATH` (a demo's or test's file clock, the
+same file given to `qd operator --showback-clock-file`).
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ def showback(
     chart: Annotated[
         Path | None, typer.Option(help="Write a PNG of cost per group per day.")
     ] = None,
+    clock_file: Annotated[
+        Path | None, typer.Option(help="A file of Unix seconds used as now (demos, tests).")
+    ] = None,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     allow_exec_plugins: AllowExecOpt = False,
@@ -99,10 +103,10 @@ def showback(
         return
     from quarterdeck.cli.output import emit, fail, table
     from quarterdeck.showback.account import account, parse_aggregate
-    from quarterdeck.showback.clock import from_environment
+    from quarterdeck.showback.clock import clock_for
     from quarterdeck.showback.window import WindowError, parse
 
-    now = from_environment().now()
+    now = clock_for(clock_file).now()
     try:
         span = parse(window, now)
     except WindowError as err:
@@ -327,4 +331,4 @@ def dev_prometheus(
     except (cluster.ClusterError, devprom.PrometheusError, OSError) as err:
         fail(str(err))
     typer.echo(f"prometheus {state.url} scraping the GPU metrics on 127.0.0.1:{state.dcgm_port}")
-    typer.echo(f"  export QD_PROMETHEUS_URL={state.url}   # for qd operator's showback")
+    typer.echo(f"  qd operator --prometheus-url {state.url}   # for qd operator's showback")

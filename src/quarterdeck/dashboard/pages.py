@@ -87,6 +87,26 @@ class Pages:
         self.client.patch(ApplicationRes, name, patch, namespace=ns, patch_type=PatchType.MERGE)
         return now
 
+    def set_suspended(self, user: User, ns: str, name: str, suspended: bool) -> str:
+        """Suspend or resume, as `spec.suspend` (delivery stops syncing while it is true)."""
+        self._app(user, ns, name, verb="patch")
+        self.client.patch(ApplicationRes, name, {"spec": {"suspend": suspended}}, namespace=ns,
+                          patch_type=PatchType.MERGE)
+        return "suspended" if suspended else "resumed"
+
+    def rollback(self, user: User, ns: str, name: str, revision: str) -> str:
+        """Pin the Application to a revision of its history (`spec.revision`, as
+        `qd rollback` does); a revision not in the history is refused."""
+        app = self._app(user, ns, name, verb="patch")
+        history = [str(h.get("revision", "")) for h in
+                   (app.get("status") or {}).get("history") or []]
+        if not revision or revision not in history:
+            raise NotFound(f"revision {revision[:12] or '(none)'} is not in the history of "
+                           f"{ns}/{name}")
+        self.client.patch(ApplicationRes, name, {"spec": {"revision": revision}}, namespace=ns,
+                          patch_type=PatchType.MERGE)
+        return f"pinned to {revision[:12]}"
+
     # --- Queues ------------------------------------------------------------------------
 
     def _queues(self, user: User, only: str = "") -> list[dict[str, Any]]:

@@ -1,9 +1,10 @@
 """The dashboard's HTTP face: one FastAPI app, HTML pages and their JSON twins.
 
 Every page is a GET with a URL that can be shared; ``?format=json`` gives the same data
-as JSON. The one action (sync) is a POST carrying the session's CSRF token in its form;
-a GET never changes anything. Unknown objects get a 404 page, refused ones a 403 page,
-and an unknown or refused session the sign-in page with the reason.
+as JSON. Each action (sync, suspend, resume, rollback) is a POST carrying the session's
+CSRF token in its form; a GET never changes anything. Unknown objects get a 404 page,
+refused ones a 403 page, and an unknown or refused session the sign-in page with the
+reason.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -113,12 +115,13 @@ def create_app(pages: Pages, access: Access) -> FastAPI:
 
     @app.get("/applications/{namespace}/{name}")
     def application(request: Request, namespace: str, name: str) -> Response:
+        done = request.query_params.get("done", "")[:200]  # what the last button did
         return page(request, "application.html",
-                    lambda s: pages.application(s.user, namespace, name))
+                    lambda s: {**pages.application(s.user, namespace, name), "done": done})
 
-    @app.post("/applications/{namespace}/{name}/sync")
-    def sync(request: Request, namespace: str, name: str,
-             csrf: Annotated[str, Form()] = "") -> Response:
+    def action(request: Request, namespace: str, name: str, csrf: str,
+               act: Callable[[Session], str]) -> Response:
+        """A button: a POST with the session's CSRF token, checked before anything."""
         try:
             session = access.session(request.cookies.get(COOKIE, ""))
         except SignInError as err:
@@ -126,15 +129,40 @@ def create_app(pages: Pages, access: Access) -> FastAPI:
         if not csrf or not hmac.compare_digest(csrf, session.csrf):
             return problem(request, 403, "missing or wrong CSRF token: action refused", session)
         try:
-            requested = pages.sync(session.user, namespace, name)
+            done = act(session)
         except Forbidden as err:
             return problem(request, 403, str(err), session)
         except NotFound as err:
             return problem(request, 404, str(err), session)
         if _wants_json(request):
-            return JSONResponse({"syncRequested": requested})
-        return RedirectResponse(f"/applications/{namespace}/{name}?synced={requested}",
+            return JSONResponse({"done": done})
+        return RedirectResponse(f"/applications/{namespace}/{name}?done={quote(done)}",
                                 status_code=303)
+
+    @app.post("/applications/{namespace}/{name}/sync")
+    def sync(request: Request, namespace: str, name: str,
+             csrf: Annotated[str, Form()] = "") -> Response:
+        return action(request, namespace, name, csrf,
+                      lambda s: f"sync requested {pages.sync(s.user, namespace, name)}")
+
+    @app.post("/applications/{namespace}/{name}/suspend")
+    def suspend(request: Request, namespace: str, name: str,
+                csrf: Annotated[str, Form()] = "") -> Response:
+        return action(request, namespace, name, csrf,
+                      lambda s: pages.set_suspended(s.user, namespace, name, True))
+
+    @app.post("/applications/{namespace}/{name}/resume")
+    def resume(request: Request, namespace: str, name: str,
+               csrf: Annotated[str, Form()] = "") -> Response:
+        return action(request, namespace, name, csrf,
+                      lambda s: pages.set_suspended(s.user, namespace, name, False))
+
+    @app.post("/applications/{namespace}/{name}/rollback")
+    def rollback(request: Request, namespace: str, name: str,
+                 csrf: Annotated[str, Form()] = "",
+                 revision: Annotated[str, Form()] = "") -> Response:
+        return action(request, namespace, name, csrf,
+                      lambda s: pages.rollback(s.user, namespace, name, revision))
 
     @app.get("/queues")
     def queues(request: Request) -> Response:

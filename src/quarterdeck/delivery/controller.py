@@ -39,6 +39,7 @@ from quarterdeck.delivery.dependencies import cycles, levels, waiting_for
 from quarterdeck.delivery.guardrail_cache import GuardrailCache
 from quarterdeck.delivery.guardrail_findings import findings, warning_event
 from quarterdeck.delivery.health_cel import compile_errors
+from quarterdeck.delivery.hookrun import statuses
 from quarterdeck.delivery.inventory import Owner, entries_of
 from quarterdeck.delivery.livecache import LiveCache
 from quarterdeck.delivery.manifests import Obj
@@ -425,4 +426,5 @@ class Controller:
             denied=done.gate.blocked,
             refused=done.refusal is not None,
             guardrail_warnings=findings(done.gate) if done.ok else None,
+            hooks=statuses(result.hooks),
         )

@@ -24,7 +24,7 @@ def record(history: Sequence[HistoryEntry], entry: HistoryEntry, limit: int) -> 
     sync that first applied A. Only a repeat that changed nothing (a periodic resync,
     or the same failure again) is counted on the newest entry, whose ``time`` stays
     the first sync's and whose ``lastTime`` moves, so no-op resyncs cannot push real
-    changes out of the history.
+    changes out of the history. A folded entry shows the hooks of its last repeat.
     """
     rest = list(history)
     changed = entry.created + entry.configured + entry.pruned
@@ -37,7 +37,10 @@ def record(history: Sequence[HistoryEntry], entry: HistoryEntry, limit: int) -> 
     ):
         first = rest.pop(0)
         entry = msgspec.structs.replace(
-            first, attempts=first.attempts + entry.attempts, last_time=entry.time
+            first,
+            attempts=first.attempts + entry.attempts,
+            last_time=entry.time,
+            hooks=entry.hooks,
         )
     return [entry, *rest][: max(limit, 1)]
 

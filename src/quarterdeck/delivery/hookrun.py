@@ -11,9 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from lightkube.types import CascadeType
 
+from quarterdeck.api.delivery import HookStatus
 from quarterdeck.delivery.cluster import Cluster, ClusterError, UnknownKind, call_api
 from quarterdeck.delivery.hooks import (
     HOOK_ID_LABEL,
@@ -31,13 +33,36 @@ from quarterdeck.delivery.stages import GroupKind, with_namespace
 
 @dataclass(frozen=True)
 class HookRun:
-    """One hook at one phase: the object it created and how it ended."""
+    """One hook at one phase: the object it created, how and when (wall clock, seconds)
+    it ended; ``finished`` is 0 for a hook still running at the deadline."""
 
     phase: Phase
     hook: str  # Kind ns/name as written (a generateName hook shows its prefix)
     name: str  # the object's name in the cluster ("" if it was never created)
     state: HookState
     message: str
+    started: float = 0.0
+    finished: float = 0.0
+
+
+def _rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else ""
+
+
+def statuses(runs: Sequence[HookRun]) -> list[HookStatus]:
+    """Hook runs as the Application's status shows them (in its sync's history entry)."""
+    return [
+        HookStatus(
+            phase=r.phase,
+            hook=r.hook,
+            name=r.name,
+            result=r.state,
+            started=_rfc3339(r.started),
+            finished=_rfc3339(r.finished),
+            message=r.message[:512],
+        )
+        for r in runs
+    ]
 
 
 def prepared(hook: Hook, owner: Owner, namespace: str, scoped: frozenset[GroupKind]) -> Obj:
@@ -147,6 +172,7 @@ def run_phase(
     for wave in phase_waves(hooks, phase):
         errors: list[str] = []
         started: list[tuple[Hook, Obj]] = []
+        began: dict[Key, float] = {}
         for hook in wave:
             obj = prepared(hook, owner, namespace, scoped)
             api_version = str(obj["apiVersion"])
@@ -157,13 +183,18 @@ def run_phase(
                         _delete(cluster, api_version, key)
                     if not _wait_gone(cluster, api_version, earlier, deadline):
                         raise ClusterError("an earlier run is still being deleted", 0)
-                started.append((hook, _create(cluster, obj)))
+                now = time.time()
+                made = _create(cluster, obj)
+                started.append((hook, made))
+                began[key_of(made)] = now
             except (ClusterError, UnknownKind) as err:
-                runs.append(HookRun(phase, hook.label(), "", "Failed", str(err)))
+                now = time.time()
+                runs.append(HookRun(phase, hook.label(), "", "Failed", str(err), now, now))
                 errors.append(f"{phase} hook {hook.label()}: {err}")
-        for hook, live, state, message in _wait_all(cluster, started, deadline):
+        for hook, live, state, message, ended in _wait_all(cluster, started, deadline):
             name = str(live["metadata"]["name"])
-            runs.append(HookRun(phase, hook.label(), name, state, message))
+            began_at = began.get(key_of(live), ended)
+            runs.append(HookRun(phase, hook.label(), name, state, message, began_at, ended))
             where = f"{phase} hook {live['kind']} {live['metadata'].get('namespace', '')}/{name}"
             if state == "Failed":
                 errors.append(f"{where} failed: {message}")
@@ -181,16 +212,17 @@ def run_phase(
 
 def _wait_all(
     cluster: Cluster, started: Sequence[tuple[Hook, Obj]], deadline: float
-) -> list[tuple[Hook, Obj, HookState, str]]:
-    """Poll the created hooks until each has finished or the deadline passed."""
+) -> list[tuple[Hook, Obj, HookState, str, float]]:
+    """Poll the created hooks until each has finished or the deadline passed; each with
+    the wall time it was seen finished (0 if it was still running)."""
     current = {key_of(live): (hook, live) for hook, live in started}
-    done: dict[Key, tuple[Hook, Obj, HookState, str]] = {}
+    done: dict[Key, tuple[Hook, Obj, HookState, str, float]] = {}
     pause = 0.05
     while True:
         for key, (hook, live) in current.items():
             state, message = hook_state(live)
             if state != "Running" or time.monotonic() > deadline:
-                done[key] = (hook, live, state, message)
+                done[key] = (hook, live, state, message, time.time() if state != "Running" else 0.0)
         current = {k: v for k, v in current.items() if k not in done}
         if not current:
             return [done[key_of(live)] for _, live in started]
@@ -199,6 +231,6 @@ def _wait_all(
         for key, (hook, live) in list(current.items()):
             polled = cluster.get(str(live["apiVersion"]), key)
             if polled is None:
-                done[key] = (hook, live, "Failed", "deleted before it finished")
+                done[key] = (hook, live, "Failed", "deleted before it finished", time.time())
             else:
                 current[key] = (hook, polled)

@@ -21,6 +21,7 @@ from lightkube.types import on_error_retry
 from quarterdeck.audit.heal import audited_heal
 from quarterdeck.delivery.cluster import FIELD_MANAGER, Cluster
 from quarterdeck.delivery.controller import Controller
+from quarterdeck.delivery.hookrun import statuses
 from quarterdeck.delivery.inventory import OWNER_NAME_LABEL, Owner, owner_of
 from quarterdeck.delivery.metrics import DRIFT_OBJECTS, OBJECTS_APPLIED
 from quarterdeck.delivery.resources import ApplicationRes, get_application, rfc3339
@@ -151,6 +152,7 @@ def repair(controller: Controller, owner: Owner) -> bool:
         versions={e.key: e.api_version for e in inventory},
         health=dict(result.health.items()),
         drift=result.drift,
+        hooks=statuses(result.hooks),
     )
     status = application_status(app, outcome, rfc3339(controller.clock()))
     if not result.health:  # no wait on a heal: keep the health last observed

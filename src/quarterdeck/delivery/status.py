@@ -19,6 +19,7 @@ from quarterdeck.api.delivery import (
     FieldDrift,
     GuardrailWarning,
     HistoryEntry,
+    HookStatus,
     ObjectDrift,
     ResourceStatus,
     SourceStatus,
@@ -137,6 +138,7 @@ class Outcome:
     refused: bool = False  # the Project refused the rendered set before anything was applied
     # Warn/Audit findings of the applied set; None: no gate ran (a self-heal), keep the old
     guardrail_warnings: list[GuardrailWarning] | None = None
+    hooks: list[HookStatus] = field(default_factory=list)  # delivery: the hooks this sync ran
 
 
 def application_status(app: Application, outcome: Outcome, now: str) -> ApplicationStatus:
@@ -154,6 +156,7 @@ def application_status(app: Application, outcome: Outcome, now: str) -> Applicat
         configured=outcome.configured,
         unchanged=outcome.unchanged,
         pruned=outcome.pruned,
+        hooks=outcome.hooks,
     )
     history = record(old.history, entry, app.spec.history_limit)
     if failed:

@@ -25,6 +25,7 @@ from quarterdeck.delivery.livecache import generation, stale_absence
 from quarterdeck.delivery.manifests import Key, Obj, key_of
 from quarterdeck.delivery.plan import Action, Plan, PlanOptions, plan
 from quarterdeck.delivery.stages import CLUSTER_SCOPED, with_namespace
+from quarterdeck.rollout.ownership import hand_over
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -124,6 +125,7 @@ def make_plan(
         objs, scoped = prepare(cluster, desired, opts.namespace)
     except UnknownKind as unknown:
         return Plan(errors=(str(unknown),)), {}, []
+    objs = hand_over(objs)  # a blue/green Rollout's Service selectors are the Rollout's
     wanted = [(str(o["apiVersion"]), key_of(o)) for o in objs]
     seen = {k for _, k in wanted}
     wanted += [(e.api_version, e.key) for e in inventory if e.key not in seen]

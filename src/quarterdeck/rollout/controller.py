@@ -21,10 +21,11 @@ from lightkube import Client
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.types import CascadeType, PatchType
 
+from quarterdeck.api import delivery as delivery_api
 from quarterdeck.api import rollout as api
 from quarterdeck.api.duration import parse_duration
-from quarterdeck.delivery.cluster import Cluster, ClusterError, call_api
-from quarterdeck.delivery.inventory import owner_of
+from quarterdeck.delivery.cluster import Cluster, ClusterError, UnknownKind, call_api
+from quarterdeck.delivery.inventory import Owner, owner_of
 from quarterdeck.delivery.manifests import Key
 from quarterdeck.kube.events import EventRecorder
 from quarterdeck.notify.notice import Notice, notice
@@ -115,23 +116,26 @@ class RolloutController:
             self._delete(name, meta.namespace)
         blue_green = rollout.spec.strategy.blue_green
         if blue_green is not None and decision.service_role:
-            # spec.selector is an atomic map: send it whole, the live keys plus our role
-            key = Key("", "Service", meta.namespace, blue_green.active_service)
-            live = self.cluster.get("v1", key) or {}
-            selector = dict((live.get("spec") or {}).get("selector") or {})
-            if selector.get(ROLE_LABEL) != decision.service_role:
-                selector[ROLE_LABEL] = decision.service_role
-                self._patch(
-                    "v1",
-                    "Service",
-                    blue_green.active_service,
-                    meta.namespace,
-                    {"spec": {"selector": selector}},
-                )
+            self._select(rollout, blue_green.active_service, decision.service_role)
+            if blue_green.preview_service:
+                self._select(rollout, blue_green.preview_service, "canary")
         canary = rollout.spec.strategy.canary
         route = canary.traffic_routing.http_route if canary and canary.traffic_routing else None
         if route is not None and decision.route_weight is not None:
             self._set_weights(meta.namespace, route, decision.route_weight)
+
+    def _select(self, rollout: api.Rollout, service: str, role: str) -> None:
+        """Point a blue/green Service at ``role``: ``spec.selector`` is an atomic map, so
+        it is sent whole (the Rollout's matchLabels plus the role) and is ours alone
+        (``quarterdeck.rollout.ownership``). A Service not created yet is left alone."""
+        meta = rollout.metadata
+        live = self.cluster.get("v1", Key("", "Service", meta.namespace, service))
+        if live is None:
+            return
+        match = rollout.spec.selector.get("matchLabels") or {}
+        selector = {**{str(k): str(v) for k, v in match.items()}, ROLE_LABEL: role}
+        if (live.get("spec") or {}).get("selector") != selector:
+            self._patch("v1", "Service", service, meta.namespace, {"spec": {"selector": selector}})
 
     def _delete(self, name: str, namespace: str) -> None:
         cls = self.cluster.resource("apps/v1", "Deployment")
@@ -226,6 +230,7 @@ class RolloutController:
             if owner is not None
             else ("Rollout", meta.namespace, meta.name)
         )
+        labels, revision = self._application_labels(owner) if owner else (meta.labels, "")
         self.publish(
             notice(
                 "rollout-aborted" if aborted else "rollout-completed",
@@ -234,9 +239,24 @@ class RolloutController:
                 name,
                 f"Rollout {meta.namespace}/{meta.name}: {message}",
                 severity="error" if aborted else "info",
+                revision=revision,
                 time=rfc3339(self.clock()),
+                labels=labels,
             )
         )
+
+    def _application_labels(self, owner: Owner) -> tuple[dict[str, str], str]:
+        """The owning Application's labels (so an Alert's ``matchLabels`` selects its
+        rollout notices as it selects its other ones) and its applied revision; none
+        when it cannot be read (the notice still goes, unlabelled)."""
+        key = Key(delivery_api.GROUP, "Application", owner.namespace, owner.name)
+        try:
+            app = self.cluster.get(delivery_api.API_VERSION, key)
+        except (ClusterError, UnknownKind):
+            return {}, ""
+        meta = (app or {}).get("metadata") or {}
+        status = (app or {}).get("status") or {}
+        return dict(meta.get("labels") or {}), str(status.get("lastAppliedRevision") or "")
 
     def run(self, stop: threading.Event, tick: float = 1.0) -> None:
         """Passes until ``stop``; an error in one pass is logged and the next one runs."""

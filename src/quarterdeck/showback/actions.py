@@ -3,6 +3,8 @@
 Each action is written once: a pod acted on is remembered (and shown in the policy's
 status), a budget threshold is recorded in status before the next pass can fire it
 again. Every action and every dry-run verdict is an Event saying what and why.
+Notifications are Notices handed to `quarterdeck.notify` (`budget-exceeded`,
+`gpu-idle`): its Alerts pick them by kind, name and labels and its Providers send them.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
 from quarterdeck.api.showback import BudgetSpec, GpuIdlePolicySpec, QueueObjectiveSpec
+from quarterdeck.notify.notice import Notice, notice
+from quarterdeck.showback import borrowing, idle, objectives
 from quarterdeck.showback import budget as budgets
-from quarterdeck.showback import idle, objectives
 from quarterdeck.showback.account import account
 from quarterdeck.showback.observe import timestamp
 from quarterdeck.showback.prices import Prices
 from quarterdeck.showback.resources import (
     BudgetResource,
+    ClusterQueueResource,
     IdlePolicyResource,
     ObjectiveResource,
     WorkloadResource,
@@ -91,12 +95,12 @@ class Actions:
         self,
         client: Client,
         recorder: Recorder,
-        notify: Callable[[str, dict[str, Any]], str] | None = None,
+        publish: Callable[[Notice], object] | None = None,
         on_budget: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.client = client
         self.recorder = recorder
-        self.notify = notify
+        self.publish = publish
         self.on_budget = on_budget
         self.done: set[tuple[str, str, str]] = set()  # (policy uid, pod uid, action)
         self.reported: set[tuple[str, str, str]] = set()  # verdicts not acted on, told once
@@ -126,7 +130,7 @@ class Actions:
             key = (uid, v.record.uid, v.action)
             acted = key in self.done
             if not acted and (v.act or key not in self.reported):
-                self._carry_out(spec, name, v)
+                self._carry_out(spec, name, v, now)
                 if v.act:
                     self.done.add(key)
                     acted = True
@@ -154,7 +158,7 @@ class Actions:
         ]
         self._policy_status(ns, name, findings, conds)
 
-    def _carry_out(self, spec: GpuIdlePolicySpec, policy: str, v: idle.Verdict) -> None:
+    def _carry_out(self, spec: GpuIdlePolicySpec, policy: str, v: idle.Verdict, now: float) -> None:
         r = v.record
         what = f"GpuIdlePolicy {policy}: {v.message}"
         if not v.act:
@@ -170,16 +174,18 @@ class Actions:
         if v.action == "Report":
             self.recorder.event(_pod_ref(r), "Warning", "GpuIdle", what)
         elif v.action == "Notify":
-            error = self._send(
-                spec.notify.url if spec.notify else "",
-                {"kind": "GpuIdle", "namespace": r.namespace, "pod": r.pod, "message": v.message},
+            sent = self._publish(
+                notice(
+                    "gpu-idle",
+                    "Pod",
+                    r.namespace,
+                    r.pod,
+                    v.message,
+                    time=_iso(now),
+                    labels=dict(r.labels),
+                )
             )
-            self.recorder.event(
-                _pod_ref(r),
-                "Warning",
-                "GpuIdle",
-                f"{what}; notified" + (f" (failed: {error})" if error else ""),
-            )
+            self.recorder.event(_pod_ref(r), "Warning", "GpuIdle", f"{what}; {sent}")
         elif v.action == "Suspend":
             job = r.label(JOB_LABEL) or ""
             self._evict(r.namespace, f"job-{job}", v.message, v.idle_since)
@@ -248,10 +254,12 @@ class Actions:
         self.written[key] = same
         return True
 
-    def _send(self, url: str, payload: dict[str, Any]) -> str:
-        if not url or self.notify is None:
-            return "no webhook configured"
-        return self.notify(url, payload)
+    def _publish(self, item: Notice) -> str:
+        """Hand `item` to notify; says what became of it, for the Event."""
+        if self.publish is None:
+            return "not notified (no notify controller runs)"
+        self.publish(item)
+        return "notified"
 
     # --- budgets --------------------------------------------------------------------
 
@@ -285,22 +293,22 @@ class Actions:
                 f"(threshold {threshold}%): {state.gpu_hours:.3f} GPU-hours, cost "
                 f"{state.cost if state.cost is not None else 'unpriced'}"
             )
-            error = self._send(
-                spec.notify.url if spec.notify else "",
-                {
-                    "kind": "BudgetThreshold",
-                    "budget": name,
-                    "team": spec.team,
-                    "threshold": threshold,
-                    "percent": state.percent,
-                    "message": message,
-                },
+            sent = self._publish(
+                notice(
+                    "budget-exceeded",
+                    "Budget",
+                    "",
+                    name,
+                    message,
+                    severity="error" if threshold >= 100 else "info",
+                    time=_iso(now),
+                    labels={**(meta.get("labels") or {}), "threshold": str(threshold)},
+                )
             )
-            if error and spec.notify:
-                message += f" (webhook failed: {error})"
-            self.recorder.event(dict(obj), "Warning", "BudgetThreshold", message)
+            self.recorder.event(dict(obj), "Warning", "BudgetThreshold", f"{message}; {sent}")
         if self.on_budget is not None:
             self.on_budget(name, spec.team, state.percent)
+        held = self._borrowing(obj, spec, state.percent >= 100, status)
         conds = [
             _condition("Ready", True, "Evaluated", f"{state.percent:.1f}% used", now),
             _metrics_condition(degraded, now),
@@ -321,6 +329,7 @@ class Actions:
             "cost": "" if state.cost is None else str(state.cost),
             "percent": round(state.percent, 6),
             "crossed": list(state.crossed),
+            "borrowingStopped": held,
             "conditions": conds,
         }
         if not self._changed(("Budget", "", name), body):
@@ -332,6 +341,34 @@ class Actions:
         except Exception as err:
             log.warning("cannot write Budget status", budget=name, error=str(err))
             self.written.pop(("Budget", "", name), None)
+
+    def _borrowing(self, obj: Obj, spec: BudgetSpec, over: bool, status: Obj) -> str:
+        """Over budget: the team's ClusterQueue stops borrowing (spec.stopBorrowing);
+        back under (a new period): it borrows again. Returns the queue now stopped."""
+        was = str(status.get("borrowingStopped") or "")
+        queue = spec.cluster_queue if spec.stop_borrowing else ""
+        target = queue if over else ""
+        if not queue and not was:
+            return ""
+        name = target or was
+        try:
+            cq = self.client.get(ClusterQueueResource, name).to_dict()  # type: ignore[no-untyped-call]
+            ops = borrowing.stop_borrowing(cq) if target else borrowing.restore_borrowing(cq)
+            if ops is not None:
+                self.client.patch(ClusterQueueResource, name, ops, patch_type=PatchType.JSON)
+                verb = "stopped borrowing" if target else "borrows again"
+                self.recorder.event(
+                    dict(obj),
+                    "Warning" if target else "Normal",
+                    "BorrowingStopped" if target else "BorrowingRestored",
+                    f"ClusterQueue {name} {verb}: team {spec.team} is "
+                    + ("over" if target else "back under")
+                    + " its budget",
+                )
+        except Exception as err:  # no such queue, or edited in between: next pass again
+            log.warning("cannot change ClusterQueue borrowing", queue=name, error=str(err))
+            return was
+        return target
 
     # --- queue objectives -----------------------------------------------------------
 

@@ -1,20 +1,18 @@
 """The time showback and the fake GPU metrics run on.
 
 Production uses the system clock. A dev cluster or a test may hand both the operator
-and the dcgm source a *file clock* (`QD_SHOWBACK_CLOCK_FILE`: a file holding Unix
-seconds), so a scripted day of GPU jobs runs in seconds and its GPU-hours come out
-exact. Pure code never reads a clock: the shell passes `now` in.
+(`qd operator --showback-clock-file PATH`), `qd showback --clock-file PATH` and the dcgm
+source a *file clock* (a file holding Unix seconds), so a scripted day of GPU jobs runs
+in seconds and its GPU-hours come out exact. Pure code never reads a clock: the shell
+passes `now` in.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from pathlib import Path
 from typing import Protocol
-
-CLOCK_FILE_ENV = "QD_SHOWBACK_CLOCK_FILE"
 
 
 class Clock(Protocol):
@@ -46,6 +44,6 @@ class FileClock:
         tmp.replace(self.path)
 
 
-def from_environment() -> Clock:
-    path = os.environ.get(CLOCK_FILE_ENV)
-    return FileClock(Path(path)) if path else SystemClock()
+def clock_for(path: Path | None) -> Clock:
+    """The file clock at `path`, else the system clock."""
+    return FileClock(path) if path is not None else SystemClock()

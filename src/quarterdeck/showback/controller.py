@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import msgspec
 import structlog
@@ -24,8 +23,10 @@ from lightkube import Client
 from lightkube.resources.core_v1 import Node, Pod
 
 from quarterdeck.api.showback import PricingSpec
+from quarterdeck.kube.errors import NotFound, classify
 from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.workqueue import WorkQueue, run_workers
+from quarterdeck.notify.notice import Notice
 from quarterdeck.showback import actions
 from quarterdeck.showback.actions import Recorder
 from quarterdeck.showback.clock import Clock
@@ -33,7 +34,7 @@ from quarterdeck.showback.metrics import ShowbackMetrics
 from quarterdeck.showback.observe import observe
 from quarterdeck.showback.prices import Prices, PricingError, from_pricing
 from quarterdeck.showback.prometheus import PrometheusSource
-from quarterdeck.showback.records import from_object, record_name, to_object
+from quarterdeck.showback.records import expired, from_object, record_name, to_object
 from quarterdeck.showback.resources import (
     BudgetResource,
     IdlePolicyResource,
@@ -49,19 +50,39 @@ FIELD_MANAGER = "quarterdeck-showback"
 PASS = "pass"
 
 
+@dataclass(frozen=True)
+class View:
+    """The state as of one moment, with the version it had then."""
+
+    records: list[UsageRecord]
+    prices: Prices
+    degraded: str
+    now: float
+    version: int
+
+
 @dataclass
 class ShowbackState:
-    """What the API route and the CLI read: the records and prices as of the last pass."""
+    """What the API route and the CLI read: the records and prices as of the last pass.
+    `version` goes up with every change (a record written or deleted, a pass's time), so
+    answers computed from one version (`cache`) stay right until it moves."""
 
     records: dict[str, UsageRecord] = field(default_factory=dict)  # by pod uid
     prices: Prices = field(default_factory=Prices)
     degraded: str = ""  # why utilisation is unmeasured ("" when Prometheus answers)
     now: float = 0.0
+    version: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self) -> tuple[list[UsageRecord], Prices, str, float]:
         with self.lock:
             return list(self.records.values()), self.prices, self.degraded, self.now
+
+    def view(self) -> View:
+        with self.lock:
+            return View(
+                list(self.records.values()), self.prices, self.degraded, self.now, self.version
+            )
 
 
 class Showback:
@@ -75,8 +96,9 @@ class Showback:
         interval: float = 15.0,
         trust_pod_times: bool = True,
         metrics: ShowbackMetrics | None = None,
-        notify: Callable[[str, dict[str, Any]], str] | None = None,
+        publish: Callable[[Notice], object] | None = None,
         namespace: str | None = None,
+        retention: float = 0.0,
     ) -> None:
         self.client = client
         self.recorder = recorder
@@ -85,6 +107,8 @@ class Showback:
         self.interval = interval
         self.trust_pod_times = trust_pod_times
         self.metrics = metrics
+        self.namespace = namespace
+        self.retention = retention  # seconds a closed UsageRecord is kept (0: for ever)
         self.state = ShowbackState()
         self.pods = informers.informer(Pod, namespace)
         self.nodes = informers.informer(Node)
@@ -98,7 +122,7 @@ class Showback:
         self.stop_event = threading.Event()
         self.ready = threading.Event()  # records loaded, passes running
         self.acts = actions.Actions(
-            client, recorder, notify, metrics.budget if metrics is not None else None
+            client, recorder, publish, metrics.budget if metrics is not None else None
         )
         self.passes = 0
 
@@ -124,6 +148,8 @@ class Showback:
                 except msgspec.ValidationError as err:
                     log.warning("ignoring a malformed UsageRecord", error=str(err))
                     continue
+                if self.namespace and record.namespace != self.namespace:
+                    continue  # another namespace's pods: not ours to close or expire
                 self.state.records[record.uid] = record
         # a burst of pod events costs one pass, half a second after it starts
         self.pods.add_handler(lambda _e, _o: self.queue.add_after(PASS, 0.5))
@@ -156,9 +182,13 @@ class Showback:
         writes = observe(records, pods, nodes, self._queues(), utils, now, self.trust_pod_times)
         for record in writes:
             self._write(record)
+        if self.retention:
+            for record in expired(list(self.state.records.values()), now, self.retention):
+                self._delete(record)
         prices = self._prices()
         with self.state.lock:
             self.state.prices, self.state.degraded, self.state.now = prices, degraded, now
+            self.state.version += 1
         records = list(self.state.records.values())
         for policy in self.policies.list():
             self.acts.idle_policy(policy, records, now, degraded)
@@ -196,6 +226,20 @@ class Showback:
             return
         with self.state.lock:
             self.state.records[record.uid] = record
+            self.state.version += 1
+
+    def _delete(self, record: UsageRecord) -> None:
+        """A record past retention: gone from the cluster, then from memory."""
+        name = record_name(record.namespace, record.pod, record.uid)
+        try:
+            self.client.delete(UsageRecordResource, name)
+        except Exception as err:
+            if not isinstance(classify(err), NotFound):  # someone deleted it already: fine
+                log.warning("cannot delete an expired UsageRecord", name=name, error=str(err))
+                return
+        with self.state.lock:
+            self.state.records.pop(record.uid, None)
+            self.state.version += 1
 
     def _prices(self) -> Prices:
         obj = self.pricing.get(None, "default")

@@ -103,8 +103,13 @@ class ShowbackMetrics:
                     wait.add_metric([cq, f"0.{q}"], value)
         up = GaugeMetricFamily("quarterdeck_showback_prometheus_up", "GPU utilisation readable")
         up.add_metric([], 0.0 if degraded else 1.0)
+        last = GaugeMetricFamily(
+            "quarterdeck_showback_last_pass_timestamp_seconds",
+            "The showback clock's time at the last pass (how fresh accounting is)",
+        )
+        last.add_metric([], now)
         with self._lock:
-            self._families = [hours, used, idle, cost, wait, up]
+            self._families = [hours, used, idle, cost, wait, up, last]
 
 
 _process: ShowbackMetrics | None = None

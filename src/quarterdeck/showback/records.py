@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -70,3 +71,10 @@ def to_object(record: UsageRecord) -> dict[str, Any]:
     )
     out: dict[str, Any] = msgspec.to_builtins(obj)
     return out
+
+
+def expired(records: Iterable[UsageRecord], now: float, retention: float) -> list[UsageRecord]:
+    """Records that ended more than `retention` seconds before `now` (open ones never
+    expire: a pod still holding GPUs is still being accounted)."""
+    cutoff = now - retention
+    return [r for r in records if r.end is not None and r.end < cutoff]

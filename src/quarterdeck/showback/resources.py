@@ -14,3 +14,6 @@ IdlePolicyResource = create_namespaced_resource(GROUP, VERSION, "GpuIdlePolicy",
 WorkloadResource = create_namespaced_resource(
     "queueing.quarterdeck.dev", "v1alpha1", "Workload", "workloads"
 )
+ClusterQueueResource = create_global_resource(
+    "queueing.quarterdeck.dev", "v1alpha1", "ClusterQueue", "clusterqueues"
+)

@@ -1,0 +1,329 @@
+"""Shared by the showback integration tests: a scripted day's clock, controller, webhook
+receiver (behind notify's Provider and Alert) and the objects the tests make.
+
+Import `day` (the module-scoped fixture) and `prometheus` into a test module to use them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pytest
+from lightkube import Client, codecs
+from lightkube.resources.core_v1 import Event, Pod
+from prometheus_fixture import prometheus as prometheus  # the fixture, re-exported
+from queueing_setup import as_dict, gpu_job
+from queueing_setup import install_crds as install_queueing_crds
+from typer.testing import CliRunner
+
+from quarterdeck.api import notify as notify_api
+from quarterdeck.api.crd import crd
+from quarterdeck.api.showback import KINDS
+from quarterdeck.cli.main import app
+from quarterdeck.devcluster import prometheus as devprom
+from quarterdeck.kube.crds import install_crds
+from quarterdeck.kube.events import EventRecorder
+from quarterdeck.kube.informer import SharedInformers
+from quarterdeck.kube.wait import wait_for
+from quarterdeck.notify.operator import AlertRes, ProviderRes
+from quarterdeck.notify.sender import Notifier, secret_reader
+from quarterdeck.showback.clock import FileClock
+from quarterdeck.showback.controller import Showback
+from quarterdeck.showback.prometheus import PrometheusSource
+from quarterdeck.showback.resources import IdlePolicyResource, PricingResource, UsageRecordResource
+
+T0 = 1925424000.0  # 2031-01-06T00:00:00Z, a Monday: far from every other test's records
+HOUR = 3600.0
+H100, A100 = "NVIDIA-H100-80GB-HBM3", "NVIDIA-A100-SXM4-80GB"
+WINDOW = "2031-01-06T00:00:00Z,2031-01-07T00:00:00Z"
+
+
+class Receiver:
+    """A webhook receiver on loopback that keeps every JSON body it is sent."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        received = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def notifier(informers: SharedInformers, kube: Client) -> Notifier:
+    """notify's sender on the Providers and Alerts in the cluster (as `qd operator` runs it)."""
+    providers, alerts = informers.informer(ProviderRes), informers.informer(AlertRes)
+
+    def config() -> tuple[Sequence[notify_api.Alert], Sequence[notify_api.Provider]]:
+        return (
+            [notify_api.decode_alert(a) for a in alerts.list()],
+            [notify_api.decode_provider(p) for p in providers.list()],
+        )
+
+    sender = Notifier(config, secret_reader(kube))
+    sender.start()
+    return sender
+
+
+def route_to(kube: Client, namespace: str, receiver: Receiver, kind: str) -> None:
+    """A generic Provider for `receiver` and an Alert taking `kind`'s notices, any namespace."""
+    api = f"{notify_api.GROUP}/{notify_api.VERSION}"
+    for body in (
+        {
+            "apiVersion": api,
+            "kind": "Provider",
+            "metadata": {"name": "receiver", "namespace": namespace},
+            "spec": {"type": "generic", "address": receiver.url},
+        },
+        {
+            "apiVersion": api,
+            "kind": "Alert",
+            "metadata": {"name": f"{kind.lower()}s", "namespace": namespace},
+            "spec": {
+                "providerRef": {"name": "receiver"},
+                "eventSources": [{"kind": kind, "namespace": "*"}],
+            },
+        },
+    ):
+        kube.apply(codecs.from_dict(body), field_manager="quarterdeck-tests", force=True)
+
+
+class Day:
+    def __init__(self, kube: Client, kubeconfig: Path, clock: FileClock, url: str) -> None:
+        self.kube, self.kubeconfig, self.clock, self.url = kube, kubeconfig, clock, url
+        self.sfx = uuid.uuid4().hex[:5]
+        self.receiver = Receiver()
+        self.controller: Showback | None = None
+        self.informers: SharedInformers | None = None
+        self.notifier: Notifier | None = None
+
+    def team(self, t: str) -> str:
+        return f"{t}-{self.sfx}"
+
+    def start(self) -> Showback:
+        """A fresh controller, as a restarted operator has: nothing in memory."""
+        self.informers = SharedInformers(self.kube)
+        self.notifier = notifier(self.informers, self.kube)
+        self.controller = Showback(
+            self.kube,
+            self.informers,
+            EventRecorder(self.kube, "quarterdeck-showback"),
+            self.clock,
+            PrometheusSource(self.url),
+            interval=0.2,
+            trust_pod_times=False,
+            publish=self.notifier.publish,
+        )
+        self.informers.start()
+        self.controller.start()
+        return self.controller
+
+    def stop(self) -> None:
+        assert self.controller is not None and self.informers is not None
+        assert self.notifier is not None
+        self.controller.stop()
+        self.notifier.stop()
+        self.informers.stop()
+
+    def at(self, hours: float) -> None:
+        """Move the clock and wait for a pass that saw it."""
+        when = T0 + hours * HOUR
+        self.clock.set(when)
+        assert self.controller is not None
+        wait_for(
+            lambda: self.controller is not None and self.controller.state.now == when,
+            f"a showback pass at hour {hours}",
+            30,
+        )
+
+    def record(self, namespace: str, pod: str) -> Any:
+        assert self.controller is not None
+        records, _, _, _ = self.controller.state.snapshot()
+        return next((r for r in records if (r.namespace, r.pod) == (namespace, pod)), None)
+
+    def measured(self, namespace: str, pod: str, util: float) -> bool:
+        r = self.record(namespace, pod)
+        return r is not None and bool(r.util) and r.util[-1][1] == util
+
+    def closed(self, namespace: str, pod: str) -> bool:
+        r = self.record(namespace, pod)
+        return r is not None and r.end is not None
+
+
+def price_list(kube: Client) -> None:
+    """Pricing/default: H100 2.50/h; A100 1.75/h and its MIG 1g.10gb instance 0.40/h."""
+    kube.apply(
+        PricingResource.from_dict(
+            {
+                "apiVersion": "showback.quarterdeck.dev/v1alpha1",
+                "kind": "Pricing",
+                "metadata": {"name": "default"},
+                "spec": {
+                    "currency": "USD",
+                    "gpus": [
+                        {"model": H100, "perHour": "2.50"},
+                        {"model": A100, "perHour": "1.75", "mig": {"1g.10gb": "0.40"}},
+                    ],
+                },
+            }
+        ),
+        field_manager="quarterdeck-tests",
+        force=True,
+    )
+
+
+def install_showback_crds(kube: Client) -> None:
+    install_queueing_crds(kube)
+    install_crds(kube, [crd(k) for k in (*KINDS, *notify_api.KINDS)])
+
+
+def forget_records(kube: Client, sfx: str) -> None:
+    """Delete the UsageRecords of this run's teams (suffix `sfx`)."""
+    for r in kube.list(UsageRecordResource):
+        if r.metadata is not None and r.metadata.name and sfx in json.dumps(as_dict(r)):
+            kube.delete(UsageRecordResource, r.metadata.name)
+
+
+@pytest.fixture(scope="module")
+def day(
+    kube: Client,
+    dev_cluster: Any,
+    prometheus: devprom.PrometheusState,
+) -> Iterator[Day]:
+    install_showback_crds(kube)
+    clock = FileClock(Path(prometheus.root) / "clock")
+    clock.set(T0)
+    price_list(kube)
+    d = Day(kube, dev_cluster.kubeconfig, clock, prometheus.url)
+    d.start()
+    yield d
+    d.stop()
+    forget_records(kube, d.sfx)
+
+
+def job(ns: str, name: str, gpus: int, team: str, util: str, **labels: str) -> Any:
+    body = gpu_job(ns, name, gpus=gpus, duration="10h")
+    meta = body["spec"]["template"]["metadata"]
+    meta["labels"] = {"team": team, **labels}
+    meta["annotations"]["quarterdeck.dev/gpu-util"] = util
+    return codecs.from_dict(body)
+
+
+def pod(
+    ns: str,
+    name: str,
+    team: str,
+    util: str,
+    pool: str,
+    resources: dict[str, str],
+    annotations: dict[str, str] | None = None,
+    **labels: str,
+) -> Pod:
+    return cast(
+        Pod,
+        Pod.from_dict(
+            {
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "labels": {"team": team, **labels},
+                    "annotations": {"quarterdeck.dev/gpu-util": util, **(annotations or {})},
+                },
+                "spec": {
+                    "nodeSelector": {"quarterdeck.dev/pool": pool},
+                    "tolerations": [{"operator": "Exists"}],
+                    "containers": [
+                        {"name": "main", "image": "fake", "resources": {"limits": resources}}
+                    ],
+                },
+            }
+        ),
+    )
+
+
+def running(kube: Client, ns: str, names: set[str]) -> bool:
+    pods = {p.metadata.name: p for p in kube.list(Pod, namespace=ns) if p.metadata}
+    started = set()
+    for p in pods.values():
+        job = (p.metadata.labels or {}).get("batch.kubernetes.io/job-name", p.metadata.name)  # type: ignore[union-attr]
+        if p.status is not None and p.status.phase == "Running":
+            started.add(job)
+    return names <= started
+
+
+def pod_of(kube: Client, ns: str, job: str) -> str:
+    (name,) = [
+        p.metadata.name
+        for p in kube.list(Pod, namespace=ns, labels={"batch.kubernetes.io/job-name": job})
+        if p.metadata and p.metadata.name
+    ]
+    return name
+
+
+def showback(kubeconfig: Path, clock: FileClock, by: str = "team") -> dict[str, Any]:
+    """`qd showback` over the scripted day, as JSON rows by name."""
+    args = ["showback", "--window", WINDOW, "--by", by, "-o", "json"]
+    args += ["--clock-file", str(clock.path), "--kubeconfig", str(kubeconfig)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return {r["name"]: r for r in json.loads(result.stdout)}
+
+
+def events(kube: Client, ns: str, name: str, reason: str) -> list[str]:
+    return [
+        e.message or ""
+        for e in kube.list(Event, namespace=ns)
+        if e.involvedObject.name == name and e.reason == reason
+    ]
+
+
+def policy(ns: str, name: str, action: str, selector: dict[str, str], **spec: Any) -> Any:
+    return IdlePolicyResource.from_dict(
+        {
+            "apiVersion": "showback.quarterdeck.dev/v1alpha1",
+            "kind": "GpuIdlePolicy",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "selector": selector,
+                "threshold": 5,
+                "duration": "30m",
+                "action": action,
+                **spec,
+            },
+        }
+    )
+
+
+def allocation_api(day: Day, query: str, window: bool = True) -> dict[str, Any]:
+    """`/allocation/compute` as the operator serves it: its health server and route."""
+    from quarterdeck.kube.health import ROUTES, HealthServer
+    from quarterdeck.showback import operator as showback_operator
+
+    showback_operator.attach(day.controller)
+    ROUTES["/allocation/compute"] = showback_operator.allocation_route
+    server = HealthServer("127.0.0.1", 0, lambda: (True, "ok"))
+    server.start()
+    try:
+        span = f"window={WINDOW}&" if window else ""
+        url = f"http://127.0.0.1:{server.port}/allocation/compute?{span}{query}"
+        return dict(httpx.get(url, timeout=10).json())
+    finally:
+        server.stop()
+        showback_operator.attach(None)
