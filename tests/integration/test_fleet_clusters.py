@@ -12,21 +12,26 @@ Set QD_FLEET_WORKLOADS=name-a,name-b to use two running `qd dev up --name` clust
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lightkube import Client
+from lightkube import ApiError, Client
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod, Secret
 from lightkube.types import PatchType
+from prometheus_client import CollectorRegistry
+from queueing_setup import ClusterQueue as QueueingClusterQueue
+from queueing_setup import conditions, gpu_job, gpu_queue, workload
+from queueing_setup import install_crds as install_queueing_crds
 
 from gitrepo import Repo
 from quarterdeck.delivery.cluster import Cluster
@@ -37,12 +42,20 @@ from quarterdeck.devcluster.session import RunningCluster, temporary_cluster
 from quarterdeck.devcluster.versions import Component
 from quarterdeck.fleet import capi
 from quarterdeck.fleet.clusterset import ClusterSetRes
-from quarterdeck.fleet.dispatcher import DISPATCH_LABEL, REMOTE_STATUS, REQUEUES, WORKER
+from quarterdeck.fleet.dispatcher import (
+    LEFT_ON,
+    MANAGED_BY,
+    REMOTE_STATUS,
+    REQUEUES,
+    WORKER,
+    CheckRes,
+)
 from quarterdeck.fleet.registrar import ManagedClusterRes
 from quarterdeck.kube.client import load_client
 from quarterdeck.kube.crds import install_crds
 from quarterdeck.kube.wait import wait_for
 from quarterdeck.operator import Operator, OperatorConfig
+from quarterdeck.queueing.metrics import QueueMetrics
 
 pytestmark = pytest.mark.integration
 CapiCluster = create_namespaced_resource("cluster.x-k8s.io", "v1beta2", "Cluster", "clusters")
@@ -78,11 +91,17 @@ def capi_crds(kube: Client) -> str:
 
 
 @pytest.fixture
-def operator(dev_cluster: RunningCluster, namespace: str, tmp_path: Path) -> Iterator[Operator]:
+def operator(
+    request: pytest.FixtureRequest, dev_cluster: RunningCluster, namespace: str, tmp_path: Path
+) -> Iterator[Operator]:
+    """The operator in-process; with the parameter "queueing" its queueing controller
+    runs too (the dispatch test's quota), its metrics on a registry of its own, since
+    another operator of this process may have registered them already."""
+    queueing = getattr(request, "param", "") == "queueing"
     config = OperatorConfig(
         cache_dir=tmp_path / "cache",
         namespace=namespace,
-        queueing=False,
+        queueing=queueing,
         tick=0.5,
         tenancy=LOCAL_REPOSITORIES,  # the test's repositories are local (file://)
     )
@@ -90,6 +109,8 @@ def operator(dev_cluster: RunningCluster, namespace: str, tmp_path: Path) -> Ite
     op = Operator(
         load_client(kubeconfig), config, lambda fm: load_client(kubeconfig, field_manager=fm)
     )
+    if queueing:
+        op.queue_metrics = QueueMetrics(CollectorRegistry())
     thread = threading.Thread(target=op.run, daemon=True)
     thread.start()
     wait_for(op.started.is_set, "the operator's controllers to start", 90)
@@ -240,18 +261,63 @@ def relabel(kube: Client, ns: str, name: str, **labels: str) -> None:
     )  # type: ignore[arg-type]
 
 
-def test_cluster_api_clusters_register_and_a_baseline_reaches_the_selected_ones(
+@dataclass(frozen=True)
+class Scene:
+    """One test's fleet: its namespace on the management cluster, the two workload
+    clusters registered through Cluster API as ``<prefix>a-``/``<prefix>b-<suffix>``,
+    a baseline repository and its Source, and the namespace the baseline creates."""
+
+    kube: Client
+    namespace: str
+    workloads: list[Workload]
+    names: tuple[str, str]
+    repo: Repo
+    target: str
+    first: str
+
+
+Stage = Callable[..., Scene]
+
+
+@pytest.fixture
+def stage(
     kube: Client,
     namespace: str,
     tmp_path: Path,
     workloads: list[Workload],
     capi_crds: str,
     operator: Operator,
+) -> Iterator[Stage]:
+    """``stage(prefix, a_labels, b_labels)``: register the workload clusters with those
+    labels, commit the baseline and apply its Source; afterwards the baseline's
+    namespace is deleted from both clusters."""
+    made: list[Scene] = []
+
+    def make(prefix: str, a: dict[str, str], b: dict[str, str]) -> Scene:
+        suffix = namespace[-6:]
+        names = (f"{prefix}a-{suffix}", f"{prefix}b-{suffix}")
+        for name, w, labels in zip(names, workloads, (a, b), strict=True):
+            register_capi(kube, namespace, name, w, **labels)
+        target = f"{prefix}base-{suffix}"
+        repo = Repo(tmp_path / "repo")
+        first = repo.commit("baseline", baseline(target))
+        Cluster(kube).apply(source(namespace, repo.url))
+        made.append(Scene(kube, namespace, workloads, names, repo, target, first))
+        return made[-1]
+
+    yield make
+    for scene in made:
+        for w in workloads:
+            if has_namespace(w, scene.target):
+                w.client.delete(Namespace, scene.target)
+
+
+def test_cluster_api_clusters_register_and_a_baseline_reaches_the_selected_ones(
+    stage: Stage,
 ) -> None:
-    a, b = workloads
-    ca, cb = f"a-{namespace[-6:]}", f"b-{namespace[-6:]}"
-    register_capi(kube, namespace, ca, a, env="prod")
-    register_capi(kube, namespace, cb, b, env="staging")
+    scene = stage("", {"env": "prod"}, {"env": "staging"})
+    kube, namespace, target = scene.kube, scene.namespace, scene.target
+    (a, b), (ca, cb) = scene.workloads, scene.names
     for name in (ca, cb):
         mc = wait_for(
             lambda n=name: (m := managed(kube, n)) and ready_cond(m).get("status") == "True" and m,
@@ -283,11 +349,7 @@ def test_cluster_api_clusters_register_and_a_baseline_reaches_the_selected_ones(
         60,
     )
     assert ready_cond(managed(kube, ca)).get("status") == "True"
-    target = f"base-{namespace[-6:]}"
-    repo = Repo(tmp_path / "repo")
-    repo.commit("baseline", baseline(target))
     cl = Cluster(kube)
-    cl.apply(source(namespace, repo.url))
     cl.apply(cluster_set(namespace, "nothing", {"matchLabels": {"env": "nowhere"}}))
     cl.apply(cluster_set(namespace, "baseline", {"matchLabels": {"env": "prod"}}))
     wait_for(
@@ -298,6 +360,16 @@ def test_cluster_api_clusters_register_and_a_baseline_reaches_the_selected_ones(
     assert has_namespace(a, target) and not has_namespace(b, target)
     labels = a.client.get(Namespace, target).metadata.labels or {}
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    # self-heal in the worker: someone else's edit there is taken back (interval: 5 min)
+    edit = {"data": {"state": "tampered"}}
+    a.client.patch(
+        ConfigMap, "state", edit, namespace=target, patch_type=PatchType.MERGE, field_manager="ops"
+    )
+    wait_for(
+        lambda: a.client.get(ConfigMap, "state", namespace=target).data == {"state": "ok"},
+        "the edit on the worker taken back",
+        60,
+    )
     nothing = ready_cond(dict(kube.get(ClusterSetRes, "nothing", namespace=namespace)))
     assert (
         nothing["reason"] == "NoClustersSelected"
@@ -310,28 +382,13 @@ def test_cluster_api_clusters_register_and_a_baseline_reaches_the_selected_ones(
     )
     kube.delete(CapiCluster, cb, namespace=namespace)  # gone from Cluster API: unregistered
     wait_for(lambda: managed(kube, cb) is None, f"{cb} unregistered", 60)
-    for w in workloads:
-        w.client.delete(Namespace, target)
 
 
-def test_a_wave_whose_cluster_turns_unhealthy_stops_before_the_next(
-    kube: Client,
-    namespace: str,
-    tmp_path: Path,
-    workloads: list[Workload],
-    capi_crds: str,
-    operator: Operator,
-) -> None:
-    a, b = workloads
-    ca, cb = f"wa-{namespace[-6:]}", f"wb-{namespace[-6:]}"
-    register_capi(kube, namespace, ca, a, wave="1", tier="edge")
-    register_capi(kube, namespace, cb, b, wave="2", tier="edge")
-    target = f"wave-{namespace[-6:]}"
-    repo = Repo(tmp_path / "repo")
-    first = repo.commit("ok", baseline(target))
-    cl = Cluster(kube)
-    cl.apply(source(namespace, repo.url))
-    cl.apply(
+def test_a_wave_whose_cluster_turns_unhealthy_stops_before_the_next(stage: Stage) -> None:
+    scene = stage("w", {"wave": "1", "tier": "edge"}, {"wave": "2", "tier": "edge"})
+    kube, namespace, target, repo = scene.kube, scene.namespace, scene.target, scene.repo
+    (_, b), (ca, cb) = scene.workloads, scene.names
+    Cluster(kube).apply(
         cluster_set(
             namespace, "waves", {"matchLabels": {"tier": "edge"}}, waveLabel="wave", maxConcurrent=1
         )
@@ -355,10 +412,8 @@ def test_a_wave_whose_cluster_turns_unhealthy_stops_before_the_next(
         ca in set_ready(stalled)["message"] and "stopped at wave 1" in set_ready(stalled)["message"]
     )
     assert app_of(kube, namespace, f"waves-{ca}")["spec"]["revision"] == second
-    assert app_of(kube, namespace, f"waves-{cb}")["spec"]["revision"] == first  # never moved
+    assert app_of(kube, namespace, f"waves-{cb}")["spec"]["revision"] == scene.first  # never moved
     assert b.client.get(ConfigMap, "state", namespace=target).data == {"state": "ok"}
-    for w in workloads:
-        w.client.delete(Namespace, target)
 
 
 def _apiserver_pid(name: str) -> int:
@@ -368,36 +423,34 @@ def _apiserver_pid(name: str) -> int:
     return pid
 
 
+@contextlib.contextmanager
+def stopped(w: Workload) -> Iterator[None]:
+    """The workload cluster's API server stopped (SIGSTOP) until the block ends."""
+    pid = _apiserver_pid(w.name)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
 def test_a_stopped_cluster_makes_its_applications_unknown_and_no_other_waits(
-    kube: Client,
-    namespace: str,
-    tmp_path: Path,
-    workloads: list[Workload],
-    capi_crds: str,
-    operator: Operator,
+    stage: Stage,
 ) -> None:
-    a, b = workloads
-    ca, cb = f"sa-{namespace[-6:]}", f"sb-{namespace[-6:]}"
-    register_capi(kube, namespace, ca, a)
-    register_capi(kube, namespace, cb, b)
-    target = f"stop-{namespace[-6:]}"
-    repo = Repo(tmp_path / "repo")
-    repo.commit("one", baseline(target))
+    """Also: the retries are the defaults' count (``retry.limit`` 5), and an Application
+    that failed or waited against the stopped cluster is synced again once it answers."""
+    scene = stage("s", {}, {})
+    kube, namespace, target, repo = scene.kube, scene.namespace, scene.target, scene.repo
+    (a, _), (ca, cb) = scene.workloads, scene.names
     cl = Cluster(kube)
-    cl.apply(source(namespace, repo.url))
     for app, dest in (("to-a", ca), ("to-b", cb)):
-        spec = {
-            "sourceRef": {"name": "repo"},
-            "path": "baseline",
-            "timeout": "20s",
-            "retry": {"interval": "1s", "limit": 100},
-        }
+        spec = {"sourceRef": {"name": "repo"}, "path": "baseline", "timeout": "20s"}
         cl.apply(
             {
                 "apiVersion": "delivery.quarterdeck.dev/v1alpha1",
                 "kind": "Application",
                 "metadata": {"name": app, "namespace": namespace},
-                "spec": {**spec, "destination": {"cluster": dest}},
+                "spec": {**spec, "retry": {"interval": "1s"}, "destination": {"cluster": dest}},
             }
         )
     for app in ("to-a", "to-b"):
@@ -406,9 +459,7 @@ def test_a_stopped_cluster_makes_its_applications_unknown_and_no_other_waits(
             f"{app} synced",
             90,
         )
-    pid = _apiserver_pid(a.name)
-    os.kill(pid, signal.SIGSTOP)
-    try:
+    with stopped(a):
         unknown = wait_for(
             lambda: (
                 (c := ready_cond(app_of(kube, namespace, "to-a"))).get("status") == "Unknown" and c
@@ -424,8 +475,6 @@ def test_a_stopped_cluster_makes_its_applications_unknown_and_no_other_waits(
             90,
         )
         assert managed(kube, ca)["status"]["reachable"] is False  # type: ignore[index]
-    finally:
-        os.kill(pid, signal.SIGCONT)
     wait_for(
         lambda: (
             app_of(kube, namespace, "to-a")["status"].get("lastAppliedRevision") == second
@@ -438,8 +487,6 @@ def test_a_stopped_cluster_makes_its_applications_unknown_and_no_other_waits(
         "state": "ok",
         "more": "lines",
     }
-    for w in workloads:
-        w.client.delete(Namespace, target)
 
 
 def job_annotation(kube: Client, ns: str, name: str, key: str) -> str:
@@ -467,80 +514,147 @@ def _gpu_pod(name: str, ns: str, gpus: int) -> Pod:
     )
 
 
-def test_a_gpu_gang_is_dispatched_to_the_worker_where_it_fits_and_mirrored(
-    kube: Client,
-    namespace: str,
-    workloads: list[Workload],
-    capi_crds: str,
-    operator: Operator,
+def dispatched_job(namespace: str, name: str, pods: int, gpus: int) -> Job:
+    """A queued GPU Job for the fleet: quota from the management cluster's queue,
+    ``spec.managedBy`` the fleet's, so its pods run on a worker only."""
+    body = gpu_job(namespace, name, pods=pods, gpus=gpus, duration="10m")
+    body["spec"]["managedBy"] = MANAGED_BY
+    body["spec"]["template"]["spec"]["tolerations"] = [{"operator": "Exists"}]
+    return Job.from_dict(body)
+
+
+def remote_job_of(w: Workload, namespace: str, name: str) -> Job | None:
+    try:
+        return w.client.get(Job, name, namespace=namespace)
+    except ApiError as err:
+        if err.status.code == 404:
+            return None
+        raise
+
+
+def workload_of(kube: Client, namespace: str, name: str) -> dict[str, Any]:
+    """The Workload, or {} before queueing made it."""
+    try:
+        return workload(kube, namespace, name)
+    except ApiError as err:
+        if err.status.code == 404:
+            return {}
+        raise
+
+
+@pytest.fixture
+def fleet_check(kube: Client, namespace: str) -> Iterator[str]:
+    """An AdmissionCheck whose controller is the fleet's dispatcher."""
+    install_queueing_crds(kube)
+    name = f"fleet-{namespace}"[:63]
+    body = {
+        "apiVersion": "queueing.quarterdeck.dev/v1alpha1",
+        "kind": "AdmissionCheck",
+        "metadata": {"name": name},
+        "spec": {"controllerName": MANAGED_BY},
+    }
+    kube.apply(CheckRes.from_dict(body), force=True)  # type: ignore[attr-defined]
+    yield name
+    kube.delete(CheckRes, name)
+
+
+@pytest.mark.parametrize("operator", ["queueing"], indirect=True)
+def test_a_gang_admitted_by_the_management_queue_runs_where_it_fits_and_is_mirrored(
+    stage: Stage, fleet_check: str
 ) -> None:
-    a, b = workloads
-    ca, cb = f"ga-{namespace[-6:]}", f"gb-{namespace[-6:]}"
+    """The ClusterQueue's quota (8 GPUs) is checked on the management cluster: the 2 x 4
+    gang is admitted and dispatched, a third 4-GPU Job waits for quota and goes nowhere.
+    The gang goes to b (a has 2 GPUs free); b stops: the gang is requeued, waits while
+    nothing fits, then goes to a once a is freed; b's stale copy is deleted on return."""
+    scene = stage("g", {"gpu": "true"}, {"gpu": "true"})
+    namespace = scene.namespace
+    a, b = scene.workloads
     busy = f"busy-{namespace[-6:]}"
     a.client.create(Namespace(metadata=ObjectMeta(name=busy)))
+    try:
+        dispatch_and_requeue(scene, busy, fleet_check)
+    finally:
+        for w, ns in ((a, busy), (a, namespace), (b, namespace)):
+            if has_namespace(w, ns):
+                w.client.delete(Namespace, ns)
+
+
+def dispatch_and_requeue(scene: Scene, busy: str, fleet_check: str) -> None:
+    kube, namespace = scene.kube, scene.namespace
+    (a, b), (ca, cb) = scene.workloads, scene.names
     a.client.create(_gpu_pod("hog", busy, 6))  # 2 of a's 8 GPUs stay free
     wait_for(lambda: a.client.get(Pod, "hog", namespace=busy).spec.nodeName, "the hog bound", 60)
-    register_capi(kube, namespace, ca, a, gpu="true")
-    register_capi(kube, namespace, cb, b, gpu="true")
     for name in (ca, cb):
         wait_for(lambda n=name: ready_cond(managed(kube, n)).get("status") == "True", name, 60)
-    template = {
-        "spec": {
-            "restartPolicy": "Never",
-            "tolerations": [{"operator": "Exists"}],
-            "containers": [
-                {
-                    "name": "train",
-                    "image": "trainer",
-                    "resources": {
-                        "requests": {"cpu": "2", "nvidia.com/gpu": "4"},
-                        "limits": {"nvidia.com/gpu": "4"},
-                    },
-                }
-            ],
-        }
-    }
-    job = {
-        "metadata": {"name": "gang", "namespace": namespace, "labels": {DISPATCH_LABEL: "true"}},
-        "spec": {"suspend": True, "parallelism": 2, "completions": 2, "template": template},
-    }
-    kube.create(Job.from_dict(job))
-    placed = wait_for(
-        lambda: job_annotation(kube, namespace, "gang", WORKER), "the gang dispatched", 90
-    )
-    assert placed == cb  # a has 2 free GPUs: the 2 x 4 gang fits only on b
-    remote = wait_for(
-        lambda: (
-            (j := b.client.get(Job, "gang", namespace=namespace)).status
-            and (j.status.active or 0) == 2
-            and j
-        ),
-        "the gang running on b",
-        90,
-    )
-    assert remote.spec.suspend is False
-    pods = list(b.client.list(Pod, namespace=namespace))
-    assert len(pods) == 2 and all(p.spec.nodeName for p in pods)
-    wait_for(
-        lambda: '"active": 2' in job_annotation(kube, namespace, "gang", REMOTE_STATUS),
-        "the remote status mirrored on the management cluster",
-        60,
-    )
-    assert list(kube.list(Pod, namespace=namespace)) == []  # nothing ran on the management
-    pid = _apiserver_pid(b.name)
-    os.kill(pid, signal.SIGSTOP)  # the worker goes away: after the grace the gang is requeued
-    try:
-        wait_for(
-            lambda: job_annotation(kube, namespace, "gang", REQUEUES) == "1",
-            "the gang requeued",
+    with gpu_queue(kube, namespace, nominal=8) as cq:
+        checks = {"spec": {"admissionChecks": [fleet_check]}}
+        kube.patch(QueueingClusterQueue, cq, checks, patch_type=PatchType.MERGE)
+        kube.create(dispatched_job(namespace, "gang", pods=2, gpus=4))
+        placed = wait_for(
+            lambda: job_annotation(kube, namespace, "gang", WORKER), "the gang dispatched", 90
+        )
+        assert placed == cb  # a has 2 free GPUs: the 2 x 4 gang fits only on b
+        kube.create(dispatched_job(namespace, "over", pods=1, gpus=4))
+        over = wait_for(
+            lambda: conditions(workload_of(kube, namespace, "job-over")).get("QuotaReserved"),
+            "the Job over quota waiting",
+            60,
+        )
+        assert over["status"] == "False"
+        remote = wait_for(
+            lambda: (
+                (j := remote_job_of(b, namespace, "gang"))
+                and j.status
+                and (j.status.active or 0) == 2
+                and j
+            ),
+            "the gang running on b",
             90,
         )
-        assert job_annotation(kube, namespace, "gang", WORKER) == ""  # a still cannot take it
-    finally:
-        os.kill(pid, signal.SIGCONT)
-    again = wait_for(
-        lambda: job_annotation(kube, namespace, "gang", WORKER), "the gang placed again", 90
-    )
-    assert again == cb
-    a.client.delete(Namespace, busy)
-    b.client.delete(Namespace, namespace)
+        assert remote.spec.suspend is False and remote.spec.managedBy is None
+        wait_for(
+            lambda: (
+                len(pods := list(b.client.list(Pod, namespace=namespace))) == 2
+                and all(p.spec.nodeName for p in pods)
+            ),
+            "both pods bound on b",
+            60,
+        )
+        mirrored_job = wait_for(
+            lambda: (
+                (j := kube.get(Job, "gang", namespace=namespace)).status
+                and (j.status.active or 0) == 2
+                and j
+            ),
+            "the remote status mirrored into the management Job's status",
+            60,
+        )
+        assert mirrored_job.spec.suspend is False  # admitted by the management queue
+        assert conditions(workload(kube, namespace, "job-gang"))["Admitted"]["status"] == "True"
+        assert '"active": 2' in job_annotation(kube, namespace, "gang", REMOTE_STATUS)
+        assert list(kube.list(Pod, namespace=namespace)) == []  # nothing ran on the management
+        assert job_annotation(kube, namespace, "over", WORKER) == ""  # no quota: not sent
+        with stopped(b):  # the worker goes away: after the grace the gang is requeued
+            wait_for(
+                lambda: job_annotation(kube, namespace, "gang", REQUEUES) == "1",
+                "the gang requeued",
+                90,
+            )
+            assert job_annotation(kube, namespace, "gang", WORKER) == ""  # a cannot take it
+            assert job_annotation(kube, namespace, "gang", LEFT_ON) == cb
+            a.client.delete(Namespace, busy)  # a frees its GPUs: the gang fits there now
+            again = wait_for(
+                lambda: job_annotation(kube, namespace, "gang", WORKER),
+                "the gang placed again",
+                90,
+            )
+            assert again == ca
+        wait_for(  # the copy first, then the annotation that listed it
+            lambda: (
+                remote_job_of(b, namespace, "gang") is None
+                and job_annotation(kube, namespace, "gang", LEFT_ON) == ""
+            ),
+            "the stale copy on b deleted once b answers",
+            90,
+        )
+        assert remote_job_of(a, namespace, "gang") is not None

@@ -26,6 +26,7 @@ from queueing_setup import (
     cq_usage,
     gpu_job,
     gpu_queue,
+    install_crds,
     passes_until,
     workload,
 )
@@ -131,3 +132,37 @@ def test_a_claim_for_a_device_class_no_flavor_covers_stays_pending_with_that_rea
         assert "fpga.example.com" in reserved["message"], reserved
         assert "not covered" in reserved["message"], reserved
         assert cq_usage(kube, cq) == (0, 0)
+
+
+QueueingConfig = create_global_resource(
+    "queueing.quarterdeck.dev", "v1alpha1", "QueueingConfig", "queueingconfigs"
+)
+
+
+@pytest.fixture
+def device_class_map(kube: Client) -> Iterator[str]:
+    """The cluster's QueueingConfig maps a DeviceClass of ours onto `nvidia.com/gpu`
+    (removed again afterwards: the object is cluster-wide)."""
+    body = {
+        "apiVersion": "queueing.quarterdeck.dev/v1alpha1",
+        "kind": "QueueingConfig",
+        "metadata": {"name": "default"},
+        "spec": {"deviceClasses": {"gpu.example.com": "nvidia.com/gpu"}},
+    }
+    install_crds(kube)
+    kube.apply(QueueingConfig.from_dict(body), field_manager="quarterdeck-tests", force=True)
+    yield "gpu.example.com"
+    kube.delete(QueueingConfig, "default")
+
+
+def test_a_device_class_the_queueing_config_maps_is_charged_as_its_resource(
+    kube: Client, namespace: str, device_class_map: str
+) -> None:
+    with gpu_queue(kube, namespace, nominal=8) as cq:
+        kube.create(_claim_template(namespace, "three", device_class_map, 3))
+        kube.create(_claiming_job(namespace, "mapped", "three"))
+        key = f"{namespace}/job-mapped"
+        passes_until(kube, lambda rs: any(key in r.admitted for r in rs) or None, "admission")
+        (psa,) = workload(kube, namespace, "job-mapped")["status"]["admission"]["podSetAssignments"]
+        assert str(psa["resourceUsage"]["nvidia.com/gpu"]) == "3"
+        assert cq_usage(kube, cq) == (3, 1)

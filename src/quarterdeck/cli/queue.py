@@ -17,11 +17,13 @@ from quarterdeck.cli.output import OUTPUT_OPTION, Cell, OutputFormat, emit, fail
 if TYPE_CHECKING:
     from quarterdeck.api.queueing.manifests import QueueingObject
     from quarterdeck.queueing import Decisions, Node
+    from quarterdeck.queueing.dra import ClaimDevices, ClaimKey
 
 app = typer.Typer(
     help="Kueue-shaped GPU admission: queues, quotas, why pending.", no_args_is_help=True
 )
 
+CLAIM_KINDS = ("ResourceClaimTemplate", "ResourceClaim")
 FilesArgument = Annotated[
     list[Path], typer.Argument(help="YAML manifests (queueing kinds, Kueue kinds, Nodes).")
 ]
@@ -43,15 +45,48 @@ def simulate(
     policy: Annotated[
         str, typer.Option("--policy", help="Placement scorer: bestfit, packing, clustering, ...")
     ] = "bestfit",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="A QueueingConfig file, as the operator reads it: its placement policy, "
+            "fair sharing and DeviceClass map override --policy and --fair-sharing."
+        ),
+    ] = None,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """Run one admission cycle over manifests and show admit / preempt / pending and why."""
-    from quarterdeck.queueing import GpuPlacer, cycle, snapshot_from_objects
+    """Run one admission cycle over manifests and show admit / preempt / pending and why.
 
-    objects, nodes = _load(files)
-    snapshot = snapshot_from_objects(objects, nodes=nodes, fair_sharing=fair_sharing)
+    ResourceClaimTemplates and ResourceClaims among the files are charged as the
+    operator charges them (`spec.deviceClasses` of the config)."""
+    from quarterdeck.queueing import GpuPlacer, cycle, snapshot_from_objects
+    from quarterdeck.queueing.config import (
+        DEFAULT,
+        ConfigError,
+        configure,
+        load_config_file,
+        placer_from,
+    )
+
+    try:
+        loaded = load_config_file(config) if config is not None else None
+    except ConfigError as err:
+        fail(str(err))
+    objects, nodes, claims = _load(files)
+    snapshot = snapshot_from_objects(
+        objects,
+        nodes=nodes,
+        fair_sharing=fair_sharing,
+        claims=claims,
+        device_classes=(loaded or DEFAULT).device_classes,
+    )
     use_placer = placement and bool(nodes)
-    decisions = cycle(snapshot, placer=GpuPlacer(policy) if use_placer else None)
+    placer = None
+    if loaded is not None:
+        snapshot = configure(snapshot, loaded)
+        placer = placer_from(loaded) if use_placer else None
+    elif use_placer:
+        placer = GpuPlacer(policy)
+    decisions = cycle(snapshot, placer=placer)
     if emit(decisions.to_data(), output):
         return
     _table(decisions, placed=use_placer)
@@ -73,19 +108,29 @@ def crds(output: OutputFormat = OUTPUT_OPTION) -> None:
     rows = []
     for c in docs:
         names = c["spec"]["names"]
-        rows.append([c["metadata"]["name"], names["kind"], c["spec"]["scope"],
-                     ",".join(names.get("shortNames", []))])
+        rows.append(
+            [
+                c["metadata"]["name"],
+                names["kind"],
+                c["spec"]["scope"],
+                ",".join(names.get("shortNames", [])),
+            ]
+        )
     table(["name", "kind", "scope", "short names"], rows)
 
 
-def _load(files: list[Path]) -> tuple[list[QueueingObject], list[Node]]:
+def _load(
+    files: list[Path],
+) -> tuple[list[QueueingObject], list[Node], dict[ClaimKey, ClaimDevices]]:
     from quarterdeck import kyaml
     from quarterdeck.api.queueing import load_documents
     from quarterdeck.api.queueing.manifests import ManifestError
+    from quarterdeck.queueing.dra import ClaimError, claim_devices
     from quarterdeck.queueing.snapshot import node_from_object
 
     objects: list[QueueingObject] = []
     nodes: list[Node] = []
+    claims: dict[ClaimKey, ClaimDevices] = {}
     try:
         for path in files:
             if path.is_dir():
@@ -101,6 +146,18 @@ def _load(files: list[Path]) -> tuple[list[QueueingObject], list[Node]]:
                 if isinstance(doc.data, dict) and doc.data.get("kind") == "Node":
                     nodes.append(node_from_object(doc.data, where))
                     continue
+                kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+                if isinstance(doc.data, dict) and kind in CLAIM_KINDS:
+                    meta = doc.data.get("metadata") or {}
+                    spec = doc.data.get("spec") or {}
+                    if kind == "ResourceClaimTemplate":
+                        spec = spec.get("spec") or {}
+                    key = (meta.get("namespace") or "default", kind, meta.get("name") or "")
+                    try:
+                        claims[key] = claim_devices(spec, f"{where}: {kind} {key[2]}")
+                    except ClaimError as err:
+                        fail(str(err))
+                    continue
                 try:
                     objects.extend(load_documents([doc.data], f"{path}:{doc.line}"))
                 except ManifestError as err:
@@ -113,7 +170,7 @@ def _load(files: list[Path]) -> tuple[list[QueueingObject], list[Node]]:
         if key in seen:
             fail(f"duplicate {obj.KIND} {obj.metadata.name}")
         seen.add(key)
-    return objects, nodes
+    return objects, nodes, claims
 
 
 def _at_field_line(message: str, path: Path, start: int) -> str:
@@ -143,11 +200,25 @@ def _table(d: Decisions, placed: bool) -> None:
             [a.workload.key, a.cluster_queue, Cell("[green]Admit[/]"), flavors, detail.strip("; ")]
         )
     for p in d.preempted:
-        rows.append([p.victim.workload.key, p.victim.workload.cluster_queue,
-                     Cell(f"[red]Preempt[/] ({_escape(p.reason)})"), "", p.message])
+        rows.append(
+            [
+                p.victim.workload.key,
+                p.victim.workload.cluster_queue,
+                Cell(f"[red]Preempt[/] ({_escape(p.reason)})"),
+                "",
+                p.message,
+            ]
+        )
     for q in d.pending:
-        rows.append([q.workload.key, q.workload.cluster_queue,
-                     Cell(f"[yellow]{_escape(q.reason)}[/]"), "", q.message])
+        rows.append(
+            [
+                q.workload.key,
+                q.workload.cluster_queue,
+                Cell(f"[yellow]{_escape(q.reason)}[/]"),
+                "",
+                q.message,
+            ]
+        )
     table(["workload", "cluster queue", "decision", "flavors", "detail"], rows)
 
 

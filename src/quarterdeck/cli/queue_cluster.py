@@ -55,10 +55,12 @@ def _live(kubeconfig: ClientSettings | Path | None) -> tuple[Snapshot, Decisions
     try:
         with cluster_errors("queueing objects"):
             view = read_view(client)
-            snapshot, objects, problems = view.snapshot(time.time())
+            config, problem = view.config()
+            snapshot, objects, problems = view.snapshot(
+                time.time(), device_classes=config.device_classes
+            )
     except QueueingNotInstalledError as err:
         fail(str(err))
-    config, problem = view.config()
     for line in [*problems, *([problem] if problem else [])]:
         note(f"warning: left out {line}")
     snapshot = snapshot if config is DEFAULT else configure(snapshot, config)

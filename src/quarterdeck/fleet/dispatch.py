@@ -11,7 +11,7 @@ not fit whole is never chosen, and every worker's reason is kept for the status.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -117,3 +117,63 @@ def choose_worker(workers: Mapping[str, ClusterState], gang: Gang) -> Choice:
         if best is None or key < best:
             best = key
     return Choice(best[2] if best is not None else "", reasons)
+
+
+# --- the ClusterQueue's side: an AdmissionCheck whose controller is the fleet ---------
+
+
+def _true(conds: Sequence[Obj], type_: str) -> bool:
+    return any(c.get("type") == type_ and c.get("status") == "True" for c in conds)
+
+
+def fleet_check(workload: Obj | None, fleet_checks: Collection[str]) -> Obj | None:
+    """The fleet AdmissionCheck entry of a Workload that holds quota on the management
+    cluster's ClusterQueue (reserved, or admitted after a requeue), neither evicted nor
+    finished; None while it does not, or waits for no fleet check. Only such a
+    Workload's Job is dispatched: the quota is checked where the queue is."""
+    status = (workload or {}).get("status") or {}
+    conds = status.get("conditions") or []
+    if not _true(conds, "QuotaReserved") or _true(conds, "Evicted") or _true(conds, "Finished"):
+        return None
+    entries = status.get("admissionChecks") or []
+    return next((c for c in entries if c.get("name") in fleet_checks), None)
+
+
+def check_states(
+    entries: Sequence[Obj], name: str, state: str, message: str, now: str
+) -> list[dict[str, Any]] | None:
+    """``status.admissionChecks`` with ``name`` set to ``state``/``message``; None when
+    it says so already (no write). The time moves only when the state does."""
+    out: list[dict[str, Any]] = []
+    changed = False
+    for entry in entries:
+        item = dict(entry)
+        if item.get("name") == name and (item.get("state"), item.get("message")) != (
+            state,
+            message,
+        ):
+            if item.get("state") != state:
+                item["lastTransitionTime"] = now
+            item["state"], item["message"] = state, message
+            changed = True
+        out.append(item)
+    return out if changed else None
+
+
+_STATUS_FIELDS = (
+    "startTime",
+    "completionTime",
+    "active",
+    "ready",
+    "terminating",
+    "succeeded",
+    "failed",
+    "conditions",
+)
+
+
+def mirrored_status(remote: Obj) -> dict[str, Any]:
+    """The management Job's ``.status`` as the remote Job has it: the Job is managed by
+    the fleet (``spec.managedBy``), so its own job controller leaves the status to us."""
+    status = remote.get("status") or {}
+    return {k: status[k] for k in _STATUS_FIELDS if status.get(k) is not None}

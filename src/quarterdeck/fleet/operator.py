@@ -7,12 +7,14 @@ runs both controllers while this process leads and makes the registrar the proce
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
 
 if TYPE_CHECKING:
+    from quarterdeck.fleet.remoteheal import RemoteHeal
     from quarterdeck.operator import Operator
 
 log = structlog.get_logger("quarterdeck.fleet")
@@ -44,6 +46,16 @@ def start_fleet(op: Operator) -> Callable[[float], None]:
     sets = ClusterSets(client, op.informers, namespace=op.config.namespace, tick=op.config.tick)
     jobs = Dispatcher(client, reg, op.informers, namespace=op.config.namespace, tick=op.config.tick)
     reg.listeners.append(lambda name: sets.wake_all())
+    heal: RemoteHeal | None = None
+    if op.config.delivery:  # Applications on a cluster that answers again: synced now
+        from quarterdeck.delivery.resources import ApplicationRes
+        from quarterdeck.fleet.remoteheal import RemoteHeal
+        from quarterdeck.fleet.returning import Resync
+
+        apps = op.informers.informer(ApplicationRes, namespace=op.config.namespace)
+        reg.returned.append(Resync(client, apps, time.time))
+        heal = RemoteHeal(client, reg, apps, time.time)
+        reg.listeners.append(heal.changed)
     SERVING.serve(reg)
     threads = [
         op.supervisor.spawn("fleet-registry", reg.run),
@@ -53,6 +65,8 @@ def start_fleet(op: Operator) -> Callable[[float], None]:
 
     def stop(grace: float) -> None:
         SERVING.withdraw(reg)
+        if heal is not None:
+            heal.stop()
         reg.stop.set()
         sets.stop.set()
         jobs.stop.set()

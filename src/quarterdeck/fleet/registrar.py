@@ -44,6 +44,9 @@ from quarterdeck.kube.workqueue import WorkQueue, run_workers
 
 FIELD_MANAGER = "quarterdeck-fleet"
 REGISTRATIONS = "@registrations"
+#: Seconds after a cluster answers again during which every probe asks its Applications
+#: that are not Ready to sync now (``returning``), however often they failed meanwhile.
+SETTLE = 60.0
 CAPI_GROUP, CAPI_VERSION = "cluster.x-k8s.io", "v1beta2"
 CAPI_CRD = "clusters.cluster.x-k8s.io"
 ManagedClusterRes = create_global_resource(
@@ -68,6 +71,7 @@ class Connection:
     message: str = "not contacted yet"
     cluster: Cluster | None = None
     cache: LiveCache | None = None
+    back_since: float = float("-inf")  # when it last turned reachable
 
     def close(self) -> None:
         if self.cache is not None:
@@ -115,7 +119,9 @@ class Registrar:
         self.capi: Informer | None = None
         self.known: dict[str, Known] = {}
         self.refused: list[str] = []
+        self._last_kubeconfigs: dict[tuple[str, str], Any] = {}
         self.listeners: list[Callable[[str], None]] = []
+        self.returned: list[Callable[[str], None]] = []  # a cluster answers again
         self._lock = threading.Lock()
         self.secrets.add_handler(self._wake)
 
@@ -124,8 +130,8 @@ class Registrar:
     def _wake(self, event: str, obj: dict[str, Any]) -> None:
         self.queue.add(REGISTRATIONS)
 
-    def _changed(self, name: str) -> None:
-        for listener in list(self.listeners):
+    def _changed(self, name: str, listeners: list[Callable[[str], None]] | None = None) -> None:
+        for listener in list(self.listeners if listeners is None else listeners):
             try:
                 listener(name)
             except Exception as err:
@@ -162,41 +168,55 @@ class Registrar:
     # --- registrations -------------------------------------------------------------------
 
     def _capi_informer(self) -> Informer | None:
-        """The Cluster API Cluster informer, made once its CRD is served."""
+        """The Cluster API Cluster informer, made once its CRD is served. A failed read
+        (not a 404) raises: taken for "no Cluster API" it would unregister its clusters."""
         if self.capi is None:
             try:
-                self.client.get(CustomResourceDefinition, CAPI_CRD)
-            except Exception:
-                return None
+                call_api(lambda: self.client.get(CustomResourceDefinition, CAPI_CRD))
+            except ClusterError as err:
+                if err.code == 404:
+                    return None
+                raise
             self.capi = self.informers.informer(CapiClusterRes)
             self.capi.add_handler(self._wake)
             self.capi.wait_synced(timeout=30.0)
+        if not self.capi.has_synced():  # an empty list now would unregister every one
+            raise RuntimeError("Cluster API Clusters not listed yet")
         return self.capi
 
     def _kubeconfig_secrets(self, clusters: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+        """The ``<name>-kubeconfig`` Secret of each Ready Cluster. A read that fails for
+        any reason but 404 (a timeout on a loaded API server) keeps the Secret last
+        read: a hiccup must not unregister a cluster and hold its Applications."""
         found: dict[tuple[str, str], Any] = {}
         for cluster in clusters:
             if not cluster_api_ready(cluster):
                 continue
             namespace = str((cluster.get("metadata") or {}).get("namespace", ""))
-            name = registry.kubeconfig_secret_name(cluster)
-            secret = self._get_secret(namespace, name)
+            key = (namespace, registry.kubeconfig_secret_name(cluster))
+            try:
+                secret = self._get_secret(*key)
+            except Exception as err:
+                log.warning("cannot read kubeconfig Secret", secret="/".join(key), error=str(err))
+                secret = self._last_kubeconfigs.get(key)
             if secret is not None:
-                found[(namespace, name)] = secret
+                found[key] = secret
+        self._last_kubeconfigs = found
         return found
 
     def _get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Secret, or None when it does not exist; raises on any other failure."""
         try:
             secret = call_api(lambda: self.client.get(Secret, name, namespace=namespace))
         except ClusterError as err:
-            if err.code != 404:
-                log.warning(
-                    "cannot read kubeconfig Secret", secret=f"{namespace}/{name}", error=str(err)
-                )
-            return None
+            if err.code == 404:
+                return None
+            raise
         return secret.to_dict()
 
     def reconcile_registrations(self) -> None:
+        if not (self.secrets.has_synced() and self.managed.has_synced()):
+            raise RuntimeError("kubeconfig Secrets or ManagedClusters not listed yet")
         secrets = self.secrets.list()
         capi = self._capi_informer()
         clusters = capi.list() if capi is not None else []
@@ -333,6 +353,12 @@ class Registrar:
                 reason=conn.reason,
             )
             self._changed(name)
+            if conn.reachable:
+                conn.back_since = self.clock()
+        if conn is not None and conn.reachable and self.clock() - conn.back_since <= SETTLE:
+            # a server that was stopped answers before it serves well (its caches
+            # re-list); syncs failed meanwhile are not their Applications' fault
+            self._changed(name, self.returned)
 
     def _write_status(self, name: str, status: api.ManagedClusterStatus) -> None:
         body: dict[str, Any] = msgspec.to_builtins(status)

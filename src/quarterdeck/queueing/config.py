@@ -8,6 +8,7 @@ refuses bad input with the field named; `placer_from` builds the placer and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from quarterdeck.api.queueing.config import QueueingConfig as ApiQueueingConfig
 from quarterdeck.api.queueing.meta import API_VERSION, KUEUE_API_VERSIONS
 from quarterdeck.api.queueing.quantity import QuantityError, to_milli
 from quarterdeck.placement import POLICIES, PlacementError, Request
+from quarterdeck.queueing.dra import DEVICE_CLASS_RESOURCES
 from quarterdeck.queueing.gpus import GpuPlacer, request_of
 from quarterdeck.queueing.model import Snapshot
 
@@ -42,6 +44,26 @@ class QueueingConfig:
     fair_sharing: bool = False
     preemption_strategies: tuple[str, ...] = PREEMPTION_STRATEGIES
     weights: Mapping[str, float] = field(default_factory=dict)
+    device_classes: Mapping[str, str] = field(default_factory=lambda: dict(DEVICE_CLASS_RESOURCES))
+
+
+# A DeviceClass name is a DNS subdomain; a resource name is [prefix/]name as in core/v1.
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_RESOURCE = re.compile(
+    r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+)
+
+
+def _device_classes(given: Mapping[str, str], where: str) -> dict[str, str]:
+    out = dict(DEVICE_CLASS_RESOURCES)
+    for name, resource in given.items():
+        at = f"{where}: spec.deviceClasses.{name}"
+        if len(name) > 253 or not _SUBDOMAIN.fullmatch(name):
+            raise ConfigError(f"{at}: {name!r} is not a DeviceClass name (a DNS subdomain)")
+        if not _RESOURCE.fullmatch(resource):
+            raise ConfigError(f"{at}: {resource!r} is not a resource name")
+        out[name] = resource
+    return out
 
 
 DEFAULT = QueueingConfig()
@@ -98,6 +120,7 @@ def config_from_document(doc: Any, where: str = "QueueingConfig") -> QueueingCon
         fair_sharing=fs.enable,
         preemption_strategies=tuple(fs.preemption_strategies),
         weights=weights,
+        device_classes=_device_classes(spec.device_classes, where),
     )
 
 

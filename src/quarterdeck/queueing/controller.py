@@ -90,15 +90,19 @@ class Controller:
         self.fair_sharing = fair_sharing
         self._pending_written: dict[str, float] = {}  # workload key -> time of the write
 
-    def _configured(self, snapshot: Snapshot, report: PassReport) -> Snapshot:
-        """`snapshot` under the cluster's QueueingConfig, the same function the simulator
-        applies to its config file; no config object keeps the constructor's choices."""
+    def _read_config(self, report: PassReport) -> QueueingConfig:
+        """The cluster's QueueingConfig for this pass (the placer follows it)."""
         config, problem = self.view.config()
         if problem:
             report.problems.append(problem)
         if not self.fixed_placer and _placement(config) != _placement(self.config):
             self.placer = placer_from(config)
         self.config = config
+        return config
+
+    def _configured(self, snapshot: Snapshot, config: QueueingConfig) -> Snapshot:
+        """`snapshot` under the cluster's QueueingConfig, the same function the simulator
+        applies to its config file; no config object keeps the constructor's choices."""
         return snapshot if config is DEFAULT else configure(snapshot, config)
 
     # -- the pass -------------------------------------------------------------------------
@@ -113,10 +117,13 @@ class Controller:
         release_stopped(
             writes, [o for o in objects if isinstance(o, ApiWorkload)], jobs, stamp, report
         )
-        snapshot, objects, problems = self.view.snapshot(now, self.fair_sharing)
+        config = self._read_config(report)
+        snapshot, objects, problems = self.view.snapshot(
+            now, self.fair_sharing, config.device_classes
+        )
         report.problems += problems
         self._activate_checks(objects, stamp, report)
-        snapshot = self._configured(snapshot, report)
+        snapshot = self._configured(snapshot, config)
         workloads = {
             f"{o.metadata.namespace}/{o.metadata.name}": o
             for o in objects

@@ -6,9 +6,11 @@ A pod may ask for GPUs in `spec.resourceClaims` instead of `resources.requests`:
 device requests naming a DeviceClass with an exact count (`exactly`, or the first
 choice of `firstAvailable`). Queueing charges them like extended resources: the
 DeviceClass maps to a resource (`gpu.nvidia.com` -> `nvidia.com/gpu`, so a claim for 2
-GPUs is charged as `nvidia.com/gpu: 2` and placed as 2 whole GPUs); a DeviceClass
-with no mapping is charged as a resource of its own name, which a ClusterQueue must
-cover by that name, else the workload stays pending ("not covered").
+GPUs is charged as `nvidia.com/gpu: 2` and placed as 2 whole GPUs). The map is the
+QueueingConfig's `spec.deviceClasses` over that default, the same for the operator and
+`qd queue simulate --config`; a DeviceClass with no mapping is charged as a resource
+of its own name, which a ClusterQueue must cover by that name, else the workload stays
+pending ("not covered").
 
 Allocation is not ours: the scheduler's DRA plugin allocates the claim from the
 ResourceSlices a driver publishes, on the node placement pinned the pod to.
@@ -61,8 +63,10 @@ def claim_requests(
     claims: Mapping[ClaimKey, ClaimDevices],
     where: str,
     count: int,
+    device_classes: Mapping[str, str] = DEVICE_CLASS_RESOURCES,
 ) -> dict[str, int]:
-    """Per-pod requests (milli-units) of the pod template's resource claims."""
+    """Per-pod requests (milli-units) of the pod template's resource claims, each
+    DeviceClass charged as the resource `device_classes` maps it to."""
     total: dict[str, int] = {}
     spec = template.get("spec") or {}
     for i, ref in enumerate(spec.get("resourceClaims") or []):
@@ -82,6 +86,6 @@ def claim_requests(
         if devices is None:
             raise ClaimError(f"{at}: {key[1]} {namespace}/{key[2]} not found")
         for device_class, n in devices:
-            resource = DEVICE_CLASS_RESOURCES.get(device_class, device_class)
+            resource = device_classes.get(device_class, device_class)
             total[resource] = total.get(resource, 0) + 1000 * n
     return total

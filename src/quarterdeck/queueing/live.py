@@ -15,7 +15,7 @@ quota) is left out and reported, so one bad object does not blind the view.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -38,7 +38,13 @@ from quarterdeck.queueing.config import (
     QueueingConfig,
     config_from_objects,
 )
-from quarterdeck.queueing.dra import ClaimDevices, ClaimError, ClaimKey, claim_devices
+from quarterdeck.queueing.dra import (
+    DEVICE_CLASS_RESOURCES,
+    ClaimDevices,
+    ClaimError,
+    ClaimKey,
+    claim_devices,
+)
 from quarterdeck.queueing.jobs import JOB_NAME_LABEL, queue_name
 from quarterdeck.queueing.model import Node, Snapshot
 from quarterdeck.queueing.snapshot import node_from_object, snapshot_from_objects
@@ -262,9 +268,13 @@ class LiveView:
         }
 
     def snapshot(
-        self, now: float, fair_sharing: bool = False
+        self,
+        now: float,
+        fair_sharing: bool = False,
+        device_classes: Mapping[str, str] = DEVICE_CLASS_RESOURCES,
     ) -> tuple[Snapshot, list[QueueingObject], list[str]]:
-        """The snapshot the cycle decides on, the objects it came from, those left out."""
+        """The snapshot the cycle decides on, the objects it came from, those left out;
+        `device_classes` is the QueueingConfig's DeviceClass map."""
         objects, problems = self.objects()
         snap = snapshot_from_objects(
             objects,
@@ -273,6 +283,7 @@ class LiveView:
             now=now,
             fair_sharing=fair_sharing,
             claims=self.claims(),
+            device_classes=device_classes,
         )
         return snap, objects, problems
 

@@ -38,7 +38,13 @@ from quarterdeck.api.queueing.workload import (
 )
 from quarterdeck.api.queueing.workload import Workload as ApiWorkload
 from quarterdeck.queueing.decisions import Admit
-from quarterdeck.queueing.dra import ClaimDevices, ClaimError, ClaimKey, claim_requests
+from quarterdeck.queueing.dra import (
+    DEVICE_CLASS_RESOURCES,
+    ClaimDevices,
+    ClaimError,
+    ClaimKey,
+    claim_requests,
+)
 from quarterdeck.queueing.model import (
     AdmittedWorkload,
     ClusterQueue,
@@ -66,9 +72,11 @@ def snapshot_from_objects(
     now: float = 0.0,
     fair_sharing: bool = False,
     claims: Mapping[ClaimKey, ClaimDevices] | None = None,
+    device_classes: Mapping[str, str] = DEVICE_CLASS_RESOURCES,
 ) -> Snapshot:
-    """A snapshot of `objects`; `namespaces` maps namespace name to its labels and
-    `claims` the devices of each ResourceClaim(Template) pods may name (`dra`)."""
+    """A snapshot of `objects`; `namespaces` maps namespace name to its labels,
+    `claims` the devices of each ResourceClaim(Template) pods may name and
+    `device_classes` what each DeviceClass is charged as (`dra`)."""
     objs = list(objects)
     flavors = {o.metadata.name: flavor(o) for o in objs if isinstance(o, ResourceFlavor)}
     api_cqs = {o.metadata.name: o for o in objs if isinstance(o, ApiClusterQueue)}
@@ -89,7 +97,7 @@ def snapshot_from_objects(
         status = o.status
         if status is not None and status.is_true(FINISHED):
             continue
-        wl = workload(o, local, api_cqs, priorities, namespaces or {}, claims or {})
+        wl = workload(o, local, api_cqs, priorities, namespaces or {}, claims or {}, device_classes)
         if status is not None and status.admission is not None and status.is_true(QUOTA_RESERVED):
             reserved = status.condition(QUOTA_RESERVED)
             since = _seconds(reserved.last_transition_time if reserved else None)
@@ -239,6 +247,7 @@ def workload(
     priorities: Mapping[str, int],
     namespaces: Mapping[str, Mapping[str, str]],
     claims: Mapping[ClaimKey, ClaimDevices] | None = None,
+    device_classes: Mapping[str, str] = DEVICE_CLASS_RESOURCES,
 ) -> Workload:
     ns = wl.metadata.namespace or "default"
     key = f"{ns}/{wl.metadata.name}"
@@ -273,7 +282,7 @@ def workload(
     )
     try:  # devices asked for through resource claims, charged like extended resources
         pod_sets = tuple(
-            _with_claims(ps, t.template, ns, claims or {})
+            _with_claims(ps, t.template, ns, claims or {}, device_classes)
             for ps, t in zip(pod_sets, wl.spec.pod_sets, strict=True)
         )
     except ClaimError as err:
@@ -289,11 +298,16 @@ def workload(
 
 
 def _with_claims(
-    ps: PodSet, template: dict[str, Any], namespace: str, claims: Mapping[ClaimKey, ClaimDevices]
+    ps: PodSet,
+    template: dict[str, Any],
+    namespace: str,
+    claims: Mapping[ClaimKey, ClaimDevices],
+    device_classes: Mapping[str, str],
 ) -> PodSet:
     if not (template.get("spec") or {}).get("resourceClaims"):
         return ps
-    extra = claim_requests(template, namespace, claims, f"podSets[{ps.name}].template", ps.count)
+    where = f"podSets[{ps.name}].template"
+    extra = claim_requests(template, namespace, claims, where, ps.count, device_classes)
     requests = dict(ps.requests)
     for res, milli in extra.items():
         requests[res] = requests.get(res, 0) + milli

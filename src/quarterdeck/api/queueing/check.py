@@ -17,7 +17,8 @@ from quarterdeck.api.meta import Condition, ObjectMeta
 from quarterdeck.api.queueing.meta import API_VERSION, Spec, Toleration
 
 MANUAL = "queueing.quarterdeck.dev/manual"
-CONTROLLERS = (MANUAL,)
+FLEET = "fleet.quarterdeck.dev/dispatch"  # fleet: Ready once a worker cluster took the Job
+CONTROLLERS = (MANUAL, FLEET)
 CheckState = Literal["Pending", "Ready", "Retry", "Rejected"]
 
 

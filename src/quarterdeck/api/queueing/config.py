@@ -53,8 +53,13 @@ class FairSharingConfig(Spec, kw_only=True):
 
 
 class QueueingConfigSpec(Spec, kw_only=True):
+    """`deviceClasses` maps a DRA DeviceClass to the resource its devices are charged
+    as (`gpu.nvidia.com: nvidia.com/gpu` is always there unless mapped otherwise); a
+    class mapped nowhere is charged as a resource of its own name."""
+
     placement: PlacementConfig = msgspec.field(default_factory=PlacementConfig)
     fair_sharing: FairSharingConfig = msgspec.field(default_factory=FairSharingConfig)
+    device_classes: dict[str, str] = {}
 
 
 class QueueingConfig(Spec, kw_only=True):
