@@ -85,6 +85,7 @@ def start_flux(kube: Client, kubeconfig: Path, workdir: Path) -> list[subprocess
             crds += [d for d in yaml.load_all(f.read_text(), yaml.CSafeLoader) if d]
     install_crds(kube, crds, timeout=120)
     env = dict(os.environ, KUBECONFIG=str(kubeconfig), RUNTIME_NAMESPACE=NAMESPACE)
+    (workdir / "storage").mkdir(parents=True, exist_ok=True)  # refused unless it exists
     procs = []
     storage = process_stats.free_port()
     for command, extra in (

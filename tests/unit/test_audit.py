@@ -96,6 +96,20 @@ def test_a_later_sync_of_the_same_revision_is_a_resync() -> None:
         ("resync", "applied: 0 created, 1 configured, 0 pruned")]
 
 
+def test_two_commits_synced_within_one_second_keep_their_order() -> None:
+    """History times have whole seconds and status.history is newest first."""
+    first, second = "a" * 40, "b" * 40
+    history = [{"revision": second, "time": "2026-12-01T10:00:00Z", "result": "Succeeded",
+                "configured": 1},
+               {"revision": first, "time": "2026-12-01T10:00:00Z", "result": "Succeeded",
+                "created": 1}]
+    commits = {first: Commit(first, "Ada <ada@example.com>", "one"),
+               second: Commit(second, "Ada <ada@example.com>", "two")}
+    now = epoch("2026-12-02T12:00:00Z")
+    lines = timeline("Application/shop/web", history, commits, [], [], 7 * 86400, now)
+    assert [x.detail for x in lines] == [f"{first[:12]} one", f"{second[:12]} two"]
+
+
 def test_a_second_edit_within_the_second_of_a_reverted_one_is_new() -> None:
     """managedFields keep whole seconds: after a revert, the same manager's write in the
     same second shows the taken-back field again, and is a new edit; a leftover entry

@@ -77,7 +77,9 @@ def _sync_lines(app: str, history: Sequence[Mapping[str, Any]],
     a `resync`, so each commit is listed once and every change is still on record."""
     seen: set[str] = set()
     lines = []
-    for entry in sorted(history, key=lambda h: str(h.get("time", ""))):
+    # status.history is newest first and its times have one-second resolution: reversed
+    # before the (stable) sort, two syncs within one second stay in the order they ran
+    for entry in sorted(reversed(history), key=lambda h: str(h.get("time", ""))):
         sha = str(entry.get("revision", ""))
         lines.append(_commit_line(entry, commits, app, "resync" if sha in seen else "commit"))
         seen.add(sha)
