@@ -107,7 +107,8 @@ def start_flux(kube: Client, kubeconfig: Path, workdir: Path) -> list[subprocess
 def start_qd(kubeconfig: Path, workdir: Path) -> list[subprocess.Popen[bytes]]:
     health = process_stats.free_port()
     args = [QD, "operator", "--kubeconfig", str(kubeconfig), "--cache-dir",
-            str(workdir / "qd-cache"), "--no-queueing", "--health-port", str(health)]  # fmt: skip
+            str(workdir / "qd-cache"), "--no-queueing", "--allow-http-sources",
+            "--health-port", str(health)]  # fmt: skip
     log = (workdir / "qd.log").open("wb")
     proc = subprocess.Popen(args, stdout=log, stderr=log)
     _wait_http(f"http://127.0.0.1:{health}/readyz", "qd operator ready")

@@ -14,7 +14,6 @@ name and gets one ``delivery.cluster.Cluster`` (client + live cache) per registr
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -74,10 +73,13 @@ class Connection:
     back_since: float = float("-inf")  # when it last turned reachable
 
     def close(self) -> None:
+        """Stop the live cache; the client's connections are left to close when the last
+        request using them ends. Closing the pool here closed sockets that other threads
+        (syncs, self-heal, probes) were still reading: their file descriptors were freed
+        and reused by new connections to the management cluster, whose TLS streams the
+        old readers then corrupted ("bad record mac", "wrong version number" in CI)."""
         if self.cache is not None:
             self.cache.stop.set()
-        with contextlib.suppress(Exception):  # closing a dead connection may fail
-            self.client._client._client.close()
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
@@ -133,6 +134,7 @@ class WatchStream:
         # own timeout plus a margin, never waited on forever
         self.timeout = httpx2.Timeout(10.0, read=timeout_seconds + 30.0)
         self._response: httpx2.Response | None = None
+        self._lock = threading.Lock()  # close() never touches a response being released
         self.closed = False
 
     def events(self) -> Iterator[WatchEvent]:
@@ -141,9 +143,10 @@ class WatchStream:
         url = _path(self.client, self.target, watch=True)
         request = session.build_request("GET", url, params=self.params, timeout=self.timeout)
         response = session.send(request, stream=True)
-        self._response = response
+        with self._lock:
+            self._response = response
         if self.closed:  # close() came while the request was being sent
-            response.close()
+            self._release(response)
             return
         try:
             if response.status_code >= 400:
@@ -159,16 +162,28 @@ class WatchStream:
                     raise ApiError(status=cast(Status, Status.from_dict(event.object)))
                 yield event
         finally:
-            response.close()
+            self._release(response)
+
+    def _release(self, response: httpx2.Response) -> None:
+        """Close the response in the reading thread (a connection that ended cleanly goes
+        back to the pool), and forget it first, so close() cannot shut down a pooled
+        connection that another request has taken."""
+        with self._lock:
+            self._response = None
+        response.close()
 
     def close(self) -> None:
-        """End the stream from another thread; the reader sees the end or an error."""
+        """End the stream from another thread; the reader sees the end or an error.
+
+        Only shuts the socket down, which wakes a read blocked in the reading thread;
+        that thread then closes the response itself. Closing it from here would free the
+        socket's file descriptor while the reader may still be inside a TLS read on it, and
+        a new connection given the same number would have its TLS stream corrupted."""
         self.closed = True
-        if self._response is not None:
-            # a read blocked in another thread is woken only by shutting the socket down;
-            # closing the response alone waits for the server's next byte
+        with self._lock:
+            response = self._response
+            if response is None:
+                return
             with contextlib.suppress(Exception):
-                stream = self._response.extensions["network_stream"]
+                stream = response.extensions["network_stream"]
                 stream.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(Exception):
-                self._response.close()

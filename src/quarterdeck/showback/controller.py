@@ -16,15 +16,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 import structlog
 from lightkube import Client
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Node, Pod
 
 from quarterdeck.api.showback import PricingSpec
 from quarterdeck.kube.errors import NotFound, classify
-from quarterdeck.kube.informer import SharedInformers
+from quarterdeck.kube.informer import Informer, SharedInformers
 from quarterdeck.kube.workqueue import WorkQueue, run_workers
 from quarterdeck.notify.notice import Notice
 from quarterdeck.showback import actions
@@ -117,7 +119,8 @@ class Showback:
         self.policies = informers.informer(IdlePolicyResource, namespace)
         self.budgets = informers.informer(BudgetResource)
         self.objectives = informers.informer(ObjectiveResource)
-        self.workloads = informers.informer(WorkloadResource, namespace)
+        self.informers = informers
+        self.workloads: Informer | None = None  # made once queueing's CRD is served
         self.queue: WorkQueue[str] = WorkQueue()
         self.stop_event = threading.Event()
         self.ready = threading.Event()  # records loaded, passes running
@@ -195,15 +198,31 @@ class Showback:
         for budget in self.budgets.list():
             self.acts.budget(budget, records, prices, now, degraded)
         for objective in self.objectives.list():
-            self.acts.objective(objective, self.workloads.list(), records, now, time.time())
+            self.acts.objective(objective, self._workloads(), records, now, time.time())
         if self.metrics is not None:
-            self.metrics.update(records, prices, now, self.workloads.list(), degraded)
+            self.metrics.update(records, prices, now, self._workloads(), degraded)
         self.passes += 1
+
+    WORKLOAD_CRD = "workloads.queueing.quarterdeck.dev"
+
+    def _workloads(self) -> list[dict[str, Any]]:
+        """Queueing's Workloads; none while its CRD is not served. An informer on a kind
+        the server does not serve never syncs, and would keep the whole operator from
+        reporting ready (`qd operator --no-queueing` on a cluster without queueing)."""
+        if self.workloads is None:
+            try:
+                self.client.get(CustomResourceDefinition, self.WORKLOAD_CRD)
+            except Exception as err:
+                if isinstance(classify(err), NotFound):
+                    return []
+                raise
+            self.workloads = self.informers.informer(WorkloadResource, self.namespace)
+        return self.workloads.list()
 
     def _queues(self) -> dict[tuple[str, str], str]:
         """(namespace, Job name) -> the ClusterQueue its Workload was admitted to."""
         out = {}
-        for wl in self.workloads.list():
+        for wl in self._workloads():
             meta = wl.get("metadata") or {}
             admission = (wl.get("status") or {}).get("admission") or {}
             cq = admission.get("clusterQueue")
