@@ -41,8 +41,18 @@ def owned_kinds() -> list[Kind]:
     ]
 
 
+#: The plurals of owned_kinds(), written out so that Tab completion answers without
+#: building every CRD (0.9 s); tests/unit/test_cli_get_completion.py keeps it equal.
+KIND_PLURALS = (
+    "admissionchecks", "applications", "clusterqueues", "clustersets", "cohorts",
+    "guardrails", "localqueues", "managedclusters", "projects", "provisioningrequestconfigs",
+    "queueingconfigs", "resourceflavors", "rollouts", "sources", "topologies",
+    "workloadpriorityclasses", "workloads",
+)  # fmt: skip
+
+
 def _complete_kind(incomplete: str) -> list[str]:
-    return sorted(k.plural for k in owned_kinds() if k.plural.startswith(incomplete))
+    return [plural for plural in KIND_PLURALS if plural.startswith(incomplete)]
 
 
 def resource(kind: Kind) -> Any:
