@@ -17,6 +17,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from quarterdeck.dashboard.access import Access, Ask, Session, User
+from quarterdeck.dashboard.live_stream import Hub
 from quarterdeck.dashboard.pages import Pages
 from quarterdeck.dashboard.web import COOKIE, create_app
 
@@ -84,7 +85,7 @@ class Allowed(Access):
 
 def main() -> None:
     access = Allowed(client=None)  # type: ignore[arg-type]
-    app = create_app(Pages(Cache(), access, None), access)  # type: ignore[arg-type]
+    app = create_app(Pages(Cache(), access, None), access, Hub({}))  # type: ignore[arg-type]
     client = TestClient(app, cookies={COOKIE: "s"})
     print(f"load average {os.getloadavg()[0]:.2f} (2 cores, shared)")
     for path in ("/", "/applications", "/applications/team-1/app-1", "/queues",

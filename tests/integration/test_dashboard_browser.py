@@ -1,11 +1,12 @@
 """The dashboard in real Chromium against the dev cluster, with the operator running
 delivery and queueing: each page renders, the Sync button syncs, team-a's token sees no
 team-b object and gets 403 on team-b's URLs, and a POST without the CSRF token is
-refused; suspend, resume and rollback patch the Application (a wrong CSRF token or a
-revision not in its history refused); the GPU and showback pages render. Screenshots
-of each page go to a temporary directory; `QD_DASHBOARD_SCREENSHOTS=docs/img` makes the
-ones docs/dashboard.md shows (an explicit command: a test run never rewrites tracked
-files)."""
+refused; a page changes without a reload when its Application's status changes, and
+team-a's event stream never names team-b's objects; suspend, resume and rollback
+patch the Application (a wrong CSRF token or a revision not in its history refused);
+the GPU and showback pages render. Screenshots of each page go to a temporary
+directory; `QD_DASHBOARD_SCREENSHOTS=docs/img` makes the ones docs/dashboard.md shows
+(an explicit command: a test run never rewrites tracked files)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding
+from lightkube.types import PatchType
 from queueing_setup import gpu_job, gpu_queue
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
@@ -36,6 +39,7 @@ from operator_process import OperatorProcess
 from quarterdeck.dashboard.server import DashboardServer
 from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.controller import ApplicationRes
+from quarterdeck.delivery.resources import REQUEST_ANNOTATION
 from quarterdeck.kube.client import load_client
 from quarterdeck.kube.wait import wait_for
 
@@ -207,7 +211,8 @@ def fetch(driver: webdriver.Chrome, method: str, path: str, body: str = "") -> t
         const [method, path, body, done] = arguments;
         const init = {method, headers: {"Content-Type": "application/x-www-form-urlencoded"}};
         if (method === "POST") init.body = body;
-        fetch(path, init).then(async r => done([r.status, await r.text()]));
+        fetch(path, init).then(async r => done([r.status, await r.text()]),
+                               e => done([0, String(e)]));
     """
     status, answer = driver.execute_async_script(script, method, path, body)
     return int(status), str(answer)
@@ -303,3 +308,46 @@ def test_dashboard_pages_access_and_sync_in_chromium(
     assert status == 403 and "CSRF" in answer
     status, _ = fetch(browser, "GET", f"/applications/{a}/web/sync")
     assert status == 405
+
+
+def sign_in(driver: webdriver.Chrome, url: str, token: str) -> None:
+    driver.get(f"{url}/signin")
+    driver.find_element(By.ID, "token").send_keys(token)
+    submit(driver, "signin")
+
+
+def poke(kube: Client, ns: str, annotation: str, value: str) -> None:
+    patch = {"metadata": {"annotations": {annotation: value}}}
+    kube.patch(ApplicationRes, "web", patch, namespace=ns, patch_type=PatchType.MERGE)
+
+
+def test_a_page_changes_live_when_its_application_changes(
+    platform: dict[str, Any], browser: webdriver.Chrome, kube: Client
+) -> None:
+    url, a, b = platform["url"], platform["a"], platform["b"]
+    sign_in(browser, url, platform["token_a"])
+    browser.get(f"{url}/applications/{a}/web")
+    wait = WebDriverWait(browser, 60, ignored_exceptions=(WebDriverException,))
+    wait.until(lambda d: d.execute_script(
+        "return document.getElementById('live').dataset.stream === 'open'"))
+    before = browser.find_element(By.ID, "history").text
+    # A second stream, as the Applications list opens it, records what it is told.
+    browser.execute_async_script("""
+        const done = arguments[0];
+        window.qdSamePage = true;
+        window.qdSeen = [];
+        const source = new EventSource("/events?path=/applications");
+        source.addEventListener("change", e => window.qdSeen.push(...JSON.parse(e.data).changes));
+        source.addEventListener("ready", () => done(true));
+    """)
+    poke(kube, b, "quarterdeck.dev/test-poke", uuid.uuid4().hex)  # team-b's change first
+    poke(kube, a, REQUEST_ANNOTATION, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    wait.until(lambda d: d.find_element(By.ID, "history").text != before)
+    assert browser.execute_script("return window.qdSamePage === true")  # swapped, no reload
+
+    def told_of_team_a(driver: webdriver.Chrome) -> list[dict[str, str]] | None:
+        got: list[dict[str, str]] = driver.execute_script("return window.qdSeen")
+        return got if any(c["namespace"] == a and c["name"] == "web" for c in got) else None
+
+    seen = wait.until(told_of_team_a)
+    assert seen and all(c["namespace"] != b for c in seen), seen  # team-b's came first

@@ -15,6 +15,7 @@ from quarterdeck.showback.resources import PricingResource, UsageRecordResource
 
 QUEUEING = "queueing.quarterdeck.dev"
 DELIVERY = "delivery.quarterdeck.dev"
+SHOWBACK = "showback.quarterdeck.dev"
 ClusterQueueRes = create_global_resource(QUEUEING, "v1alpha1", "ClusterQueue", "clusterqueues")
 LocalQueueRes = create_namespaced_resource(QUEUEING, "v1alpha1", "LocalQueue", "localqueues")
 WorkloadRes = create_namespaced_resource(QUEUEING, "v1alpha1", "Workload", "workloads")
@@ -35,6 +36,15 @@ class DashboardCache:
         self.pods = informers.informer(Pod)
         self.usage_records = informers.informer(UsageRecordResource)
         self.pricings = informers.informer(PricingResource)
+
+    def by_kind(self) -> dict[str, Informer]:
+        """Each informer by the plural of its kind (what live pages are told changed)."""
+        return {
+            "applications": self.applications, "sources": self.sources,
+            "clusterqueues": self.cluster_queues, "localqueues": self.local_queues,
+            "workloads": self.workloads, "nodes": self.nodes, "pods": self.pods,
+            "usagerecords": self.usage_records, "pricings": self.pricings,
+        }
 
     def local_queue_targets(self) -> dict[tuple[str, str], str]:
         """(namespace, LocalQueue) -> its ClusterQueue."""

@@ -14,14 +14,12 @@ from typing import Any
 from lightkube import Client
 from lightkube.types import PatchType
 
-from quarterdeck.dashboard import gpus, views
+from quarterdeck.dashboard import gpus, live, views
 from quarterdeck.dashboard.access import Access, Ask, User
-from quarterdeck.dashboard.cache import DELIVERY, QUEUEING, DashboardCache
+from quarterdeck.dashboard.cache import DELIVERY, QUEUEING, SHOWBACK, DashboardCache
 from quarterdeck.dashboard.showback_view import WINDOW, team_costs
 from quarterdeck.delivery.resources import REQUEST_ANNOTATION, ApplicationRes
 from quarterdeck.showback.window import WindowError
-
-SHOWBACK = "showback.quarterdeck.dev"
 
 
 class Forbidden(Exception):
@@ -150,6 +148,19 @@ class Pages:
         except WindowError as err:
             raise NotFound(str(err)) from None
         return {"showback": out}
+
+    # --- Live pages --------------------------------------------------------------------
+
+    def visible_changes(self, user: User, want: live.Interest,
+                        changes: set[live.Change]) -> list[live.Change]:
+        """The changes that alter the page `want` describes and that the user may see
+        there (the page's own access questions)."""
+        shown = []
+        for change in sorted(changes):
+            asks = live.asks_for(want, change)
+            if asks is not None and all(self.access.allowed(user, a) for a in asks):
+                shown.append(change)
+        return shown
 
     # --- Overview ----------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from lightkube import Client
 
 from quarterdeck.dashboard.access import Access
 from quarterdeck.dashboard.cache import DashboardCache
+from quarterdeck.dashboard.live_stream import Hub
 from quarterdeck.dashboard.pages import Pages
 from quarterdeck.dashboard.web import create_app
 from quarterdeck.kube.informer import SharedInformers
@@ -49,9 +50,10 @@ class DashboardServer:
         self.informers = SharedInformers(client)
         self.cache = DashboardCache(self.informers)
         self.access = Access(client)
-        app = create_app(Pages(self.cache, self.access, client), self.access)
+        self.hub = Hub(self.cache.by_kind())
+        app = create_app(Pages(self.cache, self.access, client), self.access, self.hub)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                access_log=False, lifespan="off")
+                                access_log=False, lifespan="off", timeout_graceful_shutdown=3)
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
@@ -85,6 +87,7 @@ class DashboardServer:
         wait_for(lambda: self.server.started or None, "the dashboard to serve", timeout, 0.05)
 
     def stop(self) -> None:
+        self.hub.end_all()  # open event streams would hold the shutdown up
         self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(5.0)

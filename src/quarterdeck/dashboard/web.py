@@ -1,14 +1,17 @@
 """The dashboard's HTTP face: one FastAPI app, HTML pages and their JSON twins.
 
 Every page is a GET with a URL that can be shared; ``?format=json`` gives the same data
-as JSON. Each action (sync, suspend, resume, rollback) is a POST carrying the session's
-CSRF token in its form; a GET never changes anything. Unknown objects get a 404 page,
-refused ones a 403 page, and an unknown or refused session the sign-in page with the
-reason.
+as JSON, and ``?fragment=1`` only the page's content, which a live page fetches and
+swaps in when its event stream (``/events?path=PAGE``, see :mod:`.live`) says that
+something it shows has changed. Each action (sync, suspend, resume, rollback) is a POST
+carrying the session's CSRF token in its form; a GET never changes anything. Unknown
+objects get a 404 page, refused ones a 403 page, and an unknown or refused session the
+sign-in page with the reason.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Callable
@@ -17,11 +20,13 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Form, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from quarterdeck.dashboard import live
 from quarterdeck.dashboard.access import Access, Session, SignInError
+from quarterdeck.dashboard.live_stream import Hub, events
 from quarterdeck.dashboard.pages import Forbidden, NotFound, Pages
 
 COOKIE = "qd_session"
@@ -38,15 +43,16 @@ def _safe_next(target: str) -> str:
     return target if plain and "\\" not in target else "/"
 
 
-def create_app(pages: Pages, access: Access) -> FastAPI:
+def create_app(pages: Pages, access: Access, hub: Hub) -> FastAPI:
     app = FastAPI(title="quarterdeck", docs_url=None, redoc_url=None, openapi_url=None)
 
     def render(request: Request, template: str, data: dict[str, Any], status: int = 200,
-               session: Session | None = None) -> Response:
+               session: Session | None = None, is_live: bool = False) -> Response:
         if _wants_json(request):
             return JSONResponse(data, status_code=status)
         context = {**data, "user": session.user.name if session else "",
-                   "csrf": session.csrf if session else "", "path": request.url.path}
+                   "csrf": session.csrf if session else "", "path": request.url.path,
+                   "live": is_live, "fragment": request.query_params.get("fragment") == "1"}
         return TEMPLATES.TemplateResponse(request, template, context, status_code=status)
 
     def sign_in_page(request: Request, reason: str, status: int = 401) -> Response:
@@ -72,7 +78,7 @@ def create_app(pages: Pages, access: Access) -> FastAPI:
             return problem(request, 403, str(err), session)
         except NotFound as err:
             return problem(request, 404, str(err), session)
-        return render(request, template, data, session=session)
+        return render(request, template, data, session=session, is_live=True)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -81,6 +87,29 @@ def create_app(pages: Pages, access: Access) -> FastAPI:
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
         return problem(request, 500, f"internal error: {type(exc).__name__}")
+
+    @app.get("/events")
+    async def event_stream(request: Request, path: str = "/") -> Response:
+        """The live page `path`'s changes as server-sent events, for the signed-in user."""
+        sid = request.cookies.get(COOKIE, "")
+        try:
+            session = await asyncio.to_thread(access.session, sid)
+        except SignInError as err:
+            return problem(request, 401, str(err))
+        want = live.interest(path)
+        if want is None:
+            return problem(request, 404, f"no live page at {path[:200]}", session)
+        stream = hub.open()  # before the answer starts: `ready` means subscribed
+
+        def visible(changes: set[live.Change]) -> list[live.Change] | None:
+            try:
+                user = access.session(sid).user
+            except SignInError:
+                return None
+            return pages.visible_changes(user, want, changes)
+
+        return StreamingResponse(events(hub, stream, visible), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store"})
 
     @app.get("/signin")
     def signin_form(request: Request, next: str = "/") -> Response:

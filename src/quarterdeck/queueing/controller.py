@@ -17,8 +17,10 @@ rest of the pass goes on.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import msgspec
@@ -78,6 +80,7 @@ class Controller:
         recorder: Recorder | None = None,
         fair_sharing: bool = False,
         writers: int = 16,
+        news_in_background: bool = False,
     ) -> None:
         self.view = view
         self.writes = Writes(client, view, FIELD_MANAGER, recorder, writers)
@@ -89,6 +92,12 @@ class Controller:
         self.metrics = metrics
         self.fair_sharing = fair_sharing
         self._pending_written: dict[str, float] = {}  # workload key -> time of the write
+        # Waiting reasons sent while the next pass runs (the operator's loop): keys in
+        # flight, and the problems they met, reported by the pass after.
+        self.news_in_background = news_in_background
+        self._news_lock = threading.Lock()
+        self._news_in_flight: set[str] = set()
+        self._news_problems: deque[str] = deque()
 
     def _read_config(self, report: PassReport) -> QueueingConfig:
         """The cluster's QueueingConfig for this pass (the placer follows it)."""
@@ -108,6 +117,8 @@ class Controller:
     # -- the pass -------------------------------------------------------------------------
     def reconcile(self, now: float) -> PassReport:
         report = PassReport()
+        while self._news_problems:
+            report.problems.append(self._news_problems.popleft())
         stamp = _rfc3339(now)
         writes = self.writes
         jobs = self.view.queued_jobs()
@@ -161,11 +172,11 @@ class Controller:
                 writes.event(job, "Normal", "Admitted", told)
                 report.admitted.append(key)
 
-        def wait(pen: Pending) -> None:
+        def wait(pen: Pending, told: PassReport) -> None:
             key = pen.workload.key
             was = workloads[key].status if key in workloads else None
             before = was.condition(QUOTA_RESERVED) if was is not None else None
-            if self._record(workloads, key, pen, stamp, report, now) and (
+            if self._record(workloads, key, pen, stamp, told, now) and (
                 before is None or before.reason != pen.reason
             ):  # an Event when the reason changes; the status carries the latest message
                 writes.event(job_of(key, jobs), "Normal", pen.reason, pen.message)
@@ -177,15 +188,44 @@ class Controller:
         # Waiting reasons are news, not decisions: at most PENDING_WRITES_PER_PASS per
         # pass, so a backlog of new Workloads does not hold up the next pass (which
         # frees and admits); the rest are written by the passes after.
+        with self._news_lock:
+            in_flight = set(self._news_in_flight)
         stale = [
             p for p in decisions.pending
-            if p.workload.key in workloads and self._stale(workloads[p.workload.key], p, now)
+            if p.workload.key in workloads and p.workload.key not in in_flight
+            and self._stale(workloads[p.workload.key], p, now)
         ]  # fmt: skip
-        writes.each(wait, stale[:PENDING_WRITES_PER_PASS])
+        news = stale[:PENDING_WRITES_PER_PASS]
+        if self.news_in_background:
+            self._send_news(news, wait)
+        else:
+            writes.each(lambda p: wait(p, report), news)
         report.pending += [p.workload.key for p in decisions.pending]
         # Victims keep their quota until their pods stop, so the queue's usage counts them.
         self._write_queue_status(snapshot, replace(decisions, preempted=()), objects, report)
         return report
+
+    def _send_news(
+        self, news: list[Pending], wait: Callable[[Pending, PassReport], None]
+    ) -> None:
+        """Write waiting reasons without holding up the pass: the next pass (which frees
+        and admits) starts while they are in flight. Each carries the resourceVersion it
+        was decided on, so one that lands after a newer write (say the next pass's
+        admission) is refused by the API server instead of undoing it."""
+        with self._news_lock:
+            self._news_in_flight |= {p.workload.key for p in news}
+
+        def send(pen: Pending) -> None:
+            told = PassReport()
+            try:
+                wait(pen, told)
+            finally:
+                with self._news_lock:
+                    self._news_in_flight.discard(pen.workload.key)
+                self._news_problems.extend(told.problems)
+
+        for pen in news:
+            self.writes.pool.submit(send, pen)
 
     def _record(
         self,
@@ -207,7 +247,11 @@ class Controller:
         if new.admission is None:
             body["admission"] = None  # a merge patch must say so to clear it
         ns, name = key.split("/", 1)
-        written = self.writes.patch_status(ns, name, body, report)
+        # News written in the background must not land on a newer decision (see _send_news).
+        guard = wl.metadata.resource_version if isinstance(decision, Pending) else None
+        written = self.writes.patch_status(
+            ns, name, body, report, guard if self.news_in_background else None
+        )
         if written and isinstance(decision, Pending):
             self._pending_written[key] = now
         return written
@@ -258,6 +302,7 @@ class Controller:
         current = {o.metadata.name: o.status for o in objects if isinstance(o, ApiClusterQueue)}
         fields = ("pendingWorkloads", "reservingWorkloads", "admittedWorkloads")
         lists = ("flavorsReservation", "flavorsUsage")
+        changed: list[tuple[str, dict[str, object]]] = []
         for name, new in cluster_queue_status(snapshot, decisions).items():
             data = msgspec.to_builtins(new)
             body = {f: data.get(f, 0) for f in fields} | {f: data.get(f, []) for f in lists}
@@ -266,7 +311,9 @@ class Controller:
                 old.get(f, []) == body[f] for f in lists
             ):
                 continue
-            self.writes.patch_queue_status(name, body, report)
+            changed.append((name, body))
+        # all at once, as the Workloads' (one after the other they were a fifth of a pass)
+        self.writes.each(lambda c: self.writes.patch_queue_status(*c, report), changed)
 
 
 def reconcile_once(

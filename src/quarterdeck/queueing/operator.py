@@ -116,6 +116,7 @@ class QueueingLoop:
             placer=placer,
             metrics=metrics,
             recorder=recorder if recorder is not None else JobEvents(client),
+            news_in_background=True,  # waiting reasons never hold up the next pass
         )
         self.threads: list[threading.Thread] = []
         self._wire()

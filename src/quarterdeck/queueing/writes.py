@@ -75,18 +75,27 @@ class Writes:
         self.recorder = recorder
         self.pool = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="queueing-write")
 
-    def each(self, fn: Callable[[T], None], items: Iterable[T]) -> None:
+    def each(self, fn: Callable[[T], object], items: Iterable[T]) -> None:
         """`fn` on every item, concurrently; returns when all are done."""
         for _ in self.pool.map(fn, items):
             pass
 
     def write(
-        self, store: Cache | None, what: str, report: PassReport, call: Callable[[], Obj]
+        self,
+        store: Cache | None,
+        what: str,
+        report: PassReport,
+        call: Callable[[], Obj],
+        guarded: bool = False,
     ) -> Obj | None:
-        """`call()`'s answer, put into `store`; None (and one problem line) if refused."""
+        """`call()`'s answer, put into `store`; None (and one problem line) if refused.
+        A `guarded` write (one that carries the resourceVersion it was decided on) that
+        meets a newer object is dropped without a line: the next pass decides again."""
         try:
             obj = call()
         except ApiError as err:
+            if guarded and err.status.code == 409:
+                return None
             report.problems.append(f"{what}: {err.status.message or err.status.reason}")
             if err.status.code == 404 and store is not None:
                 ns, _, name = what.partition(" ")[2].rpartition("/")
@@ -113,12 +122,22 @@ class Writes:
         return self.write(self.view.workloads, what, report, call) is not None
 
     def patch_status(
-        self, ns: str, name: str, status: Mapping[str, Any], report: PassReport
+        self,
+        ns: str,
+        name: str,
+        status: Mapping[str, Any],
+        report: PassReport,
+        resource_version: str | None = None,
     ) -> bool:
-        """Merge-patch a Workload's status (a key set to None clears it)."""
-        body = {"status": dict(status)}
+        """Merge-patch a Workload's status (a key set to None clears it); with a
+        `resource_version`, only if the Workload is still at it."""
+        body: Obj = {"status": dict(status)}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         call = partial(self.writer.patch, WorkloadResource, ns, name, body, status=True)
-        return self.write(self.view.workloads, f"workload {ns}/{name}", report, call) is not None
+        what = f"workload {ns}/{name}"
+        guarded = bool(resource_version)
+        return self.write(self.view.workloads, what, report, call, guarded) is not None
 
     def patch_workload(self, ns: str, name: str, patch: Obj, report: PassReport) -> bool:
         call = partial(self.writer.patch, WorkloadResource, ns, name, patch)

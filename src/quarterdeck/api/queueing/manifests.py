@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -129,8 +130,7 @@ def unknown_fields(doc: dict[str, Any], cls: type[QueueingObject]) -> list[str]:
     msgspec ignores unknown fields; a Kueue field we do not implement must be refused
     with its name, never dropped without a word.
     """
-    info = mi.type_info(cls)
-    assert isinstance(info, mi.StructType)
+    info = _type_info(cls)
     out: list[str] = []
     for f in info.fields:
         if f.encode_name in ("metadata", "status") or f.encode_name not in doc:
@@ -139,6 +139,16 @@ def unknown_fields(doc: dict[str, Any], cls: type[QueueingObject]) -> list[str]:
     known = {f.encode_name for f in info.fields}
     out += [k for k in doc if k not in known]
     return out
+
+
+@functools.cache
+def _type_info(cls: type[QueueingObject]) -> mi.StructType:
+    """`cls`'s field types, worked out once: msgspec rebuilds them from the annotations on
+    every call, which cost most of a controller pass when each pass decoded the
+    ClusterQueues whose status it had just written."""
+    info = mi.type_info(cls)
+    assert isinstance(info, mi.StructType)
+    return info
 
 
 def _walk(value: Any, tp: mi.Type, path: str, out: list[str]) -> None:
