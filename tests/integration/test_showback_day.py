@@ -51,7 +51,8 @@ from typer.testing import CliRunner
 
 from quarterdeck.cli.main import app
 from quarterdeck.kube.wait import wait_for
-from quarterdeck.showback.resources import BudgetResource, ObjectiveResource
+from quarterdeck.showback import borrowing
+from quarterdeck.showback.resources import BudgetResource, ClusterQueueResource, ObjectiveResource
 
 pytestmark = pytest.mark.integration
 JOBS = ("a-train", "b-train", "a-share", "b-mig")
@@ -237,3 +238,60 @@ def test_a_budget_crossing_80_percent_fires_an_event_and_a_webhook(
         )
     finally:
         kube.delete(BudgetResource, name)
+
+
+def test_a_deleted_budget_gives_its_queue_borrowing_back(
+    day: Day,  # noqa: F811
+    kube: Client,
+) -> None:
+    """Team a is over a 1 GPU-hour budget (the scripted day's hours, above): its queue
+    stops borrowing. Deleting the Budget restores it, with the operator running and with
+    the operator down at the time of the delete (found from the queue's state, not an event)."""
+    cq, name = f"lender-{day.sfx}", f"stop-{day.sfx}"
+    gpu = {"name": "nvidia.com/gpu", "nominalQuota": 1, "borrowingLimit": 4}
+    group = {"coveredResources": ["nvidia.com/gpu"], "flavors": [{"name": cq, "resources": [gpu]}]}
+    spec = {"cohort": cq, "namespaceSelector": {}, "resourceGroups": [group]}
+    body = {"apiVersion": "queueing.quarterdeck.dev/v1alpha1", "kind": "ClusterQueue"}
+    kube.apply(ClusterQueueResource.from_dict({**body, "metadata": {"name": cq}, "spec": spec}))
+
+    def limit() -> Any:
+        queue = as_dict(kube.get(ClusterQueueResource, cq))
+        held = (queue["metadata"].get("annotations") or {}).get(borrowing.SAVED)
+        return held is not None, queue["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]
+
+    try:
+        for down in (False, True):
+            kube.apply(
+                BudgetResource.from_dict(
+                    {
+                        "apiVersion": "showback.quarterdeck.dev/v1alpha1",
+                        "kind": "Budget",
+                        "metadata": {"name": name},
+                        "spec": {
+                            "team": day.team("a"),
+                            "period": "daily",
+                            "gpuHours": "1",
+                            "clusterQueue": cq,
+                            "stopBorrowing": True,
+                        },
+                    }
+                ),
+                field_manager="quarterdeck-tests",
+                force=True,
+            )
+            wait_for(lambda: limit() == (True, {**gpu, "borrowingLimit": 0}), "stopped", 30)
+            if down:
+                day.stop()
+            kube.delete(BudgetResource, name)
+            wait_for(
+                lambda: (
+                    name not in {b.metadata.name for b in kube.list(BudgetResource) if b.metadata}
+                ),
+                "the Budget gone",
+                30,
+            )
+            if down:
+                day.start()
+            wait_for(lambda: limit() == (False, gpu), f"borrowing back (down: {down})", 30)
+    finally:
+        kube.delete(ClusterQueueResource, cq)

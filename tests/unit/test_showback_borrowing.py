@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from quarterdeck.showback.borrowing import SAVED, restore_borrowing, stop_borrowing, stopped
+from quarterdeck.showback.borrowing import (
+    SAVED,
+    orphaned,
+    restore_borrowing,
+    stop_borrowing,
+    stopped,
+)
 
 
 class PatchTestFailed(Exception):
@@ -92,3 +98,12 @@ def test_an_edit_in_between_fails_the_patch_instead_of_being_overwritten() -> No
     edited["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["nominalQuota"] = 16
     with pytest.raises(PatchTestFailed):
         apply(edited, ops)
+
+
+def test_a_stopped_queue_no_budget_holds_is_orphaned() -> None:
+    """A Budget deleted (or moved to another queue) leaves its queue to be restored."""
+    queues = [
+        {"metadata": {"name": n, "annotations": {SAVED: "[]"} if n != "free" else {}}}
+        for n in ("held", "left", "free")
+    ]
+    assert [q["metadata"]["name"] for q in orphaned(queues, {"held", ""})] == ["left"]

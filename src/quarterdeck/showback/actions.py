@@ -265,15 +265,16 @@ class Actions:
 
     def budget(
         self, obj: Obj, records: Sequence[UsageRecord], prices: Prices, now: float, degraded: str
-    ) -> None:
+    ) -> str:
+        """Evaluate one Budget; returns the ClusterQueue it keeps from borrowing ("")."""
         meta = obj.get("metadata") or {}
         name, uid = meta.get("name", ""), meta.get("uid", "")
+        status = obj.get("status") or {}
         try:
             spec = msgspec.convert(obj.get("spec") or {}, BudgetSpec)
         except msgspec.ValidationError as err:
             log.warning("invalid Budget", budget=name, error=str(err))
-            return
-        status = obj.get("status") or {}
+            return str(status.get("borrowingStopped") or "")
         start = budgets.period_start(spec.period, now)
         window = Window(start, max(now, start + 1))
         spent = account(records, prices, window, [f"label:{spec.team_label}"], now)
@@ -333,7 +334,7 @@ class Actions:
             "conditions": conds,
         }
         if not self._changed(("Budget", "", name), body):
-            return
+            return held
         try:
             self.client.patch(
                 BudgetResource.Status, name, {"status": body}, patch_type=PatchType.MERGE
@@ -341,6 +342,26 @@ class Actions:
         except Exception as err:
             log.warning("cannot write Budget status", budget=name, error=str(err))
             self.written.pop(("Budget", "", name), None)
+        return held
+
+    def release_orphans(self, queues: Sequence[Obj], held: set[str]) -> None:
+        """Queues stopped by a Budget that no longer holds them borrow again."""
+        for cq in borrowing.orphaned(queues, held):
+            name = str((cq.get("metadata") or {}).get("name", ""))
+            ops = borrowing.restore_borrowing(cq)
+            if ops is None:
+                continue
+            try:
+                self.client.patch(ClusterQueueResource, name, ops, patch_type=PatchType.JSON)
+            except Exception as err:  # edited in between or gone: next pass again
+                log.warning("cannot restore ClusterQueue borrowing", queue=name, error=str(err))
+                continue
+            self.recorder.event(
+                dict(cq),
+                "Normal",
+                "BorrowingRestored",
+                f"ClusterQueue {name} borrows again: no Budget keeps its borrowing stopped",
+            )
 
     def _borrowing(self, obj: Obj, spec: BudgetSpec, over: bool, status: Obj) -> str:
         """Over budget: the team's ClusterQueue stops borrowing (spec.stopBorrowing);
@@ -348,7 +369,7 @@ class Actions:
         was = str(status.get("borrowingStopped") or "")
         queue = spec.cluster_queue if spec.stop_borrowing else ""
         target = queue if over else ""
-        if not queue and not was:
+        if not target and not was:
             return ""
         name = target or was
         try:

@@ -5,16 +5,18 @@ With `Budget.spec.stopBorrowing`, a team at 100 % of its budget has every
 nothing more from its cohort, so the budget acts through queueing without showback
 touching queueing's code. The limits it had are kept in an annotation on the
 ClusterQueue and put back when the budget's next period starts (or the team is back
-under 100 %). Both are JSON Patches that first `test` the resource groups they were
-computed from, so an edit made in between makes the patch fail (retried next pass)
-instead of being overwritten.
+under 100 %, or no Budget holds it stopped any more: deleted, its queue changed, or
+deleted while the operator was down, which is why this is found from the queues' state
+each pass and never from a delete event). Both are JSON Patches that first `test` the
+resource groups they were computed from, so an edit made in between makes the patch fail
+(retried next pass) instead of being overwritten.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 SAVED = "showback.quarterdeck.dev/borrowing-limits"
@@ -77,4 +79,13 @@ def restore_borrowing(cq: Mapping[str, Any]) -> Ops | None:
         {"op": "test", "path": "/spec/resourceGroups", "value": groups},
         {"op": "remove", "path": _SAVED_PATH},
         {"op": "replace", "path": "/spec/resourceGroups", "value": new},
+    ]
+
+
+def orphaned(queues: Iterable[Mapping[str, Any]], held: set[str]) -> list[Mapping[str, Any]]:
+    """Queues whose borrowing showback stopped but no Budget in `held` keeps stopped."""
+    return [
+        cq
+        for cq in queues
+        if stopped(cq) and str((cq.get("metadata") or {}).get("name", "")) not in held
     ]

@@ -39,6 +39,7 @@ from quarterdeck.showback.prometheus import PrometheusSource
 from quarterdeck.showback.records import expired, from_object, record_name, to_object
 from quarterdeck.showback.resources import (
     BudgetResource,
+    ClusterQueueResource,
     IdlePolicyResource,
     ObjectiveResource,
     PricingResource,
@@ -121,6 +122,7 @@ class Showback:
         self.objectives = informers.informer(ObjectiveResource)
         self.informers = informers
         self.workloads: Informer | None = None  # made once queueing's CRD is served
+        self.cluster_queues: Informer | None = None  # with it
         self.queue: WorkQueue[str] = WorkQueue()
         self.stop_event = threading.Event()
         self.ready = threading.Event()  # records loaded, passes running
@@ -195,8 +197,10 @@ class Showback:
         records = list(self.state.records.values())
         for policy in self.policies.list():
             self.acts.idle_policy(policy, records, now, degraded)
-        for budget in self.budgets.list():
-            self.acts.budget(budget, records, prices, now, degraded)
+        held = {self.acts.budget(b, records, prices, now, degraded) for b in self.budgets.list()}
+        queues = self.cluster_queues
+        if queues is not None and self.budgets.has_synced() and queues.has_synced():
+            self.acts.release_orphans(queues.list(), held)  # a Budget gone, even while down
         for objective in self.objectives.list():
             self.acts.objective(objective, self._workloads(), records, now, time.time())
         if self.metrics is not None:
@@ -217,6 +221,7 @@ class Showback:
                     return []
                 raise
             self.workloads = self.informers.informer(WorkloadResource, self.namespace)
+            self.cluster_queues = self.informers.informer(ClusterQueueResource)
         return self.workloads.list()
 
     def _queues(self) -> dict[tuple[str, str], str]:
