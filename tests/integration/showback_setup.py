@@ -6,6 +6,7 @@ Import `day` (the module-scoped fixture) and `prometheus` into a test module to 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
@@ -18,8 +19,9 @@ import httpx
 import pytest
 from lightkube import Client, codecs
 from lightkube.resources.core_v1 import Event, Pod
+from lightkube.types import PatchType
 from prometheus_fixture import prometheus as prometheus  # the fixture, re-exported
-from queueing_setup import as_dict, gpu_job
+from queueing_setup import API, ClusterQueue, Flavor, as_dict, gpu_job, gpu_queue
 from queueing_setup import install_crds as install_queueing_crds
 from typer.testing import CliRunner
 
@@ -42,6 +44,7 @@ from quarterdeck.showback.resources import IdlePolicyResource, PricingResource, 
 T0 = 1925424000.0  # 2031-01-06T00:00:00Z, a Monday: far from every other test's records
 HOUR = 3600.0
 H100, A100 = "NVIDIA-H100-80GB-HBM3", "NVIDIA-A100-SXM4-80GB"
+MIG = "1g.10gb"
 WINDOW = "2031-01-06T00:00:00Z,2031-01-07T00:00:00Z"
 
 
@@ -218,12 +221,49 @@ def day(
     forget_records(kube, d.sfx)
 
 
-def job(ns: str, name: str, gpus: int, team: str, util: str, **labels: str) -> Any:
+def job(
+    ns: str,
+    name: str,
+    gpus: int,
+    team: str,
+    util: str,
+    share: str | None = None,
+    mig: str | None = None,
+    **labels: str,
+) -> Any:
+    """A queued Job of one pod: `gpus` whole GPUs, or a `share` of one in milli-GPUs (the
+    annotation queueing and showback read), or one `mig` instance of that profile."""
     body = gpu_job(ns, name, gpus=gpus, duration="10h")
-    meta = body["spec"]["template"]["metadata"]
+    template = body["spec"]["template"]
+    meta = template["metadata"]
     meta["labels"] = {"team": team, **labels}
     meta["annotations"]["quarterdeck.dev/gpu-util"] = util
+    if share is not None or mig is not None:
+        asked = {f"nvidia.com/mig-{mig}": "1"} if mig else {}
+        template["spec"]["containers"][0]["resources"] = {"requests": asked, "limits": asked}
+    if share is not None:
+        meta["annotations"]["quarterdeck.dev/gpu-milli"] = share
     return codecs.from_dict(body)
+
+
+@contextlib.contextmanager
+def day_queue(kube: Client, namespace: str) -> Iterator[str]:
+    """`gpu_queue`'s ClusterQueue (8 H100s, whole or shared) with a second resource
+    group: 7 MIG 1g.10gb instances on the A100 MIG pool, a flavor of its own."""
+    flavor = f"a100-mig-{namespace}"
+    labels = {"quarterdeck.dev/pool": "a100-mig"}
+    body = {"metadata": {"name": flavor}, "spec": {"nodeLabels": labels}}
+    kube.apply(Flavor.from_dict({"apiVersion": API, "kind": "ResourceFlavor", **body}), force=True)
+    mig = {"name": flavor, "resources": [{"name": f"nvidia.com/mig-{MIG}", "nominalQuota": 7}]}
+    try:
+        with gpu_queue(kube, namespace, nominal=8) as cq:
+            groups = as_dict(kube.get(ClusterQueue, cq))["spec"]["resourceGroups"]
+            group = {"coveredResources": [f"nvidia.com/mig-{MIG}"], "flavors": [mig]}
+            patch = {"spec": {"resourceGroups": [*groups, group]}}
+            kube.patch(ClusterQueue, cq, patch, patch_type=PatchType.MERGE)
+            yield cq
+    finally:
+        kube.delete(Flavor, flavor)
 
 
 def pod(

@@ -6,11 +6,13 @@ Utilisation is real: each pod's annotation is served by the dcgm-format source, 
 by Prometheus, and read back by the controller. The queueing controller's own passes
 admit the Jobs.
 
-The day (team names are suffixed per run; prices: H100 2.50/h, MIG 1g.10gb 0.40/h):
-| pod     | team | holds            | util | hours | GPU-h   | used     | idle     | cost  |
-| a-train | a    | 2 H100 (queued)  | 75 % | 0-3   | 6       | 4.5      | 1.5      | 15.00 |
+The day (team names are suffixed per run; prices: H100 2.50/h, MIG 1g.10gb 0.40/h), every
+Job admitted by the queue: one ClusterQueue with an H100 flavor for whole GPUs and shares
+(the queue charges a share as 500m `nvidia.com/gpu`) and an A100 MIG flavor:
+| Job     | team | holds            | util | hours | GPU-h   | used     | idle     | cost  |
+| a-train | a    | 2 H100           | 75 % | 0-3   | 6       | 4.5      | 1.5      | 15.00 |
 | a-share | a    | 500m of an H100  | 40 % | 0-6   | 3       | 1.2      | 1.8      | 7.50  |
-| b-train | b    | 4 H100 (queued)  | 50 % | 0-6   | 24      | 12       | 12       | 60.00 |
+| b-train | b    | 4 H100           | 50 % | 0-6   | 24      | 12       | 12       | 60.00 |
 | b-mig   | b    | MIG 1g.10gb A100 | 20 % | 0-4   | 4/7     | 0.8/7    | 3.2/7    | 1.60  |
 The controller is stopped at hour 2 and a new one started at hour 3 (in-process here;
 test_showback_restart.py kills a real `qd operator`): nothing held in between is lost.
@@ -26,19 +28,19 @@ from typing import Any
 import pytest
 from lightkube import Client
 from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import Pod
 from lightkube.types import CascadeType
-from queueing_setup import as_dict, gpu_queue, passes_until
+from queueing_setup import as_dict, passes_until, workload
 from showback_setup import (
     A100,
     HOUR,
+    MIG,
     T0,
     Day,
     allocation_api,
     day,  # noqa: F401  (the fixture)
+    day_queue,
     events,
     job,
-    pod,
     pod_of,
     prometheus,  # noqa: F401  (the fixture)
     route_to,
@@ -52,6 +54,24 @@ from quarterdeck.kube.wait import wait_for
 from quarterdeck.showback.resources import BudgetResource, ObjectiveResource
 
 pytestmark = pytest.mark.integration
+JOBS = ("a-train", "b-train", "a-share", "b-mig")
+
+
+def assert_admitted_as(kube: Client, namespace: str, cq: str) -> None:
+    """The queue charged each Job what showback prices: whole GPUs, 500m, one MIG instance."""
+    got = {}
+    for name in JOBS:
+        admission = workload(kube, namespace, f"job-{name}")["status"]["admission"]
+        (assigned,) = admission["podSetAssignments"]
+        got[name] = (admission["clusterQueue"], assigned["flavors"], assigned["resourceUsage"])
+    h100, mig = f"h100-{namespace}", f"a100-mig-{namespace}"
+    gpu, instance = "nvidia.com/gpu", f"nvidia.com/mig-{MIG}"
+    assert got == {
+        "a-train": (cq, {gpu: h100}, {gpu: 2}),
+        "b-train": (cq, {gpu: h100}, {gpu: 4}),
+        "a-share": (cq, {gpu: h100}, {gpu: "500m"}),
+        "b-mig": (cq, {instance: mig}, {instance: 1}),
+    }
 
 
 def _threshold(body: dict[str, Any]) -> int | None:
@@ -66,32 +86,17 @@ def test_a_scripted_day_is_exact_and_survives_a_restart(
     namespace: str,
 ) -> None:
     a, b = day.team("a"), day.team("b")
-    with gpu_queue(kube, namespace, nominal=8):
+    with day_queue(kube, namespace) as cq:
         kube.create(job(namespace, "a-train", 2, a, "75"))
         kube.create(job(namespace, "b-train", 4, b, "50"))
+        kube.create(job(namespace, "a-share", 0, a, "40", share="500"))
+        kube.create(job(namespace, "b-mig", 0, b, "20", mig=MIG))
         passes_until(
             kube,
-            lambda _: running(kube, namespace, {"a-train", "b-train"}) or None,
-            "both Jobs admitted and running",
+            lambda _: running(kube, namespace, set(JOBS)) or None,
+            "all four Jobs admitted and running",
         )
-        kube.create(
-            pod(
-                namespace,
-                "a-share",
-                a,
-                "40",
-                "gpu-h100-8",
-                {},
-                {"quarterdeck.dev/gpu-milli": "500"},
-            )
-        )
-        kube.create(pod(namespace, "b-mig", b, "20", "a100-mig", {"nvidia.com/mig-1g.10gb": "1"}))
-        pods = {
-            "a-train": pod_of(kube, namespace, "a-train"),
-            "b-train": pod_of(kube, namespace, "b-train"),
-            "a-share": "a-share",
-            "b-mig": "b-mig",
-        }
+        pods = {name: pod_of(kube, namespace, name) for name in JOBS}
         utils = {"a-train": 75, "b-train": 50, "a-share": 40, "b-mig": 20}
         for name, held in pods.items():  # Prometheus scraped each pod's GPUs, at hour 0
             wait_for(
@@ -99,11 +104,13 @@ def test_a_scripted_day_is_exact_and_survives_a_restart(
                 f"{name} measured at {utils[name]}%",
                 60,
             )
-        assert day.record(namespace, pods["a-train"]).queue == f"cq-{namespace}"
+        for name, held in pods.items():  # each held what the queue admitted it for
+            assert day.record(namespace, held).queue == cq, name
+        assert_admitted_as(kube, namespace, cq)
 
         day.at(2)
-        # the queue's objectives: both Jobs waited; at hour 2, 7 of 12 GPU-hours busy
-        cq = f"cq-{namespace}"
+        # the queue's objectives: all four Jobs waited; at hour 2, 52.2/7 of 93/7 GPU-hours
+        # were busy (3 + 4 + 0.4 + 0.4/7 of 4 + 8 + 1 + 2/7)
         kube.apply(
             ObjectiveResource.from_dict(
                 {
@@ -120,16 +127,16 @@ def test_a_scripted_day_is_exact_and_survives_a_restart(
             wait_for(
                 lambda: (
                     (as_dict(kube.get(ObjectiveResource, cq)).get("status") or {}).get("workloads")
-                    == 2
+                    == 4
                 ),
                 "the queue objective evaluated",
                 30,
             )
             status = as_dict(kube.get(ObjectiveResource, cq))["status"]
-            assert status["utilisation"] == pytest.approx(7 / 12)
+            assert status["utilisation"] == pytest.approx(52.2 / 93)
             assert status["errorBudgetRemaining"] == 1.0 and status["waitP95Seconds"] < 3600
             (met,) = status["conditions"]
-            assert met["status"] == "False" and "utilisation 58.3% < 60%" in met["message"]
+            assert met["status"] == "False" and "utilisation 56.1% < 60%" in met["message"]
         finally:
             kube.delete(ObjectiveResource, cq)
         day.stop()  # the operator goes away at hour 2 ...
@@ -139,13 +146,15 @@ def test_a_scripted_day_is_exact_and_survives_a_restart(
         kube.delete(Job, "a-train", namespace=namespace, cascade=CascadeType.BACKGROUND)
         wait_for(lambda: day.closed(namespace, pods["a-train"]), "a-train closed", 60)
         day.at(4)
-        kube.delete(Pod, "b-mig", namespace=namespace)
-        wait_for(lambda: day.closed(namespace, "b-mig"), "b-mig closed", 60)
+        kube.delete(Job, "b-mig", namespace=namespace, cascade=CascadeType.BACKGROUND)
+        wait_for(lambda: day.closed(namespace, pods["b-mig"]), "b-mig closed", 60)
         day.at(6)
         kube.delete(Job, "b-train", namespace=namespace, cascade=CascadeType.BACKGROUND)
-        kube.delete(Pod, "a-share", namespace=namespace)
+        kube.delete(Job, "a-share", namespace=namespace, cascade=CascadeType.BACKGROUND)
         wait_for(
-            lambda: day.closed(namespace, pods["b-train"]) and day.closed(namespace, "a-share"),
+            lambda: (
+                day.closed(namespace, pods["b-train"]) and day.closed(namespace, pods["a-share"])
+            ),
             "b-train and a-share closed",
             60,
         )

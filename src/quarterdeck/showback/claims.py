@@ -3,7 +3,8 @@
 Three ways to hold a GPU, each priced differently:
 - whole GPUs: `nvidia.com/gpu: N`;
 - a share of one GPU: the `quarterdeck.dev/gpu-milli` annotation (as the Alibaba traces'
-  `gpu_milli`), because Kubernetes extended resources cannot be fractional;
+  `gpu_milli`), because Kubernetes extended resources cannot be fractional; queueing
+  reads it the same way (`pod_requests`), so the share is what the queue charged;
 - a MIG instance: `nvidia.com/mig-<profile>: 1` (NVIDIA's mixed strategy).
 Requests are summed the way Kubernetes sizes a pod (`pod_requests`, KEP-753).
 """
@@ -14,12 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from quarterdeck.api.queueing.quantity import QuantityError, to_milli
-from quarterdeck.api.queueing.workload import pod_requests
+from quarterdeck.api.queueing.workload import GPU_SHARE_ANNOTATION, pod_requests
 
 GPU = "nvidia.com/gpu"
 MIG_PREFIX = "nvidia.com/mig-"
-SHARE_ANNOTATION = "quarterdeck.dev/gpu-milli"
+SHARE_ANNOTATION = GPU_SHARE_ANNOTATION
 PRODUCT_LABEL = "nvidia.com/gpu.product"
 MILLI_PER_GPU = 1000
 
@@ -57,12 +57,6 @@ def claim_of(pod: Mapping[str, Any]) -> Claim:
     migs = sorted(
         r[len(MIG_PREFIX) :] for r, v in requests.items() if r.startswith(MIG_PREFIX) and v
     )
-    share = (meta.get("annotations") or {}).get(SHARE_ANNOTATION)
-    if share is not None and not gpu and not migs:
-        milli = to_milli(share, f"{name}: annotation {SHARE_ANNOTATION}") // 1000
-        if not 0 < milli < MILLI_PER_GPU:
-            raise QuantityError(f"{name}: annotation {SHARE_ANNOTATION} must be 1..999")
-        gpu = milli
     return Claim(
         gpu_milli=gpu,
         mig_profile=migs[0] if migs else None,

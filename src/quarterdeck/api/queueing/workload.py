@@ -119,12 +119,18 @@ class WorkloadPriorityClass(Spec, kw_only=True):
     description: str = ""
 
 
+GPU_SHARE_ANNOTATION = "quarterdeck.dev/gpu-milli"
+"""A share of one GPU in milli-GPUs (`"500"`: half of one), on a pod asking for no whole
+GPU or MIG instance: Kubernetes extended resources cannot be fractional."""
+
+
 def pod_requests(template: dict[str, Any], where: str) -> dict[str, int]:
     """Per-pod requests in milli-units, as Kubernetes sizes a pod (KEP-753).
 
     Containers add up; native sidecars (init containers with `restartPolicy: Always`)
     run beside them and add too; each other init container runs alone beside the
     sidecars started before it; the pod needs the larger of the two, plus overhead.
+    A share asked for by `GPU_SHARE_ANNOTATION` counts as that much `nvidia.com/gpu`.
     """
     spec = template.get("spec") or {}
     if not isinstance(spec, dict):
@@ -150,6 +156,16 @@ def pod_requests(template: dict[str, Any], where: str) -> dict[str, int]:
         total[res] = max(total.get(res, 0), milli)
     for res, value in (spec.get("overhead") or {}).items():
         total[res] = total.get(res, 0) + to_milli(value, f"{where}.spec.overhead.{res}")
+    notes = (template.get("metadata") or {}).get("annotations") or {}
+    share = notes.get(GPU_SHARE_ANNOTATION)
+    if share is not None and not any(
+        v for r, v in total.items() if r == "nvidia.com/gpu" or r.startswith("nvidia.com/mig-")
+    ):
+        field = f"{where}.metadata.annotations[{GPU_SHARE_ANNOTATION}]"
+        milli = to_milli(share, field)
+        if milli % 1000 or not 0 < milli // 1000 < 1000:
+            raise QuantityError(f"{field}: a share of one GPU is 1..999 milli-GPUs, got {share!r}")
+        total["nvidia.com/gpu"] = milli // 1000
     return total
 
 
