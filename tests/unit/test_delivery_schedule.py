@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from msgspec.structs import replace
@@ -109,3 +110,23 @@ def test_while_applying_status_is_reconciling_and_holds_old_and_new_inventory() 
     ready = find_condition(after.conditions, "Ready")
     assert ready is not None and ready.status == "True"
     assert ready.last_transition_time == "2026-01-01T00:01:02Z"
+
+
+def test_due_says_why_and_only_time_makes_a_routine_resync() -> None:
+    """The benchmark's repeated syncs were routine re-syncs (``interval``): a run longer
+    than spec.interval re-syncs the Applications done first. ``why`` tells them apart."""
+    a = app()
+    ask: dict[str, Any] = dict(revision=NEW, requested="", recovered=False, exhausted=False)
+    assert due(AppMemory(), a, now=0.0, **ask).why == "first"
+    synced = AppMemory(last_sync=0.0, generation=2, attempted=NEW, revision=NEW)
+    assert due(synced, a, now=10.0, **{**ask, "revision": OLD}).why == "revision"
+    assert due(replace_memory(synced, generation=1), a, now=10.0, **ask).why == "generation"
+    assert due(synced, a, now=10.0, **{**ask, "requested": "now"}).why == "asked"
+    assert not due(synced, a, now=299.0, **ask).now  # nothing changed, interval not over
+    assert due(synced, a, now=300.0, **ask).why == "interval"
+    failed = replace_memory(synced, failures=1)
+    assert due(failed, app(retry={"interval": "10s"}), now=10.0, **ask).why == "retry"
+
+
+def replace_memory(memory: AppMemory, **changes: Any) -> AppMemory:
+    return dataclasses.replace(memory, **changes)

@@ -320,7 +320,7 @@ class Controller:
                 return app
             app = latest
         memory.last_sync, memory.generation = now, app.metadata.generation
-        memory.requested, memory.attempted = requested, revision
+        memory.requested, memory.attempted, memory.why = requested, revision, when.why
         try:
             app, out = self._deliver(app, src, revision, owner, project, remote)
             status = application_status(app, out, rfc3339(self.clock()))

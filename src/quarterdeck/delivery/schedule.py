@@ -33,6 +33,7 @@ class AppMemory:
     desired: list[Obj] = field(default_factory=list)
     wake: float = 0.0  # seconds after the last reconcile to look at it again
     written: str = ""  # resourceVersion of the last status we wrote
+    why: str = ""  # why the last sync was due (``Due.why``), for benchmarks and logs
 
 
 def retry_delay(retry_interval: float, interval: float, failures: int) -> float:
@@ -60,6 +61,9 @@ class Due:
 
     now: bool
     after: float = 0.0
+    # why it is due: first, revision, generation, asked, retry or interval (a routine
+    # re-sync: nothing changed but time)
+    why: str = ""
 
 
 def due(
@@ -76,9 +80,15 @@ def due(
     interval = parse_duration(app.spec.interval)
     asked = force or requested != memory.requested or recovered
     if exhausted:  # stalled at this revision and generation: waits to be asked again
-        return Due(True) if asked else Due(False, interval)
-    if asked or memory.generation != app.metadata.generation or memory.attempted != revision:
-        return Due(True)
+        return Due(True, why="asked") if asked else Due(False, interval)
+    if asked:
+        return Due(True, why="asked")
+    if not memory.attempted:
+        return Due(True, why="first")
+    if memory.generation != app.metadata.generation:
+        return Due(True, why="generation")
+    if memory.attempted != revision:
+        return Due(True, why="revision")
     if held := paused_for(app.metadata.annotations, now):  # a break-glass incident (audit)
         return Due(False, min(held, interval))
     if memory.failures:
@@ -86,4 +96,6 @@ def due(
     else:
         wait = interval
     left = memory.last_sync + wait - now
-    return Due(True) if left <= 0 else Due(False, left)
+    if left > 0:
+        return Due(False, left)
+    return Due(True, why="retry" if memory.failures else "interval")
