@@ -69,6 +69,7 @@ class OperatorConfig:
     identity: str = ""  # default: hostname_pid_random (client-go's controllers: hostname_uuid)
     tenancy: Any = None  # delivery.tenancy.Policy; None: the Controller's default
     showback: Any = None  # showback.operator.ShowbackConfig; None: its defaults
+    pod_security: Any = None  # policy.pss.exemptions.PodSecurityConfig; None: the defaults
 
 
 def default_identity() -> str:
@@ -278,7 +279,8 @@ def start_delivery(op: Operator) -> Callable[[float], None]:
 
     client = op.connect("quarterdeck-delivery")
     controller = Controller(
-        client, op.config.cache_dir, namespace=op.config.namespace, policy=op.config.tenancy
+        client, op.config.cache_dir, namespace=op.config.namespace, policy=op.config.tenancy,
+        pod_security=op.config.pod_security,  # guardrails: --admission-config
     )
     runner = Runner(controller, op.config.tick, informers=op.informers)
     thread = op.supervisor.spawn("delivery", runner.run)

@@ -17,15 +17,22 @@ import copy
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from lightkube import Client
+import yaml
+from delivery_setup import application, install_crds, source
+from lightkube import ApiError, Client
 from lightkube.generic_resource import create_global_resource
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Namespace
+from lightkube.resources.core_v1 import Namespace, Pod
 from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding
 
+from gitrepo import Repo
+from operator_process import OperatorProcess
+from quarterdeck.delivery.cluster import Cluster
+from quarterdeck.delivery.controller import ApplicationRes
 from quarterdeck.devcluster import cluster
 from quarterdeck.devcluster.session import temporary_cluster
 from quarterdeck.kube.client import load_client
@@ -204,3 +211,60 @@ def test_exemptions_and_defaults_decided_as_the_api_server_decides(
                    "psa-restricted-latest workload user=None class=psa-exempt"):
         assert outcomes.get(f"{exempt}: refused", 0) == 0, (exempt, outcomes)
         assert outcomes.get(f"{exempt}: allowed", 0) > 3, (exempt, outcomes)
+
+
+def privileged_pod(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "app", "image": "registry.example/app:1.0",
+                                     "securityContext": {"privileged": True}}]}}
+
+
+def blocked_message(kube: Client, namespace: str, name: str) -> str:
+    """The Application's Ready message while a sync of it is refused, else ""."""
+    status = dict(kube.get(ApplicationRes, name, namespace=namespace)).get("status") or {}
+    ready = [c for c in status.get("conditions") or [] if c["type"] == "Ready"]
+    return str(ready[0]["message"]) if ready and "blocked" in ready[0]["message"] else ""
+
+
+def pod_exists(kube: Client, namespace: str, name: str) -> bool:
+    try:
+        kube.get(Pod, name, namespace=namespace)
+    except ApiError:
+        return False
+    return True
+
+
+def test_the_operator_gate_decides_with_the_admission_config_file(
+    configured: tuple[Client, int], tmp_path: Path
+) -> None:
+    """`qd operator --admission-config`: the sync gate refuses a privileged Pod in an
+    unlabelled namespace (the file's default, baseline:v1.30, where labels alone say
+    privileged) with the API server's own words, and applies one in the exempt
+    namespace (labelled restricted, where labels alone would refuse it)."""
+    kube, _ = configured
+    layout = cluster.layout_for(f"psa-ex-{os.getpid()}")
+    install_crds(kube)
+    repo = Repo(tmp_path / "repo")
+    repo.commit("pods", {"defaults/pod.yaml": yaml.safe_dump(privileged_pod("refused")),
+                         "exempt/pod.yaml": yaml.safe_dump(privileged_pod("exempt"))})
+    apps = Cluster(kube)
+    for namespace, path in (("psa-defaults", "defaults"), (EXEMPT_NAMESPACE, "exempt")):
+        apps.apply(source(namespace, repo.url))
+        apps.apply(application(namespace, "pods", path))
+    operator = OperatorProcess(layout.kubeconfig, tmp_path, "", "psa-gate",
+                               extra=("--admission-config", str(layout.root / "admission.yaml")))
+    operator.start()
+    try:
+        wait_for(lambda: pod_exists(kube, EXEMPT_NAMESPACE, "exempt"),
+                 "the exempt namespace's privileged Pod to be applied", 90)
+        wait_for(lambda: blocked_message(kube, "psa-defaults", "pods"),
+                 "the sync into the unlabelled namespace to be refused", 90)
+    finally:
+        operator.stop()
+    refused = {**privileged_pod("refused"), "metadata": {"name": "refused",
+                                                         "namespace": "psa-defaults"}}
+    verdict, words = server_says(kube, refused, None)
+    assert verdict == "refused"
+    assert blocked_message(kube, "psa-defaults", "pods").endswith(
+        f"Pod/psa-defaults/refused: pod-security: {words}")
+    assert not pod_exists(kube, "psa-defaults", "refused")

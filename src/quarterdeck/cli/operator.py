@@ -130,6 +130,10 @@ def operator(
     dashboard_port: Annotated[
         int, typer.Option(help="Serve the dashboard on --bind-address:PORT (0: off).")
     ] = 0,
+    admission_config: Annotated[
+        Path | None, typer.Option(help="The API server's admission configuration file: the "
+                                  "sync gate predicts its PodSecurity defaults and exemptions.")
+    ] = None,
 ) -> None:
     """Run the controllers (delivery, queueing) until SIGTERM or SIGINT."""
     from quarterdeck.delivery.tenancy import Policy
@@ -147,6 +151,11 @@ def operator(
     configure_logging(log_format.value, log_level.value)
     settings = ClientSettings(kubeconfig, context, None, allow_exec_plugins)
     try:
+        pod_security = None  # guardrails: read as `qd check --cluster --admission-config` does
+        if admission_config is not None:
+            from quarterdeck.policy.pss.exemptions import load as load_admission
+
+            pod_security = load_admission(admission_config)
         resolved = resolve(settings)
         client = load_client(settings, field_manager="quarterdeck-operator")
         election = LeaderElection(
@@ -185,6 +194,7 @@ def operator(
             showback=showback_config(
                 prometheus_url, showback_interval, showback_retention, showback_clock_file
             ),
+            pod_security=pod_security,
         )
         op = Operator(client, config, lambda manager: load_client(settings, manager))
         if leader_elect:  # bad durations are bad input, said before anything starts

@@ -81,6 +81,7 @@ from quarterdeck.delivery.tenancy import (
 )
 from quarterdeck.fleet.destinations import SERVING, Destinations
 from quarterdeck.kube.events import EventRecorder
+from quarterdeck.policy.pss.exemptions import DEFAULT, PodSecurityConfig
 
 # the names callers (runner, CLI, tests) import from here
 __all__ = [
@@ -110,6 +111,7 @@ class Controller:
         workers: int = 16,
         policy: Policy | None = None,
         destinations: Destinations | None = None,
+        pod_security: PodSecurityConfig | None = None,
     ) -> None:
         # tenancy (delivery.tenancy): locked down unless the caller enables more (the
         # operator passes its flags; tests pass LOCAL_REPOSITORIES)
@@ -129,6 +131,8 @@ class Controller:
         self.sources = SourceFetcher(client, self.git, self.policy, self.write_status, clock)
         self.apps: dict[Owner, AppMemory] = {}
         self.guardrails = GuardrailCache(client, clock)  # checked before every sync
+        # guardrails: this API server's PodSecurity configuration (`qd operator --admission-config`)
+        self.pod_security = pod_security or DEFAULT
         self.projects = ProjectCache(client, clock)  # bound every sync (delivery.project)
         self.events = EventRecorder(client, COMPONENT, clock)  # repeats are counted
         self.on_synced: Callable[[Owner, list[Obj]], None] = lambda owner, objs: None
@@ -403,7 +407,8 @@ class Controller:
         base = remote or self.cluster  # fleet: the destination cluster's own client + cache
         cluster = base.impersonating(user) if user else base
         bounds = Bounds(project, app.spec.destination.cluster)
-        done = deliver(cluster, self.git, target, owner, inventory, opts, rails, labels, bounds)
+        done = deliver(cluster, self.git, target, owner, inventory, opts, rails, labels, bounds,
+                       DEFAULT if remote else self.pod_security, user or None)  # guardrails
         result = done.result
         OBJECTS_APPLIED.labels(str(owner)).inc(len(result.created) + len(result.configured))
         OBJECTS_PRUNED.labels(str(owner)).inc(len(result.pruned))

@@ -24,6 +24,7 @@ from quarterdeck.delivery.source import Credentials, GitSource, Revision, Source
 from quarterdeck.delivery.sync import SyncOptions, SyncResult, prepare, sync
 from quarterdeck.policy.live import recent_server_minor
 from quarterdeck.policy.presync import Gate, presync
+from quarterdeck.policy.pss.exemptions import DEFAULT, PodSecurityConfig
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ def deliver(
     guardrails: Sequence[Guardrail] = (),
     namespaces: Mapping[str, Mapping[str, str]] | None = None,
     bounds: Bounds | None = None,
+    pod_security: PodSecurityConfig = DEFAULT,
+    username: str | None = None,
 ) -> Delivery:
     """Fetch ``target``, render it and sync it for ``owner``; errors leave the cluster as is.
 
@@ -119,6 +122,8 @@ def deliver(
     (name -> live labels) is what a Guardrail's namespaceSelector looks at.
     ``bounds`` (the Application's Project) is checked on the whole rendered set, with
     namespaces as they will be applied, before guardrails and before anything changes.
+    ``pod_security`` (the API server's PodSecurity defaults and exemptions) and
+    ``username`` (who applies) let the gate predict Pod Security as that server does.
     """
     try:
         revision = source.fetch(
@@ -166,7 +171,8 @@ def deliver(
     if guardrails or namespaces:  # namespaces: their Pod Security labels are predicted too
         checked = _as_applied(cluster, rendered, namespace)
         gate = presync(guardrails, checked, namespaces=namespaces, clock=time.perf_counter,
-                       server_minor=recent_server_minor(cluster.client))  # guardrails hook
+                       server_minor=recent_server_minor(cluster.client),  # guardrails hook
+                       pod_security=pod_security, username=username)
     if gate.blocked:
         message = f"revision {revision.sha[:12]}: {gate.summary()}"
         return _failed(revision, inventory, message, gate)

@@ -56,11 +56,13 @@ def reported(reports: Iterable[Mapping[str, Any]]) -> dict[Key, str]:
 
 def report_documents(stdout: str) -> list[dict[str, Any]]:
     """The JSON reports in `kyverno apply --policy-report --output-format json` output:
-    one JSON document per line, between `---` separators and progress text."""
+    one JSON document per line, between `---` separators and progress text (which
+    may end without a newline: `Mutation has been applied successfully.{...}`)."""
     docs = []
     for line in stdout.splitlines():
-        if line.startswith("{"):
-            doc = json.loads(line)
+        start = line.find('{"')
+        if start >= 0 and line.rstrip().endswith("}"):
+            doc = json.loads(line[start:])
             if isinstance(doc, dict) and "results" in doc:
                 docs.append(doc)
     return docs
