@@ -75,6 +75,17 @@ def assert_admitted_as(kube: Client, namespace: str, cq: str) -> None:
     }
 
 
+def apply_budget(kube: Client, name: str, team: str, **spec: Any) -> None:
+    """A daily Budget for `team`, with the rest of its spec from `spec`."""
+    body = {
+        "apiVersion": "showback.quarterdeck.dev/v1alpha1",
+        "kind": "Budget",
+        "metadata": {"name": name},
+        "spec": {"team": team, "period": "daily", **spec},
+    }
+    kube.apply(BudgetResource.from_dict(body), field_manager="quarterdeck-tests", force=True)
+
+
 def _threshold(body: dict[str, Any]) -> int | None:
     """The threshold a budget notice is about, from its message."""
     found = re.search(r"\(threshold (\d+)%\)", str(body.get("message", "")))
@@ -193,23 +204,7 @@ def test_a_budget_crossing_80_percent_fires_an_event_and_a_webhook(
 ) -> None:
     name = f"team-a-{day.sfx}"
     route_to(kube, namespace, day.receiver, "Budget")  # notify's Provider and Alert
-    kube.apply(
-        BudgetResource.from_dict(
-            {
-                "apiVersion": "showback.quarterdeck.dev/v1alpha1",
-                "kind": "Budget",
-                "metadata": {"name": name},
-                "spec": {
-                    "team": day.team("a"),
-                    "period": "daily",
-                    "gpuHours": "10",
-                    "thresholds": [50, 80, 100],
-                },
-            }
-        ),
-        field_manager="quarterdeck-tests",
-        force=True,
-    )
+    apply_budget(kube, name, day.team("a"), gpuHours="10", thresholds=[50, 80, 100])
     try:
         wait_for(
             lambda: {_threshold(b) for b in day.receiver.bodies} >= {50, 80},
@@ -261,23 +256,8 @@ def test_a_deleted_budget_gives_its_queue_borrowing_back(
 
     try:
         for down in (False, True):
-            kube.apply(
-                BudgetResource.from_dict(
-                    {
-                        "apiVersion": "showback.quarterdeck.dev/v1alpha1",
-                        "kind": "Budget",
-                        "metadata": {"name": name},
-                        "spec": {
-                            "team": day.team("a"),
-                            "period": "daily",
-                            "gpuHours": "1",
-                            "clusterQueue": cq,
-                            "stopBorrowing": True,
-                        },
-                    }
-                ),
-                field_manager="quarterdeck-tests",
-                force=True,
+            apply_budget(
+                kube, name, day.team("a"), gpuHours="1", clusterQueue=cq, stopBorrowing=True
             )
             wait_for(lambda: limit() == (True, {**gpu, "borrowingLimit": 0}), "stopped", 30)
             if down:
