@@ -131,6 +131,85 @@ def test_queue_objectives_and_their_error_budget() -> None:
     assert not state.met and "utilisation 40.0% < 50%" in state.message
 
 
+def wl(
+    name: str,
+    cq: str | None,
+    reserved: str | None,
+    version: str,
+    created: str = "2031-01-01T00:00:00Z",  # T0
+) -> dict[str, Any]:
+    """A Workload created at `created`, admitted to `cq` with quota reserved at `reserved`."""
+    status: dict[str, Any] = {}
+    if cq is not None:
+        status["admission"] = {"clusterQueue": cq}
+    if reserved is not None:
+        status["conditions"] = [
+            {"type": "QuotaReserved", "status": "True", "lastTransitionTime": reserved}
+        ]
+    meta = {"name": name, "namespace": "ns", "resourceVersion": version}
+    return {"metadata": meta | {"creationTimestamp": created}, "status": status}
+
+
+def test_queue_waits_are_grouped_per_queue_and_read_once_per_version() -> None:
+    waits = objectives.QueueWaits()
+    waits.update(
+        [
+            wl("a", "cq-1", "2031-01-01T00:01:00Z", "1"),
+            wl("b", "cq-1", "2031-01-01T00:10:00Z", "2"),
+            wl("c", "cq-2", "2031-01-01T00:00:30Z", "3"),
+            wl("pending", None, None, "4"),
+            wl("no-reservation", "cq-3", None, "5"),
+        ]
+    )
+    assert waits.queues() == ["cq-1", "cq-2"]
+    assert sorted(waits.since("cq-1", T0)) == [60.0, 600.0]
+    assert waits.since("cq-1", T0 + 120) == [600.0]  # reserved before `since`: left out
+    assert waits.since("cq-2", T0) == [30.0] and waits.since("cq-3", T0) == []
+    # the same version is not read again; a new one is; a Workload gone is forgotten
+    waits.update(
+        [
+            wl("a", "cq-1", "2031-01-01T00:05:00Z", "1"),
+            wl("b", "cq-2", "2031-01-01T00:20:00Z", "6"),
+            wl("pending", "cq-2", "2031-01-01T00:02:00Z", "7"),
+        ]
+    )
+    assert waits.queues() == ["cq-1", "cq-2"]
+    assert waits.since("cq-1", T0) == [60.0]
+    assert sorted(waits.since("cq-2", T0)) == [120.0, 1200.0]
+    assert objectives.admission_wait(wl("x", "cq", "2030-12-31T23:00:00Z", "8")) == (
+        objectives.Wait("cq", T0 - 3600, 0.0)  # a clock skew never waits less than 0
+    )
+
+
+def test_metrics_expose_gpu_hours_and_queue_waits() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from quarterdeck.showback.metrics import ShowbackMetrics
+
+    registry = CollectorRegistry()
+    metrics = ShowbackMetrics(registry)
+    waits = objectives.QueueWaits()
+    now = T0 + 4 * 3600
+    # the gauge covers the wall clock's last 7 days: reserved far in the future, it counts
+    waits.update([wl("a", "cq", "2999-01-01T00:01:30Z", "1", created="2999-01-01T00:00:00Z")])
+    r = _rec(((T0, 25.0),), end=now, model=H100, labels=(("team", "a"),))
+    metrics.update([r], Prices(gpus={H100: GpuPrice(Decimal("2"))}), now, waits, "")
+    samples = {
+        (m.name, tuple(sorted(m.labels.items()))): m.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for m in family.samples
+    }
+    labels = (("model", H100), ("namespace", "ns"), ("queue", "cq"), ("team", "a"))
+    assert samples[("quarterdeck_gpu_hours_total", labels)] == 4.0
+    assert samples[("quarterdeck_gpu_used_hours_total", labels)] == 1.0
+    assert samples[("quarterdeck_gpu_idle_hours_total", labels)] == 3.0
+    assert samples[("quarterdeck_gpu_cost_total", (("currency", "USD"), *labels))] == 8.0
+    wait = (("cluster_queue", "cq"), ("quantile", "0.95"))
+    assert samples[("quarterdeck_queue_wait_seconds", wait)] == 90.0
+    assert samples[("quarterdeck_showback_prometheus_up", ())] == 1.0
+
+
 def test_allocation_api_answers_in_opencost_shape() -> None:
     r = _rec(((T0, 25.0),), end=T0 + 4 * 3600, model=H100, labels=(("team", "a"),))
     prices = Prices(gpus={H100: GpuPrice(Decimal("2"))})

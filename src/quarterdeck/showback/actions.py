@@ -396,7 +396,7 @@ class Actions:
     def objective(
         self,
         obj: Obj,
-        workloads: Sequence[Obj],
+        waits: objectives.QueueWaits,
         records: Sequence[UsageRecord],
         now: float,
         wall_now: float,
@@ -409,9 +409,9 @@ class Actions:
         except (msgspec.ValidationError, ValueError) as err:
             log.warning("invalid QueueObjective", objective=name, error=str(err))
             return
-        waits = queue_waits(workloads, spec.cluster_queue, wall_now - span.seconds)
+        waited = waits.since(spec.cluster_queue, wall_now - span.seconds)
         usage = account(records, Prices(), span, ["queue"], now).allocations.get(spec.cluster_queue)
-        state = objectives.evaluate(spec, waits, usage.gpu_utilisation if usage else None)
+        state = objectives.evaluate(spec, waited, usage.gpu_utilisation if usage else None)
         body = {
             "waitP50Seconds": state.wait_p50,
             "waitP95Seconds": state.wait_p95,
@@ -435,25 +435,3 @@ def _seconds(text: str) -> float:
     from quarterdeck.api.duration import parse_duration
 
     return parse_duration(text)
-
-
-def queue_waits(workloads: Sequence[Obj], cluster_queue: str, since: float) -> list[float]:
-    """Creation to quota reservation of each Workload admitted to `cluster_queue` since `since`."""
-    out = []
-    for wl in workloads:
-        status = wl.get("status") or {}
-        if ((status.get("admission") or {}).get("clusterQueue")) != cluster_queue:
-            continue
-        created = timestamp((wl.get("metadata") or {}).get("creationTimestamp"))
-        reserved = next(
-            (
-                c
-                for c in status.get("conditions") or []
-                if c.get("type") == "QuotaReserved" and c.get("status") == "True"
-            ),
-            None,
-        )
-        at = timestamp((reserved or {}).get("lastTransitionTime"))
-        if created is not None and at is not None and at >= since:
-            out.append(max(0.0, at - created))
-    return out

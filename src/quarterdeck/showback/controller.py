@@ -33,6 +33,7 @@ from quarterdeck.showback import actions
 from quarterdeck.showback.actions import Recorder
 from quarterdeck.showback.clock import Clock
 from quarterdeck.showback.metrics import ShowbackMetrics
+from quarterdeck.showback.objectives import QueueWaits
 from quarterdeck.showback.observe import observe
 from quarterdeck.showback.prices import Prices, PricingError, from_pricing
 from quarterdeck.showback.prometheus import PrometheusSource
@@ -129,6 +130,7 @@ class Showback:
         self.acts = actions.Actions(
             client, recorder, publish, metrics.budget if metrics is not None else None
         )
+        self.waits = QueueWaits()  # queue waits per ClusterQueue, updated each pass
         self.passes = 0
 
     # --- lifecycle ------------------------------------------------------------------
@@ -201,10 +203,11 @@ class Showback:
         queues = self.cluster_queues
         if queues is not None and self.budgets.has_synced() and queues.has_synced():
             self.acts.release_orphans(queues.list(), held)  # a Budget gone, even while down
+        self.waits.update(self._workloads())
         for objective in self.objectives.list():
-            self.acts.objective(objective, self._workloads(), records, now, time.time())
+            self.acts.objective(objective, self.waits, records, now, time.time())
         if self.metrics is not None:
-            self.metrics.update(records, prices, now, self._workloads(), degraded)
+            self.metrics.update(records, prices, now, self.waits, degraded)
         self.passes += 1
 
     WORKLOAD_CRD = "workloads.queueing.quarterdeck.dev"

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from quarterdeck.showback.account import account
-from quarterdeck.showback.objectives import percentile
+from quarterdeck.showback.objectives import QueueWaits, percentile
 from quarterdeck.showback.prices import Prices
 from quarterdeck.showback.usage import UsageRecord
 from quarterdeck.showback.window import Window
@@ -61,7 +60,7 @@ class ShowbackMetrics:
         records: Sequence[UsageRecord],
         prices: Prices,
         now: float,
-        workloads: Sequence[Mapping[str, Any]],
+        waits: QueueWaits,
         degraded: str,
     ) -> None:
         out = account(
@@ -89,16 +88,11 @@ class ShowbackMetrics:
             "Workload creation to admission, last 7 days",
             labels=["cluster_queue", "quantile"],
         )
-        from quarterdeck.showback.actions import queue_waits
-
-        queues = {
-            str(((w.get("status") or {}).get("admission") or {}).get("clusterQueue") or "")
-            for w in workloads
-        } - {""}
-        for cq in sorted(queues):
-            waits = queue_waits(workloads, cq, time.time() - WEEK)
+        week_ago = time.time() - WEEK
+        for cq in waits.queues():
+            waited = waits.since(cq, week_ago)
             for q in (50, 95):
-                value = percentile(waits, q)
+                value = percentile(waited, q)
                 if value is not None:
                     wait.add_metric([cq, f"0.{q}"], value)
         up = GaugeMetricFamily("quarterdeck_showback_prometheus_up", "GPU utilisation readable")
