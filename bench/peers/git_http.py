@@ -3,11 +3,13 @@
 Flux's GitRepository takes only http(s) and ssh URLs, so a repository on disk is
 served by git's own CGI program behind a small threaded HTTP server. Read-only
 (`receive-pack` stays off, git's default for unauthenticated users); every repository
-under `root` is exported.
+under `root` is exported. Each fetch (clone, pull) is counted per repository: it opens
+with one `GET NAME/info/refs?service=git-upload-pack`, whatever the protocol version.
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import subprocess
 import threading
@@ -17,6 +19,8 @@ from pathlib import Path
 
 class _Handler(BaseHTTPRequestHandler):
     root: Path
+    fetches: collections.Counter[str]
+    counting: threading.Lock
     protocol_version = "HTTP/1.0"
 
     def do_GET(self) -> None:
@@ -30,6 +34,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _cgi(self) -> None:
         path, _, query = self.path.partition("?")
+        if self.command == "GET" and path.endswith("/info/refs") and "git-upload-pack" in query:
+            with self.counting:
+                self.fetches[path.strip("/").removesuffix("/info/refs")] += 1
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         env = {
@@ -72,7 +79,9 @@ class GitServer:
     """`http://127.0.0.1:PORT/NAME` serves the repository `root/NAME` until `stop()`."""
 
     def __init__(self, root: Path) -> None:
-        handler = type("Handler", (_Handler,), {"root": root})
+        self.fetches: collections.Counter[str] = collections.Counter()  # repository -> fetches
+        attrs = {"root": root, "fetches": self.fetches, "counting": threading.Lock()}
+        handler = type("Handler", (_Handler,), attrs)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,9 @@ import pytest
 from gitrepo import Repo
 from quarterdeck.delivery.refs import RefError, resolve, select_semver
 from quarterdeck.delivery.source import Credentials, GitSource, SourceError, redact
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "bench" / "peers"))
+from git_http import GitServer  # git over smart HTTP, shared with the Flux bench
 
 
 @pytest.fixture
@@ -160,3 +165,51 @@ def test_concurrent_fetches_of_one_url_share_the_mirror_safely(
         futures += [pool.submit(source.fetch, repo.url, commit=tip) for _ in range(8)]
         shas = {f.result().sha for f in futures}
     assert shas == {tip}
+
+
+@pytest.fixture
+def served(repo: Repo) -> Iterator[GitServer]:
+    """``repo`` over smart HTTP (real `git http-backend`), fetches counted at the server."""
+    server = GitServer(repo.path.parent)
+    yield server
+    server.stop()
+
+
+def test_pinned_commit_on_many_workers_is_fetched_once(
+    repo: Repo, served: GitServer, tmp_path: Path
+) -> None:
+    """Applications pinned to one commit, reconciled by many workers at once: the first
+    fetch answers them all (the waiters on the mirror lock look at memory again), and a
+    new GitSource on the same cache (a restart, a new leader) answers from the mirror."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tip = repo.commit("one", {"app/cm.yaml": "a: 1\n"})
+    url = served.url(repo.path.name)
+
+    def pinned_by_16(source: GitSource) -> set[str]:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            return {r.sha for r in pool.map(lambda _: source.fetch(url, commit=tip), range(16))}
+
+    assert pinned_by_16(GitSource(tmp_path / "cache", timeout=30)) == {tip}
+    assert served.fetches[repo.path.name] == 1
+    assert pinned_by_16(GitSource(tmp_path / "cache", timeout=30)) == {tip}
+    assert served.fetches[repo.path.name] == 1  # the mirror had it: no fetch at all
+    source = GitSource(tmp_path / "cache", timeout=30)
+    assert source.fetch(url, branch="main").sha == tip  # a branch is always fetched
+    assert served.fetches[repo.path.name] == 2
+    with ThreadPoolExecutor(max_workers=16) as pool:  # 16 checkouts of it: built once
+        trees = set(pool.map(lambda _: source.checkout(url, tip, max_file=1 << 20), range(16)))
+    assert len(trees) == 1 and (trees.pop() / "app" / "cm.yaml").read_text() == "a: 1\n"
+
+
+def test_a_pinned_commit_the_mirror_lacks_is_fetched(
+    repo: Repo, served: GitServer, tmp_path: Path
+) -> None:
+    """The mirror is only a shortcut for commits it holds: a newer one is fetched."""
+    url = served.url(repo.path.name)
+    repo.commit("one")
+    source = GitSource(tmp_path / "cache", timeout=30)
+    source.fetch(url, branch="main")
+    newer = repo.commit("two")
+    assert GitSource(tmp_path / "cache", timeout=30).fetch(url, commit=newer).sha == newer
+    assert served.fetches[repo.path.name] == 2

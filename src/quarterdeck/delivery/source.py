@@ -178,16 +178,34 @@ class GitSource:
         A full commit SHA resolved before (by any ref) is answered from memory without a
         git call: the Source's fetch serves every Application pinned to its revision.
         """
-        known = self._revisions.get((url, commit)) if _FULL_SHA.fullmatch(commit) else None
+        pinned = bool(_FULL_SHA.fullmatch(commit))
+        known = self._revisions.get((url, commit)) if pinned else None
         if known is not None:
             return known
         # One git process at a time per mirror: a Source's fetch and an Application's
         # pinned-commit fetch of the same URL, run by two workers at once, raced in
         # `git init` ("cannot copy hooks") and on ref locks ("cannot lock ref").
         with self._lock_for(self.mirror_path(url)):
-            revision = self._fetch(url, branch, tag, semver, commit, credentials)
-        self._revisions[(url, revision.sha)] = revision
+            # Looked up again under the lock: the workers that queued on it behind the
+            # first fetch of a commit are answered by that fetch, not by one fetch each;
+            # a commit the mirror already holds (fetched before a restart or a change of
+            # leader, whose memory starts empty) costs one local git call, no fetch.
+            if pinned:
+                known = self._revisions.get((url, commit)) or self._mirrored(url, commit)
+            revision = known or self._fetch(url, branch, tag, semver, commit, credentials)
+            self._revisions[(url, revision.sha)] = revision
         return revision
+
+    def _mirrored(self, url: str, sha: str) -> Revision | None:
+        """The commit ``sha`` from the mirror of ``url`` without fetching, if it is there."""
+        mirror = self.mirror_path(url)
+        if not (mirror / "HEAD").exists():
+            return None
+        with self._env(None) as env:
+            try:
+                return self._revision(mirror, Resolved(sha=sha, ref=f"commit/{sha}"), env)
+            except SourceError:  # not (yet) in the mirror: fetch it
+                return None
 
     def _lock_for(self, path: Path) -> threading.Lock:
         with self._guard:
@@ -297,6 +315,8 @@ class GitSource:
         if target.is_dir():
             return target
         with self._lock_for(target):  # concurrent syncs of one commit build it once
+            if target.is_dir():  # built while this one waited: neither listed nor built again
+                return target
             if max_file or max_total:
                 self._check_sizes(url, sha, ignore, max_file, max_total)
             return self._checkout(url, sha, ignore, target)
