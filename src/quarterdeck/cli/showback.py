@@ -8,6 +8,7 @@ same file given to `qd operator --showback-clock-file`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -108,7 +109,7 @@ def showback(
 
     now = clock_for(clock_file).now()
     try:
-        span = parse(window, now)
+        span = parse(window, now, "--window")
     except WindowError as err:
         fail(str(err))
     aggregate = parse_aggregate("label:team" if by == By.team else by.value)
@@ -214,7 +215,6 @@ def idle(
 ) -> None:
     """Idle GPU pods the GpuIdlePolicies found, and what was done about them."""
     from quarterdeck.cli.options import cluster_errors
-    from quarterdeck.cli.output import emit, table
     from quarterdeck.showback.resources import IdlePolicyResource
 
     client = _client(kubeconfig, context, allow_exec_plugins)
@@ -231,33 +231,40 @@ def idle(
         for p in policies
         for f in ((p.get("status") or {}).get("idle") or [])
     ]
-    if output == ShowbackFormat.csv or (output != ShowbackFormat.table and emit(rows, output)):
-        if output == ShowbackFormat.csv:
-            _plain_csv(rows)
-        return
-    table(
+    _show(
+        rows,
+        output,
         ["POLICY", "ACTION", "DRY-RUN", "DONE", "WHY"],
-        [
-            [
-                r["policy"],
-                r["action"],
-                str(r["dryRun"]).lower(),
-                str(r["done"]).lower(),
-                r["message"],
-            ]
-            for r in rows
+        lambda r: [
+            r["policy"],
+            r["action"],
+            str(r["dryRun"]).lower(),
+            str(r["done"]).lower(),
+            r["message"],
         ],
     )
 
 
-def _plain_csv(rows: list[dict[str, Any]]) -> None:
+def _show(
+    rows: list[dict[str, Any]],
+    output: ShowbackFormat,
+    headers: list[str],
+    cells: Callable[[dict[str, Any]], list[str]],
+) -> None:
+    """`rows` as csv, json or yaml, or as a table of `cells(row)` under `headers`."""
     import csv
     import sys
 
-    if rows:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    from quarterdeck.cli.output import emit, table
+
+    if output == ShowbackFormat.csv:
+        if rows:
+            writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return
+    if not emit(rows, output):
+        table(headers, [cells(r) for r in rows])
 
 
 @budget_app.command("list")
@@ -271,7 +278,6 @@ def budget_list(
 ) -> None:
     """Budgets with their period, limit, use and the thresholds crossed."""
     from quarterdeck.cli.options import cluster_errors
-    from quarterdeck.cli.output import emit, table
     from quarterdeck.showback.resources import BudgetResource
 
     client = _client(kubeconfig, context, allow_exec_plugins)
@@ -293,23 +299,18 @@ def budget_list(
                 "crossed": status.get("crossed", []),
             }
         )
-    if output == ShowbackFormat.csv or (output != ShowbackFormat.table and emit(rows, output)):
-        if output == ShowbackFormat.csv:
-            _plain_csv(rows)
-        return
-    table(
+    _show(
+        rows,
+        output,
         ["NAME", "TEAM", "PERIOD", "LIMIT", "USED", "GPU-HOURS", "CROSSED"],
-        [
-            [
-                r["name"],
-                r["team"],
-                r["period"],
-                r["limit"],
-                f"{r['percent']:.1f}%",
-                f"{r['gpuHours']:.3f}",
-                ",".join(map(str, r["crossed"])),
-            ]
-            for r in rows
+        lambda r: [
+            r["name"],
+            r["team"],
+            r["period"],
+            r["limit"],
+            f"{r['percent']:.1f}%",
+            f"{r['gpuHours']:.3f}",
+            ",".join(map(str, r["crossed"])),
         ],
     )
 
