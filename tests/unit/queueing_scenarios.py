@@ -128,3 +128,31 @@ def world(
         nodes=tuple(node_list),
         fair_sharing=fair_sharing,
     )
+
+
+def queue_manifests(
+    flavor: str, resource: str, quota: int, namespace: str, local_queue: str
+) -> str:
+    """Kueue manifests (YAML) of one ResourceFlavor, a ClusterQueue named after it with
+    `quota` of `resource` on it, and a LocalQueue `local_queue` in `namespace` pointing at
+    it: the start of a scenario read as a user writes it (`load_manifests`)."""
+    return f"""apiVersion: kueue.x-k8s.io/v1beta1
+kind: ResourceFlavor
+metadata: {{name: {flavor}}}
+---
+apiVersion: kueue.x-k8s.io/v1beta1
+kind: ClusterQueue
+metadata: {{name: {flavor}}}
+spec:
+  namespaceSelector: {{}}
+  resourceGroups:
+  - coveredResources: ["{resource}"]
+    flavors:
+    - name: {flavor}
+      resources: [{{name: "{resource}", nominalQuota: {quota}}}]
+---
+apiVersion: kueue.x-k8s.io/v1beta1
+kind: LocalQueue
+metadata: {{name: {local_queue}, namespace: {namespace}}}
+spec: {{clusterQueue: {flavor}}}
+"""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from queueing_scenarios import queue_manifests
 from typer.testing import CliRunner
 
 from quarterdeck.api.queueing.meta import API_VERSION
@@ -15,27 +16,9 @@ from quarterdeck.cli.main import app
 from quarterdeck.queueing.config import ConfigError, config_from_document
 from quarterdeck.queueing.dra import claim_requests
 
-OBJECTS = """
-apiVersion: kueue.x-k8s.io/v1beta1
-kind: ResourceFlavor
-metadata: {name: accel}
----
-apiVersion: kueue.x-k8s.io/v1beta1
-kind: ClusterQueue
-metadata: {name: accel}
-spec:
-  namespaceSelector: {}
-  resourceGroups:
-  - coveredResources: ["example.com/accel"]
-    flavors:
-    - name: accel
-      resources: [{name: example.com/accel, nominalQuota: 4}]
----
-apiVersion: kueue.x-k8s.io/v1beta1
-kind: LocalQueue
-metadata: {name: accel, namespace: ml}
-spec: {clusterQueue: accel}
----
+OBJECTS = (
+    queue_manifests("accel", "example.com/accel", 4, "ml", "accel")
+    + """---
 apiVersion: resource.k8s.io/v1
 kind: ResourceClaimTemplate
 metadata: {name: two-accels, namespace: ml}
@@ -59,6 +42,7 @@ spec:
         resourceClaims: [{name: accel, resourceClaimTemplateName: two-accels}]
         containers: [{name: c, image: x}]
 """
+)
 
 
 def config(device_classes: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from queueing_scenarios import queue_manifests
 
 from quarterdeck.api.queueing import load_manifests
 from quarterdeck.api.queueing.quantity import QuantityError
@@ -13,27 +14,7 @@ from quarterdeck.api.queueing.workload import GPU_SHARE_ANNOTATION, pod_requests
 from quarterdeck.queueing import admission_of, cycle, snapshot_from_objects
 from quarterdeck.showback.claims import claim_of
 
-QUEUE = """
-apiVersion: kueue.x-k8s.io/v1beta1
-kind: ResourceFlavor
-metadata: {name: h100}
----
-apiVersion: kueue.x-k8s.io/v1beta1
-kind: ClusterQueue
-metadata: {name: shared}
-spec:
-  namespaceSelector: {}
-  resourceGroups:
-  - coveredResources: [nvidia.com/gpu]
-    flavors:
-    - name: h100
-      resources: [{name: nvidia.com/gpu, nominalQuota: 1}]
----
-apiVersion: kueue.x-k8s.io/v1beta1
-kind: LocalQueue
-metadata: {name: notebooks, namespace: team-a}
-spec: {clusterQueue: shared}
-"""
+QUEUE = queue_manifests("h100", "nvidia.com/gpu", 1, "team-a", "notebooks")
 SHARE = """
 ---
 apiVersion: kueue.x-k8s.io/v1beta1

@@ -33,6 +33,11 @@ class ShowbackFormat(StrEnum):
     csv = "csv"
 
 
+OutputOpt = Annotated[
+    ShowbackFormat, typer.Option("--output", "-o", help="table, json, yaml or csv.")
+]
+
+
 class By(StrEnum):
     team = "team"
     namespace = "namespace"
@@ -52,6 +57,14 @@ def _client(kubeconfig: Path | None, context: str | None, allow: bool) -> Client
     with cluster_errors():
         client, _ = client_from(kubeconfig, context, None, allow, field_manager="quarterdeck-cli")
     return client
+
+
+def _objects(client: Client, resource: Any, plural: str, **where: str) -> list[dict[str, Any]]:
+    """Every object of `resource` as plain dicts; a cluster error is one line naming `plural`."""
+    from quarterdeck.cli.options import cluster_errors
+
+    with cluster_errors(plural):
+        return [o.to_dict() for o in client.list(resource, **where)]  # type: ignore[call-overload]
 
 
 def read_usage(client: Client) -> tuple[list[Any], Any]:
@@ -86,9 +99,7 @@ def showback(
     by: Annotated[By, typer.Option(help="Group by team, namespace, queue, model or pod.")] = (
         By.team
     ),
-    output: Annotated[
-        ShowbackFormat, typer.Option("--output", "-o", help="table, json, yaml or csv.")
-    ] = ShowbackFormat.table,
+    output: OutputOpt = ShowbackFormat.table,
     chart: Annotated[
         Path | None, typer.Option(help="Write a PNG of cost per group per day.")
     ] = None,
@@ -206,20 +217,16 @@ def _chart(records: Any, prices: Any, span: Any, aggregate: Any, now: float, pat
 
 @app.command()
 def idle(
-    output: Annotated[
-        ShowbackFormat, typer.Option("--output", "-o", help="table, json, yaml or csv.")
-    ] = ShowbackFormat.table,
+    output: OutputOpt = ShowbackFormat.table,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     allow_exec_plugins: AllowExecOpt = False,
 ) -> None:
     """Idle GPU pods the GpuIdlePolicies found, and what was done about them."""
-    from quarterdeck.cli.options import cluster_errors
     from quarterdeck.showback.resources import IdlePolicyResource
 
     client = _client(kubeconfig, context, allow_exec_plugins)
-    with cluster_errors("gpuidlepolicies"):
-        policies = [p.to_dict() for p in client.list(IdlePolicyResource, namespace="*")]  # type: ignore[no-untyped-call]
+    policies = _objects(client, IdlePolicyResource, "gpuidlepolicies", namespace="*")
     rows = [
         {
             "policy": f"{p['metadata']['namespace']}/{p['metadata']['name']}",
@@ -269,20 +276,16 @@ def _show(
 
 @budget_app.command("list")
 def budget_list(
-    output: Annotated[
-        ShowbackFormat, typer.Option("--output", "-o", help="table, json, yaml or csv.")
-    ] = ShowbackFormat.table,
+    output: OutputOpt = ShowbackFormat.table,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     allow_exec_plugins: AllowExecOpt = False,
 ) -> None:
     """Budgets with their period, limit, use and the thresholds crossed."""
-    from quarterdeck.cli.options import cluster_errors
     from quarterdeck.showback.resources import BudgetResource
 
     client = _client(kubeconfig, context, allow_exec_plugins)
-    with cluster_errors("budgets"):
-        budgets = [b.to_dict() for b in client.list(BudgetResource)]  # type: ignore[no-untyped-call]
+    budgets = _objects(client, BudgetResource, "budgets")
     rows = []
     for b in budgets:
         spec, status = b.get("spec") or {}, b.get("status") or {}
