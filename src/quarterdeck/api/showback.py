@@ -32,6 +32,14 @@ Duration = Annotated[str, msgspec.Meta(pattern=DURATION_PATTERN)]
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
 
 
+class Envelope(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """What every showback kind starts with; each sets its `kind` and adds `spec`, `status`."""
+
+    api_version: str = API_VERSION
+    kind: str = ""
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+
+
 # --- Pricing ---------------------------------------------------------------------------
 
 
@@ -53,12 +61,10 @@ class PricingSpec(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tr
     memory_per_gib_hour: Price = "0"
 
 
-class Pricing(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+class Pricing(Envelope, kw_only=True):
     """Prices per hour; the one named `default` is the cluster's."""
 
-    api_version: str = API_VERSION
     kind: str = "Pricing"
-    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: PricingSpec
 
 
@@ -91,12 +97,10 @@ class UsageRecordSpec(msgspec.Struct, rename="camel", kw_only=True, omit_default
     notebook: bool = False
 
 
-class UsageRecord(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+class UsageRecord(Envelope, kw_only=True):
     """One pod's GPU holding (written by the showback controller)."""
 
-    api_version: str = API_VERSION
     kind: str = "UsageRecord"
-    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: UsageRecordSpec
 
 
@@ -138,12 +142,10 @@ class GpuIdlePolicyStatus(msgspec.Struct, rename="camel", kw_only=True, omit_def
     idle: list[IdleFinding] = []
 
 
-class GpuIdlePolicy(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+class GpuIdlePolicy(Envelope, kw_only=True):
     """Finds pods whose GPUs sit idle and reports, notifies, suspends or deletes them."""
 
-    api_version: str = API_VERSION
     kind: str = "GpuIdlePolicy"
-    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: GpuIdlePolicySpec = msgspec.field(default_factory=GpuIdlePolicySpec)
     status: GpuIdlePolicyStatus | None = None
 
@@ -185,12 +187,10 @@ class BudgetStatus(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=T
     ] = ""
 
 
-class Budget(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+class Budget(Envelope, kw_only=True):
     """A team's GPU-hours or money per period; crossing a threshold alerts."""
 
-    api_version: str = API_VERSION
     kind: str = "Budget"
-    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: BudgetSpec
     status: BudgetStatus | None = None
 
@@ -220,12 +220,10 @@ class QueueObjectiveStatus(msgspec.Struct, rename="camel", kw_only=True, omit_de
     workloads: int = 0
 
 
-class QueueObjective(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+class QueueObjective(Envelope, kw_only=True):
     """Queue-wait and GPU-utilisation objectives of one ClusterQueue, with error budget."""
 
-    api_version: str = API_VERSION
     kind: str = "QueueObjective"
-    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: QueueObjectiveSpec
     status: QueueObjectiveStatus | None = None
 
