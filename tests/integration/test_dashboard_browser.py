@@ -4,9 +4,10 @@ team-b object and gets 403 on team-b's URLs, and a POST without the CSRF token i
 refused; a page changes without a reload when its Application's status changes, and
 team-a's event stream never names team-b's objects; suspend, resume and rollback
 patch the Application (a wrong CSRF token or a revision not in its history refused);
-the GPU and showback pages render. Screenshots of each page go to a temporary
-directory; `QD_DASHBOARD_SCREENSHOTS=docs/img` makes the ones docs/dashboard.md shows
-(an explicit command: a test run never rewrites tracked files)."""
+the GPU and showback pages render, the latter with showback's verdict on team-a's
+Budget. Screenshots of each page go to a temporary directory;
+`QD_DASHBOARD_SCREENSHOTS=docs/img` makes the ones docs/dashboard.md shows (an explicit
+command: a test run never rewrites tracked files)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from quarterdeck.delivery.controller import ApplicationRes
 from quarterdeck.delivery.resources import REQUEST_ANNOTATION
 from quarterdeck.kube.client import load_client
 from quarterdeck.kube.wait import wait_for
+from quarterdeck.showback.resources import BudgetResource
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
@@ -82,7 +84,7 @@ def reader_rbac(ns: str, queue: str) -> list[dict[str, Any]]:
                               {"apiGroups": [""], "resources": ["nodes", "pods"],
                                "verbs": ["list"]},
                               {"apiGroups": ["showback.quarterdeck.dev"],
-                               "resources": ["usagerecords"], "verbs": ["list"]}]}
+                               "resources": ["usagerecords", "budgets"], "verbs": ["list"]}]}
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount",
          "metadata": {"name": "viewer", "namespace": ns}},
@@ -96,6 +98,14 @@ def reader_rbac(ns: str, queue: str) -> list[dict[str, Any]]:
                      "name": f"{ns}-q"},
          "subjects": subject},
     ]
+
+
+def budget_of(ns: str) -> dict[str, Any]:
+    """A daily GPU-hour Budget for team `ns` (showback evaluates it and writes its status)."""
+    return {"apiVersion": "showback.quarterdeck.dev/v1alpha1", "kind": "Budget",
+            "metadata": {"name": ns},
+            "spec": {"team": ns, "teamLabel": "team", "period": "daily", "gpuHours": "40",
+                     "thresholds": [50, 80, 100]}}
 
 
 def token_of(kube: Client, ns: str) -> str:
@@ -141,6 +151,7 @@ def platform(dev_cluster: Any, kube: Client, tmp_path_factory: pytest.TempPathFa
             for ns, queue in ((team_a, queue_a), (team_b, queue_b)):
                 for obj in [*app_objects(ns, repo.url), *reader_rbac(ns, queue)]:
                     kube.apply(codecs.from_dict(obj), field_manager="quarterdeck-tests")
+            kube.apply(codecs.from_dict(budget_of(team_a)), field_manager="quarterdeck-tests")
             for name in ("train-1", "train-2"):
                 kube.create(codecs.from_dict(gpu_job(team_a, name, gpus=8, duration="10m")))
             operator.start()
@@ -157,6 +168,7 @@ def platform(dev_cluster: Any, kube: Client, tmp_path_factory: pytest.TempPathFa
             kube.delete(Namespace, ns)
             kube.delete(ClusterRole, f"{ns}-q")
             kube.delete(ClusterRoleBinding, f"{ns}-q")
+        kube.delete(BudgetResource, team_a)
 
 
 @pytest.fixture(scope="module")
@@ -291,8 +303,17 @@ def test_dashboard_pages_access_and_sync_in_chromium(
     assert "GPUs:" in browser.find_element(By.ID, "gpu-totals").text
     assert "gpu-h100-8" in browser.find_element(By.ID, "heatmap").text  # the rack groups
     shot(browser, shots, "gpus")
+    def budget_evaluated() -> dict[str, Any] | None:
+        answer = json.loads(fetch(browser, "GET", "/showback?format=json")[1])
+        rows = [r for r in answer["showback"]["budgets"] if r["name"] == a]
+        return rows[0] if rows and rows[0]["state"] != "not evaluated" else None
+
+    budget = wait_for(budget_evaluated, "showback's verdict on team-a's Budget", 60)
+    assert budget["limit"] == "40 GPU-hours" and budget["state"] in ("ok", "warning")
     browser.get(f"{url}/showback")
     assert "GPU-hours" in browser.find_element(By.ID, "showback").text
+    budgets = browser.find_element(By.ID, "budgets").text
+    assert a in budgets and "40 GPU-hours" in budgets and budget["state"] in budgets
     shot(browser, shots, "showback")
 
     for path in (f"/applications/{b}/web", f"/queues/{platform['queue_b']}"):

@@ -48,6 +48,8 @@ def test_a_change_is_asked_about_as_the_page_asks_about_its_object() -> None:
     showback = interest("/showback")
     assert showback is not None
     assert asks_for(showback, Change("budgets", "", "team-a")) == (
+        Ask("list", SHOWBACK, "usagerecords"), Ask("list", SHOWBACK, "budgets"))
+    assert asks_for(showback, Change("usagerecords", "", "r")) == (
         Ask("list", SHOWBACK, "usagerecords"),)
 
 

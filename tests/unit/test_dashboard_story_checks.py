@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from quarterdeck.dashboard import story_checks as checks
-from quarterdeck.dashboard.showback_view import team_costs
+from quarterdeck.dashboard.showback_view import budget_rows, team_costs
 
 REV = "0123456789abcdef0123"
 
@@ -85,3 +85,38 @@ def test_team_costs_price_each_team_by_the_showback_accounting() -> None:
     assert out["total"] == {"gpuHours": 10.0, "gpuCost": "25.00", "idleCost": "0.00"}
     unpriced = team_costs(records, [], now)
     assert unpriced["teams"][0]["gpuCost"] is None and unpriced["teams"][0]["unpriced"]
+
+
+def budget(name: str, team: str, status: dict[str, Any] | None = None,
+           **spec: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"metadata": {"name": name}, "spec": {"team": team, **spec}}
+    if status is not None:
+        out["status"] = status
+    return out
+
+
+def test_budget_rows_read_showbacks_verdict_from_each_budgets_status() -> None:
+    ready = [{"type": "Ready", "status": "True", "message": "85.0% used"},
+             {"type": "MetricsAvailable", "status": "False", "message": "Prometheus down"}]
+    rows = budget_rows([
+        budget("b-over", "team-b", {"conditions": ready[:1], "percent": 120.0, "gpuHours": 12.0,
+                                    "crossed": [50, 80, 100], "borrowingStopped": "gpu-b"},
+               gpuHours="10", thresholds=[50, 80, 100]),
+        budget("a-warn", "team-a", {"conditions": ready, "percent": 85.0, "cost": "85.00",
+                                    "crossed": [50, 80], "gpuHours": 34.0},
+               cost="100", thresholds=[100, 50, 80], period="weekly"),
+        budget("c-new", "team-c", gpuHours="5"),
+        budget("d-bad", "team-d", {"conditions": [{"type": "Ready", "status": "False",
+                                                   "message": "spec.period: invalid"}]}),
+    ], "EUR")
+    by = {r["name"]: r for r in rows}
+    assert [r["team"] for r in rows] == ["team-a", "team-b", "team-c", "team-d"]
+    assert by["a-warn"]["state"] == "warning" and by["a-warn"]["limit"] == "100 EUR"
+    assert by["a-warn"]["thresholds"] == [
+        {"percent": 50, "crossed": True}, {"percent": 80, "crossed": True},
+        {"percent": 100, "crossed": False}]
+    assert by["a-warn"]["message"] == "Prometheus down" and by["a-warn"]["cost"] == "85.00"
+    assert by["b-over"]["state"] == "exceeded" and by["b-over"]["borrowingStopped"] == "gpu-b"
+    assert by["b-over"]["limit"] == "10 GPU-hours" and by["b-over"]["gpuHours"] == 12.0
+    assert by["c-new"]["state"] == "not evaluated" and by["c-new"]["percent"] == 0.0
+    assert by["d-bad"]["state"] == "invalid" and "spec.period" in by["d-bad"]["message"]

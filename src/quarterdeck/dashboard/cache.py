@@ -11,7 +11,7 @@ from lightkube.resources.core_v1 import Node, Pod
 
 from quarterdeck.delivery.resources import ApplicationRes, SourceRes
 from quarterdeck.kube.informer import Informer, SharedInformers
-from quarterdeck.showback.resources import PricingResource, UsageRecordResource
+from quarterdeck.showback.resources import BudgetResource, PricingResource, UsageRecordResource
 
 QUEUEING = "queueing.quarterdeck.dev"
 DELIVERY = "delivery.quarterdeck.dev"
@@ -23,7 +23,7 @@ WorkloadRes = create_namespaced_resource(QUEUEING, "v1alpha1", "Workload", "work
 
 class DashboardCache:
     """Informers for Applications, Sources, the queueing kinds, Nodes, Pods and
-    showback's UsageRecords and Pricing."""
+    showback's UsageRecords, Pricing and Budgets."""
 
     def __init__(self, informers: SharedInformers) -> None:
         self.informers = informers
@@ -36,6 +36,7 @@ class DashboardCache:
         self.pods = informers.informer(Pod)
         self.usage_records = informers.informer(UsageRecordResource)
         self.pricings = informers.informer(PricingResource)
+        self.budgets = informers.informer(BudgetResource)
 
     def by_kind(self) -> dict[str, Informer]:
         """Each informer by the plural of its kind (what live pages are told changed)."""
@@ -44,6 +45,7 @@ class DashboardCache:
             "clusterqueues": self.cluster_queues, "localqueues": self.local_queues,
             "workloads": self.workloads, "nodes": self.nodes, "pods": self.pods,
             "usagerecords": self.usage_records, "pricings": self.pricings,
+            "budgets": self.budgets,
         }
 
     def local_queue_targets(self) -> dict[tuple[str, str], str]:

@@ -88,6 +88,8 @@ def asks_for(want: Interest, change: Change) -> tuple[Ask, ...] | None:
             return (Ask("list", QUEUEING, "workloads", ns),)
         case "nodes" | "pods":
             return (Ask("list", "", "nodes"), Ask("list", "", "pods"))
+        case "budgets":  # the showback page's budget table, shown to who may list them
+            return (Ask("list", SHOWBACK, "usagerecords"), Ask("list", SHOWBACK, "budgets"))
     return (Ask("list", SHOWBACK, "usagerecords"),)
 
 

@@ -17,7 +17,7 @@ from lightkube.types import PatchType
 from quarterdeck.dashboard import gpus, live, views
 from quarterdeck.dashboard.access import Access, Ask, User
 from quarterdeck.dashboard.cache import DELIVERY, QUEUEING, SHOWBACK, DashboardCache
-from quarterdeck.dashboard.showback_view import WINDOW, team_costs
+from quarterdeck.dashboard.showback_view import WINDOW, budget_rows, team_costs
 from quarterdeck.delivery.resources import REQUEST_ANNOTATION, ApplicationRes
 from quarterdeck.showback.window import WindowError
 
@@ -147,7 +147,10 @@ class Pages:
                              window=window)
         except WindowError as err:
             raise NotFound(str(err)) from None
-        return {"showback": out}
+        budgets = None  # not shown to who may not list Budgets
+        if self.access.allowed(user, Ask("list", SHOWBACK, "budgets")):
+            budgets = budget_rows(self.cache.budgets.list(), out["currency"])
+        return {"showback": {**out, "budgets": budgets}}
 
     # --- Live pages --------------------------------------------------------------------
 

@@ -63,3 +63,54 @@ def team_costs(records: Iterable[Obj], pricings: Iterable[Obj], now: float,
         "total": {"gpuHours": round(round_hours(total.gpu_hours), 3),
                   "gpuCost": _money(total.gpu_cost), "idleCost": _money(total.gpu_idle_cost)},
     }
+
+
+def _limit(spec: Obj, currency: str) -> str:
+    if spec.get("gpuHours"):
+        return f"{spec['gpuHours']} GPU-hours"
+    if spec.get("cost"):
+        return f"{spec['cost']} {currency}"
+    return "no limit"
+
+
+def budget_state(budget: Obj) -> str:
+    """`not evaluated` until showback has written a status, `invalid` when it refused
+    the spec, then `exceeded` (100 % or more), `warning` (a lower threshold crossed) or
+    `ok`: showback's own verdict, read from the Budget's status."""
+    status = budget.get("status") or {}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    if ready is None:
+        return "not evaluated"
+    if ready.get("status") != "True":
+        return "invalid"
+    if float(status.get("percent") or 0) >= 100:
+        return "exceeded"
+    return "warning" if status.get("crossed") else "ok"
+
+
+def budget_rows(budgets: Iterable[Obj], currency: str = "") -> list[dict[str, Any]]:
+    """Each Budget as showback last evaluated it (its status; nothing recomputed here):
+    the limit, what the team spent this period, the percent, each threshold and whether
+    it is crossed, and whether the team's ClusterQueue has stopped borrowing."""
+    rows = []
+    for budget in budgets:
+        spec, status = budget.get("spec") or {}, budget.get("status") or {}
+        crossed = set(status.get("crossed") or [])
+        conds = {c.get("type"): c for c in status.get("conditions") or []}
+        rows.append({
+            "name": (budget.get("metadata") or {}).get("name", ""),
+            "team": spec.get("team", ""),
+            "period": spec.get("period", "monthly"),
+            "periodStart": status.get("periodStart", ""),
+            "limit": _limit(spec, currency),
+            "gpuHours": round(float(status.get("gpuHours") or 0), 3),
+            "cost": status.get("cost") or None,
+            "percent": round(float(status.get("percent") or 0), 1),
+            "thresholds": [{"percent": t, "crossed": t in crossed}
+                           for t in sorted(spec.get("thresholds") or [50, 80, 100])],
+            "state": budget_state(budget),
+            "message": "; ".join(str(c.get("message", "")) for c in conds.values()
+                                 if c.get("status") != "True"),
+            "borrowingStopped": status.get("borrowingStopped") or "",
+        })
+    return sorted(rows, key=lambda r: (r["team"], r["name"]))
