@@ -1,4 +1,6 @@
-"""Dashboard page render time from the cache: 1,000 Applications and 5,000 Workloads.
+"""Dashboard page render time from the cache: 1,000 Applications and 5,000 Workloads
+(one in five admitted, so the queues page has admission waits to show), 5,000 UsageRecords
+and 50 Budgets for the showback page.
 
 Each page goes through the real FastAPI app, views and Jinja templates via Starlette's
 TestClient (no socket). The informers are filled in memory instead of from a cluster,
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -27,6 +30,8 @@ APPS, WORKLOADS, QUEUES, NAMESPACES, VIEWS = 1000, 5000, 20, 50, 50
 class Filled:
     """An informer's read side over objects made here."""
 
+    resource_version = "1"  # fixed: the admission-wait table is reused after the first view
+
     def __init__(self, objects: list[dict[str, Any]]) -> None:
         self.objects = {(o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
                         for o in objects}
@@ -36,6 +41,27 @@ class Filled:
 
     def get(self, namespace: str | None, name: str) -> dict[str, Any] | None:
         return self.objects.get((namespace or "", name))
+
+
+NOW = time.time()
+
+
+def workload(w: int, namespace: str) -> dict[str, Any]:
+    """Four in five wait for quota; one in five was admitted within the last 7 days."""
+    created = NOW - 600 * w
+    meta = {"namespace": namespace, "name": f"wl-{w}", "creationTimestamp": iso(created)}
+    if w % 5:
+        return {"metadata": meta, "spec": {"queueName": "training"},
+                "status": {"conditions": [{"type": "QuotaReserved", "status": "False",
+                                           "message": "needs 8 nvidia.com/gpu"}]}}
+    return {"metadata": meta, "spec": {"queueName": "training"},
+            "status": {"admission": {"clusterQueue": f"cq-{w % QUEUES}"}, "conditions": [
+                {"type": "QuotaReserved", "status": "True",
+                 "lastTransitionTime": iso(created + w % 900)}]}}
+
+
+def iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Cache:
@@ -57,15 +83,26 @@ class Cache:
             "status": {"flavorsUsage": [{"name": "h100", "resources": [
                 {"name": "nvidia.com/gpu", "total": 32}]}]},
         } for q in range(QUEUES)])
-        self.workloads = Filled([{
-            "metadata": {"namespace": ns[w % NAMESPACES], "name": f"wl-{w}",
-                         "creationTimestamp": f"2026-01-01T00:{w % 60:02d}:00Z"},
-            "spec": {"queueName": "training"},
-            "status": {"conditions": [{"type": "QuotaReserved", "status": "False",
-                                       "message": "needs 8 nvidia.com/gpu"}]},
-        } for w in range(WORKLOADS)])
+        self.workloads = Filled([workload(w, ns[w % NAMESPACES]) for w in range(WORKLOADS)])
         self.nodes = Filled([])
         self.pods = Filled([])
+        self.usage_records = Filled([{
+            "apiVersion": "showback.quarterdeck.dev/v1alpha1", "kind": "UsageRecord",
+            "metadata": {"name": f"r-{r}"},
+            "spec": {"namespace": ns[r % NAMESPACES], "pod": f"p-{r}", "podUid": f"u-{r}",
+                     "gpuMilli": 8000, "start": NOW - 3600 - r, "end": None if r % 2 else NOW,
+                     "model": "NVIDIA-H100-80GB-HBM3", "queue": f"cq-{r % QUEUES}",
+                     "labels": {"team": ns[r % NAMESPACES]}},
+        } for r in range(WORKLOADS)])
+        self.pricings = Filled([{"metadata": {"name": "default"}, "spec": {"gpus": [
+            {"model": "NVIDIA-H100-80GB-HBM3", "perHour": "2.50"}]}}])
+        self.budgets = Filled([{
+            "metadata": {"name": team},
+            "spec": {"team": team, "period": "daily", "gpuHours": "100",
+                     "thresholds": [50, 80, 100]},
+            "status": {"gpuHours": 64.0, "percent": 64.0, "crossed": [50],
+                       "conditions": [{"type": "Ready", "status": "True"}]},
+        } for team in ns])
         self.targets = {(n, "training"): f"cq-{i % QUEUES}" for i, n in enumerate(ns)}
 
     def local_queue_targets(self) -> dict[tuple[str, str], str]:
@@ -89,7 +126,7 @@ def main() -> None:
     client = TestClient(app, cookies={COOKIE: "s"})
     print(f"load average {os.getloadavg()[0]:.2f} (2 cores, shared)")
     for path in ("/", "/applications", "/applications/team-1/app-1", "/queues",
-                 "/applications?format=json"):
+                 "/queues/cq-0", "/showback", "/applications?format=json"):
         times = []
         for _ in range(VIEWS):
             start = time.perf_counter()

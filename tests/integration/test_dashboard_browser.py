@@ -4,10 +4,10 @@ team-b object and gets 403 on team-b's URLs, and a POST without the CSRF token i
 refused; a page changes without a reload when its Application's status changes, and
 team-a's event stream never names team-b's objects; suspend, resume and rollback
 patch the Application (a wrong CSRF token or a revision not in its history refused);
-the GPU and showback pages render, the latter with showback's verdict on team-a's
-Budget. Screenshots of each page go to a temporary directory;
-`QD_DASHBOARD_SCREENSHOTS=docs/img` makes the ones docs/dashboard.md shows (an explicit
-command: a test run never rewrites tracked files)."""
+the queues page shows train-1's admission wait; the GPU and showback pages render,
+the latter with showback's verdict on team-a's Budget. Screenshots of each page go to a
+temporary directory; `QD_DASHBOARD_SCREENSHOTS=docs/img` makes the ones docs/dashboard.md
+shows (an explicit command: a test run never rewrites tracked files)."""
 
 from __future__ import annotations
 
@@ -296,7 +296,13 @@ def test_dashboard_pages_access_and_sync_in_chromium(
     except TimeoutError:
         pytest.fail(f"no reason for the waiting Job: {seen}")
     assert "quota" in reason.lower(), reason
+    (queue,) = json.loads(seen[0])["queues"]
+    last_hour = queue["waits"][0]
+    assert last_hour["window"] == "last hour" and last_hour["workloads"] == 1  # train-1
+    assert last_hour["p50"] is not None and last_hour["p50"] >= 0
     browser.get(f"{url}/queues")
+    waits = browser.find_element(By.ID, f"waits-{platform['queue_a']}").text
+    assert "last hour 1" in waits, waits
     shot(browser, shots, "queues")
 
     browser.get(f"{url}/gpus")

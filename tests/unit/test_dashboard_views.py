@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from quarterdeck.dashboard import views
+from quarterdeck.dashboard.waits import WINDOWS, admission_waits
 
 
 def app(ns: str, name: str, **status: Any) -> dict[str, Any]:
@@ -86,3 +88,32 @@ def test_gpu_totals_count_only_pods_holding_a_node() -> None:
     pods = [pod("n1", "Running", "4"), pod("n1", "Succeeded", "4"), pod("", "Pending", "8")]
     assert views.gpu_totals(nodes, pods) == {"total": 8, "allocated": 4, "free": 4}
     assert views.quantity("500m") == 0.5 and views.quantity("2Gi") == 2 * 2**30
+
+
+def admitted(name: str, queue: str, created: str, reserved: str) -> dict[str, Any]:
+    return {"metadata": {"namespace": "a", "name": name, "creationTimestamp": created},
+            "status": {"admission": {"clusterQueue": queue}, "conditions": [
+                {"type": "QuotaReserved", "status": "True", "lastTransitionTime": reserved}]}}
+
+
+def test_admission_waits_cut_showbacks_queue_waits_into_recent_windows() -> None:
+    now = datetime(2026, 1, 2, 12, 0, tzinfo=UTC).timestamp()
+    workloads = [
+        admitted("w1", "gpu", "2026-01-02T11:50:00Z", "2026-01-02T11:50:30Z"),  # 30 s, last hour
+        admitted("w2", "gpu", "2026-01-02T11:00:00Z", "2026-01-02T11:10:00Z"),  # 600 s, 50 min ago
+        admitted("w3", "gpu", "2026-01-02T07:00:00Z", "2026-01-02T08:00:00Z"),  # 3600 s, 4 h ago
+        admitted("w4", "gpu", "2025-12-20T00:00:00Z", "2025-12-20T00:01:00Z"),  # too old
+        admitted("w5", "cpu", "2026-01-01T00:00:00Z", "2026-01-01T00:00:05Z"),  # 36 h ago
+        {"metadata": {"namespace": "a", "name": "waiting",
+                      "creationTimestamp": "2026-01-02T11:00:00Z"}, "status": {}},
+    ]
+    out = admission_waits(workloads, now)
+    assert set(out) == {"gpu", "cpu"}
+    gpu = {w["window"]: w for w in out["gpu"]}
+    assert [w["window"] for w in out["gpu"]] == [label for label, _, _ in WINDOWS]
+    assert gpu["last hour"] == {"window": "last hour", "workloads": 2, "p50": 30.0, "p95": 600.0}
+    assert gpu["1-6 h ago"] == {"window": "1-6 h ago", "workloads": 1, "p50": 3600.0,
+                                "p95": 3600.0}
+    assert gpu["6-24 h ago"]["workloads"] == 0 and gpu["6-24 h ago"]["p95"] is None
+    assert gpu["1-7 days ago"]["workloads"] == 0  # w4 is older than a week
+    assert {w["window"]: w["workloads"] for w in out["cpu"]}["1-7 days ago"] == 1

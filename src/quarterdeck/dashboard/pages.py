@@ -8,13 +8,14 @@ nothing about whether the object exists.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from lightkube import Client
 from lightkube.types import PatchType
 
-from quarterdeck.dashboard import gpus, live, views
+from quarterdeck.dashboard import gpus, live, views, waits
 from quarterdeck.dashboard.access import Access, Ask, User
 from quarterdeck.dashboard.cache import DELIVERY, QUEUEING, SHOWBACK, DashboardCache
 from quarterdeck.dashboard.showback_view import WINDOW, budget_rows, team_costs
@@ -39,6 +40,7 @@ class Pages:
         self.cache = cache
         self.access = access
         self.client = client
+        self._waits: tuple[tuple[str, int], dict[str, list[dict[str, Any]]]] | None = None
 
     def _require(self, user: User, ask: Ask) -> None:
         if not self.access.allowed(user, ask):
@@ -120,7 +122,19 @@ class Pages:
             if self.access.allowed(user, Ask("list", QUEUEING, "workloads", ns))
             for w in self.cache.workloads.list(ns)
         ]
-        return views.queue_rows(queues, workloads, self.cache.local_queue_targets())
+        rows = views.queue_rows(queues, workloads, self.cache.local_queue_targets())
+        history = self.admission_waits(time.time())
+        for row in rows:
+            row["waits"] = history.get(row["name"], [])
+        return rows
+
+    def admission_waits(self, now: float) -> dict[str, list[dict[str, Any]]]:
+        """`waits.admission_waits` over every cached Workload, computed again only when a
+        Workload changed (the informer's resourceVersion moved) or a minute has passed."""
+        key = (self.cache.workloads.resource_version, int(now // 60))
+        if self._waits is None or self._waits[0] != key:
+            self._waits = (key, waits.admission_waits(self.cache.workloads.list(), now))
+        return self._waits[1]
 
     def queues(self, user: User) -> dict[str, Any]:
         rows = self._queues(user)
