@@ -11,6 +11,7 @@ shows (an explicit command: a test run never rewrites tracked files)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -40,7 +41,7 @@ from operator_process import OperatorProcess
 from quarterdeck.dashboard.server import DashboardServer
 from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.controller import ApplicationRes
-from quarterdeck.delivery.resources import REQUEST_ANNOTATION
+from quarterdeck.delivery.resources import REQUEST_ANNOTATION, SourceRes
 from quarterdeck.kube.client import load_client
 from quarterdeck.kube.wait import wait_for
 from quarterdeck.showback.resources import BudgetResource
@@ -69,12 +70,15 @@ def app_objects(ns: str, url: str) -> list[dict[str, Any]]:
 
 def reader_rbac(ns: str, queue: str) -> list[dict[str, Any]]:
     """ServiceAccount `viewer` in `ns`: Applications and Workloads of `ns` (and sync them),
+    its ConfigMaps and Secrets (a pending commit's diff: even so, never a Secret's data),
     the one ClusterQueue `queue`, and the GPU and showback pages (nodes, pods, records)."""
     rbac = "rbac.authorization.k8s.io/v1"
     subject = [{"kind": "ServiceAccount", "name": "viewer", "namespace": ns}]
     role = {"apiVersion": rbac, "kind": "Role", "metadata": {"name": "viewer", "namespace": ns},
             "rules": [{"apiGroups": ["delivery.quarterdeck.dev"], "resources": ["applications"],
                        "verbs": ["get", "list", "patch"]},
+                      {"apiGroups": [""], "resources": ["configmaps", "secrets"],
+                       "verbs": ["get"]},
                       {"apiGroups": ["queueing.quarterdeck.dev"], "resources": ["workloads"],
                        "verbs": ["get", "list"]}]}
     cluster_role = {"apiVersion": rbac, "kind": "ClusterRole", "metadata": {"name": f"{ns}-q"},
@@ -159,7 +163,7 @@ def platform(dev_cluster: Any, kube: Client, tmp_path_factory: pytest.TempPathFa
             server.sync_caches(30)
             server.start()
             yield {"a": team_a, "b": team_b, "queue_a": queue_a, "queue_b": queue_b,
-                   "url": f"http://127.0.0.1:{server.port}",
+                   "url": f"http://127.0.0.1:{server.port}", "repo": repo,
                    "token_a": token_of(kube, team_a)}
     finally:
         server.stop()
@@ -378,3 +382,52 @@ def test_a_page_changes_live_when_its_application_changes(
 
     seen = wait.until(told_of_team_a)
     assert seen and all(c["namespace"] != b for c in seen), seen  # team-b's came first
+
+
+SECRET_VALUE = "the-dashboard-never-shows-this"
+
+
+def source_revision(kube: Client, ns: str) -> str:
+    status = dict(kube.get(SourceRes, "repo", namespace=ns)).get("status") or {}
+    return str((status.get("artifact") or {}).get("revision", ""))
+
+
+def test_a_pending_commits_diff_is_shown_without_a_secrets_data(
+    platform: dict[str, Any], browser: webdriver.Chrome, kube: Client, shots: Path
+) -> None:
+    url, a, repo = platform["url"], platform["a"], platform["repo"]
+    merge = PatchType.MERGE
+    kube.patch(ApplicationRes, "web", {"spec": {"suspend": True, "revision": None}},
+               namespace=a, patch_type=merge)  # not synced, so the commit stays pending
+    secret = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n"
+              f"stringData:\n  password: {SECRET_VALUE}\n")
+    sha = repo.commit("web: b says 2; c and a Secret added", {
+        "web/b.yaml": cm("b").replace("'1'", "'2'"), "web/c.yaml": cm("c"), "web/s.yaml": secret})
+    try:
+        # A new generation of the Source is fetched at once (its interval is a minute).
+        kube.patch(SourceRes, "repo", {"spec": {"interval": "59s"}}, namespace=a,
+                   patch_type=merge)
+        wait_for(lambda: source_revision(kube, a) == sha or None, "the Source to fetch", 60)
+        sign_in(browser, url, platform["token_a"])
+        browser.get(f"{url}/applications/{a}/web")
+        assert browser.find_element(By.ID, "pending").text.count(sha[:12]) == 1
+        # The first view queued the diff; the live page swaps it in when it is ready.
+        wait = WebDriverWait(browser, 120, ignored_exceptions=(WebDriverException,))
+        wait.until(lambda d: d.find_element(By.ID, "pending-state").text != "computing")
+        state = browser.find_element(By.ID, "pending-state").text
+        assert state == "ready", browser.find_element(By.ID, "pending").text
+        objects = browser.find_element(By.ID, "pending-objects").text
+        assert f"ConfigMap {a}/c create" in objects and f"ConfigMap {a}/b configure" in objects
+        assert f"Secret {a}/s create" in objects and f"ConfigMap {a}/a" not in objects
+        diff = browser.find_element(By.ID, "pending-diff").text
+        assert "-  a: '1'" in diff and "+  a: '2'" in diff, diff
+        assert "(a Secret: its data is never shown)" in diff
+        encoded = base64.b64encode(SECRET_VALUE.encode()).decode()
+        status, answer = fetch(browser, "GET", f"/applications/{a}/web?format=json")
+        for page in (browser.page_source, answer):
+            assert SECRET_VALUE not in page and encoded not in page
+        assert status == 200 and json.loads(answer)["application"]["pending"]["revision"] == sha
+        shot(browser, shots, "application-pending")
+    finally:
+        kube.patch(ApplicationRes, "web", {"spec": {"suspend": False}}, namespace=a,
+                   patch_type=merge)

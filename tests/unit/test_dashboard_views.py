@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from quarterdeck.dashboard import views
+from quarterdeck.dashboard.pending import key_of, pending_revision
 from quarterdeck.dashboard.waits import WINDOWS, admission_waits
 
 
@@ -117,3 +118,17 @@ def test_admission_waits_cut_showbacks_queue_waits_into_recent_windows() -> None
     assert gpu["6-24 h ago"]["workloads"] == 0 and gpu["6-24 h ago"]["p95"] is None
     assert gpu["1-7 days ago"]["workloads"] == 0  # w4 is older than a week
     assert {w["window"]: w["workloads"] for w in out["cpu"]}["1-7 days ago"] == 1
+
+
+def test_a_commit_is_pending_when_the_source_fetched_what_the_application_has_not_applied(
+) -> None:
+    source = {"status": {"artifact": {"revision": "new"}}}
+    behind = app("a", "web", lastAppliedRevision="old")
+    assert pending_revision(behind, source) == "new"
+    assert pending_revision(app("a", "web", lastAppliedRevision="new"), source) == ""
+    assert pending_revision(app("a", "web"), source) == "new"  # never synced: all of it
+    pinned = {**behind, "spec": {"sourceRef": {"name": "r"}, "revision": "old"}}
+    assert pending_revision(pinned, source) == ""  # pinned: the Source's newest is not wanted
+    assert pending_revision(behind, None) == "" and pending_revision(behind, {}) == ""
+    synced_again = app("a", "web", lastAppliedRevision="older")
+    assert key_of(behind, "new") != key_of(synced_again, "new")  # a new diff after a sync

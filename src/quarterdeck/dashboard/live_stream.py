@@ -71,7 +71,11 @@ class Hub:
 
     def _on_event(self, kind: str, _event_type: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
-        change = Change(kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        self.push(Change(kind, str(meta.get("namespace") or ""), str(meta.get("name") or "")))
+
+    def push(self, change: Change) -> None:
+        """Tell every open stream that `change` happened (from any thread); the informers'
+        handlers call it, and so does a pending commit's diff when it is ready."""
         with self._lock:
             streams = list(self._streams)
         for stream in streams:

@@ -18,6 +18,7 @@ from lightkube.types import PatchType
 from quarterdeck.dashboard import gpus, live, views, waits
 from quarterdeck.dashboard.access import Access, Ask, User
 from quarterdeck.dashboard.cache import DELIVERY, QUEUEING, SHOWBACK, DashboardCache
+from quarterdeck.dashboard.pending import PendingDiffs
 from quarterdeck.dashboard.showback_view import WINDOW, budget_rows, team_costs
 from quarterdeck.delivery.resources import REQUEST_ANNOTATION, ApplicationRes
 from quarterdeck.showback.window import WindowError
@@ -36,10 +37,12 @@ def _apps(ns: str, verb: str = "list", name: str = "") -> Ask:
 
 
 class Pages:
-    def __init__(self, cache: DashboardCache, access: Access, client: Client) -> None:
+    def __init__(self, cache: DashboardCache, access: Access, client: Client,
+                 pending: PendingDiffs | None = None) -> None:
         self.cache = cache
         self.access = access
         self.client = client
+        self.pending = pending  # None: no diffs of pending commits (the render bench)
         self._waits: tuple[tuple[str, int], dict[str, list[dict[str, Any]]]] | None = None
 
     def _require(self, user: User, ask: Ask) -> None:
@@ -76,7 +79,22 @@ class Pages:
         source = self.cache.sources.get(ns, source_name) if source_name else None
         detail = views.app_detail(app, source)
         detail["canSync"] = self.access.allowed(user, _apps(ns, "patch", name))
+        detail["pending"] = self._pending(user, app, source)
         return {"application": detail}
+
+    def _pending(self, user: User, app: dict[str, Any], source: dict[str, Any] | None
+                 ) -> dict[str, Any] | None:
+        """The pending commit's diff, each object's text only for who may `get` it."""
+        found = self.pending.get(app, source) if self.pending is not None else None
+        if found is None:
+            return None
+        objects = []
+        for obj in found["objects"]:
+            ask = Ask("get", obj["group"], obj["resource"], obj["namespace"], obj["name"])
+            shown = bool(obj["resource"]) and self.access.allowed(user, ask)
+            objects.append({k: obj[k] for k in ("object", "action")}
+                           | {"diff": obj["diff"] if shown else "(you may not get this object)"})
+        return {**found, "objects": objects}
 
     def sync(self, user: User, ns: str, name: str) -> str:
         """Ask delivery to sync now, the way `qd sync APP` does: a new value of the

@@ -15,8 +15,10 @@ from lightkube import Client
 
 from quarterdeck.dashboard.access import Access
 from quarterdeck.dashboard.cache import DashboardCache
+from quarterdeck.dashboard.live import Change
 from quarterdeck.dashboard.live_stream import Hub
 from quarterdeck.dashboard.pages import Pages
+from quarterdeck.dashboard.pending import PendingDiffs
 from quarterdeck.dashboard.web import create_app
 from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.wait import wait_for
@@ -51,7 +53,10 @@ class DashboardServer:
         self.cache = DashboardCache(self.informers)
         self.access = Access(client)
         self.hub = Hub(self.cache.by_kind())
-        app = create_app(Pages(self.cache, self.access, client), self.access, self.hub)
+        self.pending = PendingDiffs(
+            client, lambda ns, name: self.hub.push(Change("applications", ns, name)))
+        app = create_app(Pages(self.cache, self.access, client, self.pending), self.access,
+                         self.hub)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                                 access_log=False, lifespan="off", timeout_graceful_shutdown=3)
         self.server = uvicorn.Server(config)
@@ -76,6 +81,7 @@ class DashboardServer:
             self.server.run(sockets=[self.socket])
         finally:
             self.informers.stop()
+            self.pending.stop()
 
     def start(self, timeout: float = 10.0) -> None:
         """Serve from a thread; returns once it serves."""
@@ -92,6 +98,7 @@ class DashboardServer:
         if self._thread is not None:
             self._thread.join(5.0)
         self.informers.stop()
+        self.pending.stop()
         self.socket.close()
 
 
