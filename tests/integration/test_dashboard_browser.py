@@ -24,8 +24,9 @@ from typing import Any
 import pytest
 import yaml
 from lightkube import Client, codecs
-from lightkube.models.authentication_v1 import TokenRequestSpec
+from lightkube.models.authentication_v1 import TokenRequestSpec, TokenReviewSpec
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.authentication_v1 import TokenReview
 from lightkube.resources.core_v1 import Namespace, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding
 from lightkube.types import PatchType
@@ -38,6 +39,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from gitrepo import Repo
 from operator_process import OperatorProcess
+from quarterdeck.dashboard.access import REVIEW_TTL
 from quarterdeck.dashboard.server import DashboardServer
 from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.controller import ApplicationRes
@@ -163,7 +165,7 @@ def platform(dev_cluster: Any, kube: Client, tmp_path_factory: pytest.TempPathFa
             server.sync_caches(30)
             server.start()
             yield {"a": team_a, "b": team_b, "queue_a": queue_a, "queue_b": queue_b,
-                   "url": f"http://127.0.0.1:{server.port}", "repo": repo,
+                   "url": f"http://127.0.0.1:{server.port}", "repo": repo, "server": server,
                    "token_a": token_of(kube, team_a)}
     finally:
         server.stop()
@@ -431,3 +433,52 @@ def test_a_pending_commits_diff_is_shown_without_a_secrets_data(
     finally:
         kube.patch(ApplicationRes, "web", {"spec": {"suspend": False}}, namespace=a,
                    patch_type=merge)
+
+
+def test_a_revoked_token_ends_the_session_with_the_reason(
+    platform: dict[str, Any], browser: webdriver.Chrome, kube: Client
+) -> None:
+    """A token that stops passing TokenReview (its ServiceAccount deleted: as an expired
+    one, the API server refuses it) ends the session at its next review, and signing in
+    with it again shows the API server's reason."""
+    url, a, server = platform["url"], platform["a"], platform["server"]
+    kube.create(ServiceAccount(metadata=ObjectMeta(name="leaver", namespace=a)))
+    spec = TokenRequestSpec(audiences=[], expirationSeconds=600)
+    answer = kube.create(ServiceAccount.Token(metadata=ObjectMeta(), spec=spec), "leaver",
+                         namespace=a)
+    assert answer.status is not None
+    token = str(answer.status.token)
+    sign_in(browser, url, token)
+    assert browser.find_element(By.ID, "user").text == f"system:serviceaccount:{a}:leaver"
+    kube.delete(ServiceAccount, "leaver", namespace=a)
+
+    def refused() -> bool | None:
+        review = kube.create(TokenReview(spec=TokenReviewSpec(token=token)))
+        return (review.status is None or not review.status.authenticated) or None
+
+    wait_for(refused, "the API server to refuse the deleted ServiceAccount's token", 30)
+    clock = server.access.clock
+    server.access.clock = lambda: clock() + REVIEW_TTL + 1  # the session is due for review
+    try:
+        browser.get(f"{url}/applications")
+    finally:
+        server.access.clock = clock
+    assert "Sign in" in browser.title
+    assert "token refused" in browser.find_element(By.ID, "reason").text
+    browser.find_element(By.ID, "token").send_keys(token)
+    submit(browser, "signin")
+    assert "token refused" in browser.find_element(By.ID, "reason").text
+    for path in ("/applications", "/"):  # nothing of the session is left
+        browser.get(url + path)
+        assert "Sign in" in browser.title, path
+
+
+def test_unknown_urls_get_a_404_page(platform: dict[str, Any], browser: webdriver.Chrome
+                                     ) -> None:
+    url, a = platform["url"], platform["a"]
+    sign_in(browser, url, platform["token_a"])
+    for path in (f"/applications/{a}/missing", f"/queues/{platform['queue_a']}-missing",
+                 "/no-such-page", "/showback?window=fortnight"):
+        browser.get(url + path)
+        assert browser.find_element(By.ID, "status").text.startswith("404"), path
+        assert "Traceback" not in browser.page_source, path
