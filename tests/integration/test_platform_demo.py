@@ -1,6 +1,7 @@
 """`qd demo --no-serve` (what `make demo` plays, without staying up) on the test dev
-cluster: every step of the story is reported done, the cluster is left in the story's
-end state, the operator it started has stopped, and `qd demo --clean` removes it all."""
+cluster with the test run's real Prometheus: every step of the story is reported done
+(GPU time measured, Budgets evaluated), the cluster is left in the story's end state, the
+operator it started has stopped, and `qd demo --clean` removes it all."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ import pytest
 from lightkube import ApiError, Client
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Namespace
+from prometheus_fixture import prometheus  # noqa: F401  (the fixture)
 
 from quarterdeck.dashboard.cache import ClusterQueueRes, WorkloadRes
 from quarterdeck.dashboard.story_checks import admitted, borrowed, job_of
 from quarterdeck.delivery.resources import ApplicationRes
+from quarterdeck.devcluster.prometheus import PrometheusState
 from quarterdeck.kube.wait import wait_for
+from quarterdeck.showback.resources import BudgetResource
 
 pytestmark = pytest.mark.integration
 QD = str(Path(sys.executable).parent / "qd")
@@ -46,20 +50,21 @@ def gone(kube: Client, ns: str) -> bool:
 
 
 def test_demo_plays_every_step_and_leaves_the_story_end_state(
-    dev_cluster: Any, kube: Client, tmp_path: Path
+    dev_cluster: Any, kube: Client, tmp_path: Path, prometheus: PrometheusState  # noqa: F811
 ) -> None:
     port = free_port()
     try:
         done = qd_demo(dev_cluster.kubeconfig, tmp_path, "--no-serve", "--dashboard-port",
-                       str(port), "--timeout", "180")
+                       str(port), "--timeout", "180", "--prometheus-url", prometheus.url)
         log = tmp_path / "operator.log"
         assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:],
                                       log.read_text()[-3000:] if log.exists() else "")
         out = done.stdout
-        assert "Every step is done (10)" in out
+        assert "Every step is done (11)" in out
         for line in ("✓ team-a's app synced from Git", "✓ a commit breaking the guardrail",
                      "✓ the out-of-band edit is taken back", "✓ team-b's Job reclaims",
-                     "✓ each team's GPU time is recorded and priced"):
+                     "✓ each team's GPU time is recorded, measured (Prometheus) and priced",
+                     "✓ each team's Budget is evaluated: team-a "):
             assert line in out, out
         assert "platform-pinned-images: images must be pinned" in out
         assert f"http://127.0.0.1:{port}" in out and "team-a's viewer" in out
@@ -79,6 +84,9 @@ def test_demo_plays_every_step_and_leaves_the_story_end_state(
         assert len(admitted(a_wls)) == 1 and [job_of(w) for w in b_wls] == ["finetune"]
         assert len(admitted(b_wls)) == 1
         assert borrowed(dict(kube.get(ClusterQueueRes, "team-a"))) == 0
+        budget = dict(kube.get(BudgetResource, "team-a"))["status"]
+        assert budget["gpuHours"] > 0 and {c["type"]: c["status"] for c in budget[
+            "conditions"]}["MetricsAvailable"] == "True"
     finally:
         cleaned = qd_demo(dev_cluster.kubeconfig, tmp_path, "--clean")
         assert cleaned.returncode == 0, cleaned.stderr

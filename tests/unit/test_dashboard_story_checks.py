@@ -120,3 +120,20 @@ def test_budget_rows_read_showbacks_verdict_from_each_budgets_status() -> None:
     assert by["b-over"]["limit"] == "10 GPU-hours" and by["b-over"]["gpuHours"] == 12.0
     assert by["c-new"]["state"] == "not evaluated" and by["c-new"]["percent"] == 0.0
     assert by["d-bad"]["state"] == "invalid" and "spec.period" in by["d-bad"]["message"]
+
+
+def test_the_showback_steps_wait_for_measured_hours_and_evaluated_budgets() -> None:
+    row = {"team": "team-a", "gpuHours": 1.0, "usedHours": 0.0, "idleHours": 0.0}
+    costs = {"teams": [row, {**row, "team": "team-b", "usedHours": 0.5}]}
+    assert checks.costs_story(costs, {"team-a", "team-b"}, measured=False)
+    assert not checks.costs_story(costs, {"team-a", "team-b"}, measured=True)  # a not measured
+    row["idleHours"] = 0.2
+    assert checks.costs_story(costs, {"team-a", "team-b"}, measured=True)
+    assert not checks.costs_story(costs, {"team-a", "team-c"}, measured=False)
+    conds = [{"type": "Ready", "status": "True"}, {"type": "MetricsAvailable", "status": "False"}]
+    evaluated = budget("team-a", "team-a", {"conditions": conds, "gpuHours": 0.5,
+                                            "percent": 12.5, "crossed": [10]}, gpuHours="4")
+    assert checks.budgets_story([evaluated], measured=True) is None  # no metrics yet
+    assert checks.budgets_story([evaluated, None], measured=False) is None  # one missing
+    assert checks.budgets_story([evaluated], measured=False) == (
+        "team-a 12.5% of 4 GPU-h (crossed 10%)")

@@ -39,12 +39,18 @@ def demo(
     clean: Annotated[
         bool, typer.Option("--clean", help="Remove what the demo made on the cluster; exit.")
     ] = False,
+    prometheus_url: Annotated[
+        str, typer.Option(help="The Prometheus showback reads GPU utilisation from (default: "
+                          "one started for the cluster's fake GPUs).")
+    ] = "",
 ) -> None:
     """Play the platform's story: Git sync, a guardrail, GPU queues, showback, dashboard."""
     from quarterdeck.dashboard.server import ListenError, listen
     from quarterdeck.dashboard.story import Story, StoryError
+    from quarterdeck.devcluster import prometheus as devprom
     from quarterdeck.kube.client import load_client
 
+    own_cluster = kubeconfig is None
     if kubeconfig is None:
         from quarterdeck.devcluster import cluster
 
@@ -54,7 +60,7 @@ def demo(
         layout, _ = cluster.require_running(name)
         kubeconfig = layout.kubeconfig
     story = Story(load_client(kubeconfig, field_manager="quarterdeck-demo"), kubeconfig,
-                  workdir.resolve(), dashboard_port, typer.echo, timeout=timeout)
+                  workdir.resolve(), dashboard_port, typer.echo, prometheus_url, timeout=timeout)
     if clean:
         try:
             story.clean()
@@ -66,6 +72,18 @@ def demo(
         listen("127.0.0.1", dashboard_port).close()  # a taken port: one line, before anything
     except ListenError as err:
         fail(f"{err} (choose another with --dashboard-port)")
+    own_prometheus = None  # started here for a --kubeconfig cluster: stopped at the end
+    if not prometheus_url:
+        try:
+            if own_cluster:
+                state = devprom.start_for(name)  # `qd dev down` stops it with the cluster
+            else:
+                own_prometheus = workdir.resolve() / "prometheus"
+                state = devprom.start(own_prometheus, kubeconfig)
+        except (devprom.PrometheusError, OSError) as err:
+            fail(str(err))
+        story.prometheus_url = state.url
+        typer.echo(f"Prometheus {state.url} scrapes the fake GPUs' metrics for showback")
     try:
         story.play()
         typer.echo(story.guide())
@@ -82,3 +100,5 @@ def demo(
         fail(str(err))
     finally:
         story.stop()
+        if own_prometheus is not None:
+            devprom.stop(own_prometheus)

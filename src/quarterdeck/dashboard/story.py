@@ -42,7 +42,7 @@ from quarterdeck.delivery.cluster import Cluster
 from quarterdeck.delivery.resources import ApplicationRes
 from quarterdeck.kube.crds import install_crds
 from quarterdeck.kube.wait import wait_for
-from quarterdeck.showback.resources import PricingResource, UsageRecordResource
+from quarterdeck.showback.resources import BudgetResource, PricingResource, UsageRecordResource
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples" / "platform"
@@ -66,7 +66,7 @@ def documents(path: Path) -> list[dict[str, Any]]:
 def platform_objects(examples: Path = EXAMPLES) -> list[dict[str, Any]]:
     """What the platform team applies, in order: the dashboard's RBAC, then `cluster/`."""
     objs = documents(DEPLOY / "dashboard-rbac.yaml")
-    for name in ("teams", "access", "queues", "guardrails", "pricing"):
+    for name in ("teams", "access", "queues", "guardrails", "pricing", "budgets"):
         objs += documents(examples / "cluster" / f"{name}.yaml")
     return objs
 
@@ -110,6 +110,7 @@ class OperatorChild:
     kubeconfig: Path
     workdir: Path
     dashboard_port: int
+    prometheus_url: str = ""
     process: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
 
@@ -121,6 +122,8 @@ class OperatorChild:
         args = [str(qd), "operator", "--kubeconfig", str(self.kubeconfig),
                 "--cache-dir", str(self.workdir / "cache"), "--allow-file-sources",
                 "--dashboard-port", str(self.dashboard_port)]
+        if self.prometheus_url:
+            args += ["--prometheus-url", self.prometheus_url]
         env = {**os.environ, "QD_SHOWBACK_INTERVAL": "2"}  # records fill in seconds
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
@@ -160,6 +163,7 @@ class Story:
     workdir: Path
     dashboard_port: int
     say: Callable[[str], None]
+    prometheus_url: str = ""  # showback reads GPU utilisation from it ("": not measured)
     examples: Path = EXAMPLES
     timeout: float = 120.0
     done: list[str] = field(default_factory=list)
@@ -227,7 +231,8 @@ class Story:
             self._apply(obj)
         self.done.append("platform objects applied")
         self.say("  ✓ teams team-a and team-b with Projects, GPU queues in cohort `platform`, "
-                 "guardrail platform-pinned-images, H100 prices, dashboard RBAC")
+                 "guardrail platform-pinned-images, H100 prices, daily GPU-hour Budgets, "
+                 "dashboard RBAC")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.repo = GitRepo(self.workdir / "repo", self.examples / "repo")
         first = self.repo.commit("team-a web 1.4.2 and team-b api 2.0.1")
@@ -240,7 +245,8 @@ class Story:
                          "kind": "Application", "metadata": {"name": app, "namespace": ns},
                          "spec": {"sourceRef": {"name": "apps"}, "path": f"{ns}/{app}",
                                   "project": ns, "interval": "1m", "timeout": "60s"}})
-        self.operator = OperatorChild(self.kubeconfig, self.workdir, self.dashboard_port)
+        self.operator = OperatorChild(self.kubeconfig, self.workdir, self.dashboard_port,
+                                      self.prometheus_url)
         self.operator.start()
         self.step("the operator runs, with the dashboard",
                   lambda: (self.operator is not None and self.operator.alive()
@@ -289,20 +295,30 @@ class Story:
     def showback(self) -> dict[str, Any]:
         self.say("Showback: GPU-hours and cost per team today (Pricing/default: H100 $2.50/h):")
 
+        measured = bool(self.prometheus_url)
+
         def costs() -> dict[str, Any] | None:
             records = [r.to_dict() for r in self.client.list(UsageRecordResource)]  # type: ignore[no-untyped-call]
             pricing = [p.to_dict() for p in self.client.list(PricingResource)]  # type: ignore[no-untyped-call]
             out = team_costs(records, pricing, time.time(), set(TEAMS))
-            teams = {row["team"] for row in out["teams"] if row["gpuHours"] > 0}
-            return out if teams == set(TEAMS) else None
+            return out if checks.costs_story(out, set(TEAMS), measured) else None
 
-        out = self.step("each team's GPU time is recorded and priced", costs)
+        title = ("each team's GPU time is recorded, measured (Prometheus) and priced"
+                 if measured else "each team's GPU time is recorded and priced")
+        out = self.step(title, costs)
         self.say(f"    today so far: {out['total']['gpuHours']:.3f} GPU-h, "
                  f"{out['currency']} {out['total']['gpuCost']}")
         for row in out["teams"]:
             self.say(f"    {row['team']}: {row['gpuHours']:.3f} GPU-h, "
                      f"{out['currency']} {row['gpuCost']} (idle {row['idleHours']:.3f} h, "
                      f"not measured {row['unmeasuredHours']:.3f} h)")
+
+        def budgets() -> str | None:
+            found = {str(b["metadata"]["name"]): b for b in
+                     (dict(o) for o in self.client.list(BudgetResource))}
+            return checks.budgets_story([found.get(ns) for ns in TEAMS], measured)
+
+        self.step("each team's Budget is evaluated", budgets)
         return out
 
     def reset(self) -> None:

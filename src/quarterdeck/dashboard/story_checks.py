@@ -94,3 +94,34 @@ def field_is(obj: Obj | None, key: str, value: str) -> str | None:
     """A ConfigMap's data key holds `value` again."""
     data = (obj or {}).get("data") or {}
     return f"{key}={value}" if data.get(key) == value else None
+
+
+def costs_story(costs: Mapping[str, Any], teams: set[str], measured: bool) -> bool:
+    """Every team has GPU-hours today (`team_costs`' rows) and, with Prometheus, some of
+    them measured as used or idle."""
+    rows = {r["team"]: r for r in costs.get("teams") or [] if r["team"] in teams}
+    if set(rows) != teams or any(r["gpuHours"] <= 0 for r in rows.values()):
+        return False
+    return not measured or all(r["usedHours"] + r["idleHours"] > 0 for r in rows.values())
+
+
+def budgets_story(budgets: Sequence[Obj | None], measured: bool) -> str | None:
+    """Showback has evaluated each Budget (Ready, some GPU-hours spent and, with
+    Prometheus, its metrics available): each one's team and percent used."""
+    out = []
+    for budget in budgets:
+        if budget is None:
+            return None
+        status = budget.get("status") or {}
+        ready = condition(budget, "Ready") or {}
+        metrics = condition(budget, "MetricsAvailable") or {}
+        if ready.get("status") != "True" or not float(status.get("gpuHours") or 0):
+            return None
+        if measured and metrics.get("status") != "True":
+            return None
+        crossed = status.get("crossed") or []
+        out.append(f"{(budget.get('spec') or {}).get('team', '?')} "
+                   f"{float(status.get('percent') or 0):.1f}% of {budget['spec'].get('gpuHours')}"
+                   f" GPU-h" + (f" (crossed {', '.join(f'{t}%' for t in crossed)})"
+                                if crossed else ""))
+    return "; ".join(out)
