@@ -8,6 +8,7 @@ from typing import Any
 from quarterdeck.dashboard import views
 from quarterdeck.dashboard.pending import key_of, pending_revision
 from quarterdeck.dashboard.waits import WINDOWS, admission_waits
+from quarterdeck.showback.objectives import QueueWaits
 
 
 def app(ns: str, name: str, **status: Any) -> dict[str, Any]:
@@ -108,7 +109,9 @@ def test_admission_waits_cut_showbacks_queue_waits_into_recent_windows() -> None
         {"metadata": {"namespace": "a", "name": "waiting",
                       "creationTimestamp": "2026-01-02T11:00:00Z"}, "status": {}},
     ]
-    out = admission_waits(workloads, now)
+    waits = QueueWaits()
+    waits.update(workloads)
+    out = admission_waits(waits, now)
     assert set(out) == {"gpu", "cpu"}
     gpu = {w["window"]: w for w in out["gpu"]}
     assert [w["window"] for w in out["gpu"]] == [label for label, _, _ in WINDOWS]

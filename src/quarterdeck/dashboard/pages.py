@@ -8,6 +8,7 @@ nothing about whether the object exists.
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from quarterdeck.dashboard.cache import DELIVERY, QUEUEING, SHOWBACK, DashboardC
 from quarterdeck.dashboard.pending import PendingDiffs
 from quarterdeck.dashboard.showback_view import WINDOW, budget_rows, team_costs
 from quarterdeck.delivery.resources import REQUEST_ANNOTATION, ApplicationRes
+from quarterdeck.showback.objectives import QueueWaits
 from quarterdeck.showback.window import WindowError
 
 #: seconds the showback table is reused while no UsageRecord or Pricing changed (the
@@ -50,6 +52,8 @@ class Pages:
         self.pending = pending  # None: no diffs of pending commits (the render bench)
         self._waits: tuple[tuple[str, int], dict[str, list[dict[str, Any]]]] | None = None
         self._costs: dict[tuple[str, str, str, int], dict[str, Any]] = {}
+        self._queue_waits = QueueWaits()
+        self._waits_lock = threading.Lock()
 
     def _require(self, user: User, ask: Ask) -> None:
         if not self.access.allowed(user, ask):
@@ -153,12 +157,15 @@ class Pages:
         return rows
 
     def admission_waits(self, now: float) -> dict[str, list[dict[str, Any]]]:
-        """`waits.admission_waits` over every cached Workload, computed again only when a
+        """`waits.admission_waits` over every cached Workload (showback's `QueueWaits`,
+        which reads again only the Workloads that changed), computed again only when a
         Workload changed (the informer's resourceVersion moved) or a minute has passed."""
         key = (self.cache.workloads.resource_version, int(now // 60))
-        if self._waits is None or self._waits[0] != key:
-            self._waits = (key, waits.admission_waits(self.cache.workloads.list(), now))
-        return self._waits[1]
+        with self._waits_lock:  # page views run in threads: one updates it at a time
+            if self._waits is None or self._waits[0] != key:
+                self._queue_waits.update(self.cache.workloads.list())
+                self._waits = (key, waits.admission_waits(self._queue_waits, now))
+            return self._waits[1]
 
     def queues(self, user: User) -> dict[str, Any]:
         rows = self._queues(user)
