@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from lightkube import Client
+from lightkube import ApiError, Client
 
 from gitrepo import Repo
 from quarterdeck.kube import crds
@@ -60,3 +60,12 @@ def example_files(name: str, under: str = "") -> dict[str, str]:
 
 def commit_example(repo: Repo, name: str, message: str = "example") -> str:
     return repo.commit(message, example_files(name))
+
+
+def exists(kube: Client, kind: Any, namespace: str, name: str) -> bool:
+    """Whether the API server has the object now (a wait condition for tests)."""
+    try:
+        kube.get(kind, name, namespace=namespace)
+    except ApiError:
+        return False
+    return True

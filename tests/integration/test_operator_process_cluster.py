@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from delivery_setup import install_crds
-from lightkube import ApiError, Client
+from delivery_setup import exists, install_crds
+from lightkube import Client
 from lightkube.resources.core_v1 import ConfigMap
 
 from gitrepo import Repo
@@ -28,14 +28,6 @@ CRDS = Path(__file__).parents[2] / "deploy" / "crds"
 
 def _cm(name: str) -> str:
     return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: '1'\n"
-
-
-def _exists(kube: Client, namespace: str, name: str) -> bool:
-    try:
-        kube.get(ConfigMap, name, namespace=namespace)
-    except ApiError:
-        return False
-    return True
 
 
 @pytest.fixture
@@ -88,7 +80,7 @@ def test_one_leads_the_standby_waits_and_takes_over_after_kill_9(
 ) -> None:
     a, b = operators["a"].start(), operators["b"]
     wait_for(lambda: a.readyz() == "leader", "a to lead", 60)
-    wait_for(lambda: _exists(kube, namespace, "a"), "a to reconcile", 60)
+    wait_for(lambda: exists(kube, ConfigMap, namespace, "a"), "a to reconcile", 60)
     b.start()
     wait_for(lambda: b.readyz() == "standby", "b to be ready as a standby", 60)
     assert lease_holder(kube, namespace) == "a"
@@ -99,7 +91,7 @@ def test_one_leads_the_standby_waits_and_takes_over_after_kill_9(
     app_repo.commit("two", {"web/a.yaml": _cm("a"), "web/b.yaml": _cm("b")})
     wait_for(lambda: b.readyz() == "leader", "b to lead", 60)
     assert lease_holder(kube, namespace) == "b"
-    wait_for(lambda: _exists(kube, namespace, "b"), "the new leader to reconcile", 60)
+    wait_for(lambda: exists(kube, ConfigMap, namespace, "b"), "the new leader to reconcile", 60)
 
 
 def test_sigterm_releases_the_lease_at_once_and_exits_0(
@@ -107,7 +99,7 @@ def test_sigterm_releases_the_lease_at_once_and_exits_0(
 ) -> None:
     a = operators["a"].start()
     wait_for(lambda: a.readyz() == "leader", "a to lead", 60)
-    wait_for(lambda: _exists(kube, namespace, "a"), "a to reconcile", 60)
+    wait_for(lambda: exists(kube, ConfigMap, namespace, "a"), "a to reconcile", 60)
     a.signal(signal.SIGTERM)
     assert a.wait() == 0
     assert lease_holder(kube, namespace) == ""  # released on the way out, not left to expire

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 import yaml
-from delivery_setup import application, install_crds, source
-from lightkube import ApiError, Client
+from delivery_setup import application, exists, install_crds, source
+from lightkube import Client
 from lightkube.generic_resource import create_global_resource
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Pod
@@ -226,14 +226,6 @@ def blocked_message(kube: Client, namespace: str, name: str) -> str:
     return str(ready[0]["message"]) if ready and "blocked" in ready[0]["message"] else ""
 
 
-def pod_exists(kube: Client, namespace: str, name: str) -> bool:
-    try:
-        kube.get(Pod, name, namespace=namespace)
-    except ApiError:
-        return False
-    return True
-
-
 def test_the_operator_gate_decides_with_the_admission_config_file(
     configured: tuple[Client, int], tmp_path: Path
 ) -> None:
@@ -255,7 +247,7 @@ def test_the_operator_gate_decides_with_the_admission_config_file(
                                extra=("--admission-config", str(layout.root / "admission.yaml")))
     operator.start()
     try:
-        wait_for(lambda: pod_exists(kube, EXEMPT_NAMESPACE, "exempt"),
+        wait_for(lambda: exists(kube, Pod, EXEMPT_NAMESPACE, "exempt"),
                  "the exempt namespace's privileged Pod to be applied", 90)
         wait_for(lambda: blocked_message(kube, "psa-defaults", "pods"),
                  "the sync into the unlabelled namespace to be refused", 90)
@@ -267,4 +259,4 @@ def test_the_operator_gate_decides_with_the_admission_config_file(
     assert verdict == "refused"
     assert blocked_message(kube, "psa-defaults", "pods").endswith(
         f"Pod/psa-defaults/refused: pod-security: {words}")
-    assert not pod_exists(kube, "psa-defaults", "refused")
+    assert not exists(kube, Pod, "psa-defaults", "refused")
