@@ -196,5 +196,14 @@ def ensure_binaries(progress: Progress, force: bool = False) -> dict[Component, 
     if missing:
         go = find_go()
         for target in targets_for(missing):
-            build_target(go, target, progress)
+            _build_once(go, target, progress, force)
     return {c: cache.verify(c) for c in Component}
+
+
+def _build_once(go: str, target: Target, progress: Progress, force: bool) -> None:
+    """Build `target` unless another process built it while this one waited for the lock."""
+    label = ", ".join(c.value for c in target.components)
+    waiting = f"{label}: waiting for another build"
+    with cache.build_lock(target.name, lambda: progress(waiting, 0, None)):
+        if force or any(not cache.is_cached(c) for c in target.components):
+            build_target(go, target, progress)

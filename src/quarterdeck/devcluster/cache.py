@@ -7,8 +7,11 @@ error) is refused with the command that rebuilds it, never run.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from quarterdeck.devcluster.versions import PINS, Component
@@ -90,3 +93,26 @@ def verify_file(path: Path, corrupt_message: str) -> Path:
 
 def missing_components() -> list[Component]:
     return [c for c in Component if not is_cached(c)]
+
+
+@contextmanager
+def build_lock(name: str, on_wait: Callable[[], None]) -> Iterator[None]:
+    """Hold the one build of `name` on this machine; a second caller waits for the first.
+
+    Two builds of one target share a work directory and its go.mod, so they must not
+    run at once (two `qd dev up` in a fresh CI, or a benchmark beside a test run). The
+    caller re-checks the cache after taking the lock: the first build may have landed.
+    `on_wait` is called once when another process holds the lock.
+    """
+    path = home() / "build" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait()
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

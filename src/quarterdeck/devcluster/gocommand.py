@@ -56,6 +56,17 @@ def ensure_command(command: GoCommand, progress: Progress, force: bool = False) 
     """
     if not force and (path := cached_command(command)) is not None:
         return path
+    label = f"{command.name} {command.version}"
+    with cache.build_lock(
+        f"{command.name}-{command.version}",
+        lambda: progress(f"{label}: waiting for another build", 0, None),
+    ):
+        if not force and (path := cached_command(command)) is not None:
+            return path
+        return _build(command, progress)
+
+
+def _build(command: GoCommand, progress: Progress) -> Path:
     workdir = cache.home() / "build" / f"{command.name}-{command.version}"
     workdir.mkdir(parents=True, exist_ok=True)
     label = f"{command.name} {command.version}"
