@@ -12,7 +12,6 @@ the Guardrail CRD simply has none.
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from quarterdeck.api.policy import GROUP, KIND, VERSION, Guardrail, PolicyLoadEr
 from quarterdeck.api.policy import guardrail_from_dict as decode_guardrail
 from quarterdeck.delivery.cluster import ClusterError, call_api
 from quarterdeck.delivery.guardrail_findings import selects_namespaces
+from quarterdeck.delivery.listed import ListedView
 
 GuardrailRes = create_global_resource(GROUP, VERSION, KIND, "guardrails")
 #: Pauses between reads that failed: a just-created or just-updated CRD answers 503
@@ -42,38 +42,23 @@ class PolicyView:
     error: str = ""
 
 
-class GuardrailCache:
-    """Lists Guardrails at most once per ``max_age`` seconds of ``clock``; thread-safe."""
+class GuardrailCache(ListedView[PolicyView]):
+    """Lists Guardrails at most once per ``max_age`` seconds of ``clock``; thread-safe, and
+    no sync waits for the list while the view it has is young enough (``listed``)."""
 
     def __init__(self, client: Client, clock: Callable[[], float], max_age: float = 1.0) -> None:
+        super().__init__(clock, max_age)
         self.client = client
-        self.clock = clock
-        self.max_age = max_age
-        self._lock = threading.Lock()
-        self._view: PolicyView | None = None
-        self._read_at = 0.0
         self._ignored: set[str] = set()
-        self.reads = 0  # cluster reads so far, for benchmarks
 
-    def current(self) -> PolicyView:
-        """The Guardrails now in force (read again when older than ``max_age``)."""
-        with self._lock:  # concurrent syncs wait for one read instead of each listing
-            now = self.clock()
-            if self._view is None or now - self._read_at >= self.max_age:
-                view = self._read()
-                for delay in RETRY_DELAYS if view.error else ():
-                    time.sleep(delay)
-                    view = self._read()
-                    if not view.error:
-                        break
-                self._view, self._read_at = view, now
-                self.reads += 1
-            return self._view
-
-    def expire(self) -> None:
-        """Forget the cached view, so the next sync reads the cluster again."""
-        with self._lock:
-            self._view = None
+    def _list(self) -> PolicyView:
+        view = self._read()
+        for delay in RETRY_DELAYS if view.error else ():
+            time.sleep(delay)
+            view = self._read()
+            if not view.error:
+                break
+        return view
 
     def _read(self) -> PolicyView:
         try:

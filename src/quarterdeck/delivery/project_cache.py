@@ -10,7 +10,6 @@ Applications that name it.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ from lightkube.generic_resource import create_global_resource
 from quarterdeck.api.delivery import GROUP, VERSION
 from quarterdeck.api.project import Project, ProjectError, decode_project
 from quarterdeck.delivery.cluster import ClusterError, call_api
+from quarterdeck.delivery.listed import ListedView
 from quarterdeck.delivery.project import project_of
 
 ProjectRes = create_global_resource(GROUP, VERSION, "Project", "projects")
@@ -43,33 +43,15 @@ class ProjectView:
         return project_of(app_namespace, wanted, self.projects)
 
 
-class ProjectCache:
-    """Lists Projects at most once per ``max_age`` seconds of ``clock``; thread-safe."""
+class ProjectCache(ListedView[ProjectView]):
+    """Lists Projects at most once per ``max_age`` seconds of ``clock``; thread-safe, and
+    no sync waits for the list while the view it has is young enough (``listed``)."""
 
     def __init__(self, client: Client, clock: Callable[[], float], max_age: float = 1.0) -> None:
+        super().__init__(clock, max_age)
         self.client = client
-        self.clock = clock
-        self.max_age = max_age
-        self._lock = threading.Lock()
-        self._view: ProjectView | None = None
-        self._read_at = 0.0
-        self.reads = 0  # cluster reads so far, for benchmarks
 
-    def current(self) -> ProjectView:
-        """The Projects now in force (read again when older than ``max_age``)."""
-        with self._lock:  # concurrent syncs wait for one read instead of each listing
-            now = self.clock()
-            if self._view is None or now - self._read_at >= self.max_age:
-                self._view, self._read_at = self._read(), now
-                self.reads += 1
-            return self._view
-
-    def expire(self) -> None:
-        """Forget the cached view, so the next sync reads the cluster again."""
-        with self._lock:
-            self._view = None
-
-    def _read(self) -> ProjectView:
+    def _list(self) -> ProjectView:
         try:
             raw = call_api(lambda: [dict(p) for p in self.client.list(ProjectRes)])
         except ClusterError as err:
