@@ -57,7 +57,8 @@ class ProviderSpec(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=T
     suspend: bool = False
 
 
-class ProviderStatus(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+# a Provider's or an Alert's: Ready, and the generation it was checked at
+class Status(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     conditions: list[Condition] = []
     observed_generation: int = 0
 
@@ -69,7 +70,7 @@ class Provider(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True)
     kind: str = "Provider"
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: ProviderSpec
-    status: ProviderStatus | None = None
+    status: Status | None = None
 
 
 class EventSource(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
@@ -91,11 +92,6 @@ class AlertSpec(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True
     suspend: bool = False
 
 
-class AlertStatus(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
-    conditions: list[Condition] = []
-    observed_generation: int = 0
-
-
 class Alert(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     """Events of matching objects sent to a Provider (Flux: Alert)."""
 
@@ -103,7 +99,7 @@ class Alert(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     kind: str = "Alert"
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: AlertSpec
-    status: AlertStatus | None = None
+    status: Status | None = None
 
 
 def decode_provider(obj: dict[str, Any]) -> Provider:
