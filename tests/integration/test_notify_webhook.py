@@ -7,24 +7,21 @@ import base64
 import hashlib
 import hmac
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from delivery_setup import application, install_crds, ready, source
+from delivery_setup import application, ready
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Secret
 from notify_receiver import receiver
+from notify_world import notified
 
 from gitrepo import Repo
 from quarterdeck.delivery.controller import Controller
-from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
-from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.wait import wait_for
-from quarterdeck.notify.operator import run_beside
 from quarterdeck.notify.payload import SIGNATURE_HEADER
 from quarterdeck.notify.sender import Notifier
 
@@ -63,17 +60,8 @@ def hook_secret(kube: Client, ns: str, address: str) -> None:
 def world(
     tmp_path: Path, kube: Client, namespace: str
 ) -> Iterator[tuple[Repo, Controller, Notifier]]:
-    install_crds(kube)
-    repo = Repo(tmp_path / "repo")
-    ctl = Controller(kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES)
-    ctl.cluster.apply(source(namespace, repo.url))
-    stop = threading.Event()
-    informers = SharedInformers(kube, stop)
-    informers.start()
-    notifier = run_beside(informers, kube, namespace)
-    yield repo, ctl, notifier
-    notifier.stop()
-    informers.stop()
+    with notified(tmp_path, kube, namespace) as world:
+        yield world
 
 
 SECRET = f"""apiVersion: v1

@@ -7,25 +7,21 @@ Alert selecting the Application by label gets them."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from delivery_setup import application, install_crds, ready, source
+from delivery_setup import application, ready
 from lightkube import Client
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Secret
-from notify_receiver import Receiver, receiver
+from notify_receiver import Receiver
+from notify_world import rollouts_notified
 
 from gitrepo import Repo
 from quarterdeck.delivery.controller import ApplicationRes, Controller
 from quarterdeck.delivery.inventory import Owner
 from quarterdeck.delivery.manifests import Key
 from quarterdeck.delivery.selfheal import repair
-from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
-from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.wait import wait_for
 from quarterdeck.rollout.controller import RolloutController
 from quarterdeck.rollout.decide import ROLE_LABEL
@@ -61,49 +57,9 @@ spec:
 def world(
     tmp_path: Path, kube: Client, namespace: str
 ) -> Iterator[tuple[Repo, Controller, RolloutController, Receiver]]:
-    install_crds(kube)
-    repo = Repo(tmp_path / "repo")
-    ctl = Controller(kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES)
-    ctl.cluster.apply(source(namespace, repo.url))
-    stop = threading.Event()
-    informers = SharedInformers(kube, stop)
-    informers.start()
-    from quarterdeck.notify.operator import run_beside
-
-    notifier = run_beside(informers, kube, namespace)
-    rollouts = RolloutController(kube, namespace=namespace, publish=notifier.publish)
-    with receiver() as hook:
-        kube.create(
-            Secret(
-                metadata=ObjectMeta(name="hook", namespace=namespace),
-                stringData={"address": hook.url},
-            )
-        )
-        ctl.cluster.apply(
-            {
-                "apiVersion": "notification.quarterdeck.dev/v1alpha1",
-                "kind": "Provider",
-                "metadata": {"name": "hook", "namespace": namespace},
-                "spec": {"type": "generic", "secretRef": {"name": "hook"}},
-            }
-        )
-        ctl.cluster.apply(
-            {
-                "apiVersion": "notification.quarterdeck.dev/v1alpha1",
-                "kind": "Alert",
-                "metadata": {"name": "payments", "namespace": namespace},
-                "spec": {
-                    "providerRef": {"name": "hook"},
-                    "eventTypes": ["rollout-aborted", "rollout-completed"],
-                    "eventSources": [
-                        {"kind": "Application", "matchLabels": {"team": "payments"}}
-                    ],
-                },
-            }
-        )
-        yield repo, ctl, rollouts, hook
-    notifier.stop()
-    informers.stop()
+    by_label = [{"kind": "Application", "matchLabels": {"team": "payments"}}]
+    with rollouts_notified(tmp_path, kube, namespace, "payments", eventSources=by_label) as world:
+        yield world
 
 
 def commit(repo: Repo, image: str) -> str:

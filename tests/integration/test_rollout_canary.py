@@ -4,25 +4,22 @@ says why, the webhook receiver is told); a healthy canary completes."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from delivery_setup import application, example_files, install_crds, ready, source
+from delivery_setup import application, example_files, ready
 from lightkube import Client
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Pod, Secret
-from notify_receiver import Receiver, receiver
+from lightkube.resources.core_v1 import Pod
+from notify_receiver import Receiver
+from notify_world import rollouts_notified
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from gitrepo import Repo
 from quarterdeck.delivery.controller import Controller
-from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
 from quarterdeck.devcluster import ports, prometheus
 from quarterdeck.devcluster.session import RunningCluster
-from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.wait import wait_for
 from quarterdeck.rollout.analysis import prometheus_value
 from quarterdeck.rollout.controller import RolloutController
@@ -59,45 +56,8 @@ def seen(url: str, value: float) -> bool:
 def world(
     tmp_path: Path, kube: Client, namespace: str, metrics: tuple[str, Gauge]
 ) -> Iterator[tuple[Repo, Controller, RolloutController, Receiver]]:
-    install_crds(kube)
-    repo = Repo(tmp_path / "repo")
-    ctl = Controller(kube, tmp_path / "cache", namespace=namespace, policy=LOCAL_REPOSITORIES)
-    ctl.cluster.apply(source(namespace, repo.url))
-    stop = threading.Event()
-    informers = SharedInformers(kube, stop)
-    informers.start()
-    from quarterdeck.notify.operator import run_beside
-
-    notifier = run_beside(informers, kube, namespace)
-    rollouts = RolloutController(kube, namespace=namespace, publish=notifier.publish)
-    with receiver() as hook:
-        kube.create(
-            Secret(
-                metadata=ObjectMeta(name="hook", namespace=namespace),
-                stringData={"address": hook.url},
-            )
-        )
-        for obj in (
-            {
-                "apiVersion": "notification.quarterdeck.dev/v1alpha1",
-                "kind": "Provider",
-                "metadata": {"name": "hook", "namespace": namespace},
-                "spec": {"type": "generic", "secretRef": {"name": "hook"}},
-            },
-            {
-                "apiVersion": "notification.quarterdeck.dev/v1alpha1",
-                "kind": "Alert",
-                "metadata": {"name": "rollouts", "namespace": namespace},
-                "spec": {
-                    "providerRef": {"name": "hook"},
-                    "eventTypes": ["rollout-aborted", "rollout-completed"],
-                },
-            },
-        ):
-            ctl.cluster.apply(obj)
-        yield repo, ctl, rollouts, hook
-    notifier.stop()
-    informers.stop()
+    with rollouts_notified(tmp_path, kube, namespace, "rollouts") as world:
+        yield world
 
 
 def commit(repo: Repo, url: str, image: str) -> str:
