@@ -14,11 +14,16 @@ from quarterdeck.queueing.metrics import QueueMetrics
 def test_metrics_after_a_pass_with_borrowing_and_preemption() -> None:
     qs = [queue("a", 4, cohort="c", within="LowerPriority"), queue("b", 4, cohort="c")]
     low = running(job("n/low", "a", 4, priority=0))
+    # b's running half leaves too little for n/high to borrow, so it preempts at once;
+    # n/b goes first (higher priority) and takes b's other half.
     snap = replace(
         world(
             qs,
-            [job("n/high", "a", 4, priority=5, created=10), job("n/b", "b", 2, created=40)],
-            [low],
+            [
+                job("n/high", "a", 4, priority=5, created=10),
+                job("n/b", "b", 2, priority=10, created=40),
+            ],
+            [low, running(job("n/b-run", "b", 2))],
         ),
         now=100.0,
     )
@@ -35,9 +40,9 @@ def test_metrics_after_a_pass_with_borrowing_and_preemption() -> None:
         == 1
     )
     assert value("quarterdeck_queueing_pending_workloads", {"cluster_queue": "a"}) == 2  # high, low
-    assert value("quarterdeck_queueing_admitted_workloads", {"cluster_queue": "b"}) == 1
+    assert value("quarterdeck_queueing_admitted_workloads", {"cluster_queue": "b"}) == 2
     labels = {"cluster_queue": "b", "flavor": "h100", "resource": GPU}
-    assert value("quarterdeck_queueing_quota_usage", labels) == 2
+    assert value("quarterdeck_queueing_quota_usage", labels) == 4
     assert value("quarterdeck_queueing_nominal_quota", labels) == 4
     assert value("quarterdeck_queueing_admission_wait_seconds_sum", {"cluster_queue": "b"}) == 60
     assert b"quarterdeck_queueing_borrowed_quota" in generate_latest(registry)

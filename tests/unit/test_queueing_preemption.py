@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from queueing_scenarios import job, queue, running, world
 
-from quarterdeck.queueing import Decisions, apply, cycle
+from quarterdeck.queueing import Decisions, Snapshot, apply, cycle
 
 
 def victims(d: Decisions) -> list[tuple[str, str]]:
@@ -125,3 +127,58 @@ def test_fair_sharing_stops_preempting_once_shares_would_invert() -> None:
     hog = [running(job(f"b/hog{i}", "b", 3), at=i) for i in range(2)]  # b borrows 3 (250)
     d = cycle(world(qs, [job("a/x", "a", 12)], hog, fair_sharing=True))
     assert victims(d) == []  # a would borrow 9 (750): never fair to take from b
+
+
+def _finished(snap: Snapshot, key: str) -> Snapshot:
+    return replace(snap, admitted=tuple(a for a in snap.admitted if a.workload.key != key))
+
+
+def test_a_head_that_lost_its_room_this_pass_neither_evicts_nor_lets_lower_work_in() -> None:
+    """Kueue skips a head that fitted when the cycle began but lost the room to heads
+    before it; ours also holds its unused nominal quota, so its queue's small work is
+    not admitted into the room only to be evicted for it the pass after."""
+    qs = [queue(n, 4, cohort="c", within="LowerPriority", reclaim="Any") for n in ("a", "b", "x")]
+    ran = [running(job("x/full", "x", 4)), running(job("a/run", "a", 2))]
+    wls = [
+        job("b/large", "b", 4, priority=10),  # not borrowing: goes first, leaves 2 free
+        job("a/large", "a", 4, priority=10, created=1),  # fitted at the start, borrowing
+        job("a/small-1", "a", 1, created=2),
+        job("a/small-2", "a", 1, created=3),
+    ]
+    snap = world(qs, wls, ran)
+    first = cycle(snap)
+    assert victims(first) == []
+    assert [a.workload.key for a in first.admitted] == ["b/large"]
+    assert "heads before it took the room" in (first.why("a/large") or "")
+    assert outcome(first, "a/small-1") == outcome(first, "a/small-2") == "Pending"
+    second = cycle(_finished(apply(snap, first, now=1), "a/run"))  # it ends meanwhile
+    assert victims(second) == []
+    assert "a/large" in [a.workload.key for a in second.admitted]
+
+
+def test_the_next_pass_takes_the_victims_already_stopping_not_fresh_ones() -> None:
+    stopping = [replace(running(job(f"a/old{i}", "a", 2), at=1), evicting=True) for i in (1, 2)]
+    fresh = running(job("a/fresh", "a", 2), at=2)  # most recently admitted
+    snap = world(
+        [queue("a", 6, within="LowerPriority")], [job("a/high", "a", 4, priority=9)],
+        [*stopping, fresh],
+    )  # fmt: skip
+    d = cycle(snap)
+    assert victims(d) == []  # nothing new to evict: both victims are already stopping
+    assert outcome(d, "a/high") == "Preempting"
+    assert "a/old1" in (d.why("a/high") or "") and "a/fresh" not in (d.why("a/high") or "")
+
+
+def test_victims_hold_their_room_and_are_not_taken_twice_in_one_pass() -> None:
+    qs = [
+        queue("a", 2, cohort="c", reclaim="Any"),
+        queue("b", 2, cohort="c", reclaim="Any"),
+        queue("x", 0, cohort="c"),
+    ]
+    borrower = running(job("x/w", "x", 4))
+    wls = [job("a/h", "a", 2, priority=10), job("b/h", "b", 2, priority=10, created=1)]
+    d = cycle(world(qs, wls, [borrower]))
+    assert victims(d) == [("x/w", "InCohortReclamation")]
+    assert outcome(d, "a/h") == "Preempting"
+    assert outcome(d, "b/h") == "Pending"  # as Kueue: overlapping targets wait a cycle
+    assert "taken in this pass: x/w" in (d.why("b/h") or "")

@@ -48,7 +48,6 @@ from quarterdeck.queueing.status import (
     cluster_queue_status,
     placed_on,
     set_condition,
-    stopping,
     workload_status,
 )
 from quarterdeck.queueing.writes import PassReport, Recorder, Writes
@@ -140,13 +139,9 @@ class Controller:
             for o in objects
             if isinstance(o, ApiWorkload)
         }
-        decided = cycle(snapshot, self.placer)
-        # A victim still stopping was evicted by an earlier pass: nothing new to do to it.
-        evicting = {k for k, o in workloads.items() if stopping(o.status)}
-        decisions = replace(
-            decided,
-            preempted=tuple(p for p in decided.preempted if p.victim.workload.key not in evicting),
-        )
+        # A victim still stopping is marked evicting in the snapshot: the cycle takes it
+        # first and does not evict it again.
+        decisions = cycle(snapshot, self.placer)
         if self.metrics is not None:
             self.metrics.observe(snapshot, decisions, now)
 
@@ -183,7 +178,7 @@ class Controller:
 
         writes.each(preempt, decisions.preempted)
         writes.each(admit, decisions.admitted)
-        running = tuple(a for a in snapshot.admitted if a.workload.key not in evicting)
+        running = tuple(a for a in snapshot.admitted if not a.evicting)
         release_gates(writes, running, report)
         # Waiting reasons are news, not decisions: at most PENDING_WRITES_PER_PASS per
         # pass, so a backlog of new Workloads does not hold up the next pass (which
@@ -205,9 +200,7 @@ class Controller:
         self._write_queue_status(snapshot, replace(decisions, preempted=()), objects, report)
         return report
 
-    def _send_news(
-        self, news: list[Pending], wait: Callable[[Pending, PassReport], None]
-    ) -> None:
+    def _send_news(self, news: list[Pending], wait: Callable[[Pending, PassReport], None]) -> None:
         """Write waiting reasons without holding up the pass: the next pass (which frees
         and admits) starts while they are in flight. Each carries the resourceVersion it
         was decided on, so one that lands after a newer write (say the next pass's

@@ -7,6 +7,15 @@ or leaves it pending with the reason. Unlike Kueue, which admits at most one hea
 queue per cycle, a cycle here goes on until every queue is drained or blocked, which is
 what makes replaying thousands of workloads cheap. StrictFIFO stops a queue at its
 first workload that is not admitted; BestEffortFIFO moves on to the next.
+
+Preemption follows Kueue's scheduler. A victim keeps its quota and nodes until its pods
+stop (a later cycle sees it gone), and the preemptor claims its own quota on top, so no
+head later in the cycle takes the room being freed. A victim is marked evicting: any
+preemptor takes evicting workloads first and does not evict them again, so a preemptor
+still waiting in the next cycle finds the victims it already has. A head that fitted
+when the cycle began but lost the room to heads before it waits for the next cycle
+instead of evicting ("no longer fits after processing another workload"), and one
+whose victims another preemptor already took in this cycle waits as well.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from quarterdeck.queueing.model import (
     Snapshot,
     Workload,
 )
-from quarterdeck.queueing.nodes import Placer
+from quarterdeck.queueing.nodes import NodeView, Placer
 from quarterdeck.queueing.preemption import Preemptions, find_victims
 from quarterdeck.queueing.quota import QuotaState
 
@@ -65,11 +74,13 @@ class _Cycle:
         self.admits: list[Admit] = []
         self.preempts: list[Preempt] = []
         self.pending: list[Pending] = []
-        # Within a cycle room only shrinks, except when a workload is evicted. So a
+        # Within a cycle room only shrinks (victims hold theirs until they stop). So a
         # workload shaped like one that failed (same queue, pod sets, priority) fails
-        # the same way until the next eviction: remember (evictions, reason, message).
-        self.evictions = 0
-        self.failed: dict[tuple[str, Shape, int], tuple[int, PendingReason, str]] = {}
+        # the same way: remember (reason, message).
+        self.failed: dict[tuple[str, Shape, int], tuple[PendingReason, str]] = {}
+        self.evicted: set[str] = set()  # victims of this cycle (keys)
+        # Quota and nodes as the cycle began, taken before the first reservation.
+        self.start: tuple[QuotaState, NodeView | None] | None = None
 
     def run(self) -> Decisions:
         self._drain_stopped()
@@ -143,14 +154,10 @@ class _Cycle:
         }
 
     def _known_failure(self, wl: Workload) -> tuple[PendingReason, str] | None:
-        hit = self.failed.get((wl.cluster_queue, wl.shape, wl.priority))
-        if hit is None or hit[0] != self.evictions:
-            return None
-        return hit[1], hit[2]
+        return self.failed.get((wl.cluster_queue, wl.shape, wl.priority))
 
     def _remember_failure(self, wl: Workload, reason: PendingReason, message: str) -> None:
-        key = (wl.cluster_queue, wl.shape, wl.priority)
-        self.failed[key] = (self.evictions, reason, message)
+        self.failed[(wl.cluster_queue, wl.shape, wl.priority)] = (reason, message)
         self.pending.append(Pending(wl, reason, message))
 
     def _rank(self, name: str, head: Workload) -> tuple[float, bool, int, float, str]:
@@ -183,22 +190,64 @@ class _Cycle:
             never = got.never and partial is None  # a smaller gang might fit later
             self._remember_failure(wl, "Inadmissible" if never else "Pending", got.message)
             return False
+        if self._fitted_at_start(wl, cq):
+            why = "it fitted as this pass began; heads before it took the room"
+            return self._wait(wl, cq, got, why)
         found = self._victims(wl, cq, got)
         if found is None:
             if self._admit_partially(wl, cq) is True:
                 return True
-            self._remember_failure(wl, "Pending", f"{got.message}; preemption cannot make room")
-            return False
+            return self._wait(wl, cq, got, "preemption cannot make room")
+        taken = [k for v in found.victims if (k := v.admitted.workload.key) in self.evicted]
+        if taken:
+            why = f"its victims are taken in this pass: {', '.join(taken)}"
+            return self._wait(wl, cq, got, why)
         for victim in found.victims:
             verb = "reclaim quota" if victim.admitted.workload.cluster_queue != cq.name else "fit"
             msg = f"preempted by {wl.key} (priority {wl.priority}) to {verb} in {cq.name}"
             self._evict(victim.admitted, wl.key, victim.reason, msg)
-        # Hold the freed room for the preemptor so later heads cannot take it.
-        self._reserve(wl, got, found.nodes)
+        # Claim the preemptor's quota on top of its victims' (they hold theirs until they
+        # stop), so later heads cannot take the room; on nodes the victims still hold it.
+        self._claim()
+        self.quota.add(wl.cluster_queue, got.usage())
         keys = ", ".join(v.admitted.workload.key for v in found.victims)
         msg = f"waiting for {len(found.victims)} preempted workload(s) to stop: {keys}"
         self.pending.append(Pending(wl, "Preempting", msg, reserved=got.usage()))
         return False
+
+    def _wait(self, wl: Workload, cq: ClusterQueue, got: FlavorAssignment, why: str) -> bool:
+        """Leave `wl` pending, holding the unused part of its queue's nominal quota it needs.
+
+        That room is its own: whoever holds it now (victims stopping, borrowers) gives it
+        back, and lower-priority work admitted into it meanwhile would only be evicted for
+        `wl` once the rest is free. Kueue holds it only when the queue cannot always
+        reclaim; holding it always trades a moment of idle quota for fewer evictions.
+        """
+        quotas = self.quota.quotas[cq.name]
+        hold = {
+            fr: min(v, quotas[fr].nominal - self.quota.used(cq.name, fr))
+            for fr, v in got.usage().items()
+            if fr in quotas
+        }
+        hold = {fr: v for fr, v in hold.items() if v > 0}
+        if hold:
+            self._claim()
+            self.quota.add(cq.name, hold)
+        self._remember_failure(wl, "Pending", f"{got.message}; {why}")
+        return False
+
+    def _fitted_at_start(self, wl: Workload, cq: ClusterQueue) -> bool:
+        """Whether `wl` would have fitted without preemption as the cycle began."""
+        if self.start is None:
+            return False
+        quota, nodes = self.start
+        return assign(wl, cq, self.snap.flavors, quota, nodes).mode == Mode.FIT
+
+    def _claim(self) -> None:
+        """Keep the state the cycle began with before its first reservation."""
+        if self.start is None:
+            view = self.placement
+            self.start = (self.quota.copy(), view.copy() if view is not None else None)
 
     def _oracle(self, wl: Workload, cq: ClusterQueue) -> PreemptionOracle:
         def can_preempt(choice: PodSetChoice) -> bool:
@@ -288,6 +337,7 @@ class _Cycle:
     def _reserve(
         self, wl: Workload, got: FlavorAssignment, nodes: tuple[Mapping[str, int] | None, ...]
     ) -> None:
+        self._claim()
         self.quota.add(wl.cluster_queue, got.usage())
         if self.placement is not None:
             for choice, placed in zip(got.pod_sets, nodes, strict=True):
@@ -295,10 +345,11 @@ class _Cycle:
                     self.placement.bind(choice.pod_set, placed)
 
     def _evict(self, adm: AdmittedWorkload, preemptor: str, reason: str, message: str) -> None:
+        """Mark `adm` evicting; it keeps its quota and nodes until its pods stop."""
+        self.evicted.add(adm.workload.key)
+        if adm.evicting:
+            return  # evicted by an earlier cycle: nothing new to carry out
         name = adm.workload.cluster_queue
-        self.quota.add(name, adm.usage(), -1)
-        if self.placement is not None:
-            self.placement.take(adm, -1)
-        self.admitted_by_cq[name] = [a for a in self.admitted_by_cq[name] if a is not adm]
+        marked = replace(adm, evicting=True)
+        self.admitted_by_cq[name] = [marked if a is adm else a for a in self.admitted_by_cq[name]]
         self.preempts.append(Preempt(adm, preemptor, reason, message))
-        self.evictions += 1

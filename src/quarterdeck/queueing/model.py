@@ -208,6 +208,9 @@ class AdmittedWorkload:
     pod_sets: tuple[PodSetAdmission, ...]
     admitted_at: float = 0.0
     waiting: bool = False  # quota reserved; its AdmissionChecks are not all Ready yet
+    # Evicted, still holding its quota and nodes until its pods stop. Any preemptor takes
+    # it first (as Kueue orders evicted candidates first), and it is not evicted again.
+    evicting: bool = False
 
     def usage(self) -> dict[FlavorResource, int]:
         out: dict[FlavorResource, int] = {}

@@ -2,11 +2,13 @@
 
 Candidates are lower-priority workloads of the same ClusterQueue (`withinClusterQueue`)
 and, with `reclaimWithinCohort`, workloads of other cohort members that borrow the
-flavor-resources the preemptor needs. Borrowers go first, then lower priority, then the
-most recently admitted. Candidates are removed one at a time until the preemptor fits
-in quota *and* on nodes; then each is put back if the preemptor still fits without
-evicting it, so the set is minimal in that order. Under fair sharing a workload of
-another queue is only taken while that queue's share stays at least the preemptor's.
+flavor-resources the preemptor needs. In Kueue's order: workloads already evicting
+first (they are leaving anyway and cost no new eviction), then other queues' borrowers,
+then lower priority, then the most recently admitted. Candidates are removed one at a
+time until the preemptor fits in quota *and* on nodes; then each is put back if the
+preemptor still fits without evicting it, so the set is minimal in that order. Under
+fair sharing a workload of another queue is only taken while that queue's share stays
+at least the preemptor's.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def find_victims(
     usage = assignment.usage()
     needed = set(usage)
     policy = cq.preemption
-    candidates: list[tuple[tuple[float, int, int, float], AdmittedWorkload]] = []
+    candidates: list[tuple[tuple[bool, float, int, int, float], AdmittedWorkload]] = []
     for adm in admitted_by_cq.get(cq.name, ()):
         w = adm.workload
         lower = w.priority < wl.priority
@@ -69,7 +71,7 @@ def find_victims(
             lower or newer_equal
         )
         if allowed and needed & adm.usage().keys():
-            candidates.append(((0.0, 1, w.priority, -adm.admitted_at), adm))
+            candidates.append(((not adm.evicting, 0.0, 1, w.priority, -adm.admitted_at), adm))
     if cq.cohort is not None and policy.reclaim_within_cohort != "Never":
         for other in quota.members[cq.name]:
             if other == cq.name:
@@ -80,7 +82,8 @@ def find_victims(
                 if policy.reclaim_within_cohort == "LowerPriority" and w.priority >= wl.priority:
                     continue
                 if needed & adm.usage().keys():
-                    candidates.append(((-share, 0, w.priority, -adm.admitted_at), adm))
+                    key = (not adm.evicting, -share, 0, w.priority, -adm.admitted_at)
+                    candidates.append((key, adm))
     candidates.sort(key=lambda c: (c[0], c[1].workload.key))
 
     scratch = quota.copy()

@@ -26,6 +26,7 @@ from quarterdeck.api.queueing.meta import Taint, Toleration
 from quarterdeck.api.queueing.quantity import from_milli, to_milli
 from quarterdeck.api.queueing.workload import (
     ADMITTED,
+    EVICTED,
     FINISHED,
     QUOTA_RESERVED,
     Admission,
@@ -102,7 +103,8 @@ def snapshot_from_objects(
             reserved = status.condition(QUOTA_RESERVED)
             since = _seconds(reserved.last_transition_time if reserved else None)
             waiting = bool(status.admission_checks) and not status.is_true(ADMITTED)
-            admitted.append(replace(_admitted(wl, status.admission, since), waiting=waiting))
+            held = _admitted(wl, status.admission, since)
+            admitted.append(replace(held, waiting=waiting, evicting=status.is_true(EVICTED)))
         elif o.spec.active:
             pending.append(wl)
     return Snapshot(
