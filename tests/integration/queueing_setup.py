@@ -61,6 +61,19 @@ def install_crds(kube: Client) -> None:
     wait_for(partial(_ready, kube), "queueing CRDs", 30)
 
 
+def h100_flavor(kube: Client, namespace: str) -> str:
+    """The ResourceFlavor `h100-<namespace>` on the dev cluster's H100 pool; its name."""
+    flavor = f"h100-{namespace}"
+    body = {
+        "apiVersion": API,
+        "kind": "ResourceFlavor",
+        "metadata": {"name": flavor},
+        "spec": {"nodeLabels": {"quarterdeck.dev/pool": "gpu-h100-8"}},
+    }
+    kube.apply(Flavor.from_dict(body), force=True)
+    return flavor
+
+
 @contextlib.contextmanager
 def gpu_queue(
     kube: Client,
@@ -71,18 +84,7 @@ def gpu_queue(
 ) -> Iterator[str]:
     """Flavor, ClusterQueue `cq-<namespace>` and LocalQueue `training`; yields the CQ name."""
     install_crds(kube)
-    flavor, cq = f"h100-{namespace}", f"cq-{namespace}"
-    kube.apply(
-        Flavor.from_dict(
-            {
-                "apiVersion": API,
-                "kind": "ResourceFlavor",
-                "metadata": {"name": flavor},
-                "spec": {"nodeLabels": {"quarterdeck.dev/pool": "gpu-h100-8"}},
-            }
-        ),
-        force=True,
-    )
+    flavor, cq = h100_flavor(kube, namespace), f"cq-{namespace}"
     gpu = {"name": "nvidia.com/gpu", "nominalQuota": nominal}
     kube.apply(
         ClusterQueue.from_dict(

@@ -106,17 +106,23 @@ def gpu_device_class(kube: Client) -> Iterator[str]:
     kube.delete(DeviceClass, "gpu.nvidia.com")
 
 
+def _charged_for_claim(kube: Client, namespace: str, device_class: str, gpus: int) -> None:
+    """A Job claiming `gpus` devices of `device_class` is admitted and charged that many
+    `nvidia.com/gpu` on its Workload and its ClusterQueue."""
+    with gpu_queue(kube, namespace, nominal=8) as cq:
+        kube.create(_claim_template(namespace, "devices", device_class, gpus))
+        kube.create(_claiming_job(namespace, "claims", "devices"))
+        key = f"{namespace}/job-claims"
+        passes_until(kube, lambda rs: any(key in r.admitted for r in rs) or None, "admission")
+        (psa,) = workload(kube, namespace, "job-claims")["status"]["admission"]["podSetAssignments"]
+        assert str(psa["resourceUsage"]["nvidia.com/gpu"]) == str(gpus)
+        assert cq_usage(kube, cq) == (gpus, 1)
+
+
 def test_gpus_claimed_through_dra_are_charged_like_nvidia_gpu(
     kube: Client, namespace: str, gpu_device_class: str
 ) -> None:
-    with gpu_queue(kube, namespace, nominal=8) as cq:
-        kube.create(_claim_template(namespace, "two-gpus", gpu_device_class, 2))
-        kube.create(_claiming_job(namespace, "claims", "two-gpus"))
-        key = f"{namespace}/job-claims"
-        passes_until(kube, lambda reports: key in reports[-1].admitted or None, "admission")
-        (psa,) = workload(kube, namespace, "job-claims")["status"]["admission"]["podSetAssignments"]
-        assert str(psa["resourceUsage"]["nvidia.com/gpu"]) == "2"
-        assert cq_usage(kube, cq) == (2, 1)
+    _charged_for_claim(kube, namespace, gpu_device_class, 2)
 
 
 def test_a_claim_for_a_device_class_no_flavor_covers_stays_pending_with_that_reason(
@@ -158,11 +164,4 @@ def device_class_map(kube: Client) -> Iterator[str]:
 def test_a_device_class_the_queueing_config_maps_is_charged_as_its_resource(
     kube: Client, namespace: str, device_class_map: str
 ) -> None:
-    with gpu_queue(kube, namespace, nominal=8) as cq:
-        kube.create(_claim_template(namespace, "three", device_class_map, 3))
-        kube.create(_claiming_job(namespace, "mapped", "three"))
-        key = f"{namespace}/job-mapped"
-        passes_until(kube, lambda rs: any(key in r.admitted for r in rs) or None, "admission")
-        (psa,) = workload(kube, namespace, "job-mapped")["status"]["admission"]["podSetAssignments"]
-        assert str(psa["resourceUsage"]["nvidia.com/gpu"]) == "3"
-        assert cq_usage(kube, cq) == (3, 1)
+    _charged_for_claim(kube, namespace, device_class_map, 3)

@@ -35,6 +35,7 @@ from queueing_setup import (
     as_dict,
     clean_up,
     gpu_job,
+    h100_flavor,
     install_crds,
     passes_until,
 )
@@ -74,18 +75,7 @@ def queues(
     cohort) with a LocalQueue of the same name per entry; yields LocalQueue -> CQ."""
     install_crds(kube)
     kube.apply(codecs.from_dict(_config(config)), force=True)
-    flavor = f"h100-{namespace}"
-    kube.apply(
-        Flavor.from_dict(
-            {
-                "apiVersion": API,
-                "kind": "ResourceFlavor",
-                "metadata": {"name": flavor},
-                "spec": {"nodeLabels": {"quarterdeck.dev/pool": "gpu-h100-8"}},
-            }
-        ),
-        force=True,
-    )
+    flavor = h100_flavor(kube, namespace)
     names = {lq: f"{lq}-{namespace}" for lq in nominal}
     for lq, quota in nominal.items():
         spec = {
