@@ -11,6 +11,7 @@ GitRepository and N Kustomizations. quarterdeck runs as `qd operator --no-queuei
 one Source and N Applications. Time to all Ready is from the first object created.
 
     python bench/peers/flux_beside.py [--apps 1000] [--only flux|qd] [--timeout 3600]
+        [--qd-arg=--tick=5 ...]
 """
 
 from __future__ import annotations
@@ -104,11 +105,11 @@ def start_flux(kube: Client, kubeconfig: Path, workdir: Path) -> list[subprocess
     return procs
 
 
-def start_qd(kubeconfig: Path, workdir: Path) -> list[subprocess.Popen[bytes]]:
+def start_qd(kubeconfig: Path, workdir: Path, extra: list[str]) -> list[subprocess.Popen[bytes]]:
     health = process_stats.free_port()
     args = [QD, "operator", "--kubeconfig", str(kubeconfig), "--cache-dir",
             str(workdir / "qd-cache"), "--no-queueing", "--allow-http-sources",
-            "--health-port", str(health)]  # fmt: skip
+            "--health-port", str(health), *extra]  # fmt: skip
     log = (workdir / "qd.log").open("wb")
     proc = subprocess.Popen(args, stdout=log, stderr=log)
     _wait_http(f"http://127.0.0.1:{health}/readyz", "qd operator ready")
@@ -165,8 +166,11 @@ def qd_objects(url: str, apps: int) -> tuple[list[dict[str, Any]], list[dict[str
     return [source], apps_
 
 
-def one(which: str, url: str, apps: int, timeout: float, workdir: Path) -> dict[str, Any]:
-    name = f"peers-{which}"
+def one(
+    which: str, server: GitServer, apps: int, timeout: float, workdir: Path, qd_args: list[str]
+) -> dict[str, Any]:
+    name = f"flux-beside-{which}"  # kueue_beside uses peers-qd: both may run at once
+    url = server.url("repo")
     kubeconfig = dev_cluster(name)
     kube = load_client(kubeconfig, field_manager="bench-runner")
     kube._client._client.timeout = httpx2.Timeout(120)  # big CRDs on a loaded machine
@@ -177,7 +181,9 @@ def one(which: str, url: str, apps: int, timeout: float, workdir: Path) -> dict[
     idle_rate = (process_stats.api_requests(kube) - before) / 10
     apply_all(kube, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
     procs = (
-        start_flux(kube, kubeconfig, workdir) if which == "flux" else start_qd(kubeconfig, workdir)
+        start_flux(kube, kubeconfig, workdir)
+        if which == "flux"
+        else start_qd(kubeconfig, workdir, qd_args)
     )
     try:
         sources, objects = (flux_objects if which == "flux" else qd_objects)(url, apps)
@@ -190,6 +196,7 @@ def one(which: str, url: str, apps: int, timeout: float, workdir: Path) -> dict[
         informers.wait_synced(60)
         cpu0 = sum(process_stats.sample(p.pid).cpu_s for p in procs)
         req0, calls0 = process_stats.api_requests(kube), calls[0]
+        fetches0 = server.fetches["repo"]
         rss: list[float] = []
         stop = threading.Event()
 
@@ -231,6 +238,7 @@ def one(which: str, url: str, apps: int, timeout: float, workdir: Path) -> dict[
             "api_total": total,
             "api_runner": runner_calls,
             "api_controller": total - runner_calls - round(idle_rate * elapsed),
+            "git_fetches": server.fetches["repo"] - fetches0,
             "load": process_stats.load_average(),
         }
     finally:
@@ -248,6 +256,7 @@ ROWS = (
     ("controller_cpu_s", "controller CPU (s)", "{:.1f}"),
     ("controller_peak_rss_mib", "controller peak RSS, sum of processes (MiB)", "{:.0f}"),
     ("api_controller", "API requests by the controllers", "{:.0f}"),
+    ("git_fetches", "git fetches served", "{:.0f}"),
     ("load", "load average at the end", "{}"),
 )
 
@@ -266,6 +275,9 @@ def main() -> None:
     parser.add_argument("--only", choices=("flux", "qd"))
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--qd-arg", action="append", default=[], help="pass to `qd operator` (repeatable)"
+    )
     args = parser.parse_args()
     print(f"load before: {process_stats.load_average()}", flush=True)
     results: dict[str, dict[str, Any]] = {}
@@ -276,7 +288,9 @@ def main() -> None:
         try:
             for which in ("flux", "qd"):
                 if args.only in (None, which):
-                    results[which] = one(which, server.url("repo"), args.apps, args.timeout, work)
+                    results[which] = one(
+                        which, server, args.apps, args.timeout, work, args.qd_arg
+                    )
                     print(json.dumps(results[which], indent=1), flush=True)
         finally:
             server.stop()
