@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -39,7 +40,12 @@ from quarterdeck.notify.sender import Notifier, secret_reader
 from quarterdeck.showback.clock import FileClock
 from quarterdeck.showback.controller import Showback
 from quarterdeck.showback.prometheus import PrometheusSource
-from quarterdeck.showback.resources import IdlePolicyResource, PricingResource, UsageRecordResource
+from quarterdeck.showback.resources import (
+    BudgetResource,
+    IdlePolicyResource,
+    PricingResource,
+    UsageRecordResource,
+)
 
 T0 = 1925424000.0  # 2031-01-06T00:00:00Z, a Monday: far from every other test's records
 HOUR = 3600.0
@@ -170,8 +176,22 @@ class Day:
         return r is not None and r.end is not None
 
 
-def price_list(kube: Client) -> None:
-    """Pricing/default: H100 2.50/h; A100 1.75/h and its MIG 1g.10gb instance 0.40/h."""
+@contextlib.contextmanager
+def unreachable_url() -> Iterator[str]:
+    """A loopback URL where nothing answers: its port is held bound but never listening,
+    so a connection is refused and no other process can take the port meanwhile."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
+
+
+def price_list(kube: Client, priced: Sequence[str] = (H100, A100)) -> None:
+    """Pricing/default: H100 2.50/h; A100 1.75/h and its MIG 1g.10gb instance 0.40/h
+    (only the models in `priced`)."""
+    gpus = [
+        {"model": H100, "perHour": "2.50"},
+        {"model": A100, "perHour": "1.75", "mig": {"1g.10gb": "0.40"}},
+    ]
     kube.apply(
         PricingResource.from_dict(
             {
@@ -180,16 +200,24 @@ def price_list(kube: Client) -> None:
                 "metadata": {"name": "default"},
                 "spec": {
                     "currency": "USD",
-                    "gpus": [
-                        {"model": H100, "perHour": "2.50"},
-                        {"model": A100, "perHour": "1.75", "mig": {"1g.10gb": "0.40"}},
-                    ],
+                    "gpus": [g for g in gpus if g["model"] in priced],
                 },
             }
         ),
         field_manager="quarterdeck-tests",
         force=True,
     )
+
+
+def apply_budget(kube: Client, name: str, team: str, **spec: Any) -> None:
+    """A daily Budget for `team`, with the rest of its spec from `spec`."""
+    body = {
+        "apiVersion": "showback.quarterdeck.dev/v1alpha1",
+        "kind": "Budget",
+        "metadata": {"name": name},
+        "spec": {"team": team, "period": "daily", **spec},
+    }
+    kube.apply(BudgetResource.from_dict(body), field_manager="quarterdeck-tests", force=True)
 
 
 def install_showback_crds(kube: Client) -> None:

@@ -21,8 +21,11 @@ The Budget's alert goes through notify: a Provider and an Alert route it to a re
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,8 +38,10 @@ from showback_setup import (
     HOUR,
     MIG,
     T0,
+    WINDOW,
     Day,
     allocation_api,
+    apply_budget,
     day,  # noqa: F401  (the fixture)
     day_queue,
     events,
@@ -75,17 +80,6 @@ def assert_admitted_as(kube: Client, namespace: str, cq: str) -> None:
     }
 
 
-def apply_budget(kube: Client, name: str, team: str, **spec: Any) -> None:
-    """A daily Budget for `team`, with the rest of its spec from `spec`."""
-    body = {
-        "apiVersion": "showback.quarterdeck.dev/v1alpha1",
-        "kind": "Budget",
-        "metadata": {"name": name},
-        "spec": {"team": team, "period": "daily", **spec},
-    }
-    kube.apply(BudgetResource.from_dict(body), field_manager="quarterdeck-tests", force=True)
-
-
 def _threshold(body: dict[str, Any]) -> int | None:
     """The threshold a budget notice is about, from its message."""
     found = re.search(r"\(threshold (\d+)%\)", str(body.get("message", "")))
@@ -96,6 +90,7 @@ def test_a_scripted_day_is_exact_and_survives_a_restart(
     day: Day,  # noqa: F811
     kube: Client,
     namespace: str,
+    tmp_path: Path,
 ) -> None:
     a, b = day.team("a"), day.team("b")
     with day_queue(kube, namespace) as cq:
@@ -188,6 +183,19 @@ def test_a_scripted_day_is_exact_and_survives_a_restart(
         assert teams[a]["unpriced"] == teams[b]["unpriced"] == []
         models = showback(day.kubeconfig, day.clock, "model")
         assert models[A100]["gpuCost"] >= 1.6
+        chart = tmp_path / "cost.png"
+        args = ["--window", WINDOW, "--clock-file", str(day.clock.path), "-o", "csv"]
+        result = CliRunner().invoke(
+            app, ["showback", *args, "--chart", str(chart), "--kubeconfig", str(day.kubeconfig)]
+        )
+        assert result.exit_code == 0, result.output
+        rows = {r["name"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
+        assert (rows[a]["gpuHours"], rows[a]["gpuCost"], rows[a]["gpuIdleCost"]) == (
+            "9.0",
+            "22.5",
+            "8.25",
+        )
+        assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")  # cost per team per day
         served = allocation_api(day, "aggregate=label:team&accumulate=true")
         assert served["code"] == 200 and len(served["data"]) == 1
         assert served["data"][0][a] == teams[a] and served["data"][0][b] == teams[b]

@@ -1,6 +1,6 @@
 """Idle GPUs on the dev cluster with real Prometheus: an idle Job is suspended and
 requeued through the queue, an idle notebook is deleted on its schedule, a dry run only
-reports; with Prometheus unreachable, usage is accounted from the cluster alone.
+reports (Prometheus unreachable: test_showback_bad_input.py).
 
 Same file clock and controller as test_showback_day.py (`showback_setup.day`).
 """
@@ -15,6 +15,8 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
 from queueing_setup import as_dict, gpu_queue, passes_until, workload
 from showback_setup import (
+    HOUR,
+    T0,
     Day,
     day,  # noqa: F401  (the fixture)
     events,
@@ -23,14 +25,13 @@ from showback_setup import (
     pod_of,
     policy,
     prometheus,  # noqa: F401  (the fixture)
+    route_to,
     running,
-    showback,
 )
 from typer.testing import CliRunner
 
 from quarterdeck.cli.main import app
 from quarterdeck.kube.wait import wait_for
-from quarterdeck.showback.resources import IdlePolicyResource
 
 pytestmark = pytest.mark.integration
 
@@ -149,42 +150,38 @@ def test_an_idle_notebook_is_deleted_on_its_schedule(
     kube.delete(Pod, "nb-dry", namespace=namespace)
 
 
-def test_prometheus_unreachable_degrades_to_cluster_only_accounting(
+def test_an_idle_pod_is_notified_through_notify(
     day: Day,  # noqa: F811
     kube: Client,
     namespace: str,
 ) -> None:
-    day.stop()  # the operator now runs with a Prometheus it cannot reach
-    day.url, url = "http://127.0.0.1:9", day.url
-    try:
-        day.start()
-        kube.apply(policy(namespace, "watch", "Report", {}), field_manager="t", force=True)
-        kube.create(
-            pod(namespace, "blind", day.team("e"), "0", "gpu-h100-8", {"nvidia.com/gpu": "1"})
+    route_to(kube, namespace, day.receiver, "Pod")  # notify's Provider and Alert for Pods
+    kube.apply(policy(namespace, "tell", "Notify", {"idle": "tell"}), field_manager="t", force=True)
+    kube.create(
+        pod(
+            namespace,
+            "quiet",
+            day.team("n"),
+            "0",
+            "gpu-h100-8",
+            {"nvidia.com/gpu": "1"},
+            idle="tell",
         )
-
-        def degraded() -> bool:
-            status = (
-                as_dict(kube.get(IdlePolicyResource, "watch", namespace=namespace)).get("status")
-                or {}
-            )
-            return any(
-                c["type"] == "MetricsAvailable"
-                and c["status"] == "False"
-                and c["reason"] == "PrometheusUnreachable"
-                for c in status.get("conditions", [])
-            )
-
-        wait_for(degraded, "the MetricsAvailable=False condition", 30)
-        wait_for(lambda: day.record(namespace, "blind") is not None, "the pod recorded anyway", 30)
-        assert day.record(namespace, "blind").util[-1][1] is None  # unmeasured, not idle
-        day.at(10)
-        assert not events(kube, namespace, "blind", "GpuIdle")  # never reclaimed on no data
-        kube.delete(Pod, "blind", namespace=namespace)
-        wait_for(lambda: day.closed(namespace, "blind"), "blind closed", 30)
-        (row,) = [r for n, r in showback(day.kubeconfig, day.clock).items() if n == day.team("e")]
-        assert row["gpuHoursUnmeasured"] == row["gpuHours"] > 0 and row["gpuHoursIdle"] == 0
-    finally:
-        day.stop()
-        day.url = url
-        day.start()
+    )
+    wait_for(lambda: day.measured(namespace, "quiet", 0), "quiet idle", 60)
+    start = (day.clock.now() - T0) / HOUR
+    day.at(start + 0.25)  # idle for 15 minutes: not yet
+    assert not any(b.get("event") == "gpu-idle" for b in day.receiver.bodies)
+    day.at(start + 0.6)  # idle for 36 minutes: over the policy's 30
+    wait_for(
+        lambda: any(
+            b.get("event") == "gpu-idle" and b["involvedObject"]["name"] == "quiet"
+            for b in day.receiver.bodies
+        ),
+        "the gpu-idle notice delivered to the receiver",
+        30,
+    )
+    hook = next(b for b in day.receiver.bodies if b.get("event") == "gpu-idle")
+    assert hook["involvedObject"] == {"kind": "Pod", "namespace": namespace, "name": "quiet"}
+    assert any("notified" in m for m in events(kube, namespace, "quiet", "GpuIdle"))
+    kube.delete(Pod, "quiet", namespace=namespace)

@@ -254,7 +254,12 @@ class LiveView:
                 if job and (pmeta.get("namespace", ""), job) in queued_set:
                     continue
                 where = f"pod {pmeta.get('namespace')}/{pmeta.get('name')}"
-                for res, v in pod_requests({"spec": pod.get("spec") or {}}, where).items():
+                spec = {"spec": pod.get("spec") or {}}
+                try:  # with its metadata: a GPU share (gpu-milli annotation) counts too
+                    asked = pod_requests({"metadata": pmeta, **spec}, where)
+                except QuantityError:  # a bad share annotation: what the spec asks
+                    asked = pod_requests(spec, where)
+                for res, v in asked.items():
                     used[res] = used.get(res, 0) + v
             nodes.append(Node(node.name, node.labels, node.allocatable, used, node.taints))
         return nodes
