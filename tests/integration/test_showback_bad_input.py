@@ -13,28 +13,13 @@ import json
 from typing import Any
 
 import pytest
+import showback_setup as sb
 from lightkube import Client
 from lightkube.resources.core_v1 import Pod
 from queueing_setup import as_dict
-from showback_setup import (
-    A100,
-    H100,
-    HOUR,
-    MIG,
-    T0,
-    WINDOW,
-    Day,
-    allocation_api,
-    apply_budget,
-    day,  # noqa: F401  (the fixture)
-    events,
-    pod,
-    policy,
-    price_list,
-    prometheus,  # noqa: F401  (the fixture)
-    showback,
-    unreachable_url,
-)
+from showback_setup import Day
+from showback_setup import day as day  # the fixture
+from showback_setup import prometheus as prometheus  # the fixture
 from typer.testing import CliRunner
 
 from quarterdeck.cli.main import app
@@ -51,20 +36,22 @@ def condition(kube: Client, resource: Any, name: str, type_: str, **where: str) 
 
 
 def test_a_model_without_a_price_is_unpriced_never_zero(
-    day: Day,  # noqa: F811
+    day: Day,
     kube: Client,
     namespace: str,
 ) -> None:
     f, g = day.team("f"), day.team("g")
     budget = f"cost-{day.sfx}"
-    start = (day.clock.now() - T0) / HOUR
-    price_list(kube, priced=(H100,))  # the A100 (and so its MIG profile) has no price
+    start = (day.clock.now() - sb.T0) / sb.HOUR
+    sb.price_list(kube, priced=(sb.H100,))  # the A100 (and so its MIG profile) has no price
     try:
-        kube.create(pod(namespace, "mig", f, "50", "a100-mig", {f"nvidia.com/mig-{MIG}": "1"}))
-        kube.create(pod(namespace, "whole", g, "50", "gpu-h100-8", {"nvidia.com/gpu": "1"}))
+        kube.create(
+            sb.pod(namespace, "mig", f, "50", "a100-mig", {f"nvidia.com/mig-{sb.MIG}": "1"})
+        )
+        kube.create(sb.pod(namespace, "whole", g, "50", "gpu-h100-8", {"nvidia.com/gpu": "1"}))
         for name in ("mig", "whole"):
             wait_for(lambda n=name: day.record(namespace, n) is not None, f"{name} recorded", 30)  # type: ignore[misc]
-        apply_budget(kube, budget, f, cost="10")
+        sb.apply_budget(kube, budget, f, cost="10")
         day.at(start + 2)
         for name in ("mig", "whole"):
             kube.delete(Pod, name, namespace=namespace)
@@ -73,20 +60,20 @@ def test_a_model_without_a_price_is_unpriced_never_zero(
             "both pods closed",
             30,
         )
-        teams = showback(day.kubeconfig, day.clock)
-        unpriced = f"{A100}/{MIG}"
+        teams = sb.showback(day.kubeconfig, day.clock)
+        unpriced = f"{sb.A100}/{sb.MIG}"
         assert teams[f]["gpuHours"] == round(2 / 7, 9)
         assert (teams[f]["gpuCost"], teams[f]["totalCost"]) == (None, None)
         assert teams[f]["unpriced"] == [unpriced]
         assert (teams[g]["gpuCost"], teams[g]["unpriced"]) == (5.0, [])
-        models = showback(day.kubeconfig, day.clock, "model")
-        assert models[A100]["gpuCost"] is None and models[A100]["unpriced"] == [unpriced]
-        args = ["--window", WINDOW, "--clock-file", str(day.clock.path)]
+        models = sb.showback(day.kubeconfig, day.clock, "model")
+        assert models[sb.A100]["gpuCost"] is None and models[sb.A100]["unpriced"] == [unpriced]
+        args = ["--window", sb.WINDOW, "--clock-file", str(day.clock.path)]
         table = CliRunner().invoke(app, ["showback", *args, "--kubeconfig", str(day.kubeconfig)])
         (row,) = [line.split("   ") for line in table.stdout.splitlines() if line.startswith(f)]
         cost, idle_cost = [c.strip() for c in row if c.strip()][-2:]  # the two money columns
         assert cost == idle_cost == f"unpriced ({unpriced})"
-        served = allocation_api(day, "aggregate=label:team&accumulate=true")["data"][0]
+        served = sb.allocation_api(day, "aggregate=label:team&accumulate=true")["data"][0]
         assert served[f]["gpuCost"] is None and served[f]["unpriced"] == [unpriced]
         wait_for(
             lambda: (
@@ -99,24 +86,26 @@ def test_a_model_without_a_price_is_unpriced_never_zero(
         assert priced["reason"] == "UnpricedModel" and unpriced in priced["message"]
     finally:
         kube.delete(BudgetResource, budget)
-        price_list(kube)
+        sb.price_list(kube)
 
 
 def test_prometheus_unreachable_degrades_to_cluster_only_accounting(
-    day: Day,  # noqa: F811
+    day: Day,
     kube: Client,
     namespace: str,
 ) -> None:
     budget = f"blind-{day.sfx}"
     day.stop()  # the operator now runs with a Prometheus it cannot reach
-    with unreachable_url() as nowhere:
+    with sb.unreachable_url() as nowhere:
         day.url, url = nowhere, day.url
         try:
             day.start()
-            kube.apply(policy(namespace, "watch", "Report", {}), field_manager="t", force=True)
-            apply_budget(kube, budget, day.team("e"), gpuHours="100")
+            kube.apply(sb.policy(namespace, "watch", "Report", {}), field_manager="t", force=True)
+            sb.apply_budget(kube, budget, day.team("e"), gpuHours="100")
             kube.create(
-                pod(namespace, "blind", day.team("e"), "0", "gpu-h100-8", {"nvidia.com/gpu": "1"})
+                sb.pod(
+                    namespace, "blind", day.team("e"), "0", "gpu-h100-8", {"nvidia.com/gpu": "1"}
+                )
             )
 
             def degraded(resource: Any, name: str, **where: str) -> bool:
@@ -135,16 +124,16 @@ def test_prometheus_unreachable_degrades_to_cluster_only_accounting(
                 lambda: day.record(namespace, "blind") is not None, "the pod recorded anyway", 30
             )
             assert day.record(namespace, "blind").util[-1][1] is None  # unmeasured, not idle
-            start = (day.clock.now() - T0) / HOUR
+            start = (day.clock.now() - sb.T0) / sb.HOUR
             day.at(start + 10)
-            assert not events(kube, namespace, "blind", "GpuIdle")  # never reclaimed on no data
+            assert not sb.events(kube, namespace, "blind", "GpuIdle")  # never reclaimed on no data
             kube.delete(Pod, "blind", namespace=namespace)
             wait_for(lambda: day.closed(namespace, "blind"), "blind closed", 30)
-            rows = showback(day.kubeconfig, day.clock)
+            rows = sb.showback(day.kubeconfig, day.clock)
             row = rows[day.team("e")]
             assert row["gpuHours"] == 10.0 and row["gpuCost"] == 25.0  # counted from the cluster
             assert row["gpuHoursUnmeasured"] == 10.0 and row["gpuHoursIdle"] == 0
-            served = allocation_api(day, "aggregate=label:team&accumulate=true")
+            served = sb.allocation_api(day, "aggregate=label:team&accumulate=true")
             assert nowhere in served["warning"] and "unreachable" in served["warning"]
             assert served["data"][0][day.team("e")] == row
             result = CliRunner().invoke(
