@@ -150,28 +150,22 @@ def test_an_idle_notebook_is_deleted_on_its_schedule(
     kube.delete(Pod, "nb-dry", namespace=namespace)
 
 
-def test_an_idle_pod_is_notified_through_notify(
+def test_an_idle_pod_is_notified_through_notify_or_reported(
     day: Day,  # noqa: F811
     kube: Client,
     namespace: str,
 ) -> None:
     route_to(kube, namespace, day.receiver, "Pod")  # notify's Provider and Alert for Pods
-    kube.apply(policy(namespace, "tell", "Notify", {"idle": "tell"}), field_manager="t", force=True)
-    kube.create(
-        pod(
-            namespace,
-            "quiet",
-            day.team("n"),
-            "0",
-            "gpu-h100-8",
-            {"nvidia.com/gpu": "1"},
-            idle="tell",
-        )
-    )
-    wait_for(lambda: day.measured(namespace, "quiet", 0), "quiet idle", 60)
+    for name, action in (("quiet", "Notify"), ("reported", "Report")):
+        kube.apply(policy(namespace, name, action, {"idle": name}), field_manager="t", force=True)
+        gpu = {"nvidia.com/gpu": "1"}
+        kube.create(pod(namespace, name, day.team("n"), "0", "gpu-h100-8", gpu, idle=name))
+    for name in ("quiet", "reported"):
+        wait_for(lambda n=name: day.measured(namespace, n, 0), f"{name} idle", 60)  # type: ignore[misc]
     start = (day.clock.now() - T0) / HOUR
     day.at(start + 0.25)  # idle for 15 minutes: not yet
     assert not any(b.get("event") == "gpu-idle" for b in day.receiver.bodies)
+    assert not events(kube, namespace, "reported", "GpuIdle")
     day.at(start + 0.6)  # idle for 36 minutes: over the policy's 30
     wait_for(
         lambda: any(
@@ -184,4 +178,13 @@ def test_an_idle_pod_is_notified_through_notify(
     hook = next(b for b in day.receiver.bodies if b.get("event") == "gpu-idle")
     assert hook["involvedObject"] == {"kind": "Pod", "namespace": namespace, "name": "quiet"}
     assert any("notified" in m for m in events(kube, namespace, "quiet", "GpuIdle"))
-    kube.delete(Pod, "quiet", namespace=namespace)
+    wait_for(
+        lambda: any(
+            m.startswith("GpuIdlePolicy reported: ")
+            for m in events(kube, namespace, "reported", "GpuIdle")
+        ),
+        "the Report policy's Event",
+        30,
+    )
+    for name in ("quiet", "reported"):
+        kube.delete(Pod, name, namespace=namespace)
