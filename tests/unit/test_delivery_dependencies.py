@@ -8,7 +8,7 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quarterdeck.delivery.dependencies import cycles, levels
+from quarterdeck.delivery.dependencies import DependencyIndex, cycles, levels
 from quarterdeck.delivery.inventory import Owner
 
 
@@ -78,3 +78,25 @@ def test_cycle_members_are_exactly_the_nodes_that_reach_themselves(
         for dep in deps:
             if dep in graph and node not in found:
                 assert order[dep] < order[node]
+
+
+def test_the_index_finds_cycles_once_per_change_of_the_graph() -> None:
+    """The operator asks for the cycles on every look at an Application with dependsOn;
+    a chain of 1,100 must not cost a pass over the graph each time."""
+    n = 1100
+    index = DependencyIndex()
+    for i in range(n):
+        index.set(o(f"n{i:04}"), [o(f"n{i + 1:04}")] if i < n - 1 else [])
+    found = index.cycles()
+    assert found == {}
+    index.set(o("n0005"), [o("n0006")])  # a status write: dependsOn as it was
+    assert index.cycles() is found  # not computed again
+    assert index.dependents(o("n0006")) == [o("n0005")]
+    index.set(o(f"n{n - 1:04}"), [o("n0000")])  # the end now depends on the head: a loop
+    looped = index.cycles()
+    assert len(looped) == n and looped[o("n0000")][:2] == [o("n0000"), o("n0001")]
+    index.remove(o("n0500"))  # gone: the loop is broken, n0499 still waits for it
+    assert index.cycles() == {}
+    assert index.dependents(o("n0500")) == [o("n0499")]
+    index.set(o("n0499"), [])
+    assert index.dependents(o("n0500")) == []

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from quarterdeck.delivery.dependencies import DependencyIndex
 from quarterdeck.delivery.inventory import Owner
-from quarterdeck.delivery.runner import APPLICATION, SOURCE, Runner, depends_on, uses_source
+from quarterdeck.delivery.runner import APPLICATION, SOURCE, Runner, uses_source
 from quarterdeck.kube.workqueue import WorkQueue
 
 
@@ -36,6 +37,10 @@ def app(name: str, source: str = "repo", deps: tuple[str, ...] = (), ns: str = "
 def runner(apps: Objects) -> Any:
     r: Any = Runner.__new__(Runner)  # only the wake-up logic: no cluster, no threads
     r.queue, r.apps, r._heal, r._lock = WorkQueue("test"), apps, set(), threading.Lock()
+    r.dependencies = DependencyIndex()
+    for obj in apps.list():  # what the informer replays to a new handler
+        r._on_application("ADDED", obj)
+    drain(r.queue)
     return r
 
 
@@ -53,8 +58,9 @@ def test_references_are_resolved_in_the_objects_namespace() -> None:
     cross = app("web")
     cross["spec"]["sourceRef"]["namespace"] = "shared"
     assert uses_source(cross, Owner("shared", "repo"))
-    assert depends_on(app("web", deps=("db",)), Owner("team", "db"))
-    assert not depends_on(app("web"), Owner("team", "db"))
+    r = runner(Objects(app("db"), app("web", deps=("db",)), app("db", ns="other")))
+    r._on_application("MODIFIED", app("db", ns="other"))
+    assert drain(r.queue) == {(APPLICATION, "other", "db")}  # web waits for team/db only
 
 
 def test_a_source_event_wakes_the_source_and_the_applications_using_it() -> None:
@@ -74,3 +80,13 @@ def test_an_application_event_wakes_it_and_its_dependents_and_an_edit_asks_for_a
     r._on_edit(Owner("team", "lone"))
     assert drain(r.queue) == {(APPLICATION, "team", "lone")}
     assert r._heal == {Owner("team", "lone")}
+
+
+def test_a_deleted_application_still_wakes_those_waiting_for_it() -> None:
+    r = runner(Objects(app("db"), app("web", deps=("db",))))
+    r._on_application("DELETED", app("db"))
+    assert drain(r.queue) == {(APPLICATION, "team", "db"), (APPLICATION, "team", "web")}
+    r._on_application("MODIFIED", app("web"))  # web no longer depends on db
+    drain(r.queue)
+    r._on_application("ADDED", app("db"))
+    assert drain(r.queue) == {(APPLICATION, "team", "db")}

@@ -3,7 +3,8 @@
 Sources and Applications are keys (``kind``, namespace, name) of one
 :class:`~quarterdeck.kube.workqueue.WorkQueue`; informers on both kinds wake the key
 of whatever changed, a Source's change wakes the Applications that use it, an
-Application's change wakes those that depend on it, and an edit of an applied
+Application's change wakes those that depend on it (``DependencyIndex``, which also
+finds dependsOn cycles once per change of the graph), and an edit of an applied
 object (seen by ``SelfHeal``) wakes its owner for a self-heal. After each reconcile
 a key is put back for its next due time (its interval, or its retry backoff), so
 nothing lists the cluster per pass and an idle Application costs nothing.
@@ -29,7 +30,7 @@ from quarterdeck.delivery.controller import (
     describe,
     get_application,
 )
-from quarterdeck.delivery.dependencies import cycles
+from quarterdeck.delivery.dependencies import DependencyIndex
 from quarterdeck.delivery.inventory import Owner
 from quarterdeck.delivery.metrics import RECONCILE_SECONDS
 from quarterdeck.delivery.selfheal import SelfHeal, repair
@@ -60,11 +61,6 @@ def uses_source(app: dict[str, Any], source: Owner) -> bool:
     return Owner(ref.get("namespace") or namespace, str(ref.get("name", ""))) == source
 
 
-def depends_on(app: dict[str, Any], other: Owner) -> bool:
-    """Whether the Application object ``app`` lists ``other`` in dependsOn."""
-    return other in _deps(app)
-
-
 def is_ready(raw: dict[str, Any] | None) -> bool:
     conds = ((raw or {}).get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
@@ -87,6 +83,8 @@ class Runner:
         self.queue: WorkQueue[Key] = WorkQueue("delivery")
         self._own_informers = informers is None
         self.informers = informers or SharedInformers(controller.client)
+        self._lock = threading.Lock()
+        self.dependencies = DependencyIndex()  # kept by _on_application, under _lock
         namespace = controller.namespace
         self.sources = self.informers.informer(SourceRes, namespace=namespace)
         self.apps = self.informers.informer(ApplicationRes, namespace=namespace)
@@ -95,7 +93,6 @@ class Runner:
         self.selfheal = SelfHeal(controller.cluster, self._on_edit)
         controller.on_synced = lambda owner, objs: self.selfheal.watch(objs)
         self._heal: set[Owner] = set()
-        self._lock = threading.Lock()
         self.healed: list[tuple[Owner, float]] = []  # (owner, monotonic time) for benchmarks
         self.passes = 0  # keys handled and self-heals attempted, for tests
         self.heal_attempts = 0
@@ -112,11 +109,16 @@ class Runner:
 
     def _on_application(self, event: str, obj: dict[str, Any]) -> None:
         namespace, name = _meta(obj)
-        self.queue.add((APPLICATION, namespace, name))
         owner = Owner(namespace, name)
-        for app in self.apps.list():  # dependents wait for this one to be Ready
-            if depends_on(app, owner):
-                self.queue.add((APPLICATION, *_meta(app)))
+        with self._lock:
+            if event == "DELETED":
+                self.dependencies.remove(owner)
+            else:
+                self.dependencies.set(owner, _deps(obj))
+            dependents = self.dependencies.dependents(owner)
+        self.queue.add((APPLICATION, namespace, name))
+        for dependent in dependents:  # they wait for this one to be Ready
+            self.queue.add((APPLICATION, dependent.namespace, dependent.name))
 
     def _on_edit(self, owner: Owner) -> None:
         with self._lock:
@@ -197,10 +199,10 @@ class Runner:
         deps = [Owner(d.namespace or owner.namespace, d.name) for d in app.spec.depends_on]
         graph = {owner: deps}
         if deps:  # only an Application with dependencies can be part of a cycle
-            graph = {Owner(*_meta(a)): _deps(a) for a in self.apps.list()}
-            cycle = cycles(graph)
-            if owner in cycle:
-                path = " -> ".join(o.name for o in cycle[owner])
+            with self._lock:
+                cycle = self.dependencies.cycles().get(owner)
+            if cycle is not None:
+                path = " -> ".join(o.name for o in cycle)
                 ctl.block(app, "DependencyCycle", f"dependsOn cycle: {path}", stalled=True)
                 return None
         ready = [d for d in deps if is_ready(self.apps.get(d.namespace, d.name))]
