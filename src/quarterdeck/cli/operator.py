@@ -115,6 +115,9 @@ def operator(
     parse_timeout: Annotated[
         float, typer.Option(min=0.1, help="Seconds one manifest file may take to parse.")
     ] = 30.0,
+    render_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds one kustomize or helm render may take.")
+    ] = 60.0,
     prometheus_url: Annotated[
         str, typer.Option(help="Showback: the Prometheus scraping dcgm-exporter (empty: none).")
     ] = "",
@@ -187,6 +190,7 @@ def operator(
                 isolated_parsing=True,  # manifests parsed under memory and time limits
                 parse_memory=parse_memory_mib << 20,
                 parse_timeout=parse_timeout,
+                render_timeout=render_timeout,
             ),
         )
         config = replace(

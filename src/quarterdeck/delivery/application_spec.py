@@ -14,7 +14,7 @@ from quarterdeck.delivery.helm import settings_of
 from quarterdeck.delivery.inventory import Owner
 from quarterdeck.delivery.manifests import Key
 from quarterdeck.delivery.pipeline import Target
-from quarterdeck.delivery.render import Options
+from quarterdeck.delivery.render import Limits, Options
 from quarterdeck.delivery.schedule import retry_delay
 from quarterdeck.delivery.source import Credentials
 from quarterdeck.delivery.sync import SyncOptions
@@ -35,9 +35,14 @@ def backoff(app: api.Application, failures: int) -> float:
 
 
 def delivery_of(
-    app: api.Application, src: api.Source, revision: str, credentials: Credentials | None
+    app: api.Application,
+    src: api.Source,
+    revision: str,
+    credentials: Credentials | None,
+    limits: Limits | None = None,
 ) -> tuple[Target, SyncOptions]:
-    """What to fetch and render, and how to sync it, for an Application at ``revision``."""
+    """What to fetch and render, and how to sync it, for an Application at ``revision``
+    (``limits``: the operator's bounds on the render, the defaults if not given)."""
     spec = app.spec
     render = Options(
         type=spec.render.type,
@@ -46,6 +51,7 @@ def delivery_of(
         allow_remote_bases=spec.render.allow_remote_bases,
         helm=settings_of(spec.render.helm, app.metadata.namespace),  # delivery: helm
         namespace=spec.render.target_namespace or app.metadata.namespace,
+        limits=limits or Limits(),
     )
     target = Target(
         src.spec.url,

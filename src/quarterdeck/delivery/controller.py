@@ -49,6 +49,7 @@ from quarterdeck.delivery.pipeline import Bounds, deliver
 from quarterdeck.delivery.plan import Plan
 from quarterdeck.delivery.project import source_refusal as project_source_refusal
 from quarterdeck.delivery.project_cache import ProjectCache
+from quarterdeck.delivery.render import Limits
 from quarterdeck.delivery.resources import (
     REQUEST_ANNOTATION,
     ApplicationRes,
@@ -384,7 +385,8 @@ class Controller:
         policies = self.guardrails.current()
         if policies.error:
             return app, Outcome(revision=revision, errors=[policies.error])
-        target, opts = delivery_of(app, src, revision, creds)
+        limits = Limits(timeout=self.policy.render_timeout)  # `qd operator --render-timeout`
+        target, opts = delivery_of(app, src, revision, creds, limits)
         inventory = entries(app.status.inventory if app.status else [])
         current = [app]
 

@@ -36,6 +36,7 @@ class Policy:
     isolated_parsing: bool = False
     parse_memory: int = 1 << 30  # bytes of address space of each parse worker
     parse_timeout: float = 30.0  # seconds one manifest text may take to parse
+    render_timeout: float = 60.0  # seconds kustomize or helm may take for one render
 
 
 #: Local (file://) repositories allowed: what tests, benchmarks and demos run with.
