@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from lightkube import Client
+from lightkube import ApiError, Client
 from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.authorization_v1 import SubjectAccessReview
@@ -83,10 +83,30 @@ def make_repo(root: Path, apps: int) -> str:
     return root.resolve().as_uri()
 
 
+class Latency:
+    """Seconds from sending each request to its response's headers: the API server's
+    time plus the network, without our process's work on either side."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def summary(self) -> str:
+        if not self.seconds:
+            return "n=0"
+        ms = sorted(s * 1000 for s in self.seconds)
+        return (
+            f"n={len(ms)} mean_ms={statistics.fmean(ms):.1f} median_ms={ms[len(ms) // 2]:.1f} "
+            f"p90_ms={ms[len(ms) * 9 // 10]:.1f}"
+        )
+
+
 def count_calls(
-    client: object, calls: collections.Counter[str] | None = None
+    client: object,
+    calls: collections.Counter[str] | None = None,
+    latency: Latency | None = None,
 ) -> collections.Counter[str]:
-    """Count API requests by verb and resource (``PATCH configmaps dryRun``) from now on."""
+    """Count API requests by verb and resource (``PATCH configmaps dryRun``) from now on,
+    and time them (watches left out) into ``latency``."""
     calls = collections.Counter() if calls is None else calls
     http: httpx.Client = client._client._client  # type: ignore[attr-defined]
 
@@ -102,8 +122,19 @@ def count_calls(
         extra = "/status" if parts[-1:] == ["status"] else ""
         dry = " dryRun" if params.get("dryRun") else ""
         calls[f"{verb} {what}{extra}{'' if len(parts) > 1 else ' (list)'}{dry}"] += 1
+        request.extensions["qd_sent"] = time.perf_counter()
+
+    def answered(response: httpx.Response) -> None:
+        sent = response.request.extensions.get("qd_sent")
+        if (
+            latency is not None
+            and sent is not None
+            and not response.request.url.params.get("watch")
+        ):
+            latency.seconds.append(time.perf_counter() - sent)
 
     http.event_hooks["request"].append(hook)
+    http.event_hooks["response"].append(answered)
     return calls
 
 
@@ -279,12 +310,16 @@ def main() -> None:
             client, tmp / "cache", namespace=ns, workers=args.workers, policy=LOCAL_REPOSITORIES
         )
         log = SyncLog(controller)
-        calls = count_calls(client) if args.count_calls else collections.Counter()
+        own_latency, tenant_latency = Latency(), Latency()
+        calls: collections.Counter[str] = collections.Counter()
+        if args.count_calls:
+            count_calls(client, calls, own_latency)
         tenant_calls: collections.Counter[str] = collections.Counter()
         if args.count_calls:  # the tenants' own clients count too (one shared counter)
             for name in accounts:
                 user = f"system:serviceaccount:{ns}:{name}"
-                count_calls(controller.cluster.impersonating(user).client, tenant_calls)
+                tenant = controller.cluster.impersonating(user).client
+                count_calls(tenant, tenant_calls, tenant_latency)
         start = time.perf_counter()
         cpu_start = time.process_time()
         passes = 0
@@ -319,8 +354,27 @@ def main() -> None:
             print(f"  {what:40} {n:7d}  {n / args.apps:6.2f}/app")
         if calls:
             print(f"  {'total':40} {calls.total():7d}  {calls.total() / args.apps:6.2f}/app")
+            print(f"  request latency, own identity: {own_latency.summary()}")
+            if accounts:
+                print(f"  request latency, as tenant:    {tenant_latency.summary()}")
     finally:
         client.delete(Namespace, ns)
+        gone(client, ns)
+
+
+def gone(client: Client, namespace: str, timeout: float = 900) -> None:
+    """Wait until ``namespace`` is deleted: the API server and controller-manager deleting
+    4,000 objects would otherwise run during the next run and load it, not this one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            client.get(Namespace, namespace)
+        except ApiError as err:
+            if err.status.code == 404:
+                return
+            raise
+        time.sleep(1)
+    print(f"  namespace {namespace} still terminating after {timeout:.0f}s")
 
 
 if __name__ == "__main__":
