@@ -8,11 +8,11 @@ import json
 import threading
 
 from quarterdeck.dashboard.access import Ask
-from quarterdeck.dashboard.cache import DELIVERY, QUEUEING, SHOWBACK
+from quarterdeck.dashboard.cache import DELIVERY, QUEUEING, SHOWBACK, DashboardCache
 from quarterdeck.dashboard.live import Change, Interest, asks_for, event, interest
 from quarterdeck.dashboard.live_stream import Hub, Stream, events
 from quarterdeck.delivery.resources import ApplicationRes
-from quarterdeck.kube.informer import Informer
+from quarterdeck.kube.informer import Informer, SharedInformers
 
 
 def test_each_page_path_names_what_it_shows() -> None:
@@ -116,3 +116,10 @@ def test_a_quiet_stream_sends_only_a_comment_and_hidden_changes_send_nothing() -
 
     texts = asyncio.run(scenario())
     assert texts[1] == ": keepalive\n\n"
+
+
+def test_the_dashboard_caches_no_secret_so_no_page_can_show_one() -> None:
+    cache = DashboardCache(SharedInformers(client=None))  # type: ignore[arg-type]  # never started
+    kinds = {informer.target.kind for informer in cache.by_kind().values()}
+    assert "Budget" in kinds and "Workload" in kinds
+    assert "Secret" not in kinds and "secrets" not in cache.by_kind()
