@@ -57,3 +57,32 @@ def test_an_event_deleted_under_the_recorder_is_created_again(kube: Client, name
     recorder.event(regarding, "Warning", "SyncFailed", "conflict")
     (again,) = _events_on_target(kube, namespace)
     assert again.count == 1 and again.reason == "SyncFailed"
+
+
+def test_events_recorded_from_many_threads_keep_each_objects_count(
+    kube: Client, namespace: str
+) -> None:
+    """Sixteen workers record at once: repeats on one object from all of them, and one
+    Event each on objects of their own. An object's Events are written one at a time (its
+    count goes 1, 2, ... 16 with no patch before the create); the others' go meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    regarding = _regarding(kube, namespace)
+    recorder = EventRecorder(kube, "quarterdeck-tests")
+    others = [
+        {**regarding, "metadata": {**regarding["metadata"], "name": f"other-{i}", "uid": f"u-{i}"}}
+        for i in range(16)
+    ]
+
+    def work(i: int) -> None:
+        recorder.event(regarding, "Warning", "SyncFailed", "conflict")
+        recorder.event(others[i], "Normal", "Synced", "synced revision abc")
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(work, range(16)))
+    (repeated,) = _events_on_target(kube, namespace)
+    assert repeated.count == 16
+    synced = [e for e in kube.list(Event, namespace=namespace) if e.reason == "Synced"]
+    names = sorted(o["metadata"]["name"] for o in others)
+    assert sorted(e.involvedObject.name for e in synced) == names
+    assert {e.count for e in synced} == {1}

@@ -36,6 +36,7 @@ MAX_MESSAGE = 1024
 CACHE_SIZE = 4096  # remembered Events (client-go's maxLruCacheEntries)
 SPAM_BURST = 25
 SPAM_QPS = 1.0 / 300.0
+OBJECT_LOCKS = 64  # stripes of the per-object write order
 
 #: (apiVersion, kind, namespace, name, uid) of the object an Event is about.
 ObjectRef = tuple[str, str, str, str, str]
@@ -128,14 +129,19 @@ class EventRecorder:
         self.host = host
         self.clock = clock
         self.correlator = Correlator(clock)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the correlator's memory; never held across a write
+        # One object's Events are decided and written one at a time, so their counts stay
+        # in order; other objects' go on meanwhile (one lock for all made every sync of a
+        # controller wait for the Event write of the one before it). Striped: bounded.
+        self._objects = [threading.Lock() for _ in range(OBJECT_LOCKS)]
 
     def event(self, regarding: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         """Record that ``reason: message`` happened to ``regarding`` (an object as a dict)."""
         ref = reference(regarding)
         message = message[:MAX_MESSAGE]
-        with self._lock:  # one decision and write at a time: counts stay in order
-            decision = self.correlator.decide(ref, type_, reason, message)
+        with self._objects[hash(ref) % OBJECT_LOCKS]:
+            with self._lock:
+                decision = self.correlator.decide(ref, type_, reason, message)
             if decision.skip:
                 log.debug("event dropped by the rate limit", object=ref[3], reason=reason)
                 return
@@ -145,7 +151,8 @@ class EventRecorder:
                 if err.status.code != 404 or decision.create:
                     log.warning("event not recorded", object=ref[3], reason=reason, error=str(err))
                     return
-                again = self.correlator.restart(ref, type_, reason, message)
+                with self._lock:
+                    again = self.correlator.restart(ref, type_, reason, message)
                 self._write_quietly(ref, type_, reason, message, again)
             except Exception as err:  # unreachable server: the Event is lost, not the work
                 log.warning("event not recorded", object=ref[3], reason=reason, error=str(err))
