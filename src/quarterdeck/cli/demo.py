@@ -66,7 +66,7 @@ def demo(
             story.clean()
         except (StoryError, TimeoutError) as err:
             fail(str(err))
-        typer.echo("removed the demo's teams, queues, guardrail, prices and usage records")
+        typer.echo("removed the demo's teams, queues, guardrail, prices, budgets and usage records")
         return
     try:
         listen("127.0.0.1", dashboard_port).close()  # a taken port: one line, before anything
