@@ -222,6 +222,18 @@ def submit(driver: webdriver.Chrome, button: str) -> None:
             "return document.readyState === 'complete' && !window.qdOldPage"))
 
 
+def text_of(driver: webdriver.Chrome, element_id: str) -> str:
+    """The text of the element `element_id`, read in one script: a live page may swap its
+    content in between a lookup and a read of the element it found (a stale element).
+    Table cells are joined by a space, as WebElement.text joins them."""
+    found = driver.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e.innerText : null",
+        element_id)
+    if found is None:
+        raise AssertionError(f"no element #{element_id} on {driver.current_url}")
+    return str(found).replace("\t", " ")
+
+
 def text(driver: webdriver.Chrome) -> str:
     return str(driver.find_element(By.TAG_NAME, "body").text)
 
@@ -248,30 +260,30 @@ def test_dashboard_pages_access_and_sync_in_chromium(
 
     browser.find_element(By.ID, "token").send_keys("not-a-token")
     submit(browser, "signin")
-    assert "token refused" in browser.find_element(By.ID, "reason").text
+    assert "token refused" in text_of(browser, "reason")
     shot(browser, shots, "signin")
 
     browser.find_element(By.ID, "token").send_keys(platform["token_a"])
     submit(browser, "signin")
-    assert browser.find_element(By.ID, "user").text == f"system:serviceaccount:{a}:viewer"
+    assert text_of(browser, "user") == f"system:serviceaccount:{a}:viewer"
     overview = text(browser)
     assert "Applications: 1" in overview and platform["queue_a"] in overview
     assert platform["queue_b"] not in overview
     shot(browser, shots, "overview")
 
     browser.get(f"{url}/applications")
-    rows = browser.find_element(By.ID, "applications").text
+    rows = text_of(browser, "applications")
     assert a in rows and b not in rows
     shot(browser, shots, "applications")
 
     browser.get(f"{url}/applications/{a}/web")
-    assert browser.find_element(By.ID, "sync-state").text == "Synced"
-    assert "ConfigMap" in browser.find_element(By.ID, "objects").text
+    assert text_of(browser, "sync-state") == "Synced"
+    assert "ConfigMap" in text_of(browser, "objects")
     before = last_sync(kube, a)
     submit(browser, "sync")
     wait_for(lambda: last_sync(kube, a) != before or None, "the sync the button asked for", 30)
     browser.get(f"{url}/applications/{a}/web")
-    assert "Succeeded" in browser.find_element(By.ID, "history").text
+    assert "Succeeded" in text_of(browser, "history")
     revision = dict(kube.get(ApplicationRes, "web", namespace=a))["status"]["history"][0][
         "revision"]
     submit(browser, "suspend")  # the patch is made before the answer redirects
@@ -310,13 +322,13 @@ def test_dashboard_pages_access_and_sync_in_chromium(
     assert last_hour["window"] == "last hour" and last_hour["workloads"] == 1  # train-1
     assert last_hour["p50"] is not None and last_hour["p50"] >= 0
     browser.get(f"{url}/queues")
-    waits = browser.find_element(By.ID, f"waits-{platform['queue_a']}").text
+    waits = text_of(browser, f"waits-{platform['queue_a']}")
     assert "last hour 1" in waits, waits
     shot(browser, shots, "queues")
 
     browser.get(f"{url}/gpus")
-    assert "GPUs:" in browser.find_element(By.ID, "gpu-totals").text
-    assert "gpu-h100-8" in browser.find_element(By.ID, "heatmap").text  # the rack groups
+    assert "GPUs:" in text_of(browser, "gpu-totals")
+    assert "gpu-h100-8" in text_of(browser, "heatmap")  # the rack groups
     shot(browser, shots, "gpus")
     def budget_evaluated() -> dict[str, Any] | None:
         answer = json.loads(fetch(browser, "GET", "/showback?format=json")[1])
@@ -326,17 +338,17 @@ def test_dashboard_pages_access_and_sync_in_chromium(
     budget = wait_for(budget_evaluated, "showback's verdict on team-a's Budget", 60)
     assert budget["limit"] == "2 GPU-hours" and budget["state"] in ("ok", "warning")
     browser.get(f"{url}/showback")
-    assert "GPU-hours" in browser.find_element(By.ID, "showback").text
-    budgets = browser.find_element(By.ID, "budgets").text
+    assert "GPU-hours" in text_of(browser, "showback")
+    budgets = text_of(browser, "budgets")
     assert a in budgets and "2 GPU-hours" in budgets and budget["state"] in budgets
     shot(browser, shots, "showback")
 
     for path in (f"/applications/{b}/web", f"/queues/{platform['queue_b']}"):
         browser.get(url + path)
-        assert browser.find_element(By.ID, "status").text.startswith("403"), path
+        assert text_of(browser, "status").startswith("403"), path
     shot(browser, shots, "forbidden")
     browser.get(f"{url}/applications/{a}/missing")
-    assert browser.find_element(By.ID, "status").text.startswith("404")
+    assert text_of(browser, "status").startswith("404")
 
     status, answer = fetch(browser, "GET", "/applications?format=json")
     assert status == 200 and b not in answer and a in answer
@@ -366,7 +378,7 @@ def test_a_page_changes_live_when_its_application_changes(
     wait = WebDriverWait(browser, 60, ignored_exceptions=(WebDriverException,))
     wait.until(lambda d: d.execute_script(
         "return document.getElementById('live').dataset.stream === 'open'"))
-    before = browser.find_element(By.ID, "history").text
+    before = text_of(browser, "history")
     # A second stream, as the Applications list opens it, records what it is told.
     browser.execute_async_script("""
         const done = arguments[0];
@@ -378,7 +390,7 @@ def test_a_page_changes_live_when_its_application_changes(
     """)
     poke(kube, b, "quarterdeck.dev/test-poke", uuid.uuid4().hex)  # team-b's change first
     poke(kube, a, REQUEST_ANNOTATION, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-    wait.until(lambda d: d.find_element(By.ID, "history").text != before)
+    wait.until(lambda d: text_of(d, "history") != before)
     assert browser.execute_script("return window.qdSamePage === true")  # swapped, no reload
 
     def told_of_team_a(driver: webdriver.Chrome) -> list[dict[str, str]] | None:
@@ -415,16 +427,16 @@ def test_a_pending_commits_diff_is_shown_without_a_secrets_data(
         wait_for(lambda: source_revision(kube, a) == sha or None, "the Source to fetch", 60)
         sign_in(browser, url, platform["token_a"])
         browser.get(f"{url}/applications/{a}/web")
-        assert browser.find_element(By.ID, "pending").text.count(sha[:12]) == 1
+        assert text_of(browser, "pending").count(sha[:12]) == 1
         # The first view queued the diff; the live page swaps it in when it is ready.
         wait = WebDriverWait(browser, 120, ignored_exceptions=(WebDriverException,))
-        wait.until(lambda d: d.find_element(By.ID, "pending-state").text != "computing")
-        state = browser.find_element(By.ID, "pending-state").text
-        assert state == "ready", browser.find_element(By.ID, "pending").text
-        objects = browser.find_element(By.ID, "pending-objects").text
+        wait.until(lambda d: text_of(d, "pending-state") != "computing")
+        state = text_of(browser, "pending-state")
+        assert state == "ready", text_of(browser, "pending")
+        objects = text_of(browser, "pending-objects")
         assert f"ConfigMap {a}/c create" in objects and f"ConfigMap {a}/b configure" in objects
         assert f"Secret {a}/s create" in objects and f"ConfigMap {a}/a" not in objects
-        diff = browser.find_element(By.ID, "pending-diff").text
+        diff = text_of(browser, "pending-diff")
         assert "-  a: '1'" in diff and "+  a: '2'" in diff, diff
         assert "(a Secret: its data is never shown)" in diff
         encoded = base64.b64encode(SECRET_VALUE.encode()).decode()
@@ -452,7 +464,7 @@ def test_a_revoked_token_ends_the_session_with_the_reason(
     assert answer.status is not None
     token = str(answer.status.token)
     sign_in(browser, url, token)
-    assert browser.find_element(By.ID, "user").text == f"system:serviceaccount:{a}:leaver"
+    assert text_of(browser, "user") == f"system:serviceaccount:{a}:leaver"
     kube.delete(ServiceAccount, "leaver", namespace=a)
 
     def refused() -> bool | None:
@@ -467,10 +479,10 @@ def test_a_revoked_token_ends_the_session_with_the_reason(
     finally:
         server.access.clock = clock
     assert "Sign in" in browser.title
-    assert "token refused" in browser.find_element(By.ID, "reason").text
+    assert "token refused" in text_of(browser, "reason")
     browser.find_element(By.ID, "token").send_keys(token)
     submit(browser, "signin")
-    assert "token refused" in browser.find_element(By.ID, "reason").text
+    assert "token refused" in text_of(browser, "reason")
     for path in ("/applications", "/"):  # nothing of the session is left
         browser.get(url + path)
         assert "Sign in" in browser.title, path
@@ -483,5 +495,5 @@ def test_unknown_urls_get_a_404_page(platform: dict[str, Any], browser: webdrive
     # (A ClusterQueue the viewer may not get answers 403 whether it exists or not.)
     for path in (f"/applications/{a}/missing", "/no-such-page", "/showback?window=fortnight"):
         browser.get(url + path)
-        assert browser.find_element(By.ID, "status").text.startswith("404"), path
+        assert text_of(browser, "status").startswith("404"), path
         assert "Traceback" not in browser.page_source, path
