@@ -157,6 +157,34 @@ def rbac_in_force(client: Client, namespace: str, account: str) -> None:
     raise SystemExit(f"{user} is still not allowed to patch configmaps")
 
 
+def bind_accounts(cluster: Cluster, namespace: str, accounts: list[str]) -> None:
+    """ServiceAccounts ``accounts`` bound to the built-in admin ClusterRole in
+    ``namespace``, and in force at the authorizer."""
+    for name in accounts:
+        meta = {"name": name, "namespace": namespace}
+        cluster.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta})
+    if not accounts:
+        return
+    cluster.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "deployer", "namespace": namespace},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "admin",
+            },
+            "subjects": [
+                {"kind": "ServiceAccount", "name": name, "namespace": namespace}
+                for name in accounts
+            ],
+        }
+    )
+    for name in accounts:  # a new RoleBinding takes a moment to reach the authorizer
+        rbac_in_force(cluster.client, namespace, name)
+
+
 class SyncLog:
     """Every sync of the run: per Application, why it was due (``AppMemory.why``) and how
     long its delivery took, so a re-sync is never mistaken for the cost of a first one."""
@@ -263,29 +291,7 @@ def main() -> None:
         )
 
         accounts = [f"deployer{k}" for k in range(args.identities if args.impersonate else 0)]
-        for name in accounts:
-            meta = {"name": name, "namespace": ns}
-            cluster.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta})
-        if accounts:
-            cluster.apply(
-                {
-                    "apiVersion": "rbac.authorization.k8s.io/v1",
-                    "kind": "RoleBinding",
-                    "metadata": {"name": "deployer", "namespace": ns},
-                    "roleRef": {
-                        "apiGroup": "rbac.authorization.k8s.io",
-                        "kind": "ClusterRole",
-                        "name": "admin",
-                    },
-                    "subjects": [
-                        {"kind": "ServiceAccount", "name": name, "namespace": ns}
-                        for name in accounts
-                    ],
-                }
-            )
-
-        for name in accounts:  # a new RoleBinding takes a moment to reach the authorizer
-            rbac_in_force(client, ns, name)
+        bind_accounts(cluster, ns, accounts)
 
         def create(i: int) -> None:
             account = {"serviceAccountName": accounts[i % len(accounts)]} if accounts else {}
