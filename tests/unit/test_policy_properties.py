@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from quarterdeck.api.policy import LabelSelector, load_policies
@@ -67,6 +67,7 @@ cel_noise = st.text(alphabet="object.spec()[]{}'\"!&|=<>+-*/?:, abcxyz0123456789
 
 @settings(max_examples=30, deadline=None)
 @given(cel_noise)
+@example("0//")  # a comment that once swallowed the engine's closing parenthesis
 def test_a_broken_policy_never_takes_the_engine_down(expression: str) -> None:
     """Whatever text a validation holds, evaluate returns, and the sound policies beside it
     decide exactly as they do alone."""

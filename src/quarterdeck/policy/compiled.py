@@ -81,12 +81,12 @@ def _needed(expression: str, variables: list[Variable]) -> list[Variable]:
 def compose(expression: str, variables: list[Variable]) -> str:
     """`expression` with the variables it needs bound around it by nested cel.bind."""
     needed = _needed(expression, variables)
-    text = f"({expression})"
+    text = f"({expression}\n)"  # a trailing // comment must not swallow the paren
     for i in range(len(needed) - 1, -1, -1):
         earlier = ", ".join(f"'{v.name}': variables.{v.name}" for v in needed[:i])
         entries = f"{earlier}, " if earlier else ""
         text = (
-            f"cel.bind(variables, {{{entries}'{needed[i].name}': ({needed[i].expression})}}, "
+            f"cel.bind(variables, {{{entries}'{needed[i].name}': ({needed[i].expression}\n)}}, "
             f"{text})"
         )
     return text
