@@ -123,3 +123,19 @@ def test_the_dashboard_caches_no_secret_so_no_page_can_show_one() -> None:
     kinds = {informer.target.kind for informer in cache.by_kind().values()}
     assert "Budget" in kinds and "Workload" in kinds
     assert "Secret" not in kinds and "secrets" not in cache.by_kind()
+
+
+def test_a_stream_whose_page_went_away_ends_at_its_next_wake_and_leaves_the_hub() -> None:
+    async def scenario() -> tuple[list[str], int]:
+        hub = Hub({})
+        stream = hub.open()
+
+        async def gone() -> bool:
+            return True  # as Request.is_disconnected answers once the page closed
+
+        texts = [t async for t in events(hub, stream, lambda changes: [], keepalive=0.01,
+                                         gone=gone)]
+        return texts, len(hub)
+
+    texts, left = asyncio.run(scenario())
+    assert [t.split("\n")[0] for t in texts] == ["event: ready"] and left == 0

@@ -24,6 +24,7 @@ from lightkube.resources.authorization_v1 import SubjectAccessReview
 
 REVIEW_TTL = 60.0  # seconds a TokenReview answer stands before the token is reviewed again
 DECISION_TTL = 10.0  # seconds a SubjectAccessReview answer is reused for the same question
+ENDED_KEPT = 1000  # sessions ended by a failed review whose reason is kept for their next view
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Access:
     client: Client
     clock: Callable[[], float] = time.monotonic
     _sessions: dict[str, Session] = field(default_factory=dict)
+    _ended: dict[str, str] = field(default_factory=dict)  # session id -> why review ended it
     _decisions: dict[tuple[User, Ask], tuple[bool, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -96,13 +98,18 @@ class Access:
         longer passes TokenReview."""
         with self._lock:
             found = self._sessions.get(sid)
+            ended = self._ended.pop(sid, "") if found is None else ""
         if found is None:
-            raise SignInError("please sign in")
+            raise SignInError(ended or "please sign in")
         if self.clock() - found.reviewed > REVIEW_TTL:
             try:
                 user = self.review(found.token)
-            except SignInError:
+            except SignInError as err:
                 self.sign_out(sid)
+                with self._lock:  # the next view of this session says why it ended
+                    self._ended[sid] = str(err)
+                    while len(self._ended) > ENDED_KEPT:
+                        self._ended.pop(next(iter(self._ended)))
                 raise
             found.user, found.reviewed = user, self.clock()
         return found

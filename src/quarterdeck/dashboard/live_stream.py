@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -106,15 +106,19 @@ class Hub:
 
 async def events(hub: Hub, stream: Stream,
                  visible: Callable[[set[Change]], list[Change] | None],
-                 keepalive: float = KEEPALIVE) -> AsyncGenerator[str, None]:
+                 keepalive: float = KEEPALIVE,
+                 gone: Callable[[], Awaitable[bool]] | None = None,
+                 ) -> AsyncGenerator[str, None]:
     """The text of one page's stream: `ready` once subscribed, then a `change` event for
     each batch of changes `visible` lets through (it runs the access checks off the
-    loop's thread), and `signin` (then the end) once `visible` says the session is gone."""
+    loop's thread), and `signin` (then the end) once `visible` says the session is gone.
+    It ends when `gone()` says the page went away (asked at each wake: the server does
+    not fail a write to a closed connection, so the stream would live on otherwise)."""
     try:
         yield event("ready")
         while not stream.ended:
             changes = await stream.next(keepalive)
-            if stream.ended:
+            if stream.ended or (gone is not None and await gone()):
                 return
             shown = await asyncio.to_thread(visible, changes)
             if shown is None:

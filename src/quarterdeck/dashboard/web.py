@@ -108,7 +108,8 @@ def create_app(pages: Pages, access: Access, hub: Hub) -> FastAPI:
                 return None
             return pages.visible_changes(user, want, changes)
 
-        return StreamingResponse(events(hub, stream, visible), media_type="text/event-stream",
+        return StreamingResponse(events(hub, stream, visible, gone=request.is_disconnected),
+                                 media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})
 
     @app.get("/signin")
