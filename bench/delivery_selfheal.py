@@ -19,6 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
+from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace
@@ -53,18 +54,24 @@ def make_repo(repo: Path) -> str:
     return repo.resolve().as_uri()
 
 
+def delivery_namespace(kubeconfig: Path, prefix: str) -> tuple[Client, Cluster, str]:
+    """A client, our delivery CRDs Established, and a new namespace ``prefix-xxxxxx``."""
+    client = load_client(kubeconfig, field_manager="bench")
+    cluster = Cluster(client)
+    for kind in KINDS:
+        cluster.apply(crd(kind))
+    cluster.wait_established([f"{k.plural}.{k.group}" for k in KINDS], timeout=60)
+    ns = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    client.create(Namespace(metadata=ObjectMeta(name=ns)))
+    return client, cluster, ns
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--kubeconfig", required=True, type=Path)
     parser.add_argument("--edits", type=int, default=20)
     args = parser.parse_args()
-    client = load_client(args.kubeconfig, field_manager="bench")
-    cluster = Cluster(client)
-    for kind in KINDS:
-        cluster.apply(crd(kind))
-    cluster.wait_established([f"{k.plural}.{k.group}" for k in KINDS], timeout=60)
-    ns = f"bench-heal-{uuid.uuid4().hex[:6]}"
-    client.create(Namespace(metadata=ObjectMeta(name=ns)))
+    client, cluster, ns = delivery_namespace(args.kubeconfig, "bench-heal")
     tmp = Path(tempfile.mkdtemp(prefix="qd-bench-"))
     url = make_repo(tmp / "repo")
     group = "delivery.quarterdeck.dev/v1alpha1"

@@ -17,21 +17,16 @@ import os
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
-from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
 from delivery_apps import make_repo
-from quarterdeck.api.crd import crd
-from quarterdeck.api.delivery import KINDS
-from quarterdeck.delivery.cluster import Cluster
+from delivery_selfheal import delivery_namespace
 from quarterdeck.delivery.controller import Controller
 from quarterdeck.delivery.inventory import Owner
 from quarterdeck.delivery.runner import Runner, is_ready
 from quarterdeck.delivery.tenancy import LOCAL_REPOSITORIES
-from quarterdeck.kube.client import load_client
 
 API = "delivery.quarterdeck.dev/v1alpha1"
 
@@ -41,13 +36,7 @@ def main() -> None:
     parser.add_argument("--kubeconfig", required=True, type=Path)
     parser.add_argument("--apps", type=int, default=200)
     args = parser.parse_args()
-    client = load_client(args.kubeconfig, field_manager="bench")
-    cluster = Cluster(client)
-    for kind in KINDS:
-        cluster.apply(crd(kind))
-    cluster.wait_established([f"{k.plural}.{k.group}" for k in KINDS], timeout=60)
-    ns = f"bench-tick-{uuid.uuid4().hex[:6]}"
-    client.create(Namespace(metadata=ObjectMeta(name=ns)))
+    client, cluster, ns = delivery_namespace(args.kubeconfig, "bench-tick")
     tmp = Path(tempfile.mkdtemp(prefix="qd-bench-"))
     try:
         url = make_repo(tmp / "repo", args.apps)
