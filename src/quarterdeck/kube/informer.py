@@ -253,7 +253,7 @@ class Informer:
             log.error(
                 "informer handler failed",
                 resource=self._label,
-                event=event_type,
+                watch_event=event_type,
                 object="/".join(key_of(obj)),
                 error=f"{type(err).__name__}: {err}",
                 exc_info=True,
