@@ -28,7 +28,7 @@ from lightkube import Client
 from quarterdeck.fleet import operator as fleet
 from quarterdeck.kube.events import EventRecorder
 from quarterdeck.kube.health import HealthServer
-from quarterdeck.kube.informer import SharedInformers
+from quarterdeck.kube.informer import SharedInformers, freeze_filled_caches
 from quarterdeck.kube.leader import LeaderElector
 from quarterdeck.kube.supervisor import Supervisor
 from quarterdeck.notify.operator import prepare_notify, start_notify
@@ -167,6 +167,7 @@ class Operator:
                         )
                         self._abort.wait(delay)
                         delay = min(delay * 2, 30.0)
+            freeze_filled_caches()  # every controller has waited for its informers
             self.started.set()
 
     def _stop_controllers(self) -> None:

@@ -20,7 +20,7 @@ from quarterdeck.dashboard.live_stream import Hub
 from quarterdeck.dashboard.pages import Pages
 from quarterdeck.dashboard.pending import PendingDiffs
 from quarterdeck.dashboard.web import create_app
-from quarterdeck.kube.informer import SharedInformers
+from quarterdeck.kube.informer import SharedInformers, freeze_filled_caches
 from quarterdeck.kube.wait import wait_for
 
 FIELD_MANAGER = "quarterdeck-dashboard"
@@ -69,6 +69,7 @@ class DashboardServer:
                 f"the dashboard's caches did not fill within {timeout:g}s (is the cluster "
                 "reachable, and are quarterdeck's CRDs installed?)"
             )
+        freeze_filled_caches()
 
     @property
     def port(self) -> int:
