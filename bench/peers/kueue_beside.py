@@ -110,6 +110,7 @@ def one(which: str, scale: float, timeout: float, workdir: Path) -> dict[str, An
         plans = queue_scenario.plan(scale)
         runner = Runner(kube, api, plans)
         cpu0, req0 = process_stats.sample(proc.pid).cpu_s, process_stats.api_requests(kube)
+        by0 = process_stats.api_requests_by(kube)
         calls0, t0 = runner.calls, time.monotonic()
         rss: list[float] = []
         stop = threading.Event()
@@ -126,6 +127,8 @@ def one(which: str, scale: float, timeout: float, workdir: Path) -> dict[str, An
         stop.set()
         end = process_stats.sample(proc.pid)
         total = process_stats.api_requests(kube) - req0
+        by = process_stats.api_requests_by(kube)
+        by_kind = {k: v - by0.get(k, 0) for k, v in by.items() if v - by0.get(k, 0) > 0}
         runner_calls = runner.calls - calls0
         result: dict[str, Any] = queue_scenario.summarize(list(timelines.values()))
         if which == "qd":
@@ -139,6 +142,7 @@ def one(which: str, scale: float, timeout: float, workdir: Path) -> dict[str, An
             api_idle=round(idle_rate * elapsed),
             api_controller=total - runner_calls - round(idle_rate * elapsed),
             run_s=elapsed,
+            api_by_kind=dict(sorted(by_kind.items(), key=lambda kv: -kv[1])[:12]),
             load=process_stats.load_average(),
             problems=runner.problems[:5],
             problem_count=len(runner.problems),

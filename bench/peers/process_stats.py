@@ -52,5 +52,22 @@ def api_requests(kube: Client) -> int:
     return int(sum(float(v) for v in _REQUESTS.findall(text)))
 
 
+_LABELS = re.compile(r'(\w+)="([^"]*)"')
+_BY = re.compile(r"^apiserver_request_total\{([^}]*)\} (\S+)$", re.MULTILINE)
+
+
+def api_requests_by(kube: Client) -> dict[str, int]:
+    """The same count by "VERB resource[/subresource]", to tell where requests go."""
+    text = kube._client._client.get("/metrics").text
+    out: dict[str, int] = {}
+    for labels, value in _BY.findall(text):
+        got = dict(_LABELS.findall(labels))
+        sub = got.get("subresource")
+        what = got.get("resource", "") + (f"/{sub}" if sub else "")
+        key = f"{got.get('verb', '')} {what}"
+        out[key] = out.get(key, 0) + int(float(value))
+    return out
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
