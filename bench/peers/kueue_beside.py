@@ -109,8 +109,7 @@ def one(which: str, scale: float, timeout: float, workdir: Path) -> dict[str, An
         time.sleep(2)  # let the controller see the queues before the first Workload
         plans = queue_scenario.plan(scale)
         runner = Runner(kube, api, plans)
-        cpu0, req0 = process_stats.sample(proc.pid).cpu_s, process_stats.api_requests(kube)
-        by0 = process_stats.api_requests_by(kube)
+        cpu0, by0 = process_stats.sample(proc.pid).cpu_s, process_stats.api_requests_by(kube)
         calls0, t0 = runner.calls, time.monotonic()
         rss: list[float] = []
         stop = threading.Event()
@@ -126,9 +125,9 @@ def one(which: str, scale: float, timeout: float, workdir: Path) -> dict[str, An
         elapsed = time.monotonic() - t0
         stop.set()
         end = process_stats.sample(proc.pid)
-        total = process_stats.api_requests(kube) - req0
         by = process_stats.api_requests_by(kube)
         by_kind = {k: v - by0.get(k, 0) for k, v in by.items() if v - by0.get(k, 0) > 0}
+        total = sum(by_kind.values())
         runner_calls = runner.calls - calls0
         result: dict[str, Any] = queue_scenario.summarize(list(timelines.values()))
         if which == "qd":

@@ -16,7 +16,8 @@ from pathlib import Path
 from lightkube import Client
 
 _TICK = os.sysconf("SC_CLK_TCK")
-_REQUESTS = re.compile(r"^apiserver_request_total\{[^}]*\} (\S+)$", re.MULTILINE)
+_REQUESTS = re.compile(r"^apiserver_request_total\{([^}]*)\} (\S+)$", re.MULTILINE)
+_LABELS = re.compile(r'(\w+)="([^"]*)"')
 
 
 @dataclass(frozen=True)
@@ -48,19 +49,14 @@ def free_port() -> int:
 
 def api_requests(kube: Client) -> int:
     """Requests the API server has served since it started (every verb and resource)."""
-    text = kube._client._client.get("/metrics").text
-    return int(sum(float(v) for v in _REQUESTS.findall(text)))
-
-
-_LABELS = re.compile(r'(\w+)="([^"]*)"')
-_BY = re.compile(r"^apiserver_request_total\{([^}]*)\} (\S+)$", re.MULTILINE)
+    return sum(api_requests_by(kube).values())
 
 
 def api_requests_by(kube: Client) -> dict[str, int]:
     """The same count by "VERB resource[/subresource]", to tell where requests go."""
     text = kube._client._client.get("/metrics").text
     out: dict[str, int] = {}
-    for labels, value in _BY.findall(text):
+    for labels, value in _REQUESTS.findall(text):
         got = dict(_LABELS.findall(labels))
         sub = got.get("subresource")
         what = got.get("resource", "") + (f"/{sub}" if sub else "")
