@@ -65,6 +65,10 @@ from quarterdeck.queueing.model import (
 
 HOSTNAME = "kubernetes.io/hostname"
 
+# "namespace/name" -> (the API Workload instance converted, its pod sets before claims,
+# the Workload built): what one snapshot leaves to the next (`snapshot_from_objects`)
+WorkloadMemo = dict[str, tuple[ApiWorkload, tuple[PodSet, ...], Workload]]
+
 
 def snapshot_from_objects(
     objects: Iterable[QueueingObject],
@@ -74,10 +78,15 @@ def snapshot_from_objects(
     fair_sharing: bool = False,
     claims: Mapping[ClaimKey, ClaimDevices] | None = None,
     device_classes: Mapping[str, str] = DEVICE_CLASS_RESOURCES,
+    memo: WorkloadMemo | None = None,
 ) -> Snapshot:
     """A snapshot of `objects`; `namespaces` maps namespace name to its labels,
     `claims` the devices of each ResourceClaim(Template) pods may name and
-    `device_classes` what each DeviceClass is charged as (`dra`)."""
+    `device_classes` what each DeviceClass is charged as (`dra`).
+
+    `memo`, kept by the caller from one snapshot to the next, lets an unchanged
+    Workload object (the same instance) skip its conversion; the snapshot is the same
+    with or without it. Entries of Workloads not in `objects` are dropped."""
     objs = list(objects)
     flavors = {o.metadata.name: flavor(o) for o in objs if isinstance(o, ResourceFlavor)}
     api_cqs = {o.metadata.name: o for o in objs if isinstance(o, ApiClusterQueue)}
@@ -98,7 +107,9 @@ def snapshot_from_objects(
         status = o.status
         if status is not None and status.is_true(FINISHED):
             continue
-        wl = workload(o, local, api_cqs, priorities, namespaces or {}, claims or {}, device_classes)
+        wl = workload(
+            o, local, api_cqs, priorities, namespaces or {}, claims or {}, device_classes, memo
+        )
         if status is not None and status.admission is not None and status.is_true(QUOTA_RESERVED):
             reserved = status.condition(QUOTA_RESERVED)
             since = _seconds(reserved.last_transition_time if reserved else None)
@@ -107,6 +118,10 @@ def snapshot_from_objects(
             admitted.append(replace(held, waiting=waiting, evicting=status.is_true(EVICTED)))
         elif o.spec.active:
             pending.append(wl)
+    if memo is not None:
+        seen = {w.key for w in pending} | {a.workload.key for a in admitted}
+        for key in [k for k in memo if k not in seen]:
+            del memo[key]
     return Snapshot(
         cluster_queues=queues,
         flavors=flavors,
@@ -250,9 +265,16 @@ def workload(
     namespaces: Mapping[str, Mapping[str, str]],
     claims: Mapping[ClaimKey, ClaimDevices] | None = None,
     device_classes: Mapping[str, str] = DEVICE_CLASS_RESOURCES,
+    memo: WorkloadMemo | None = None,
 ) -> Workload:
+    """The cycle's Workload for an API one; with `memo`, the same API instance reuses
+    its pod sets (their requests are the costly part) and, when nothing around it
+    changed either, the very Workload built last time."""
     ns = wl.metadata.namespace or "default"
     key = f"{ns}/{wl.metadata.name}"
+    before = memo.get(key) if memo is not None else None
+    if before is not None and before[0] is not wl:
+        before = None
     error: str | None = None
     cq_name = ""
     lq = local.get((ns, wl.spec.queue_name or ""))
@@ -276,20 +298,35 @@ def workload(
         priority = priorities.get(wl.spec.priority_class_name)
         if priority is None and error is None:
             error = f"WorkloadPriorityClass {wl.spec.priority_class_name} not found"
-    pod_sets = tuple(
-        replace(
-            _pod_set(ps.name, ps.count, ps.template, ps.topology_request), min_count=ps.min_count
+    base = (
+        before[1]
+        if before is not None
+        else tuple(
+            replace(
+                _pod_set(ps.name, ps.count, ps.template, ps.topology_request),
+                min_count=ps.min_count,
+            )
+            for ps in wl.spec.pod_sets
         )
-        for ps in wl.spec.pod_sets
     )
+    pod_sets = base
     try:  # devices asked for through resource claims, charged like extended resources
         pod_sets = tuple(
             _with_claims(ps, t.template, ns, claims or {}, device_classes)
-            for ps, t in zip(pod_sets, wl.spec.pod_sets, strict=True)
+            for ps, t in zip(base, wl.spec.pod_sets, strict=True)
         )
     except ClaimError as err:
         error = error or str(err)
-    return Workload(
+    last = before[2] if before is not None else None
+    if (
+        last is not None
+        and last.cluster_queue == cq_name
+        and last.priority == (priority or 0)
+        and last.error == error
+        and last.pod_sets == pod_sets
+    ):
+        return last
+    out = Workload(
         key=key,
         cluster_queue=cq_name,
         pod_sets=pod_sets,
@@ -297,6 +334,9 @@ def workload(
         created=_seconds(wl.metadata.creation_timestamp),
         error=error,
     )
+    if memo is not None:
+        memo[key] = (wl, base, out)
+    return out
 
 
 def _with_claims(

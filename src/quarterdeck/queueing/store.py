@@ -8,7 +8,8 @@ replaced while the watch event is still on its way (the newer resourceVersion wi
 either way). The optional index (e.g. pods by Job name) is kept on every event, so a
 pass reads a Job's pods without looking at all pods. `fill()` lists once instead (a
 one-shot `qd queue reconcile --once`). Objects are plain dicts shared with the
-informer: never mutated here.
+informer: never mutated here. With `track_changes`, the cache also remembers which keys
+changed since its reader last asked (`drain_changed`), so the view decodes only those.
 
 `Writer` creates and merge-patches as plain JSON, answers decoded with msgspec.
 """
@@ -48,7 +49,9 @@ def _rv(obj: Obj) -> int:
 class Cache:
     """Every object of one kind (cluster-wide), fed by an informer or by one list."""
 
-    def __init__(self, resource: Any, index: IndexFunction | None = None) -> None:
+    def __init__(
+        self, resource: Any, index: IndexFunction | None = None, track_changes: bool = False
+    ) -> None:
         self.resource = resource
         self.target = Target(resource, None)
         self.kind = self.target.kind
@@ -59,6 +62,9 @@ class Cache:
         self._lock = threading.Lock()
         self._informer: Informer | None = None
         self._filled = False
+        # with `track_changes`: keys put or dropped since the last `drain_changed`, in the
+        # order of the change (a dict: a key changed twice moves to the end, as in `_objects`)
+        self._changed: dict[Key, None] | None = {} if track_changes else None
 
     # -- reading ---------------------------------------------------------------------------
     def list(self) -> builtins.list[Obj]:
@@ -72,6 +78,15 @@ class Cache:
     def by_index(self, value: str) -> builtins.list[Obj]:
         with self._lock:
             return [self._objects[k] for k in self._index.get(value, ()) if k in self._objects]
+
+    def drain_changed(self) -> builtins.list[Key]:
+        """Keys put or dropped since the last call, oldest change first: one reader
+        (the view's decoder) re-reads only these instead of every object per pass."""
+        with self._lock:
+            if self._changed is None:
+                raise RuntimeError(f"{self.kind} cache does not track changes")
+            changed, self._changed = builtins.list(self._changed), {}
+        return changed
 
     def has_synced(self) -> bool:
         return self._filled or (self._informer is not None and self._informer.has_synced())
@@ -124,12 +139,17 @@ class Cache:
     def _put(self, key: Key, obj: Obj) -> None:
         self._drop(key)
         self._objects[key] = obj
+        if self._changed is not None:
+            self._changed[key] = None
         if self._index_fn is not None:
             for value in self._index_fn(obj):
                 self._index.setdefault(value, set()).add(key)
 
     def _drop(self, key: Key) -> None:
         old = self._objects.pop(key, None)
+        if self._changed is not None:  # re-marked last, so the order follows `_objects`
+            self._changed.pop(key, None)
+            self._changed[key] = None
         if old is not None and self._index_fn is not None:
             for value in self._index_fn(old):
                 keys = self._index.get(value)
