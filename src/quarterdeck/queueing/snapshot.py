@@ -101,6 +101,7 @@ def snapshot_from_objects(
     priorities = {o.metadata.name: o.value for o in objs if isinstance(o, WorkloadPriorityClass)}
     admitted: list[AdmittedWorkload] = []
     pending: list[Workload] = []
+    converted: set[str] = set()  # keys of the Workloads converted here (kept in `memo`)
     for o in objs:
         if not isinstance(o, ApiWorkload):
             continue
@@ -110,6 +111,7 @@ def snapshot_from_objects(
         wl = workload(
             o, local, api_cqs, priorities, namespaces or {}, claims or {}, device_classes, memo
         )
+        converted.add(wl.key)
         if status is not None and status.admission is not None and status.is_true(QUOTA_RESERVED):
             reserved = status.condition(QUOTA_RESERVED)
             since = _seconds(reserved.last_transition_time if reserved else None)
@@ -119,8 +121,7 @@ def snapshot_from_objects(
         elif o.spec.active:
             pending.append(wl)
     if memo is not None:
-        seen = {w.key for w in pending} | {a.workload.key for a in admitted}
-        for key in [k for k in memo if k not in seen]:
+        for key in [k for k in memo if k not in converted]:
             del memo[key]
     return Snapshot(
         cluster_queues=queues,
