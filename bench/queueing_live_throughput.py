@@ -20,9 +20,10 @@ cached pass after the Jobs of the first benchmark finished.
 `pipeline`: the same Jobs without qd (no queue label, created unsuspended), so the
 dev cluster's job controller, kube-scheduler and kwok alone: the floor any queue in
 front of them can reach on this machine. Both modes print each step's wait per Job
-(created, admitted, pod created, bound, running, succeeded, Job Complete) as this
-process's watches saw it. Use a fresh dev cluster per run: Jobs are not deleted
-(deleting thousands is itself minutes of API server work on a loaded machine).
+(created, admitted, unsuspended, pod created, bound, running, succeeded, Workload
+Finished, Job Complete) as this process's watches saw it. Use a fresh dev cluster
+per run: Jobs are not deleted (deleting thousands is itself minutes of API server
+work on a loaded machine).
 """
 
 from __future__ import annotations
@@ -194,7 +195,9 @@ class Stages:
     """When each Job reached each step, as this process's watches first saw it
     (monotonic seconds after the first submit): where a Job's time goes."""
 
-    STEPS = ("admitted", "pod", "bound", "running", "succeeded", "complete")
+    STEPS = (
+        "admitted", "unsuspended", "pod", "bound", "running", "succeeded", "released", "complete"
+    )  # fmt: skip
 
     def __init__(self, names: set[str]) -> None:
         self.names = names
@@ -221,12 +224,18 @@ class Stages:
 
     def on_job(self, _: str, job: dict[str, Any]) -> None:
         name = job["metadata"]["name"]
+        if (job.get("spec") or {}).get("suspend") is False:
+            self.mark("unsuspended", name)
         if _complete(job):
             self.mark("complete", name)
 
     def on_workload(self, _: str, wl: dict[str, Any]) -> None:
+        name = wl["metadata"]["name"].removeprefix("job-")
         if _reserved(wl) > 0:
-            self.mark("admitted", wl["metadata"]["name"].removeprefix("job-"))
+            self.mark("admitted", name)
+        conds = (wl.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Finished" and c.get("status") == "True" for c in conds):
+            self.mark("released", name)
 
     def report(self, submitted: dict[str, float]) -> None:
         """Median and 95th percentile of each step's wait after the step before it."""

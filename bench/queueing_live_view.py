@@ -1,10 +1,12 @@
-"""Cost of the live view's snapshot per pass: the first pass and steady passes.
+"""Cost of the live view's snapshot per pass, and of the cycle over it.
 
 Fills a `LiveView`'s caches by hand (no API server: this times the pure decode and
 conversion, what the pass thread spends before the cycle) with Kueue's baseline
 scenario as `bench/peers` runs it (30 ClusterQueues, 15,000 Workloads at scale 1, all
 pending), then takes a snapshot per pass while `--changes` Workloads change between
-passes, as the watch brings back the last pass's status writes.
+passes, as the watch brings back the last pass's status writes. Each pass also runs
+the cycle (as the operator: the cluster's default placer) over the snapshot; its
+decisions are not applied, so every pass decides the same from nothing running.
 
     python bench/queueing_live_view.py --scale 1 --changes 10 --passes 6
 """
@@ -22,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent / "peers"))
 
 import queue_scenario as qs
 
+from quarterdeck.queueing.cycle import cycle
+from quarterdeck.queueing.gpus import GpuPlacer
 from quarterdeck.queueing.live import LiveView
 
 
@@ -43,6 +47,12 @@ def main() -> None:
         meta |= {"resourceVersion": str(rv), "creationTimestamp": "2026-11-21T05:00:00Z"}
         view.queueing[str(doc["kind"])].assume(doc)
 
+    for i in range(20):  # the peers' dev cluster: 20 x cpu-64, twice the quota
+        alloc = {"cpu": "64", "memory": "256Gi", "pods": "110"}
+        node = {"metadata": {"name": f"node-{i:02d}", "resourceVersion": "1",
+                             "labels": {"kubernetes.io/hostname": f"node-{i:02d}"}},
+                "status": {"allocatable": alloc}}  # fmt: skip
+        view.nodes.assume(node)
     for doc in qs.queue_objects(qs.QD):
         if doc["kind"] in view.queueing:  # Namespaces are not queueing objects
             put(doc)
@@ -50,11 +60,15 @@ def main() -> None:
     for p in plans:
         put(qs.workload_object(qs.QD, p))
 
-    times = []
+    times, cycles = [], []
+    placer = GpuPlacer()
     for _ in range(args.passes):
         start = time.perf_counter()
         snap, _, _ = view.snapshot(now=2e9)
         times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        decisions = cycle(snap, placer)
+        cycles.append(time.perf_counter() - start)
         for p in plans[: args.changes]:
             put(qs.workload_object(qs.QD, p))
     print(
@@ -65,6 +79,8 @@ def main() -> None:
                 "pending": len(snap.pending),
                 "first_pass_ms": round(times[0] * 1000),
                 "steady_pass_ms_median": round(statistics.median(times[1:]) * 1000),
+                "admitted_per_cycle": len(decisions.admitted),
+                "cycle_ms_median": round(statistics.median(cycles) * 1000),
             }
         )
     )

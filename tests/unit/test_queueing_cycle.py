@@ -28,6 +28,19 @@ def test_admits_within_nominal_and_says_why_the_rest_waits() -> None:
     assert d.admitted[0].pod_sets[0].flavors == {GPU: "h100"}
 
 
+def test_a_reason_found_on_a_same_shaped_workload_ahead_is_marked_deduced() -> None:
+    """Only the first of three same-shaped workloads that cannot fit is tried; the
+    others share its reason, marked `deduced` (the controller writes none for a
+    Workload never tried), and the decision compares equal either way."""
+    wls = [job(f"n/{i}", "a", 3, created=i) for i in range(3)]
+    d = cycle(world([queue("a", 4)], wls, [running(job("n/run", "a", 2))]))
+    assert [(p.workload.key, p.deduced) for p in d.pending] == [
+        ("n/0", False), ("n/1", True), ("n/2", True)
+    ]  # fmt: skip
+    assert reason(d, "n/1") == reason(d, "n/0")
+    assert d.pending[1] == replace(d.pending[1], deduced=False)
+
+
 def test_borrowing_limit_reached_reads_like_the_issue() -> None:
     snap = world(
         [queue("a", 8, cohort="research", borrowing=0), queue("b", 8, cohort="research")],

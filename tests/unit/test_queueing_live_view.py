@@ -15,7 +15,7 @@ import yaml
 
 from quarterdeck.api.queueing.workload import Workload as ApiWorkload
 from quarterdeck.queueing.live import LiveView
-from quarterdeck.queueing.snapshot import snapshot_from_objects
+from quarterdeck.queueing.snapshot import WorkloadMemo, snapshot_from_objects
 from quarterdeck.queueing.store import Cache
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "queueing"
@@ -196,11 +196,26 @@ def test_an_unchanged_workload_is_not_converted_again() -> None:
 def test_the_memo_does_not_change_the_snapshot() -> None:
     view = _view(3)
     objects, _ = view.objects()
-    memo: dict[str, Any] = {}
+    memo = WorkloadMemo()
     plain = snapshot_from_objects(objects, now=1_000_000.0)
     assert snapshot_from_objects(objects, now=1_000_000.0, memo=memo) == plain
     assert snapshot_from_objects(objects, now=1_000_000.0, memo=memo) == plain
-    assert set(memo) == {"team-a/w0", "team-a/w1", "team-a/w2"}
+    assert set(memo.converted) == {"team-a/w0", "team-a/w1", "team-a/w2"}
     fewer = [o for o in objects if o.metadata.name != "w2"]
     snapshot_from_objects(fewer, now=1_000_000.0, memo=memo)
-    assert set(memo) == {"team-a/w0", "team-a/w1"}
+    assert set(memo.converted) == {"team-a/w0", "team-a/w1"}
+    assert len(memo.placed) == 2
+
+
+def test_a_change_around_unchanged_workloads_places_them_again() -> None:
+    """The same Workload instances, but what their conversion reads changed (here their
+    LocalQueue is gone): the memo must not hand back where they went before."""
+    view = _view(2)
+    objects, _ = view.objects()
+    memo = WorkloadMemo()
+    first = snapshot_from_objects(objects, now=1_000_000.0, memo=memo)
+    gone = [o for o in objects if not (o.kind == "LocalQueue" and o.metadata.name == "training")]
+    second = snapshot_from_objects(gone, now=1_000_000.0, memo=memo)
+    assert second == snapshot_from_objects(gone, now=1_000_000.0)
+    assert [w.error for w in first.pending] == [None, None]
+    assert all("LocalQueue team-a/training not found" in (w.error or "") for w in second.pending)

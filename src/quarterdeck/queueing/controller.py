@@ -253,9 +253,14 @@ class Controller:
         """Whether a waiting Workload's status should be rewritten: its reason changed,
         or only its numbers ("8 free") did and MESSAGE_REFRESH seconds have passed
         (else thousands of waiting Workloads would be rewritten on every pass; `qd
-        queue why` computes the message as of now)."""
+        queue why` computes the message as of now). A Workload the cycle has not tried
+        yet (its reason `deduced` from one ahead of it) gets none until it is tried, as
+        in Kueue: at 15,000 Workloads those first writes were a third of the status
+        writes, each also costing the API server and every watcher."""
         was = (wl.status or WorkloadStatus()).condition(QUOTA_RESERVED)
-        if was is None or was.reason != decision.reason:
+        if was is None:
+            return not decision.deduced
+        if was.reason != decision.reason:
             return True
         key = f"{wl.metadata.namespace}/{wl.metadata.name}"
         last = self._pending_written.get(key, 0.0)

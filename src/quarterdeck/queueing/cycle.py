@@ -104,7 +104,7 @@ class _Cycle:
                 queue.clear()
             best_effort = self.queues[name].strategy == "BestEffortFIFO"
             while best_effort and queue and (known := self._known_failure(queue[0])):
-                self.pending.append(Pending(queue.popleft(), *known))  # changes nothing
+                self.pending.append(Pending(queue.popleft(), *known, deduced=True))
             if queue:
                 heapq.heappush(heap, (self._rank(name, queue[0]), name))
         return Decisions(tuple(self.admits), tuple(self.preempts), tuple(self.pending))
@@ -119,39 +119,37 @@ class _Cycle:
 
     def _queue_up(self) -> dict[str, deque[Workload]]:
         """Per-queue FIFO of admissible-looking workloads; the rest pending with a reason."""
-        missing_flavors = {
-            name: sorted(
-                {fq.flavor for g in cq.resource_groups for fq in g.flavors} - set(self.snap.flavors)
-            )
-            for name, cq in self.queues.items()
-        }
-        by_queue: dict[str, list[Workload]] = {}
+        closed = {name: self._closed(cq) for name, cq in self.queues.items()}
+        by_queue: dict[str, list[Workload]] = {name: [] for name in self.queues}
         for wl in self.snap.pending:
-            cq = self.queues.get(wl.cluster_queue)
             if wl.error:
                 self.pending.append(Pending(wl, "Inadmissible", wl.error))
-            elif cq is None:
+            elif wl.cluster_queue not in closed:
                 msg = f"ClusterQueue {wl.cluster_queue} not found"
                 self.pending.append(Pending(wl, "Inadmissible", msg))
-            elif (problem := self.quota.cohort_problem(cq.name)) is not None:
-                msg = f"ClusterQueue {cq.name} is inactive: {problem}"
-                self.pending.append(Pending(wl, "Inadmissible", msg))
-            elif cq.inactive is not None:
-                msg = f"ClusterQueue {cq.name} is inactive: {cq.inactive}"
-                self.pending.append(Pending(wl, "Inadmissible", msg))
-            elif missing_flavors[cq.name]:
-                flavor = missing_flavors[cq.name][0]
-                msg = f"ClusterQueue {cq.name} is inactive: flavor {flavor} not found"
-                self.pending.append(Pending(wl, "Inadmissible", msg))
-            elif cq.stop_policy != "None":
-                msg = f"ClusterQueue {cq.name} is stopped ({cq.stop_policy})"
-                self.pending.append(Pending(wl, "Stopped", msg))
+            elif (why := closed[wl.cluster_queue]) is not None:
+                self.pending.append(Pending(wl, *why))
             else:
-                by_queue.setdefault(cq.name, []).append(wl)
+                by_queue[wl.cluster_queue].append(wl)
         return {
             name: deque(sorted(wls, key=lambda w: (-w.priority, w.created, w.key)))
             for name, wls in by_queue.items()
+            if wls
         }
+
+    def _closed(self, cq: ClusterQueue) -> tuple[PendingReason, str] | None:
+        """Why no workload of `cq` can be admitted now (the same for each of them), if so."""
+        if (problem := self.quota.cohort_problem(cq.name)) is not None:
+            return "Inadmissible", f"ClusterQueue {cq.name} is inactive: {problem}"
+        if cq.inactive is not None:
+            return "Inadmissible", f"ClusterQueue {cq.name} is inactive: {cq.inactive}"
+        flavors = {fq.flavor for g in cq.resource_groups for fq in g.flavors}
+        if missing := sorted(flavors - set(self.snap.flavors)):
+            flavor = missing[0]
+            return "Inadmissible", f"ClusterQueue {cq.name} is inactive: flavor {flavor} not found"
+        if cq.stop_policy != "None":
+            return "Stopped", f"ClusterQueue {cq.name} is stopped ({cq.stop_policy})"
+        return None
 
     def _known_failure(self, wl: Workload) -> tuple[PendingReason, str] | None:
         return self.failed.get((wl.cluster_queue, wl.shape, wl.priority))
@@ -177,7 +175,7 @@ class _Cycle:
         """Admit, preempt for, or leave `wl` pending; True only when admitted."""
         known = self._known_failure(wl)
         if known is not None:
-            self.pending.append(Pending(wl, *known))
+            self.pending.append(Pending(wl, *known, deduced=True))
             return False
         got = assign(wl, cq, self.snap.flavors, self.quota, self.placement, self._oracle(wl, cq))
         if got.mode == Mode.FIT:

@@ -51,12 +51,16 @@ class Preempt:
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """Left pending; a Preempting workload also holds `reserved` quota for this cycle."""
+    """Left pending; a Preempting workload also holds `reserved` quota for this cycle.
+
+    `deduced`: not tried; the reason is that of a workload of the same shape, queue and
+    priority tried before it in the cycle (the same decision, found without trying)."""
 
     workload: Workload
     reason: PendingReason
     message: str
     reserved: Mapping[FlavorResource, int] = field(default_factory=dict)
+    deduced: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,7 +114,7 @@ class LiveView:
         # objects, problem); kept up to date from the caches' changed keys
         self._decoded: dict[str, dict[Key, _Decoded]] = {kind: {} for kind in self.queueing}
         self._nodes: dict[str, tuple[str, Node]] = {}
-        self._workloads: WorkloadMemo = {}  # conversions one snapshot leaves to the next
+        self._workloads = WorkloadMemo()  # conversions one snapshot leaves to the next
         # resource.k8s.io/v1 claims (DRA), read only where the API server serves them
         self.claim_templates = Cache(ResourceClaimTemplate)
         self.resource_claims = Cache(ResourceClaim)
