@@ -13,9 +13,14 @@ seconds of one pass over watch caches (what the operator does) against one pass
 that lists every kind first (what every pass did before the caches), and an idle
 cached pass after the Jobs of the first benchmark finished.
 
-    python bench/queueing_live_throughput.py throughput --kubeconfig KC [--jobs 2000]
+    python bench/queueing_live_throughput.py throughput --kubeconfig KC [--jobs 2000] [--staging]
     python bench/queueing_live_throughput.py pipeline --kubeconfig KC [--jobs 2000]
     python bench/queueing_live_throughput.py pass-cost --kubeconfig KC
+
+`--staging` turns on the QueueingConfig's `spec.staging.enable` (staged pods: the next
+Jobs' pods are created before admission, behind a scheduling gate). With
+QD_BENCH_KEEP_LOG=FILE the operator's log is kept there (which pass or the finisher
+freed each Job's quota).
 
 `pipeline`: the same Jobs without qd (no queue label, created unsuspended), so the
 dev cluster's job controller, kube-scheduler and kwok alone: the floor any queue in
@@ -62,6 +67,7 @@ API = f"{GROUP}/{VERSION}"
 GPU = "nvidia.com/gpu"
 Flavor = create_global_resource(GROUP, VERSION, "ResourceFlavor", "resourceflavors")
 ClusterQueue = create_global_resource(GROUP, VERSION, "ClusterQueue", "clusterqueues")
+Config = create_global_resource(GROUP, VERSION, "QueueingConfig", "queueingconfigs")
 LocalQueue = create_namespaced_resource(GROUP, VERSION, "LocalQueue", "localqueues")
 WorkloadRes = create_namespaced_resource(GROUP, VERSION, "Workload", "workloads")
 
@@ -169,9 +175,13 @@ def _reserved(wl: dict[str, Any]) -> int:
     )
 
 
-def throughput(kubeconfig: Path, n: int, duration: float) -> None:
+def throughput(kubeconfig: Path, n: int, duration: float, staging: bool = False) -> None:
     kube = load_client(kubeconfig, field_manager="bench")
     setup_queues(kube, {"team-a": 64, "team-b": 64}, cohort="research")
+    if staging:
+        spec = {"staging": {"enable": True}}
+        body = {"apiVersion": API, "kind": "QueueingConfig", "metadata": {"name": "default"}}
+        kube.apply(Config.from_dict(body | {"spec": spec}), force=True)
     with tempfile.TemporaryDirectory() as tmp:
         port = 19300 + os.getpid() % 500
         log = Path(tmp) / "operator.log"
@@ -187,6 +197,8 @@ def throughput(kubeconfig: Path, n: int, duration: float) -> None:
         finally:
             proc.terminate()
             proc.wait(30)
+            if os.environ.get("QD_BENCH_KEEP_LOG"):
+                Path(os.environ["QD_BENCH_KEEP_LOG"]).write_bytes(log.read_bytes())
             problems = [ln for ln in log.read_text().splitlines() if "warning" in ln]
             print(f"operator warnings: {len(problems)}", *problems[:5], sep="\n  ")
 
@@ -248,6 +260,16 @@ class Stages:
                 p95 = waits[int(0.95 * (len(waits) - 1))]
                 print(f"  {step:<10} {len(waits):>5}  {statistics.median(waits):8.2f} {p95:6.2f}")
                 before = now
+        # Where quota is reserved but idle, whatever came in between (staged pods exist
+        # before their admission, so the chain above runs out of order for them).
+        for first, then in (("admitted", "running"), ("succeeded", "released")):
+            a, b = self.seen[first], self.seen[then]
+            waits = sorted(b[j] - a[j] for j in b if j in a)
+            if waits:
+                p95 = waits[int(0.95 * (len(waits) - 1))]
+                mean = statistics.mean(waits)
+                print(f"  {first} -> {then}: median {statistics.median(waits):.2f} "
+                      f"p95 {p95:.2f} mean {mean:.2f} s")  # fmt: skip
 
 
 def _run(kube: Client, n: int, duration: float, port: int | None, queued: bool = True) -> None:
@@ -395,9 +417,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--running", type=int, default=200)
     parser.add_argument("--pending", type=int, default=2000)
+    parser.add_argument("--staging", action="store_true", help="QueueingConfig staging on")
     args = parser.parse_args()
     if args.what == "throughput":
-        throughput(args.kubeconfig, args.jobs, args.duration)
+        throughput(args.kubeconfig, args.jobs, args.duration, args.staging)
     elif args.what == "pipeline":
         pipeline(args.kubeconfig, args.jobs, args.duration)
     else:

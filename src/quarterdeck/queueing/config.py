@@ -45,6 +45,7 @@ class QueueingConfig:
     preemption_strategies: tuple[str, ...] = PREEMPTION_STRATEGIES
     weights: Mapping[str, float] = field(default_factory=dict)
     device_classes: Mapping[str, str] = field(default_factory=lambda: dict(DEVICE_CLASS_RESOURCES))
+    staging: bool = False  # the shell's, not the cycle's: pods of the next Jobs made early
 
 
 # A DeviceClass name is a DNS subdomain; a resource name is [prefix/]name as in core/v1.
@@ -121,6 +122,7 @@ def config_from_document(doc: Any, where: str = "QueueingConfig") -> QueueingCon
         preemption_strategies=tuple(fs.preemption_strategies),
         weights=weights,
         device_classes=_device_classes(spec.device_classes, where),
+        staging=spec.staging.enable,
     )
 
 

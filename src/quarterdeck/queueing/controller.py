@@ -36,7 +36,7 @@ from quarterdeck.api.queueing.workload import QUOTA_RESERVED, WorkloadStatus
 from quarterdeck.queueing.config import DEFAULT, QueueingConfig, configure, placer_from
 from quarterdeck.queueing.cycle import cycle
 from quarterdeck.queueing.decisions import Admit, Decisions, Pending, Preempt
-from quarterdeck.queueing.gates import release_gates
+from quarterdeck.queueing.gates import gate_patches, lift, release_gates
 from quarterdeck.queueing.gpus import GpuPlacer
 from quarterdeck.queueing.jobsync import ADAPTER, job_of, release_stopped, sync_jobs
 from quarterdeck.queueing.live import LiveView, read_view
@@ -44,6 +44,7 @@ from quarterdeck.queueing.metrics import QueueMetrics
 from quarterdeck.queueing.model import Snapshot
 from quarterdeck.queueing.nodes import Placer
 from quarterdeck.queueing.snapshot import admission_of
+from quarterdeck.queueing.staging import next_in_line, stage_jobs, staged
 from quarterdeck.queueing.status import (
     cluster_queue_status,
     placed_on,
@@ -161,8 +162,13 @@ class Controller:
             # with a suspended Job and patches it again (`jobsync`).
             if self._record(workloads, key, adm, stamp, report, now):
                 admission = admission_of(adm)
-                if job is not None and not adm.checks:  # else once every check is Ready
+                # else once every check is Ready; a staged Job's pods exist, gated: their
+                # gates are lifted at once (its template is immutable now)
+                if job is not None and not adm.checks and staged(job) is None:
                     writes.patch_job(job, ADAPTER.on_admit(job, admission, flavors), report)
+                elif job is not None and not adm.checks:
+                    for item in gate_patches(writes, adm.admitted(now), snapshot.flavors):
+                        lift(writes, item, report)
                 told = f"Admitted by ClusterQueue {adm.cluster_queue}{placed_on(adm.pod_sets)}"
                 writes.event(job, "Normal", "Admitted", told)
                 report.admitted.append(key)
@@ -179,7 +185,9 @@ class Controller:
         writes.each(preempt, decisions.preempted)
         writes.each(admit, decisions.admitted)
         running = tuple(a for a in snapshot.admitted if not a.evicting)
-        release_gates(writes, running, report)
+        release_gates(writes, running, snapshot.flavors, report)
+        if config.staging:
+            stage_jobs(writes, next_in_line(snapshot, decisions.pending), jobs, stamp, report)
         # Waiting reasons are news, not decisions: at most PENDING_WRITES_PER_PASS per
         # pass, so a backlog of new Workloads does not hold up the next pass (which
         # frees and admits); the rest are written by the passes after.

@@ -39,6 +39,7 @@ PRIORITY_LABELS = ("queueing.quarterdeck.dev/priority-class", "kueue.x-k8s.io/pr
 GATE = "queueing.quarterdeck.dev/placement"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 SAVED_SCHEDULING = "queueing.quarterdeck.dev/original-scheduling"
+STAGED = "queueing.quarterdeck.dev/staged"  # on a staged Job (`staging`): when, RFC 3339
 
 Object = Mapping[str, Any]
 Patch = dict[str, Any]
@@ -225,8 +226,11 @@ class BatchJob:
         return patch
 
     def on_evict(self, job: Object) -> Patch:
-        """Suspend only: a running Job's template is immutable, so the flavor's node
-        labels stay until the next admission recomputes them from the saved original."""
+        """Suspend (and no longer staged): a running Job's template is immutable, so the
+        flavor's node labels stay until the next admission recomputes them from the
+        saved original."""
+        if STAGED in ((job.get("metadata") or {}).get("annotations") or {}):
+            return {"metadata": {"annotations": {STAGED: None}}, "spec": {"suspend": True}}
         return {"spec": {"suspend": True}}
 
     def finished(self, job: Object) -> bool:
@@ -253,6 +257,17 @@ def release_gate(pod: Object, node: str) -> Patch:
     spec = pod.get("spec") or {}
     gates = [g for g in spec.get("schedulingGates") or [] if g.get("name") != GATE]
     return {"spec": {**pin_to_node(spec, node), "schedulingGates": gates}}
+
+
+def lift_gate(pod: Object, node_labels: Mapping[str, str]) -> Patch:
+    """Lift our gate from a pod admitted without a node choice, restricted to its
+    flavors' `node_labels` (a nodeSelector may be added to a gated pod, not changed)."""
+    spec = pod.get("spec") or {}
+    gates = [g for g in spec.get("schedulingGates") or [] if g.get("name") != GATE]
+    patch: Patch = {"spec": {"schedulingGates": gates}}
+    if node_labels:
+        patch["spec"]["nodeSelector"] = {**(spec.get("nodeSelector") or {}), **node_labels}
+    return patch
 
 
 def pin_to_node(pod_spec: Object, node: str) -> Patch:

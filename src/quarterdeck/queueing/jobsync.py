@@ -26,6 +26,7 @@ from quarterdeck.api.queueing.workload import (
     WorkloadStatus,
 )
 from quarterdeck.queueing.jobs import BatchJob, PodSetUpdateConflict
+from quarterdeck.queueing.staging import held, staged
 from quarterdeck.queueing.status import after_checks, quota_released, set_condition, stopping
 from quarterdeck.queueing.store import Obj
 from quarterdeck.queueing.writes import PassReport, Writes
@@ -73,6 +74,38 @@ def pods_succeeded(job: Obj, pods: list[Obj], since: str) -> bool:
     completions = spec.get("completions")
     needed = int(completions) if completions is not None else 1
     return phases.count("Succeeded") >= needed
+
+
+def all_pods_done(job: Obj, pods: list[Obj], status: WorkloadStatus) -> bool:
+    """Admitted now, and every pod the Job needs has succeeded since (a staged Job's
+    pods since its staging, which comes before the admission)."""
+    admitted = status.condition(ADMITTED)
+    if admitted is None or not admitted_now(status):
+        return False
+    since = admitted.last_transition_time
+    since = min(since, staged(job) or since)
+    return pods_succeeded(job, pods, since)
+
+
+def write_finished(
+    writes: Writes,
+    ns: str,
+    name: str,
+    status: WorkloadStatus,
+    reason: str,
+    message: str,
+    stamp: str,
+    report: PassReport,
+    resource_version: str | None = None,
+) -> bool:
+    """Mark Workload `ns/name` Finished (its quota is free); with `resource_version`,
+    only if it is still at that version."""
+    done = Condition(type=FINISHED, status="True", reason=reason, message=message)
+    body = {"conditions": msgspec.to_builtins(set_condition(list(status.conditions), done, stamp))}
+    if writes.patch_status(ns, name, body, report, resource_version):
+        report.finished.append(f"{ns}/{name}")
+        return True
+    return False
 
 
 def settled(job: Obj, workload: Obj | None) -> bool:
@@ -146,27 +179,21 @@ def _sync_job(
         status = WorkloadStatus()
     else:
         status = status_of(doc)
-    admitted = status.condition(ADMITTED)
-    done_pods = (
-        not finished
-        and admitted is not None
-        and admitted_now(status)
-        and pods_succeeded(job, writes.view.job_pods(ns, name), admitted.last_transition_time)
-    )
+    pods = writes.view.job_pods(ns, name)
+    done_pods = not finished and all_pods_done(job, pods, status)
     if finished or done_pods or status.is_true(FINISHED):  # Finished: nothing left to do
         if not status.is_true(FINISHED):
             reason, message = ("JobFinished", "") if finished else ("PodsSucceeded", PODS_SUCCEEDED)
-            done = Condition(type=FINISHED, status="True", reason=reason, message=message)
-            conds = set_condition(list(status.conditions), done, stamp)
-            body = {"conditions": msgspec.to_builtins(conds)}
-            if writes.patch_status(ns, wl_name, body, report):
-                report.finished.append(f"{ns}/{wl_name}")
+            write_finished(writes, ns, wl_name, status, reason, message, stamp, report)
         return
     if status.is_true(QUOTA_RESERVED) and not status.is_true(EVICTED):
         answered = after_checks(status, stamp)
         if answered is not None:
             status = _checks_answered(writes, ns, wl_name, *answered, report)
     suspended = bool((job.get("spec") or {}).get("suspend"))
+    active = doc is None or (doc.get("spec") or {}).get("active") is not False
+    if not suspended and not admitted_now(status) and active and held(job, pods):
+        return  # staged: its pods wait behind our gate for the admission
     if not suspended and not admitted_now(status):
         if writes.patch_job(job, ADAPTER.on_evict(job), report):
             report.suspended.append(f"{ns}/{name}")

@@ -6,7 +6,8 @@ operator passes the process's), and reports ready only once every cache
 has synced and the API server applies the policy (a dry-run probe comes back
 suspended): a Job created a moment after ready is stored suspended. Passes run on a
 cache event (after a short settle, so a burst costs one pass) and every `interval`
-seconds otherwise; passes never overlap and make no list call. A failed pass is
+seconds otherwise; passes never overlap and make no list call. Between passes, a
+`Finisher` frees the quota of a Job whose last pod just succeeded. A failed pass is
 logged and retried on the next wake-up. Stopping leaves nothing that blocks the
 cluster: the policy is the API server's own and does not need us to be running.
 """
@@ -28,6 +29,7 @@ from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.kube.wait import wait_for
 from quarterdeck.queueing import admission
 from quarterdeck.queueing.controller import Controller
+from quarterdeck.queueing.finisher import Finisher
 from quarterdeck.queueing.jobs import GATE, queue_name
 from quarterdeck.queueing.live import TERMINAL, LiveView
 from quarterdeck.queueing.metrics import QueueMetrics
@@ -50,6 +52,7 @@ def describe(report: PassReport) -> list[str]:
         ("released", report.released),
         ("suspended", report.suspended),
         ("resumed", report.resumed),
+        ("staged", report.staged),
     ):
         lines += [f"{label:<9} {key}" for key in keys]
     return lines + [f"warning: {p}" for p in report.problems]
@@ -118,6 +121,7 @@ class QueueingLoop:
             recorder=recorder if recorder is not None else JobEvents(client),
             news_in_background=True,  # waiting reasons never hold up the next pass
         )
+        self.finisher = Finisher(self.controller.writes, log, describe)
         self.threads: list[threading.Thread] = []
         self._wire()
 
@@ -134,6 +138,8 @@ class QueueingLoop:
             gated = any(g.get("name") == GATE for g in spec.get("schedulingGates") or [])
             if gated or event == "DELETED" or status.get("phase") in TERMINAL:
                 self.wake.set()
+            if event != "DELETED" and self.ready.is_set():
+                self.finisher.pod_changed(pod)
 
         def node_change(event: str, _: Obj) -> None:
             if event != "MODIFIED":  # heartbeats change nothing we decide on
@@ -163,7 +169,8 @@ class QueueingLoop:
         )
         thread = threading.Thread(target=self.run, name="queueing-passes", daemon=True)
         thread.start()
-        self.threads.append(thread)
+        self.finisher.start()
+        self.threads += [thread, self.finisher.thread]
         self.ready.set()
 
     def run(self) -> None:
@@ -190,6 +197,7 @@ class QueueingLoop:
     def shutdown(self) -> None:
         self.stop.set()
         self.wake.set()
+        self.finisher.stop()
         if self._own_informers:
             self.informers.stop()
 

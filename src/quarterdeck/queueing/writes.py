@@ -52,6 +52,7 @@ class PassReport:
     stopped: list[str] = field(default_factory=list)  # evicted, pods gone, quota released
     suspended: list[str] = field(default_factory=list)  # ran without an admitted Workload
     resumed: list[str] = field(default_factory=list)  # admitted, Job was still suspended
+    staged: list[str] = field(default_factory=list)  # Jobs whose pods wait gated (`staging`)
     problems: list[str] = field(default_factory=list)
 
 

@@ -52,6 +52,15 @@ class FairSharingConfig(Spec, kw_only=True):
     weights: dict[str, Quantity] = {}
 
 
+class StagingConfig(Spec, kw_only=True):
+    """`enable` creates the pods of the Jobs next in line before their admission.
+
+    Held by a scheduling gate, so an admission lifts the gate instead of waiting for
+    the job controller to create them (docs/queueing.md, "Staged pods")."""
+
+    enable: bool = False
+
+
 class QueueingConfigSpec(Spec, kw_only=True):
     """`deviceClasses` maps a DRA DeviceClass to the resource its devices are charged
     as (`gpu.nvidia.com: nvidia.com/gpu` is always there unless mapped otherwise); a
@@ -60,6 +69,7 @@ class QueueingConfigSpec(Spec, kw_only=True):
     placement: PlacementConfig = msgspec.field(default_factory=PlacementConfig)
     fair_sharing: FairSharingConfig = msgspec.field(default_factory=FairSharingConfig)
     device_classes: dict[str, str] = {}
+    staging: StagingConfig = msgspec.field(default_factory=StagingConfig)
 
 
 class QueueingConfig(Spec, kw_only=True):

@@ -1,0 +1,79 @@
+"""Quota freed the moment a Job's last pod succeeds, not at the next pass.
+
+A pass marks a Workload Finished once every pod its Job needs has succeeded
+(`jobsync`), but a pod that ends while a pass runs waits for that pass to end and
+the next to reach it: half a pass and more in which its GPUs count as reserved and
+sit idle. `Finisher` takes the operator's pod events and, off the pass thread,
+writes Finished for a Workload whose Job's pods are now all done, with the
+Workload's resourceVersion, so a write that meets a newer Workload (say one the
+pass just evicted) is refused and left to the next pass, which decides again.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from quarterdeck.queueing.jobs import JOB_NAME_LABEL, queue_name
+from quarterdeck.queueing.jobsync import PODS_SUCCEEDED, all_pods_done, status_of, write_finished
+from quarterdeck.queueing.store import Obj
+from quarterdeck.queueing.writes import PassReport, Writes
+
+
+class Finisher:
+    """A thread writing Finished for Workloads whose Job's pods all succeeded."""
+
+    def __init__(
+        self,
+        writes: Writes,
+        log: Callable[[str], None],
+        describe: Callable[[PassReport], list[str]],
+    ) -> None:
+        self.writes = writes
+        self.log = log
+        self.describe = describe
+        self.todo: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="queueing-finisher", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.todo.put(None)
+
+    def pod_changed(self, pod: Obj) -> None:
+        """A pod event (informer thread): a Job's pod that succeeded may end its Job."""
+        meta = pod.get("metadata") or {}
+        job = (meta.get("labels") or {}).get(JOB_NAME_LABEL)
+        if job and (pod.get("status") or {}).get("phase") == "Succeeded":
+            self.todo.put((meta.get("namespace") or "", job))
+
+    def _run(self) -> None:
+        while (item := self.todo.get()) is not None:
+            report = PassReport()
+            try:
+                self.finish(*item, report)
+            except Exception as err:  # one bad object must not end the thread
+                report.problems.append(f"finishing job {item[0]}/{item[1]}: {err}")
+            for line in self.describe(report):
+                self.log(f"{line}  (on its last pod's success)")
+
+    def finish(self, ns: str, name: str, report: PassReport) -> None:
+        view = self.writes.view
+        job = view.jobs.get(ns, name)
+        if job is None or queue_name(job) is None:
+            return
+        doc = view.workloads.get(ns, f"job-{name}")
+        if doc is None:
+            return
+        status = status_of(doc)
+        if not all_pods_done(job, view.job_pods(ns, name), status):
+            return
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        rv = str((doc.get("metadata") or {}).get("resourceVersion") or "") or None
+        write_finished(
+            self.writes, ns, f"job-{name}", status, "PodsSucceeded", PODS_SUCCEEDED, stamp,
+            report, rv,
+        )  # fmt: skip

@@ -1,0 +1,158 @@
+"""Staged pods: the Jobs next in line get their pods before admission, held by our gate.
+
+A suspended Job's pods are created by the job controller only once it is unsuspended,
+and on a busy cluster that takes from under a second to several seconds after the
+admission: GPUs reserved and idle. With `spec.staging.enable` in the QueueingConfig,
+the Jobs next in their ClusterQueue (at most twice the queue's nominal quota of
+them, in queue order) are unsuspended with our scheduling gate in their pod template: the job
+controller creates their pods while they wait, gated, on no node and charged to no
+quota. Admission then pins each gated pod to the node placement chose and lifts the
+gate in the same pass (`gates.release_gates`); kube-scheduler binds it at once.
+
+Until admitted, a staged Job runs nothing (every pod it has is gated), so the pass
+leaves it unsuspended; if its Workload is deactivated or evicted it is suspended as
+any other Job, which deletes the gated pods without counting them as failures. A Job
+with `activeDeadlineSeconds` is never staged (its clock starts when it is
+unsuspended), nor one that needs what a gated pod cannot be given later: several pod
+sets, partial admission, AdmissionChecks, or a flavor's tolerations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from quarterdeck.queueing.decisions import Pending
+from quarterdeck.queueing.jobs import GATE, STAGED, BatchJob
+from quarterdeck.queueing.model import ClusterQueue, Snapshot, Workload
+from quarterdeck.queueing.store import Obj
+from quarterdeck.queueing.writes import PassReport, Writes
+
+WAITING = ("Pending", "Preempting")  # reasons of Workloads that wait only for room
+
+
+LEAD = 2  # stage what would fill this many times a ClusterQueue's nominal quota
+
+
+def next_in_line(snapshot: Snapshot, pending: Iterable[Pending]) -> list[str]:
+    """Keys of the waiting Workloads to stage: per ClusterQueue, in queue order, those
+    that would fit in LEAD times its nominal quota together; the first that would not
+    ends it. One quota's worth is the next to start; the second covers the job
+    controller's lag in creating pods (seconds on a busy cluster), so the pods of a
+    Workload exist by the time it is admitted."""
+    queues = snapshot.cluster_queues
+    waiting: dict[str, list[Workload]] = {}
+    for p in pending:
+        wl = p.workload
+        if p.reason in WAITING and wl.cluster_queue in queues:
+            waiting.setdefault(wl.cluster_queue, []).append(wl)
+    out: list[str] = []
+    for name, wls in waiting.items():
+        cq = queues[name]
+        if not _stageable_queue(cq, snapshot):
+            continue
+        room = {res: LEAD * v for res, v in _nominal(cq).items()}
+        for wl in sorted(wls, key=lambda w: (-w.priority, w.created, w.key)):
+            if not _stageable(wl):
+                continue
+            needs = wl.pod_sets[0].total()
+            if any(v > room.get(res, 0) for res, v in needs.items()):
+                break
+            for res, v in needs.items():
+                room[res] -= v
+            out.append(wl.key)
+    return out
+
+
+def _stageable_queue(cq: ClusterQueue, snapshot: Snapshot) -> bool:
+    if cq.admission_checks or cq.inactive is not None or cq.stop_policy != "None":
+        return False
+    names = {fq.flavor for g in cq.resource_groups for fq in g.flavors}
+    return all(not snapshot.flavors[n].tolerations for n in names if n in snapshot.flavors)
+
+
+def _stageable(wl: Workload) -> bool:
+    name = wl.key.partition("/")[2]
+    return (
+        name.startswith("job-")
+        and wl.error is None
+        and len(wl.pod_sets) == 1
+        and wl.pod_sets[0].min_count is None
+    )
+
+
+def _nominal(cq: ClusterQueue) -> dict[str, int]:
+    room: dict[str, int] = {}
+    for group in cq.resource_groups:
+        for fq in group.flavors:
+            for res, quota in fq.resources.items():
+                room[res] = room.get(res, 0) + quota.nominal
+    return room
+
+
+def staged(job: Obj) -> str | None:
+    """When `job` was staged (RFC 3339), if it is staged now."""
+    notes = (job.get("metadata") or {}).get("annotations") or {}
+    value = notes.get(STAGED)
+    return str(value) if value else None
+
+
+def held(job: Obj, pods: Iterable[Obj]) -> bool:
+    """A staged Job all of whose pods (finished ones aside) still carry our gate: it
+    runs nothing, so being unsuspended before admission is not running unadmitted."""
+    if staged(job) is None:
+        return False
+    for pod in pods:
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        gates = (pod.get("spec") or {}).get("schedulingGates") or []
+        if not any(g.get("name") == GATE for g in gates):
+            return False
+    return True
+
+
+def stage_patch(job: Obj, stamp: str) -> Obj:
+    """Unsuspend `job` with our gate in its pod template (allowed while suspended)."""
+    pod_spec = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
+    gates = [g for g in pod_spec.get("schedulingGates") or [] if g.get("name") != GATE]
+    return {
+        "metadata": {"annotations": {STAGED: stamp}},
+        "spec": {
+            "suspend": False,
+            "template": {"spec": {"schedulingGates": [*gates, {"name": GATE}]}},
+        },
+    }
+
+
+def _eligible(job: Obj) -> bool:
+    spec = job.get("spec") or {}
+    meta = job.get("metadata") or {}
+    return (
+        bool(spec.get("suspend"))
+        and staged(job) is None
+        and spec.get("activeDeadlineSeconds") is None
+        and not meta.get("deletionTimestamp")
+        and not BatchJob().finished(job)
+    )
+
+
+def stage_jobs(
+    writes: Writes,
+    keys: Iterable[str],
+    jobs: Mapping[tuple[str, str], Obj],
+    stamp: str,
+    report: PassReport,
+) -> None:
+    """Stage the Jobs of the Workloads `keys` that are suspended and not staged yet."""
+    todo = []
+    for key in keys:
+        ns, _, name = key.partition("/")
+        job = jobs.get((ns, name.removeprefix("job-")))
+        if job is not None and _eligible(job):
+            todo.append(job)
+
+    def one(job: Obj) -> None:
+        if writes.patch_job(job, stage_patch(job, stamp), report):
+            meta = job["metadata"]
+            report.staged.append(f"{meta.get('namespace', '')}/{meta['name']}")
+
+    writes.each(one, todo)
