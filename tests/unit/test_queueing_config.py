@@ -62,9 +62,11 @@ def test_a_full_config_is_read_as_written() -> None:
                     "preemptionStrategies": ["LessThanInitialShare"],
                     "weights": {"team-a": "2", "team-b": 0.5},
                 },
+                "staging": {"enable": True},
             }
         )
     )
+    assert got.staging and not config_from_document(_doc({})).staging
     assert (got.policy, got.seed, got.recent_admitted) == ("fgd", 3, 50)
     assert got.fallback == ((Request(4000, 0, 1, 500), 2.0),)
     assert got.fair_sharing and got.preemption_strategies == ("LessThanInitialShare",)
@@ -86,6 +88,7 @@ def test_a_full_config_is_read_as_written() -> None:
         ),
         ({"placement": {"targetWorkload": {"recentAdmitted": 0}}}, "recentAdmitted"),
         ({"placement": {"seed": "x"}}, "spec.placement.seed"),
+        ({"staging": {"enable": "yes"}}, "spec.staging.enable"),
     ],
 )
 def test_bad_input_is_refused_with_the_field_named(spec: dict[str, Any], field: str) -> None:
