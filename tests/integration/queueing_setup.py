@@ -34,6 +34,7 @@ Flavor = create_global_resource(GROUP, VERSION, "ResourceFlavor", "resourceflavo
 ClusterQueue = create_global_resource(GROUP, VERSION, "ClusterQueue", "clusterqueues")
 LocalQueue = create_namespaced_resource(GROUP, VERSION, "LocalQueue", "localqueues")
 Workload = create_namespaced_resource(GROUP, VERSION, "Workload", "workloads")
+Config = create_global_resource(GROUP, VERSION, "QueueingConfig", "queueingconfigs")
 T = TypeVar("T")
 HOLD = "quarterdeck.dev/test-hold"
 
@@ -72,6 +73,18 @@ def h100_flavor(kube: Client, namespace: str) -> str:
     }
     kube.apply(Flavor.from_dict(body), force=True)
     return flavor
+
+
+@contextlib.contextmanager
+def queueing_config(kube: Client, spec: dict[str, Any]) -> Iterator[None]:
+    """The cluster's QueueingConfig (`default`) with `spec`, deleted afterwards."""
+    install_crds(kube)
+    body = {"apiVersion": API, "kind": "QueueingConfig", "metadata": {"name": "default"}}
+    kube.apply(Config.from_dict(body | {"spec": spec}), force=True)
+    try:
+        yield
+    finally:
+        kube.delete(Config, "default")
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from queueing_setup import API, Workload, conditions, gpu_queue, workload
 
 from quarterdeck.api.queueing.workload import Workload as ApiWorkload
 from quarterdeck.queueing import cycle
-from quarterdeck.queueing.controller import Controller, _rfc3339
+from quarterdeck.queueing.controller import Controller, rfc3339
 from quarterdeck.queueing.decisions import Pending
 from quarterdeck.queueing.live import read_view
 from quarterdeck.queueing.writes import PassReport
@@ -57,7 +57,7 @@ def _decided(controller: Controller, key: str) -> tuple[dict[str, ApiWorkload], 
 def _write_newer(controller: Controller, namespace: str) -> None:
     """A newer status, written as the next pass would (unguarded, it always lands)."""
     cond = {"type": "QuotaReserved", "status": "False", "reason": "Newer", "message": NEWER,
-            "lastTransitionTime": _rfc3339(time.time())}  # fmt: skip
+            "lastTransitionTime": rfc3339(time.time())}  # fmt: skip
     report = PassReport()
     assert controller.writes.patch_status(namespace, "wait", {"conditions": [cond]}, report)
     assert report.problems == []
@@ -78,7 +78,7 @@ def test_a_stale_background_waiting_reason_gets_409_and_is_dropped(
         sent: list[bool] = []
 
         def wait(pen: Pending, told: PassReport) -> None:
-            sent.append(controller._record(seen, key, pen, _rfc3339(time.time()), told, 0.0))
+            sent.append(controller._record(seen, key, pen, rfc3339(time.time()), told, 0.0))
 
         controller._send_news([pending], wait)
         controller.writes.pool.shutdown(wait=True)  # the background write has answered
@@ -92,7 +92,7 @@ def test_a_stale_background_waiting_reason_gets_409_and_is_dropped(
         fresh = Controller(kube, read_view(kube), news_in_background=True)
         seen, pending = _decided(fresh, key)
         report = PassReport()
-        assert fresh._record(seen, key, pending, _rfc3339(time.time()), report, 0.0)
+        assert fresh._record(seen, key, pending, rfc3339(time.time()), report, 0.0)
         assert report.problems == []
         landed = conditions(workload(kube, namespace, "wait"))["QuotaReserved"]
         assert (landed["reason"], landed["message"]) == (pending.reason, pending.message)

@@ -6,14 +6,11 @@ free again once the pod has succeeded (kwok runs it for its annotated duration).
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from lightkube import Client, codecs
-from lightkube.generic_resource import create_global_resource
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
@@ -24,32 +21,17 @@ from queueing_setup import (
     gpu_job,
     gpu_queue,
     passes_until,
+    queueing_config,
     workload,
 )
 
-from quarterdeck.api.queueing import GROUP, VERSION
 from quarterdeck.kube.wait import wait_for
 from quarterdeck.queueing.controller import reconcile_once
-from quarterdeck.queueing.jobs import GATE, STAGED, pinned_node
+from quarterdeck.queueing.jobs import STAGED, gated, pinned_node
 from quarterdeck.queueing.writes import PassReport
 
 pytestmark = pytest.mark.integration
-Config = create_global_resource(GROUP, VERSION, "QueueingConfig", "queueingconfigs")
-
-
-@contextlib.contextmanager
-def staging(kube: Client) -> Iterator[None]:
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "QueueingConfig",
-        "metadata": {"name": "default"},
-        "spec": {"staging": {"enable": True}},
-    }
-    kube.apply(codecs.from_dict(body), force=True)
-    try:
-        yield
-    finally:
-        kube.delete(Config, "default")
+STAGING = {"staging": {"enable": True}}
 
 
 def _pods(kube: Client, namespace: str, job: str) -> list[dict[str, Any]]:
@@ -57,14 +39,10 @@ def _pods(kube: Client, namespace: str, job: str) -> list[dict[str, Any]]:
     return [as_dict(p) for p in kube.list(Pod, namespace=namespace, labels=selector)]
 
 
-def _gated(pod: dict[str, Any]) -> bool:
-    return any(g.get("name") == GATE for g in pod["spec"].get("schedulingGates") or [])
-
-
 def test_the_next_job_waits_with_its_pod_gated_and_starts_in_the_pass_that_admits_it(
     kube: Client, namespace: str
 ) -> None:
-    with gpu_queue(kube, namespace, nominal=8), staging(kube):
+    with gpu_queue(kube, namespace, nominal=8), queueing_config(kube, STAGING):
         kube.create(codecs.from_dict(gpu_job(namespace, "first", duration="4s")))
         assert reconcile_once(kube, time.time()).admitted == [f"{namespace}/job-first"]
         kube.create(codecs.from_dict(gpu_job(namespace, "next", duration="2s")))
@@ -75,7 +53,7 @@ def test_the_next_job_waits_with_its_pod_gated_and_starts_in_the_pass_that_admit
         assert job["spec"]["suspend"] is False and STAGED in job["metadata"]["annotations"]
         # The job controller creates the pod now; it waits behind our gate, on no node.
         pods = wait_for(lambda: _pods(kube, namespace, "next") or None, "the staged pod", 60)
-        assert len(pods) == 1 and _gated(pods[0]) and not pods[0]["spec"].get("nodeName")
+        assert len(pods) == 1 and gated(pods[0]) and not pods[0]["spec"].get("nodeName")
         again = reconcile_once(kube, time.time())  # not "running unadmitted": not suspended
         assert not again.suspended and not again.staged, again
         assert as_dict(kube.get(Job, "next", namespace=namespace))["spec"]["suspend"] is False
@@ -91,7 +69,7 @@ def test_the_next_job_waits_with_its_pod_gated_and_starts_in_the_pass_that_admit
         reserved = conditions(workload(kube, namespace, "job-next"))["QuotaReserved"]
         assert created <= reserved["lastTransitionTime"]
         pod = as_dict(kube.get(Pod, pod_name, namespace=namespace))
-        assert not _gated(pod) and pinned_node(pod) is not None
+        assert not gated(pod) and pinned_node(pod) is not None
 
         def finished(reports: list[PassReport]) -> bool | None:
             return True if any(f"{namespace}/job-next" in r.finished for r in reports) else None
@@ -104,7 +82,7 @@ def test_the_next_job_waits_with_its_pod_gated_and_starts_in_the_pass_that_admit
 def test_a_staged_job_whose_workload_is_deactivated_is_suspended_again(
     kube: Client, namespace: str
 ) -> None:
-    with gpu_queue(kube, namespace, nominal=8), staging(kube):
+    with gpu_queue(kube, namespace, nominal=8), queueing_config(kube, STAGING):
         kube.create(codecs.from_dict(gpu_job(namespace, "first", duration="1h")))
         reconcile_once(kube, time.time())
         kube.create(codecs.from_dict(gpu_job(namespace, "next")))

@@ -59,7 +59,7 @@ PENDING_WRITES_PER_PASS = 64  # waiting reasons written per pass (the rest: late
 CREATES_PER_PASS = 256  # Workloads created per pass, oldest Jobs first
 
 
-def _rfc3339(now: float) -> str:
+def rfc3339(now: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
 
 
@@ -119,7 +119,7 @@ class Controller:
         report = PassReport()
         while self._news_problems:
             report.problems.append(self._news_problems.popleft())
-        stamp = _rfc3339(now)
+        stamp = rfc3339(now)
         writes = self.writes
         jobs = self.view.queued_jobs()
         objects, _ = self.view.objects()
@@ -187,7 +187,8 @@ class Controller:
         running = tuple(a for a in snapshot.admitted if not a.evicting)
         release_gates(writes, running, snapshot.flavors, report)
         if config.staging:
-            stage_jobs(writes, next_in_line(snapshot, decisions.pending), jobs, stamp, report)
+            line = [job_of(key, jobs) for key in next_in_line(snapshot, decisions.pending)]
+            stage_jobs(writes, line, stamp, report)
         # Waiting reasons are news, not decisions: at most PENDING_WRITES_PER_PASS per
         # pass, so a backlog of new Workloads does not hold up the next pass (which
         # frees and admits); the rest are written by the passes after.

@@ -41,6 +41,7 @@ from quarterdeck.queueing.model import (
     PodSetAdmission,
     Snapshot,
     Workload,
+    queue_order,
 )
 from quarterdeck.queueing.nodes import NodeView, Placer
 from quarterdeck.queueing.preemption import Preemptions, find_victims
@@ -132,7 +133,7 @@ class _Cycle:
             else:
                 by_queue[wl.cluster_queue].append(wl)
         return {
-            name: deque(sorted(wls, key=lambda w: (-w.priority, w.created, w.key)))
+            name: deque(sorted(wls, key=queue_order))
             for name, wls in by_queue.items()
             if wls
         }

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from quarterdeck.queueing.controller import rfc3339
 from quarterdeck.queueing.jobs import JOB_NAME_LABEL, queue_name
 from quarterdeck.queueing.jobsync import PODS_SUCCEEDED, all_pods_done, status_of, write_finished
 from quarterdeck.queueing.store import Obj
@@ -71,9 +72,8 @@ class Finisher:
         status = status_of(doc)
         if not all_pods_done(job, view.job_pods(ns, name), status):
             return
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         rv = str((doc.get("metadata") or {}).get("resourceVersion") or "") or None
         write_finished(
-            self.writes, ns, f"job-{name}", status, "PodsSucceeded", PODS_SUCCEEDED, stamp,
-            report, rv,
+            self.writes, ns, f"job-{name}", status, "PodsSucceeded", PODS_SUCCEEDED,
+            rfc3339(time.time()), report, rv,
         )  # fmt: skip

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from quarterdeck.queueing.jobs import GATE, lift_gate, pinned_node, pods_to_nodes, release_gate
+from quarterdeck.queueing.jobs import gated as is_gated
+from quarterdeck.queueing.jobs import lift_gate, pinned_node, pods_to_nodes, release_gate
 from quarterdeck.queueing.model import AdmittedWorkload, Flavor
 from quarterdeck.queueing.store import Obj
 from quarterdeck.queueing.writes import PassReport, Writes
@@ -51,10 +52,9 @@ def gate_patches(
             labels.update(flavors[flavor].node_labels if flavor in flavors else {})
     gated: dict[str, Obj] = {}
     for pod in writes.view.job_pods(ns, name.removeprefix("job-")):
-        spec = pod.get("spec") or {}
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
-        if any(g.get("name") == GATE for g in spec.get("schedulingGates") or []):
+        if is_gated(pod):
             gated[pod["metadata"]["name"]] = pod
         else:
             node = pinned_node(pod)

@@ -259,6 +259,11 @@ def release_gate(pod: Object, node: str) -> Patch:
     return {"spec": {**pin_to_node(spec, node), "schedulingGates": gates}}
 
 
+def gated(pod: Object) -> bool:
+    """Whether `pod` still carries our scheduling gate."""
+    return any(g.get("name") == GATE for g in (pod.get("spec") or {}).get("schedulingGates") or [])
+
+
 def lift_gate(pod: Object, node_labels: Mapping[str, str]) -> Patch:
     """Lift our gate from a pod admitted without a node choice, restricted to its
     flavors' `node_labels` (a nodeSelector may be added to a gated pod, not changed)."""

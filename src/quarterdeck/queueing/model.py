@@ -182,6 +182,11 @@ class Workload:
         object.__setattr__(self, "shape", shape)
 
 
+def queue_order(wl: Workload) -> tuple[int, float, str]:
+    """How a ClusterQueue orders its waiting workloads: higher priority, then older."""
+    return (-wl.priority, wl.created, wl.key)
+
+
 @dataclass(frozen=True, slots=True)
 class PodSetAdmission:
     """Flavor per resource, total usage, and (when placed) pods per node."""

@@ -30,7 +30,7 @@ from quarterdeck.kube.wait import wait_for
 from quarterdeck.queueing import admission
 from quarterdeck.queueing.controller import Controller
 from quarterdeck.queueing.finisher import Finisher
-from quarterdeck.queueing.jobs import GATE, queue_name
+from quarterdeck.queueing.jobs import gated, queue_name
 from quarterdeck.queueing.live import TERMINAL, LiveView
 from quarterdeck.queueing.metrics import QueueMetrics
 from quarterdeck.queueing.nodes import Placer
@@ -134,9 +134,8 @@ class QueueingLoop:
                 self.wake.set()
 
         def pod_change(event: str, pod: Obj) -> None:
-            spec, status = pod.get("spec") or {}, pod.get("status") or {}
-            gated = any(g.get("name") == GATE for g in spec.get("schedulingGates") or [])
-            if gated or event == "DELETED" or status.get("phase") in TERMINAL:
+            phase = (pod.get("status") or {}).get("phase")
+            if gated(pod) or event == "DELETED" or phase in TERMINAL:
                 self.wake.set()
             if event != "DELETED" and self.ready.is_set():
                 self.finisher.pod_changed(pod)

@@ -68,6 +68,8 @@ HOSTNAME = "kubernetes.io/hostname"
 # Where an API Workload instance went: its key, and its admitted entry, its pending
 # Workload, or None (inactive).
 Placed = tuple[ApiWorkload, str, AdmittedWorkload | Workload | None]
+# By key: the API Workload instance converted, its pod sets before claims, the Workload.
+Converted = dict[str, tuple[ApiWorkload, tuple[PodSet, ...], Workload]]
 
 
 @dataclass
@@ -80,9 +82,7 @@ class WorkloadMemo:
     entry), where it went, valid while `context`, everything else a conversion
     reads, is unchanged."""
 
-    converted: dict[str, tuple[ApiWorkload, tuple[PodSet, ...], Workload]] = field(
-        default_factory=dict
-    )
+    converted: Converted = field(default_factory=dict)
     context: tuple[object, ...] | None = None
     placed: dict[int, Placed] = field(default_factory=dict)
 
@@ -310,7 +310,7 @@ def workload(
     namespaces: Mapping[str, Mapping[str, str]],
     claims: Mapping[ClaimKey, ClaimDevices] | None = None,
     device_classes: Mapping[str, str] = DEVICE_CLASS_RESOURCES,
-    memo: dict[str, tuple[ApiWorkload, tuple[PodSet, ...], Workload]] | None = None,
+    memo: Converted | None = None,
 ) -> Workload:
     """The cycle's Workload for an API one; with `memo`, the same API instance reuses
     its pod sets (their requests are the costly part) and, when nothing around it

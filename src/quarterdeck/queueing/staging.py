@@ -4,10 +4,11 @@ A suspended Job's pods are created by the job controller only once it is unsuspe
 and on a busy cluster that takes from under a second to several seconds after the
 admission: GPUs reserved and idle. With `spec.staging.enable` in the QueueingConfig,
 the Jobs next in their ClusterQueue (at most twice the queue's nominal quota of
-them, in queue order) are unsuspended with our scheduling gate in their pod template: the job
-controller creates their pods while they wait, gated, on no node and charged to no
-quota. Admission then pins each gated pod to the node placement chose and lifts the
-gate in the same pass (`gates.release_gates`); kube-scheduler binds it at once.
+them, in queue order) are unsuspended with our scheduling gate in their pod
+template: the job controller creates their pods while they wait, gated, on no node
+and charged to no quota. The worker that writes an admission then pins each gated
+pod to the node placement chose and lifts the gate (`gates.gate_patches`);
+kube-scheduler binds it at once.
 
 Until admitted, a staged Job runs nothing (every pod it has is gated), so the pass
 leaves it unsuspended; if its Workload is deactivated or evicted it is suspended as
@@ -19,17 +20,17 @@ sets, partial admission, AdmissionChecks, or a flavor's tolerations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from quarterdeck.queueing.decisions import Pending
-from quarterdeck.queueing.jobs import GATE, STAGED, BatchJob
-from quarterdeck.queueing.model import ClusterQueue, Snapshot, Workload
+from quarterdeck.queueing.jobs import GATE, STAGED, BatchJob, gated
+from quarterdeck.queueing.model import ClusterQueue, Snapshot, Workload, queue_order
 from quarterdeck.queueing.store import Obj
 from quarterdeck.queueing.writes import PassReport, Writes
 
-WAITING = ("Pending", "Preempting")  # reasons of Workloads that wait only for room
-
-
+# Reasons of Workloads that wait only for room (an inactive or stopped ClusterQueue,
+# a Workload in error, a StrictFIFO line behind its head: other reasons).
+WAITING = ("Pending", "Preempting")
 LEAD = 2  # stage what would fill this many times a ClusterQueue's nominal quota
 
 
@@ -51,7 +52,7 @@ def next_in_line(snapshot: Snapshot, pending: Iterable[Pending]) -> list[str]:
         if not _stageable_queue(cq, snapshot):
             continue
         room = {res: LEAD * v for res, v in _nominal(cq).items()}
-        for wl in sorted(wls, key=lambda w: (-w.priority, w.created, w.key)):
+        for wl in sorted(wls, key=queue_order):
             if not _stageable(wl):
                 continue
             needs = wl.pod_sets[0].total()
@@ -64,7 +65,7 @@ def next_in_line(snapshot: Snapshot, pending: Iterable[Pending]) -> list[str]:
 
 
 def _stageable_queue(cq: ClusterQueue, snapshot: Snapshot) -> bool:
-    if cq.admission_checks or cq.inactive is not None or cq.stop_policy != "None":
+    if cq.admission_checks:
         return False
     names = {fq.flavor for g in cq.resource_groups for fq in g.flavors}
     return all(not snapshot.flavors[n].tolerations for n in names if n in snapshot.flavors)
@@ -72,12 +73,7 @@ def _stageable_queue(cq: ClusterQueue, snapshot: Snapshot) -> bool:
 
 def _stageable(wl: Workload) -> bool:
     name = wl.key.partition("/")[2]
-    return (
-        name.startswith("job-")
-        and wl.error is None
-        and len(wl.pod_sets) == 1
-        and wl.pod_sets[0].min_count is None
-    )
+    return name.startswith("job-") and len(wl.pod_sets) == 1 and wl.pod_sets[0].min_count is None
 
 
 def _nominal(cq: ClusterQueue) -> dict[str, int]:
@@ -104,8 +100,7 @@ def held(job: Obj, pods: Iterable[Obj]) -> bool:
     for pod in pods:
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
-        gates = (pod.get("spec") or {}).get("schedulingGates") or []
-        if not any(g.get("name") == GATE for g in gates):
+        if not gated(pod):
             return False
     return True
 
@@ -136,19 +131,10 @@ def _eligible(job: Obj) -> bool:
 
 
 def stage_jobs(
-    writes: Writes,
-    keys: Iterable[str],
-    jobs: Mapping[tuple[str, str], Obj],
-    stamp: str,
-    report: PassReport,
+    writes: Writes, jobs: Iterable[Obj | None], stamp: str, report: PassReport
 ) -> None:
-    """Stage the Jobs of the Workloads `keys` that are suspended and not staged yet."""
-    todo = []
-    for key in keys:
-        ns, _, name = key.partition("/")
-        job = jobs.get((ns, name.removeprefix("job-")))
-        if job is not None and _eligible(job):
-            todo.append(job)
+    """Stage those of `jobs` that are suspended and not staged yet."""
+    todo = [job for job in jobs if job is not None and _eligible(job)]
 
     def one(job: Obj) -> None:
         if writes.patch_job(job, stage_patch(job, stamp), report):
