@@ -69,7 +69,7 @@ def test_a_stale_background_waiting_reason_gets_409_and_is_dropped(
     key = f"{namespace}/wait"
     with gpu_queue(kube, namespace, nominal=1):  # 2 GPUs never fit: it waits
         kube.create(Workload.from_dict(_waiting_workload(namespace)))
-        controller = Controller(kube, read_view(kube), news_in_background=True)
+        controller = Controller(kube, read_view(kube), in_background=True)
         seen, pending = _decided(controller, key)
         decided_on = seen[key].metadata.resource_version
         _write_newer(controller, namespace)
@@ -83,13 +83,15 @@ def test_a_stale_background_waiting_reason_gets_409_and_is_dropped(
         controller._send_news([pending], wait)
         controller.writes.pool.shutdown(wait=True)  # the background write has answered
         assert sent == [False]  # refused by the API server (409) and dropped
-        assert list(controller._news_problems) == []  # no problem line for it
-        assert controller._news_in_flight == set()
+        late = PassReport()
+        controller.news.collect(late)
+        assert late.problems == []  # no problem line for it
+        assert controller.news.busy() == set()
         now = conditions(workload(kube, namespace, "wait"))["QuotaReserved"]
         assert (now["reason"], now["message"]) == ("Newer", NEWER)  # the newer write stays
 
         # The same reason decided on the current object lands: the guard was the cause.
-        fresh = Controller(kube, read_view(kube), news_in_background=True)
+        fresh = Controller(kube, read_view(kube), in_background=True)
         seen, pending = _decided(fresh, key)
         report = PassReport()
         assert fresh._record(seen, key, pending, rfc3339(time.time()), report, 0.0)

@@ -1,7 +1,8 @@
 """Staged pods on the dev cluster: with `spec.staging.enable`, the Job next in line has
-its pod created by the real job controller while it waits, behind our gate; the pass
-that admits it pins that pod to the chosen node and lifts the gate, and its quota is
-free again once the pod has succeeded (kwok runs it for its annotated duration).
+its pod created by the real job controller while it waits, behind our gate; a Job is
+tried only once its pods exist; the pass that admits it pins that pod to the chosen
+node and lifts the gate, and its quota is free again once the pod has succeeded (kwok
+runs it for its annotated duration).
 """
 
 from __future__ import annotations
@@ -44,7 +45,14 @@ def test_the_next_job_waits_with_its_pod_gated_and_starts_in_the_pass_that_admit
 ) -> None:
     with gpu_queue(kube, namespace, nominal=8), queueing_config(kube, STAGING):
         kube.create(codecs.from_dict(gpu_job(namespace, "first", duration="4s")))
-        assert reconcile_once(kube, time.time()).admitted == [f"{namespace}/job-first"]
+        # Room now, but no pods yet: staged in the pass that made its Workload, and
+        # admitted (its gate lifted in that same pass) once the job controller made them.
+        creating = reconcile_once(kube, time.time())
+        assert creating.staged == [f"{namespace}/first"] and not creating.admitted, creating
+        first = wait_for(lambda: _pods(kube, namespace, "first") or None, "the first pod", 60)
+        admitting = reconcile_once(kube, time.time())
+        assert admitting.admitted == [f"{namespace}/job-first"], admitting
+        assert admitting.released == [f"{namespace}/{first[0]['metadata']['name']}"], admitting
         kube.create(codecs.from_dict(gpu_job(namespace, "next", duration="2s")))
         waiting = reconcile_once(kube, time.time())  # its Workload, waiting: staged
         assert waiting.pending == [f"{namespace}/job-next"], waiting
@@ -84,7 +92,9 @@ def test_a_staged_job_whose_workload_is_deactivated_is_suspended_again(
 ) -> None:
     with gpu_queue(kube, namespace, nominal=8), queueing_config(kube, STAGING):
         kube.create(codecs.from_dict(gpu_job(namespace, "first", duration="1h")))
-        reconcile_once(kube, time.time())
+        reconcile_once(kube, time.time())  # staged
+        wait_for(lambda: _pods(kube, namespace, "first") or None, "the first pod", 60)
+        assert reconcile_once(kube, time.time()).admitted == [f"{namespace}/job-first"]
         kube.create(codecs.from_dict(gpu_job(namespace, "next")))
         assert reconcile_once(kube, time.time()).staged == [f"{namespace}/next"]
         wait_for(lambda: _pods(kube, namespace, "next") or None, "the staged pod", 60)

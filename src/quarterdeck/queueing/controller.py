@@ -17,11 +17,11 @@ rest of the pass goes on.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 
 import msgspec
 from lightkube import Client
@@ -38,13 +38,14 @@ from quarterdeck.queueing.cycle import cycle
 from quarterdeck.queueing.decisions import Admit, Decisions, Pending, Preempt
 from quarterdeck.queueing.gates import gate_patches, lift, release_gates
 from quarterdeck.queueing.gpus import GpuPlacer
+from quarterdeck.queueing.inflight import InFlight
 from quarterdeck.queueing.jobsync import ADAPTER, job_of, release_stopped, sync_jobs
 from quarterdeck.queueing.live import LiveView, read_view
 from quarterdeck.queueing.metrics import QueueMetrics
 from quarterdeck.queueing.model import Snapshot
 from quarterdeck.queueing.nodes import Placer
 from quarterdeck.queueing.snapshot import admission_of
-from quarterdeck.queueing.staging import next_in_line, stage_jobs, staged
+from quarterdeck.queueing.staging import next_in_line, stage, stageable, staged, withheld
 from quarterdeck.queueing.status import (
     cluster_queue_status,
     placed_on,
@@ -57,6 +58,7 @@ FIELD_MANAGER = "quarterdeck-queueing"
 MESSAGE_REFRESH = 30.0  # seconds between rewrites of a waiting Workload's message
 PENDING_WRITES_PER_PASS = 64  # waiting reasons written per pass (the rest: later passes)
 CREATES_PER_PASS = 256  # Workloads created per pass, oldest Jobs first
+STAGING_WRITERS = 4  # staging patches at once (they make way for admissions)
 
 
 def rfc3339(now: float) -> str:
@@ -69,7 +71,9 @@ def _placement(config: QueueingConfig) -> tuple[object, ...]:
 
 
 class Controller:
-    """Passes over one view; `reconcile(now)` is one pass."""
+    """Passes over one view; `reconcile(now)` is one pass. With `in_background` a pass
+    does not wait for its waiting reasons, admissions and staging patches; what each
+    did goes to `told` as it answers (else into the next pass's report)."""
 
     def __init__(
         self,
@@ -80,7 +84,8 @@ class Controller:
         recorder: Recorder | None = None,
         fair_sharing: bool = False,
         writers: int = 16,
-        news_in_background: bool = False,
+        in_background: bool = False,
+        told: Callable[[PassReport], None] | None = None,
     ) -> None:
         self.view = view
         self.writes = Writes(client, view, FIELD_MANAGER, recorder, writers)
@@ -92,12 +97,16 @@ class Controller:
         self.metrics = metrics
         self.fair_sharing = fair_sharing
         self._pending_written: dict[str, float] = {}  # workload key -> time of the write
-        # Waiting reasons sent while the next pass runs (the operator's loop): keys in
-        # flight, and the problems they met, reported by the pass after.
-        self.news_in_background = news_in_background
-        self._news_lock = threading.Lock()
-        self._news_in_flight: set[str] = set()
-        self._news_problems: deque[str] = deque()
+        # The operator's passes do not wait for waiting reasons, admissions or staging
+        # patches (`inflight`): each is in flight by key until it answers, and what it
+        # did and met is reported by the pass after.
+        self.in_background = in_background
+        self.news = InFlight(self.writes.pool, told)
+        self.admitting = InFlight(self.writes.pool, told)
+        self.staging = InFlight(
+            ThreadPoolExecutor(max_workers=STAGING_WRITERS, thread_name_prefix="queueing-stage"),
+            told,
+        )
 
     def _read_config(self, report: PassReport) -> QueueingConfig:
         """The cluster's QueueingConfig for this pass (the placer follows it)."""
@@ -117,14 +126,17 @@ class Controller:
     # -- the pass -------------------------------------------------------------------------
     def reconcile(self, now: float) -> PassReport:
         report = PassReport()
-        while self._news_problems:
-            report.problems.append(self._news_problems.popleft())
+        for late in (self.news, self.admitting, self.staging):
+            late.collect(report)
         stamp = rfc3339(now)
         writes = self.writes
         jobs = self.view.queued_jobs()
         objects, _ = self.view.objects()
         flavors = {o.metadata.name: o for o in objects if isinstance(o, ResourceFlavor)}
-        sync_jobs(writes, jobs, flavors, stamp, report, CREATES_PER_PASS)
+        # A Job whose admission is in flight is its admitting worker's until it answers.
+        admitting = self.admitting.busy()
+        synced = {k: j for k, j in jobs.items() if f"{k[0]}/job-{k[1]}" not in admitting}
+        sync_jobs(writes, synced, flavors, stamp, report, CREATES_PER_PASS)
         release_stopped(
             writes, [o for o in objects if isinstance(o, ApiWorkload)], jobs, stamp, report
         )
@@ -142,7 +154,18 @@ class Controller:
         }
         # A victim still stopping is marked evicting in the snapshot: the cycle takes it
         # first and does not evict it again.
-        decisions = cycle(snapshot, self.placer)
+        held = (
+            withheld(snapshot, jobs, self.view.job_pods, report.created, now)
+            if config.staging
+            else []
+        )
+        if held:  # not tried until their pods exist (`staging`)
+            keys = {p.workload.key for p in held}
+            tried = tuple(w for w in snapshot.pending if w.key not in keys)
+            decisions = cycle(replace(snapshot, pending=tried), self.placer)
+            decisions = replace(decisions, pending=decisions.pending + tuple(held))
+        else:
+            decisions = cycle(snapshot, self.placer)
         if self.metrics is not None:
             self.metrics.observe(snapshot, decisions, now)
 
@@ -155,23 +178,27 @@ class Controller:
                 writes.event(job, "Warning", "Preempted", pre.message)
                 report.preempted.append(key)
 
-        def admit(adm: Admit) -> None:
+        def admit(adm: Admit, told: PassReport) -> None:
             key = adm.workload.key
             job = job_of(key, jobs)
+            if job is not None and staged(job) is None:
+                meta = job["metadata"]
+                self.staging.wait(f"{meta.get('namespace', '')}/{meta['name']}")
+                job = writes.view.jobs.get(meta.get("namespace", ""), meta["name"]) or job
             # Status first: killed in between, the next pass finds an admitted Workload
             # with a suspended Job and patches it again (`jobsync`).
-            if self._record(workloads, key, adm, stamp, report, now):
+            if self._record(workloads, key, adm, stamp, told, now):
                 admission = admission_of(adm)
                 # else once every check is Ready; a staged Job's pods exist, gated: their
                 # gates are lifted at once (its template is immutable now)
                 if job is not None and not adm.checks and staged(job) is None:
-                    writes.patch_job(job, ADAPTER.on_admit(job, admission, flavors), report)
+                    writes.patch_job(job, ADAPTER.on_admit(job, admission, flavors), told)
                 elif job is not None and not adm.checks:
                     for item in gate_patches(writes, adm.admitted(now), snapshot.flavors):
-                        lift(writes, item, report)
-                told = f"Admitted by ClusterQueue {adm.cluster_queue}{placed_on(adm.pod_sets)}"
-                writes.event(job, "Normal", "Admitted", told)
-                report.admitted.append(key)
+                        lift(writes, item, told)
+                message = f"Admitted by ClusterQueue {adm.cluster_queue}{placed_on(adm.pod_sets)}"
+                writes.event(job, "Normal", "Admitted", message)
+                told.admitted.append(key)
 
         def wait(pen: Pending, told: PassReport) -> None:
             key = pen.workload.key
@@ -182,25 +209,41 @@ class Controller:
             ):  # an Event when the reason changes; the status carries the latest message
                 writes.event(job_of(key, jobs), "Normal", pen.reason, pen.message)
 
+        for pre in decisions.preempted:  # a victim's admission lands before its eviction
+            self.admitting.wait(pre.victim.workload.key)  # (here: the pool runs admissions)
         writes.each(preempt, decisions.preempted)
-        writes.each(admit, decisions.admitted)
-        running = tuple(a for a in snapshot.admitted if not a.evicting)
+        if self.in_background:
+            for adm in decisions.admitted:
+                self._admit_in_background(adm, workloads, stamp, admit)
+        else:
+            writes.each(lambda adm: admit(adm, report), decisions.admitted)
+        admitting = self.admitting.busy()
+        running = tuple(
+            a for a in snapshot.admitted if not a.evicting and a.workload.key not in admitting
+        )
         release_gates(writes, running, snapshot.flavors, report)
         if config.staging:
-            line = [job_of(key, jobs) for key in next_in_line(snapshot, decisions.pending)]
-            stage_jobs(writes, line, stamp, report)
+            line = stageable(job_of(key, jobs) for key in next_in_line(snapshot, decisions.pending))
+            if self.in_background:
+                for job in line:
+                    meta = job["metadata"]
+                    self.staging.send(
+                        f"{meta.get('namespace', '')}/{meta['name']}",
+                        partial(stage, writes, job, stamp),
+                    )
+            else:
+                writes.each(lambda job: stage(writes, job, stamp, report), line)
         # Waiting reasons are news, not decisions: at most PENDING_WRITES_PER_PASS per
         # pass, so a backlog of new Workloads does not hold up the next pass (which
         # frees and admits); the rest are written by the passes after.
-        with self._news_lock:
-            in_flight = set(self._news_in_flight)
+        in_flight = self.news.busy()
         stale = [
             p for p in decisions.pending
             if p.workload.key in workloads and p.workload.key not in in_flight
             and self._stale(workloads[p.workload.key], p, now)
         ]  # fmt: skip
         news = stale[:PENDING_WRITES_PER_PASS]
-        if self.news_in_background:
+        if self.in_background:
             self._send_news(news, wait)
         else:
             writes.each(lambda p: wait(p, report), news)
@@ -209,25 +252,41 @@ class Controller:
         self._write_queue_status(snapshot, replace(decisions, preempted=()), objects, report)
         return report
 
+    def _admit_in_background(
+        self,
+        adm: Admit,
+        workloads: Mapping[str, ApiWorkload],
+        stamp: str,
+        admit: Callable[[Admit, PassReport], None],
+    ) -> None:
+        """Send `adm` without waiting: until its status write answers, the view reads the
+        Workload as admitted (`LiveView.intend`), so the next pass counts its quota and
+        does not admit it again; its Job is left to the admitting worker meanwhile."""
+        key = adm.workload.key
+        wl = workloads.get(key)
+        doc = self.view.workloads.get(*key.split("/", 1))
+        if wl is None or doc is None or key in self.admitting.busy():
+            return
+        new = msgspec.to_builtins(workload_status(wl.status, adm, stamp))
+        status = {k: v for k, v in ((doc.get("status") or {}) | new).items() if v is not None}
+        ns, name = key.split("/", 1)
+
+        def send(told: PassReport) -> None:
+            try:
+                admit(adm, told)
+            finally:
+                self.view.withdraw(ns, name)
+
+        self.view.intend(doc | {"status": status})
+        self.admitting.send(key, send)
+
     def _send_news(self, news: list[Pending], wait: Callable[[Pending, PassReport], None]) -> None:
         """Write waiting reasons without holding up the pass: the next pass (which frees
         and admits) starts while they are in flight. Each carries the resourceVersion it
         was decided on, so one that lands after a newer write (say the next pass's
         admission) is refused by the API server instead of undoing it."""
-        with self._news_lock:
-            self._news_in_flight |= {p.workload.key for p in news}
-
-        def send(pen: Pending) -> None:
-            told = PassReport()
-            try:
-                wait(pen, told)
-            finally:
-                with self._news_lock:
-                    self._news_in_flight.discard(pen.workload.key)
-                self._news_problems.extend(told.problems)
-
         for pen in news:
-            self.writes.pool.submit(send, pen)
+            self.news.send(pen.workload.key, partial(wait, pen))
 
     def _record(
         self,
@@ -252,7 +311,7 @@ class Controller:
         # News written in the background must not land on a newer decision (see _send_news).
         guard = wl.metadata.resource_version if isinstance(decision, Pending) else None
         written = self.writes.patch_status(
-            ns, name, body, report, guard if self.news_in_background else None
+            ns, name, body, report, guard if self.in_background else None
         )
         if written and isinstance(decision, Pending):
             self._pending_written[key] = now

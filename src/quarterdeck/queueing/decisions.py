@@ -15,10 +15,11 @@ from quarterdeck.queueing.model import (
     fmt,
 )
 
-PendingReason = Literal["Pending", "Inadmissible", "Preempting", "Blocked", "Stopped"]
+PendingReason = Literal["Pending", "Inadmissible", "Preempting", "Blocked", "Stopped", "Staging"]
 """Pending: no room now. Inadmissible: can never fit as configured (or bad input).
 Preempting: victims are being evicted for it. Blocked: behind a StrictFIFO head.
-Stopped: its ClusterQueue has a stopPolicy."""
+Stopped: its ClusterQueue has a stopPolicy. Staging: its Job's pods are still being
+created behind our gate (the operator's staged pods); not tried until they exist."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,15 @@ nothing per pass.
 
 An object the API server accepted but our semantic checks reject (say a negative
 quota) is left out and reported, so one bad object does not blind the view.
+
+A Workload whose admission is still on its way to the API server (the operator's
+passes do not wait for it, `inflight`) is read as that write will leave it
+(`intend`) until the write has answered (`withdraw`): the next pass counts its quota.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -52,7 +57,7 @@ from quarterdeck.queueing.snapshot import (
     node_from_object,
     snapshot_from_objects,
 )
-from quarterdeck.queueing.store import Cache, Key, Obj
+from quarterdeck.queueing.store import Cache, Key, Obj, key_of
 
 GLOBAL_KINDS = (
     ("AdmissionCheck", "admissionchecks"),
@@ -115,6 +120,10 @@ class LiveView:
         self._decoded: dict[str, dict[Key, _Decoded]] = {kind: {} for kind in self.queueing}
         self._nodes: dict[str, tuple[str, Node]] = {}
         self._workloads = WorkloadMemo()  # conversions one snapshot leaves to the next
+        # Workloads as writes in flight will leave them, and keys to decode again
+        self._intents: dict[Key, Obj] = {}
+        self._intents_moved: dict[Key, None] = {}
+        self._intents_lock = threading.Lock()
         # resource.k8s.io/v1 claims (DRA), read only where the API server serves them
         self.claim_templates = Cache(ResourceClaimTemplate)
         self.resource_claims = Cache(ResourceClaim)
@@ -218,14 +227,22 @@ class LiveView:
         changed decodes ten; the order is the caches' (the latest change last)."""
         objects: list[QueueingObject] = []
         problems: list[str] = []
+        with self._intents_lock:
+            intents = dict(self._intents)
+            moved, self._intents_moved = self._intents_moved, {}
         for kind, store in self.queueing.items():
             decoded = self._decoded[kind]
-            for key in store.drain_changed():
+            changed = store.drain_changed()
+            if store is self.workloads and moved:
+                changed = list(dict.fromkeys([*changed, *moved]))
+            for key in changed:
                 old = decoded.pop(key, None)
-                doc = store.get(*key)
+                intent = intents.get(key) if store is self.workloads else None
+                doc = intent if intent is not None else store.get(*key)
                 if doc is None:
                     continue
                 rv = str((doc.get("metadata") or {}).get("resourceVersion") or "")
+                rv += "+intent" if intent is not None else ""
                 if old is None or old[0] != rv or not rv:
                     old = (rv, *_decode(doc))
                 decoded[key] = old
@@ -235,6 +252,20 @@ class LiveView:
                 if problem:
                     problems.append(problem)
         return objects, problems
+
+    def intend(self, doc: Obj) -> None:
+        """Read Workload `doc` as it will be once a write in flight has landed."""
+        key = key_of(doc)
+        with self._intents_lock:
+            self._intents[key] = doc
+            self._intents_moved[key] = None
+
+    def withdraw(self, namespace: str, name: str) -> None:
+        """The write has answered (or failed): read the cache's Workload again."""
+        key = (namespace, name)
+        with self._intents_lock:
+            if self._intents.pop(key, None) is not None:
+                self._intents_moved[key] = None
 
     def queued_jobs(self) -> dict[tuple[str, str], Obj]:
         """Jobs with a queue-name label, by (namespace, name)."""

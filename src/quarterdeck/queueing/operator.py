@@ -119,11 +119,17 @@ class QueueingLoop:
             placer=placer,
             metrics=metrics,
             recorder=recorder if recorder is not None else JobEvents(client),
-            news_in_background=True,  # waiting reasons never hold up the next pass
+            in_background=True,  # no pass waits on its own writes (`inflight`)
+            told=self._tell,
         )
         self.finisher = Finisher(self.controller.writes, log, describe)
         self.threads: list[threading.Thread] = []
         self._wire()
+
+    def _tell(self, report: PassReport) -> None:
+        """What a write sent without waiting did, logged as it answers."""
+        for line in describe(report):
+            self.log(line)
 
     def _wire(self) -> None:
         def any_change(_: str, __: Obj) -> None:
@@ -169,7 +175,7 @@ class QueueingLoop:
         thread = threading.Thread(target=self.run, name="queueing-passes", daemon=True)
         thread.start()
         self.finisher.start()
-        self.threads += [thread, self.finisher.thread]
+        self.threads += [thread, *self.finisher.threads]
         self.ready.set()
 
     def run(self) -> None:

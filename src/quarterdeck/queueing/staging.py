@@ -10,6 +10,12 @@ and charged to no quota. The worker that writes an admission then pins each gate
 pod to the node placement chose and lifts the gate (`gates.gate_patches`);
 kube-scheduler binds it at once.
 
+A Job that can be staged is admitted only once it is staged and its pods exist
+(`withheld`): until then its Workload waits with reason Staging and is not tried, so
+no quota is reserved while the job controller is still creating pods. That costs a
+pass (stage, then admit when the gated pods appear) but not time: the pods take as
+long to appear either way, and the gated pod's event starts the pass that admits it.
+
 Until admitted, a staged Job runs nothing (every pod it has is gated), so the pass
 leaves it unsuspended; if its Workload is deactivated or evicted it is suspended as
 any other Job, which deletes the gated pods without counting them as failures. A Job
@@ -20,7 +26,9 @@ sets, partial admission, AdmissionChecks, or a flavor's tolerations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import calendar
+import time
+from collections.abc import Callable, Iterable, Mapping
 
 from quarterdeck.queueing.decisions import Pending
 from quarterdeck.queueing.jobs import GATE, STAGED, BatchJob, gated
@@ -30,7 +38,10 @@ from quarterdeck.queueing.writes import PassReport, Writes
 
 # Reasons of Workloads that wait only for room (an inactive or stopped ClusterQueue,
 # a Workload in error, a StrictFIFO line behind its head: other reasons).
-WAITING = ("Pending", "Preempting")
+WAITING = ("Pending", "Preempting", "Staging")
+PATIENCE = 30.0  # seconds a staged Job's pods may take before it is tried without them
+STAGING_MESSAGE = "its pods are being created behind the staging gate; tried once they exist"
+BEHIND_MESSAGE = "behind Jobs whose pods are being created (staging); tried after them"
 LEAD = 2  # stage what would fill this many times a ClusterQueue's nominal quota
 
 
@@ -62,6 +73,62 @@ def next_in_line(snapshot: Snapshot, pending: Iterable[Pending]) -> list[str]:
                 room[res] -= v
             out.append(wl.key)
     return out
+
+
+def withheld(
+    snapshot: Snapshot,
+    jobs: Mapping[tuple[str, str], Obj],
+    pods_of: Callable[[str, str], list[Obj]],
+    fresh: Iterable[str],
+    now: float,
+) -> list[Pending]:
+    """Pending Workloads to keep out of this cycle: per ClusterQueue in queue order,
+    those whose pods are coming (reason Staging: a Workload created in this pass, to
+    be staged now, or a staged Job with fewer gated pods than it runs, for at most
+    PATIENCE seconds), and behind the first of them every one not staged with its
+    pods (else an unstaged Job behind would take the quota they leave free, and
+    reserve it while its own pods are created)."""
+    fresh = set(fresh)
+    queues: dict[str, list[Workload]] = {}
+    for wl in snapshot.pending:
+        cq = snapshot.cluster_queues.get(wl.cluster_queue)
+        if cq is not None and _stageable(wl):
+            queues.setdefault(cq.name, []).append(wl)
+    out = []
+    for name, wls in queues.items():
+        if not _stageable_queue(snapshot.cluster_queues[name], snapshot):
+            continue
+        behind = False
+        for wl in sorted(wls, key=queue_order):
+            ns, _, wl_name = wl.key.partition("/")
+            job = jobs.get((ns, wl_name.removeprefix("job-")))
+            if job is None:
+                continue
+            when = staged(job)
+            pods = _gated_pods(pods_of(ns, job["metadata"]["name"])) if when else 0
+            if (_eligible(job) and wl.key in fresh) or (
+                when is not None and pods < wl.pod_sets[0].count and now - _time(when) < PATIENCE
+            ):
+                out.append(Pending(wl, "Staging", STAGING_MESSAGE, deduced=True))
+                behind = True
+            elif behind and (when is None or pods < wl.pod_sets[0].count):
+                out.append(Pending(wl, "Pending", BEHIND_MESSAGE, deduced=True))
+    return out
+
+
+def _time(stamp: str) -> float:
+    try:
+        return float(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:  # not ours: as if staged long ago
+        return 0.0
+
+
+def _gated_pods(pods: Iterable[Obj]) -> int:
+    return sum(
+        1
+        for pod in pods
+        if gated(pod) and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    )
 
 
 def _stageable_queue(cq: ClusterQueue, snapshot: Snapshot) -> bool:
@@ -130,15 +197,20 @@ def _eligible(job: Obj) -> bool:
     )
 
 
+def stageable(jobs: Iterable[Obj | None]) -> list[Obj]:
+    """Those of `jobs` that are suspended and not staged yet."""
+    return [job for job in jobs if job is not None and _eligible(job)]
+
+
+def stage(writes: Writes, job: Obj, stamp: str, report: PassReport) -> None:
+    """Unsuspend `job` with our gate in its template (`stage_patch`)."""
+    if writes.patch_job(job, stage_patch(job, stamp), report):
+        meta = job["metadata"]
+        report.staged.append(f"{meta.get('namespace', '')}/{meta['name']}")
+
+
 def stage_jobs(
     writes: Writes, jobs: Iterable[Obj | None], stamp: str, report: PassReport
 ) -> None:
-    """Stage those of `jobs` that are suspended and not staged yet."""
-    todo = [job for job in jobs if job is not None and _eligible(job)]
-
-    def one(job: Obj) -> None:
-        if writes.patch_job(job, stage_patch(job, stamp), report):
-            meta = job["metadata"]
-            report.staged.append(f"{meta.get('namespace', '')}/{meta['name']}")
-
-    writes.each(one, todo)
+    """Stage those of `jobs` that are suspended and not staged yet; returns once done."""
+    writes.each(lambda job: stage(writes, job, stamp, report), stageable(jobs))

@@ -55,6 +55,11 @@ class PassReport:
     staged: list[str] = field(default_factory=list)  # Jobs whose pods wait gated (`staging`)
     problems: list[str] = field(default_factory=list)
 
+    def extend(self, other: PassReport) -> None:
+        """Add what `other` did (writes that answered after their pass)."""
+        for name, value in vars(other).items():
+            getattr(self, name).extend(value)
+
 
 def job_ref(job: Obj) -> Obj:
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": job.get("metadata") or {}}
