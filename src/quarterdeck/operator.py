@@ -321,6 +321,7 @@ def start_queueing(op: Operator) -> Callable[[float], None]:
         interval=op.config.tick,
         install=op.config.install_crds,
         metrics=op.queue_metrics,
+        informers=op.informers,  # one watch per kind for the process (showback reads Pods too)
         # each line keeps the "queueing  " prefix that `qd operator` always printed
         log=lambda line: (
             queueing_log.warning(f"queueing  {line.removeprefix('warning: ')}")

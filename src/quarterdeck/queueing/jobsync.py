@@ -184,7 +184,10 @@ def _sync_job(
     if finished or done_pods or status.is_true(FINISHED):  # Finished: nothing left to do
         if not status.is_true(FINISHED):
             reason, message = ("JobFinished", "") if finished else ("PodsSucceeded", PODS_SUCCEEDED)
-            write_finished(writes, ns, wl_name, status, reason, message, stamp, report)
+            # guarded: the finisher may have just written it (a second write was a
+            # sixth of the Finished writes at 2,000 Jobs); a refused one is decided again
+            rv = ((doc or {}).get("metadata") or {}).get("resourceVersion")
+            write_finished(writes, ns, wl_name, status, reason, message, stamp, report, rv)
         return
     if status.is_true(QUOTA_RESERVED) and not status.is_true(EVICTED):
         answered = after_checks(status, stamp)

@@ -215,6 +215,11 @@ class LiveView:
         for store in self.stores():
             store.attach(informers.informer(store.resource))
 
+    def detach(self) -> None:
+        """Leave the shared informers (they go on for the process's other controllers)."""
+        for store in self.stores():
+            store.detach()
+
     def synced(self) -> bool:
         return all(store.has_synced() for store in self.stores())
 

@@ -205,6 +205,8 @@ class QueueingLoop:
         self.finisher.stop()
         if self._own_informers:
             self.informers.stop()
+        else:
+            self.view.detach()
 
 
 def start_beside(

@@ -203,9 +203,14 @@ def stageable(jobs: Iterable[Obj | None]) -> list[Obj]:
 
 
 def stage(writes: Writes, job: Obj, stamp: str, report: PassReport) -> None:
-    """Unsuspend `job` with our gate in its template (`stage_patch`)."""
-    if writes.patch_job(job, stage_patch(job, stamp), report):
-        meta = job["metadata"]
+    """Unsuspend `job` with our gate in its template (`stage_patch`), unless the cache
+    now says it is staged (a pass may decide on a Job its staging write has since
+    changed: staging it again was a third more Job writes at 2,000 Jobs)."""
+    meta = job["metadata"]
+    now = writes.view.jobs.get(meta.get("namespace", ""), meta["name"])
+    if now is None or not _eligible(now):
+        return
+    if writes.patch_job(now, stage_patch(now, stamp), report):
         report.staged.append(f"{meta.get('namespace', '')}/{meta['name']}")
 
 

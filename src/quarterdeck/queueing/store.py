@@ -101,6 +101,13 @@ class Cache:
         self._informer = informer
         informer.add_handler(self._on_event)
 
+    def detach(self) -> None:
+        """Stop mirroring the informer (a loop that stops while the process's informers,
+        shared with other controllers, go on)."""
+        if self._informer is not None:
+            self._informer.remove_handler(self._on_event)
+            self._informer = None
+
     def fill(self, client: Client) -> None:
         """List every object once (a view without watches)."""
         items, _ = list_all(client, self.target)
