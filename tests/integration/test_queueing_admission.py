@@ -39,7 +39,9 @@ def _plain_job(namespace: str, name: str) -> dict[str, Any]:
 @pytest.fixture
 def cleaned(kube: Client, namespace: str) -> Iterator[str]:
     """The test namespace, emptied of Jobs and Workloads at the end (later tests run
-    cluster-wide passes and must not meet these)."""
+    cluster-wide passes and must not meet these). The CRDs are installed first: the
+    clean-up lists Workloads, and this file may be the first to run on a new cluster."""
+    install_crds(kube)
     yield namespace
     clean_up(kube, namespace)
 

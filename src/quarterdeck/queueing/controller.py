@@ -142,7 +142,7 @@ class Controller:
         )
         config = self._read_config(report)
         snapshot, objects, problems = self.view.snapshot(
-            now, self.fair_sharing, config.device_classes
+            now, self.fair_sharing, config.device_classes, jobs
         )
         report.problems += problems
         self._activate_checks(objects, stamp, report)

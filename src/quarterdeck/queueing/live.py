@@ -34,7 +34,7 @@ from lightkube.resources.resource_v1 import ResourceClaim, ResourceClaimTemplate
 from quarterdeck.api.queueing import GROUP, VERSION, load_documents
 from quarterdeck.api.queueing.manifests import ManifestError, QueueingObject, validate
 from quarterdeck.api.queueing.quantity import QuantityError
-from quarterdeck.api.queueing.workload import FINISHED, pod_requests
+from quarterdeck.api.queueing.workload import FINISHED, WorkloadStatus, pod_requests
 from quarterdeck.api.queueing.workload import Workload as ApiWorkload
 from quarterdeck.kube.informer import SharedInformers
 from quarterdeck.queueing.config import (
@@ -258,6 +258,19 @@ class LiveView:
                     problems.append(problem)
         return objects, problems
 
+    def workload_status(self, doc: Obj) -> WorkloadStatus:
+        """Workload `doc`'s status, decoded. While `doc` is at the version the last
+        `objects()` decoded, that decode (a pass that keeps 2,000 Jobs in step would
+        otherwise decode 2,000 statuses again); call it from the thread that calls
+        `objects()`."""
+        rv = str((doc.get("metadata") or {}).get("resourceVersion") or "")
+        entry = self._decoded["Workload"].get(key_of(doc))
+        if rv and entry is not None and entry[0] == rv and entry[1]:
+            wl = entry[1][0]
+            if isinstance(wl, ApiWorkload):
+                return wl.status or WorkloadStatus()
+        return msgspec.convert(doc.get("status") or {}, WorkloadStatus)
+
     def intend(self, doc: Obj) -> None:
         """Read Workload `doc` as it will be once a write in flight has landed."""
         key = key_of(doc)
@@ -326,13 +339,15 @@ class LiveView:
         now: float,
         fair_sharing: bool = False,
         device_classes: Mapping[str, str] = DEVICE_CLASS_RESOURCES,
+        queued: Iterable[tuple[str, str]] | None = None,
     ) -> tuple[Snapshot, list[QueueingObject], list[str]]:
         """The snapshot the cycle decides on, the objects it came from, those left out;
-        `device_classes` is the QueueingConfig's DeviceClass map."""
+        `device_classes` is the QueueingConfig's DeviceClass map; `queued`, the queued
+        Jobs' keys if the caller has just read them (`queued_jobs`)."""
         objects, problems = self.objects()
         snap = snapshot_from_objects(
             objects,
-            nodes=self.node_list(self.queued_jobs()),
+            nodes=self.node_list(self.queued_jobs() if queued is None else queued),
             namespaces=self.namespace_labels(),
             now=now,
             fair_sharing=fair_sharing,

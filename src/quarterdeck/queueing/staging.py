@@ -106,12 +106,13 @@ def withheld(
                 continue
             when = staged(job)
             pods = _gated_pods(pods_of(ns, job["metadata"]["name"])) if when else 0
-            if (_eligible(job) and wl.key in fresh) or (
-                when is not None and pods < wl.pod_sets[0].count and now - _time(when) < PATIENCE
+            short = when is not None and pods < wl.pod_sets[0].count  # (cheap tests first:
+            if (wl.key in fresh and _eligible(job)) or (  # this runs for every waiting Job)
+                short and when is not None and now - _time(when) < PATIENCE
             ):
                 out.append(Pending(wl, "Staging", STAGING_MESSAGE, deduced=True))
                 behind = True
-            elif behind and (when is None or pods < wl.pod_sets[0].count):
+            elif behind and (when is None or short):
                 out.append(Pending(wl, "Pending", BEHIND_MESSAGE, deduced=True))
     return out
 
