@@ -32,7 +32,7 @@ from quarterdeck.api.queueing import ResourceFlavor
 from quarterdeck.api.queueing import Workload as ApiWorkload
 from quarterdeck.api.queueing.check import CONTROLLERS, AdmissionCheck, AdmissionCheckStatus
 from quarterdeck.api.queueing.manifests import QueueingObject
-from quarterdeck.api.queueing.workload import QUOTA_RESERVED, WorkloadStatus
+from quarterdeck.api.queueing.workload import QUOTA_RESERVED
 from quarterdeck.queueing.config import DEFAULT, QueueingConfig, configure, placer_from
 from quarterdeck.queueing.cycle import cycle
 from quarterdeck.queueing.decisions import Admit, Decisions, Pending, Preempt
@@ -325,7 +325,7 @@ class Controller:
         yet (its reason `deduced` from one ahead of it) gets none until it is tried, as
         in Kueue: at 15,000 Workloads those first writes were a third of the status
         writes, each also costing the API server and every watcher."""
-        was = (wl.status or WorkloadStatus()).condition(QUOTA_RESERVED)
+        was = wl.status.condition(QUOTA_RESERVED) if wl.status is not None else None
         if was is None:
             return not decision.deduced
         if was.reason != decision.reason:

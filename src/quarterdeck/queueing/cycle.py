@@ -39,16 +39,16 @@ from quarterdeck.queueing.model import (
     AdmittedWorkload,
     ClusterQueue,
     PodSetAdmission,
+    Shape,
     Snapshot,
     Workload,
-    queue_order,
+    in_queue_order,
 )
 from quarterdeck.queueing.nodes import NodeView, Placer
 from quarterdeck.queueing.preemption import Preemptions, find_victims
 from quarterdeck.queueing.quota import QuotaState
 
 CLUSTER_QUEUE_STOPPED = "ClusterQueueStopped"
-Shape = tuple[tuple[object, ...], ...]
 
 
 def cycle(snapshot: Snapshot, placer: Placer | None = None) -> Decisions:
@@ -133,7 +133,7 @@ class _Cycle:
             else:
                 by_queue[wl.cluster_queue].append(wl)
         return {
-            name: deque(sorted(wls, key=queue_order))
+            name: deque(in_queue_order(wls))
             for name, wls in by_queue.items()
             if wls
         }

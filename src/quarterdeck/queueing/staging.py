@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from quarterdeck.queueing.decisions import Pending
 from quarterdeck.queueing.jobs import GATE, STAGED, BatchJob, gated
-from quarterdeck.queueing.model import ClusterQueue, Snapshot, Workload, queue_order
+from quarterdeck.queueing.model import ClusterQueue, Snapshot, Workload, in_queue_order
 from quarterdeck.queueing.store import Obj
 from quarterdeck.queueing.writes import PassReport, Writes
 
@@ -63,7 +63,7 @@ def next_in_line(snapshot: Snapshot, pending: Iterable[Pending]) -> list[str]:
         if not _stageable_queue(cq, snapshot):
             continue
         room = {res: LEAD * v for res, v in _nominal(cq).items()}
-        for wl in sorted(wls, key=queue_order):
+        for wl in in_queue_order(wls):
             if not _stageable(wl):
                 continue
             needs = wl.pod_sets[0].total()
@@ -99,7 +99,7 @@ def withheld(
         if not _stageable_queue(snapshot.cluster_queues[name], snapshot):
             continue
         behind = False
-        for wl in sorted(wls, key=queue_order):
+        for wl in in_queue_order(wls):
             ns, _, wl_name = wl.key.partition("/")
             job = jobs.get((ns, wl_name.removeprefix("job-")))
             if job is None:
