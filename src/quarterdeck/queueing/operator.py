@@ -112,7 +112,6 @@ class QueueingLoop:
         self.view = LiveView(client)
         self.informers = informers if informers is not None else SharedInformers(client)
         self._own_informers = informers is None
-        self.view.attach(self.informers)
         self.controller = Controller(
             client,
             self.view,
@@ -164,6 +163,9 @@ class QueueingLoop:
         if install:
             install_crds(self.client, all_crds())
             admission.install(self.client)
+        # Only now: the process's informers may already run, and a watch on a kind not
+        # yet served fails and retries with a warning.
+        self.view.attach(self.informers)
         if self._own_informers:
             self.informers.start()
         wait_for(self.view.synced, "the queueing caches to sync", timeout)
