@@ -99,8 +99,9 @@ def build(scale: float) -> tuple[dict[str, ClusterQueue], list[Job]]:
     return queues, jobs
 
 
-def run(scale: float, cpu_clock: bool = True) -> dict[str, float]:
-    """Replay; a cycle costs its CPU time (`cpu_clock`) or its wall time on this machine."""
+def run(scale: float, cpu_clock: bool = True, pass_ms: float = 0.0) -> dict[str, float]:
+    """Replay; a cycle costs its CPU time (`cpu_clock`) or its wall time on this machine,
+    plus `pass_ms` (what a live pass adds: its writes' round trips)."""
     clock_fn = time.thread_time if cpu_clock else time.perf_counter
     queues, jobs = build(scale)
     by_key = {j.workload.key: j for j in jobs}
@@ -153,7 +154,7 @@ def run(scale: float, cpu_clock: bool = True) -> dict[str, float]:
         spent = (clock_fn() - started) * 1000
         cycles, compute_ms, worst_ms = cycles + 1, compute_ms + spent, max(worst_ms, spent)
         decided_pending += len(snap.pending)
-        clock += spent
+        clock += spent + pass_ms
         account(clock)
         for p in decisions.preempted:
             key = p.victim.workload.key
@@ -207,12 +208,18 @@ def main() -> None:
         default="cpu",
         help="charge each cycle its CPU time (default; immune to other load) or wall time",
     )
+    parser.add_argument(
+        "--pass-ms",
+        type=float,
+        default=0.0,
+        help="simulated ms added to every cycle, as a live pass waits on its writes",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
-    r = run(args.scale, cpu_clock=args.clock == "cpu")
+    r = run(args.scale, cpu_clock=args.clock == "cpu", pass_ms=args.pass_ms)
     real = time.perf_counter() - started
     print(f"python {platform.python_version()}, {platform.machine()}, scale {args.scale}")
-    print(f"cycle cost charged as     {args.clock} time")
+    print(f"cycle cost charged as     {args.clock} time, plus {args.pass_ms:.0f} ms per cycle")
     print(f"workloads                 {r['workloads']:>10.0f}")
     kueue = f"Kueue mean {KUEUE['wall_ms']} ms, limit {THRESHOLDS['wall_ms']}"
     print(f"wall time (simulated)     {r['wall_ms']:>10.0f} ms   {kueue}")
