@@ -182,18 +182,20 @@ def job_step(
         def create(report: PassReport) -> None:
             if writes.create_workload(ns, _workload_body(job), report):
                 report.created.append(f"{ns}/{wl_name}")
-            step = _step_on(writes, key, job, None, WorkloadStatus(), flavors, stamp)
+            step = _step_on(writes, key, job, finished, None, WorkloadStatus(), flavors, stamp)
             if step is not None:
                 step(report)
 
         return create
-    return _step_on(writes, key, job, doc, writes.view.workload_status(doc), flavors, stamp)
+    status = writes.view.workload_status(doc)
+    return _step_on(writes, key, job, finished, doc, status, flavors, stamp)
 
 
 def _step_on(
     writes: Writes,
     key: JobKey,
     job: Obj,
+    finished: bool,
     doc: Obj | None,
     status: WorkloadStatus,
     flavors: Mapping[str, ResourceFlavor],
@@ -201,7 +203,6 @@ def _step_on(
 ) -> Step | None:
     ns, name = key
     wl_name = f"job-{name}"
-    finished = ADAPTER.finished(job)
     pods = writes.view.job_pods(ns, name)
     done_pods = not finished and all_pods_done(job, pods, status)
     if finished or done_pods or status.is_true(FINISHED):  # Finished: nothing left to do

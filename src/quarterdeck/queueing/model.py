@@ -210,15 +210,11 @@ class Workload:
         object.__setattr__(self, "shape", Shape.of(parts))
 
 
-def queue_order(wl: Workload) -> tuple[int, float, str]:
-    """How a ClusterQueue orders its waiting workloads: higher priority, then older."""
-    return (-wl.priority, wl.created, wl.key)
-
-
 def in_queue_order(workloads: Iterable[Workload]) -> list[Workload]:
-    """`workloads` sorted by `queue_order`, as three stable sorts on one plain key each:
-    every pass sorts every waiting workload, and at 15,000 this takes a third of the
-    time of comparing the tuples."""
+    """`workloads` as a ClusterQueue orders them: higher priority, then older, then by
+    key. Three stable sorts on one plain key each, not one on (-priority, created, key)
+    tuples: every pass sorts every waiting workload, and at 15,000 this takes a third of
+    the time."""
     out = sorted(workloads, key=attrgetter("key"))
     out.sort(key=attrgetter("created"))
     out.sort(key=attrgetter("priority"), reverse=True)  # reverse keeps equal ones in order

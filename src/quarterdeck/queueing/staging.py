@@ -106,9 +106,10 @@ def withheld(
                 continue
             when = staged(job)
             pods = _gated_pods(pods_of(ns, job["metadata"]["name"])) if when else 0
-            short = when is not None and pods < wl.pod_sets[0].count  # (cheap tests first:
-            if (wl.key in fresh and _eligible(job)) or (  # this runs for every waiting Job)
-                short and when is not None and now - _time(when) < PATIENCE
+            # cheap tests first: this runs for every waiting Job on every pass
+            short = when is not None and pods < wl.pod_sets[0].count
+            if (wl.key in fresh and _eligible(job)) or (
+                when is not None and short and now - _time(when) < PATIENCE
             ):
                 out.append(Pending(wl, "Staging", STAGING_MESSAGE, deduced=True))
                 behind = True
