@@ -106,6 +106,17 @@ def test_best_fit_picks_the_fullest_node() -> None:
     assert got is not None and got.pods[0].node == used
 
 
+def test_score_ties_go_to_the_lowest_tie_rank() -> None:
+    nodes = [_node("b"), _node("a"), _node("c")]
+    by_name = place(ClusterState(nodes), Gang(WHOLE), scorer_named("packing"))
+    assert by_name is not None and by_name.pods[0].node == 1  # "a": the smallest name
+    ranked = ClusterState(nodes, tie_rank=np.array([2, 1, 0]))
+    got = place(ranked, Gang(WHOLE), scorer_named("packing"))
+    assert got is not None and got.pods[0].node == 2
+    with pytest.raises(PlacementError, match="permutation"):
+        ClusterState(nodes, tie_rank=np.array([0, 0, 1]))
+
+
 def test_gang_is_whole_or_nothing_and_place_does_not_mutate() -> None:
     cluster = ClusterState([_node("a"), _node("b")])
     before = cluster.gpu_free.copy()

@@ -36,7 +36,9 @@ def _stamps(n: int) -> I64:
 class ClusterState:
     """Capacities and free resources of all nodes (index = position in `specs`)."""
 
-    def __init__(self, specs: Sequence[NodeSpec]) -> None:
+    def __init__(self, specs: Sequence[NodeSpec], tie_rank: I64 | None = None) -> None:
+        """`tie_rank` orders the nodes where scores tie (lowest first); by default the
+        rank of the node's name."""
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
             dup = next(n for n, c in Counter(names).items() if c > 1)
@@ -62,9 +64,15 @@ class ClusterState:
         for i, s in enumerate(specs):
             for p, count in s.mig:
                 self.mig_free[i, self.mig_profiles.index(p)] += count
-        # Rank of each node's name: the published simulator breaks score ties to the
-        # lexicographically smallest node name (its patched kube-scheduler selectHost).
-        self.name_rank: I64 = np.argsort(np.argsort(np.array(names, dtype=object)))
+        # Where scores tie, the lowest rank wins. The published simulator's patched
+        # kube-scheduler picks the lexicographically smallest node name, so by default the
+        # rank is the name's; the fill experiment passes its own (see sim/fill.py).
+        if tie_rank is None:
+            self.tie_rank: I64 = np.argsort(np.argsort(np.array(names, dtype=object)))
+        else:
+            self.tie_rank = np.array(tie_rank, dtype=np.int64)
+            if not np.array_equal(np.sort(self.tie_rank), np.arange(n)):
+                raise PlacementError("tie_rank must be a permutation of the node indices")
         self.version: I64 = _stamps(n)
         # GPU demand (milli) of the GPU pods on each node: GPU clustering reads it.
         self.demands: list[Counter[int]] = [Counter() for _ in range(n)]
@@ -79,7 +87,7 @@ class ClusterState:
         other.specs, other.models, other.mig_profiles = self.specs, self.models, self.mig_profiles
         other.cpu_cap, other.mem_cap, other.gpu_cap = self.cpu_cap, self.mem_cap, self.gpu_cap
         other.model_idx = self.model_idx
-        other.name_rank = self.name_rank
+        other.tie_rank = self.tie_rank
         other.cpu_free, other.mem_free = self.cpu_free.copy(), self.mem_free.copy()
         other.gpu_free, other.mig_free = self.gpu_free.copy(), self.mig_free.copy()
         other.version = self.version.copy()

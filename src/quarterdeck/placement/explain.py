@@ -38,7 +38,7 @@ def explain(
         what, form = "free share left (CPU + memory + GPU)", "{:.2f}"
     else:
         return text
-    order = np.lexsort((cluster.name_rank[nodes], values))[:shown]
+    order = np.lexsort((cluster.tie_rank[nodes], values))[:shown]
     per_node = ", ".join(
         f"{cluster.specs[int(nodes[i])].name} {form.format(values[i])}" for i in order
     )

@@ -50,7 +50,7 @@ class FragmentationGradient:
     score 0..100, ``floor(100 * sigmoid(-Δ / 1000))``, the kube-scheduler score range;
     nodes with the top score tie. That coarse grain matters: it lets nodes whose Δ
     differ by a few milli-GPU tie (see docs/benchmarks.md). `exact=True` minimises Δ
-    itself instead. Ties go to the smallest node name (`tie_break="name"`, what the
+    itself instead. Ties go to the lowest `ClusterState.tie_rank` (`tie_break="rank"`, what the
     published simulator's patched kube-scheduler does) or first to the node with least
     left over (`"bestfit"`, ours).
     """
@@ -60,12 +60,12 @@ class FragmentationGradient:
     def __init__(
         self,
         workload: TargetWorkload,
-        tie_break: str = "name",
+        tie_break: str = "rank",
         exact: bool = False,
         measure: Measure = fragmentation,
     ) -> None:
-        if tie_break not in ("bestfit", "name"):
-            raise ValueError(f"tie_break must be 'bestfit' or 'name', not {tie_break!r}")
+        if tie_break not in ("bestfit", "rank"):
+            raise ValueError(f"tie_break must be 'bestfit' or 'rank', not {tie_break!r}")
         self.measure = measure
         self.tie_break = tie_break
         self.exact = exact
@@ -134,7 +134,7 @@ class FragmentationGradient:
         then = leftover(cluster) if self.tie_break == "bestfit" else None
         delta = self.deltas(cluster, request, candidates)
         key = delta if self.exact else -node_score(delta)
-        node = pick_lowest(key, candidates, cluster.name_rank, then)
+        node = pick_lowest(key, candidates, cluster.tie_rank, then)
         if node is None:
             return None
         return PodPlacement(node, self.gpu_choice(cluster, request, node))

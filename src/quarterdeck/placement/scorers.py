@@ -2,9 +2,11 @@
 
 The five baselines of Weng et al. (ATC'23) follow the authors' simulator
 (hkust-adsl/kubernetes-scheduler-simulator): its integer scores where the coarse grain
-makes nodes tie, and its tie rule, the node with the smallest name (its kube-scheduler
-is patched so for reproducibility). FGD lives in `fgd.py`. Only `random` draws, from
-the generator it is handed, so a run is reproducible from its seed.
+makes nodes tie, and its tie rule, the lowest node in `ClusterState.tie_rank` (its
+kube-scheduler is patched to pick the smallest node name; the simulator prefixes every
+name with a random permutation, so in its runs that is a random order fixed per run).
+FGD lives in `fgd.py`. Only `random` draws, from the generator it is handed, so a run
+is reproducible from its seed.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def pick_lowest(
     values: F64, candidates: Mask, order: NDArray[np.int64], then: F64 | None = None
 ) -> int | None:
     """Index of the lowest value among candidates; ties go to the lowest `then` value,
-    remaining ties to the lowest `order` (the node name's rank)."""
+    remaining ties to the lowest `order` (`ClusterState.tie_rank`)."""
     idx = np.flatnonzero(candidates)
     if idx.size == 0:
         return None
@@ -101,7 +103,7 @@ class BestFit:
     def choose(
         self, cluster: ClusterState, request: Request, candidates: Mask, rng: np.random.Generator
     ) -> PodPlacement | None:
-        node = pick_lowest(leftover(cluster), candidates, cluster.name_rank)
+        node = pick_lowest(leftover(cluster), candidates, cluster.tie_rank)
         return None if node is None else PodPlacement(node, gpus_for(cluster, request, node))
 
 
@@ -121,7 +123,7 @@ class DotProduct:
         d_mem = request.memory_mib / np.maximum(cluster.mem_cap, 1)
         d_gpu = request.gpu_demand_milli / np.maximum(cluster.gpu_cap * MILLI_PER_GPU, 1)
         score = d_cpu * cpu + d_mem * mem + d_gpu * gpu
-        node = pick_lowest(score, candidates, cluster.name_rank)
+        node = pick_lowest(score, candidates, cluster.tie_rank)
         return None if node is None else PodPlacement(node, gpus_for(cluster, request, node))
 
 
@@ -130,7 +132,7 @@ MAX_SPEC_GPU = 8 * MILLI_PER_GPU  # the published simulator's GPU normaliser (8 
 
 
 def pick_highest(scores: F64, candidates: Mask, order: NDArray[np.int64]) -> int | None:
-    """A candidate with the top (integer) score, ties to the smallest node name."""
+    """A candidate with the top (integer) score, ties to the lowest tie rank."""
     return pick_lowest(-scores, candidates, order)
 
 
@@ -142,7 +144,7 @@ class GpuPacking:
     - free GPUs on a node that already runs GPU work: 50 - GPUs taken, at least 33;
     - an idle node: max(33 - its GPUs, its GPUs), smaller nodes first.
 
-    CPU-only pods score 0 everywhere, so they go to the smallest feasible node name."""
+    CPU-only pods score 0 everywhere, so they go to the feasible node lowest in tie rank."""
 
     name = "packing"
 
@@ -150,7 +152,7 @@ class GpuPacking:
         self, cluster: ClusterState, request: Request, candidates: Mask, rng: np.random.Generator
     ) -> PodPlacement | None:
         if not request.gpu_count:  # score 0 everywhere: the tie rule decides
-            node = pick_lowest(np.zeros(len(cluster)), candidates, cluster.name_rank)
+            node = pick_lowest(np.zeros(len(cluster)), candidates, cluster.tie_rank)
             return None if node is None else PodPlacement(node)
         free = cluster.gpu_free
         full = (free == MILLI_PER_GPU).sum(axis=1)
@@ -166,7 +168,7 @@ class GpuPacking:
             score = np.where(partly.any(axis=1) & ~idle, shared, score)
         else:
             score = np.where(idle, score, np.maximum(score, MAX_SCORE // 3))
-        node = pick_highest(score, candidates, cluster.name_rank)
+        node = pick_highest(score, candidates, cluster.tie_rank)
         return None if node is None else PodPlacement(node, gpus_for(cluster, request, node))
 
 
@@ -180,7 +182,7 @@ class GpuClustering:
     one per count), with the published plugin's integer scores: nodes whose GPU pods all
     have this affinity 75+, nodes where some do 50+, nodes without GPU pods 25+, the
     rest 0+; plus 25 * (8 GPUs - free GPU) / 8 GPUs, so fuller nodes win and nodes
-    within 320m of each other tie. CPU-only pods score 0 everywhere (smallest name)."""
+    within 320m of each other tie. CPU-only pods score 0 everywhere (lowest tie rank)."""
 
     name = "clustering"
 
@@ -188,7 +190,7 @@ class GpuClustering:
         self, cluster: ClusterState, request: Request, candidates: Mask, rng: np.random.Generator
     ) -> PodPlacement | None:
         if not request.gpu_count:  # score 0 everywhere: the tie rule decides
-            node = pick_lowest(np.zeros(len(cluster)), candidates, cluster.name_rank)
+            node = pick_lowest(np.zeros(len(cluster)), candidates, cluster.tie_rank)
             return None if node is None else PodPlacement(node)
         want = affinity_tag(request.gpu_demand_milli)
         quarter = MAX_SCORE // 4
@@ -201,5 +203,5 @@ class GpuClustering:
                 base[n] = quarter
         left = cluster.gpu_free.sum(axis=1)
         score = (base + quarter * (MAX_SPEC_GPU - left) // MAX_SPEC_GPU).astype(np.float64)
-        node = pick_highest(score, candidates, cluster.name_rank)
+        node = pick_highest(score, candidates, cluster.tie_rank)
         return None if node is None else PodPlacement(node, gpus_for(cluster, request, node))
