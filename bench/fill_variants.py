@@ -4,6 +4,7 @@ policies named, against the published FGD of each variant.
     python bench/fill_variants.py --data DIR --out runs.csv [--policies fgd-bf,fgd-cap]
         [--seeds 3] [--workers 2]          # run (resumes: rows already in --out are kept)
     python bench/fill_variants.py --data DIR --out runs.csv --table   # summarise only
+        [--chart margins.png]   # and draw each policy's margin over the published FGD
 
 Each finished (trace, policy, seed) is appended to `--out` at once, so a long grid on a
 shared machine can be stopped and resumed; it runs seed by seed over all variants.
@@ -88,11 +89,52 @@ def run(data: Path, out: Path, policies: list[str], seeds: int, workers: int) ->
                 sys.stdout.flush()
 
 
-def table(out: Path) -> None:
+def _runs(out: Path) -> dict[tuple[str, str], list[float]]:
     runs: dict[tuple[str, str], list[float]] = defaultdict(list)
     with out.open() as f:
         for r in csv.DictReader(f):
             runs[(r["trace"], r["policy"])].append(float(r["alloc_pct"]))
+    return runs
+
+
+def chart(out: Path, path: Path) -> None:
+    """Bars: each policy's mean minus the published FGD, per published variant, with
+    the issue's +0.5 goal as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = _runs(out)
+    policies = list(dict.fromkeys(p for _, p in runs))
+    traces = [t for t in sorted({t for t, _ in runs}) if t in PUBLISHED_FGD]
+    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=120)
+    width = 0.8 / max(len(policies), 1)
+    for i, policy in enumerate(policies):
+        margins = [
+            sum(runs[(t, policy)]) / len(runs[(t, policy)]) - PUBLISHED_FGD[t]
+            if runs.get((t, policy))
+            else 0.0
+            for t in traces
+        ]
+        xs = [x + (i - (len(policies) - 1) / 2) * width for x in range(len(traces))]
+        ax.bar(xs, margins, width, label=policy)
+    ax.axhline(0.5, color="k", ls=":", lw=0.8, label="goal: +0.5")
+    ax.axhline(0.0, color="k", lw=0.5)
+    ax.set_xticks(range(len(traces)))
+    labels = [t.removeprefix("openb_pod_list_") for t in traces]
+    ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("ours - published FGD (points)")
+    ax.set_title("GPU allocation at 130% arrivals, mean over seeds", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def table(out: Path) -> None:
+    runs = _runs(out)
     policies = list(dict.fromkeys(p for _, p in runs))
     traces = sorted({t for t, _ in runs})
     head = " | ".join(f"{p} | {p} - FGD" for p in policies)
@@ -128,12 +170,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--table", action="store_true", help="only print the table")
+    ap.add_argument("--chart", type=Path, help="also draw the margins into this PNG")
     args = ap.parse_args()
     if not args.table:
         print(f"start: {_uptime()}", flush=True)
         run(args.data, args.out, args.policies.split(","), args.seeds, args.workers)
         print(f"end: {_uptime()}", flush=True)
     table(args.out)
+    if args.chart:
+        chart(args.out, args.chart)
 
 
 if __name__ == "__main__":

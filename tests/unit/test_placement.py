@@ -84,6 +84,18 @@ def test_fgd_prefers_the_gpu_that_leaves_no_sliver() -> None:
     assert cluster.gpu_free[pod.node, pod.gpus[0]] == 500
 
 
+def test_fgd_cf_breaks_fgd_ties_by_capacity_growth() -> None:
+    # A CPU-only pod leaves FGD's measure unchanged on both nodes (one 8-CPU GPU task
+    # still fits either way), so FGD ties and takes the first name; on the CPU-poor
+    # node it also leaves a GPU no task can be fed for, on the CPU-rich one nothing.
+    nodes = [NodeSpec("a", 16000, 65536, 8, "T4"), NodeSpec("b", 128000, 65536, 8, "T4")]
+    workload = TargetWorkload.from_requests([Request(8000, 0, 1, 1000)])
+    cpu_only = Gang(Request(8000, 0, 0, 0))
+    for policy, node in (("fgd", 0), ("fgd-cf", 1)):
+        got = place(ClusterState(nodes), cpu_only, scorer_named(policy, workload))
+        assert got is not None and got.pods[0].node == node, policy
+
+
 def test_fgd_memo_gives_the_same_answer_as_fresh_computation() -> None:
     specs = [_node(f"n{i}", gpus=4, model="V100M16") for i in range(6)]
     work = TargetWorkload.from_requests([SHARE, WHOLE, TWO, Request(1000, 1024)])

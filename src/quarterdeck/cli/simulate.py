@@ -29,7 +29,7 @@ NodesOpt = Annotated[Path, typer.Option("--nodes", help="Node list CSV (openb_no
 PolicyOpt = Annotated[
     list[str] | None,
     typer.Option("--policy", "-p", help="Policy (repeatable): random, dotprod, clustering, "
-                 "packing, bestfit, fgd, fgd-exact, fgd-bf, fgd-cap."),
+                 "packing, bestfit, fgd, fgd-exact, fgd-bf, fgd-cap, fgd-cf."),
 ]
 OutDirOpt = Annotated[Path, typer.Option("--out", help="Directory for CSV, PNG and summary.")]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Summary format on stdout.")]

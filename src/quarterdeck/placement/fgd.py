@@ -15,7 +15,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from quarterdeck.placement.cluster import ClusterState, Mask
-from quarterdeck.placement.fragmentation import F64, I64, TargetWorkload, class_key, fragmentation
+from quarterdeck.placement.fragmentation import (
+    F64,
+    I64,
+    TargetWorkload,
+    capacity_fragmentation,
+    class_key,
+    fragmentation,
+)
 from quarterdeck.placement.model import MILLI_PER_GPU, PodPlacement, Request
 from quarterdeck.placement.scorers import gpus_for, leftover, pick_lowest
 
@@ -26,6 +33,8 @@ def node_score(delta: F64) -> F64:
     score: F64 = np.floor(100.0 / (1.0 + np.exp(scaled)))
     return score
 
+
+TIE_BREAKS = ("rank", "bestfit", "capacity")
 
 Measure = Callable[
     [TargetWorkload, NDArray[np.bool_], I64, I64, I64, I64], F64
@@ -51,8 +60,9 @@ class FragmentationGradient:
     nodes with the top score tie. That coarse grain matters: it lets nodes whose Δ
     differ by a few milli-GPU tie (see docs/benchmarks.md). `exact=True` minimises Δ
     itself instead. Ties go to the lowest `ClusterState.tie_rank` (`tie_break="rank"`, what the
-    published simulator's patched kube-scheduler does) or first to the node with least
-    left over (`"bestfit"`, ours).
+    published simulator's patched kube-scheduler does), or first to the node with least
+    left over (`"bestfit"`, ours), or first to the node whose capacity fragmentation
+    grows least (`"capacity"`, ours: `capacity_fragmentation`, exact growth).
     """
 
     name = "fgd"
@@ -64,8 +74,8 @@ class FragmentationGradient:
         exact: bool = False,
         measure: Measure = fragmentation,
     ) -> None:
-        if tie_break not in ("bestfit", "rank"):
-            raise ValueError(f"tie_break must be 'bestfit' or 'rank', not {tie_break!r}")
+        if tie_break not in TIE_BREAKS:
+            raise ValueError(f"tie_break must be one of {', '.join(TIE_BREAKS)}, not {tie_break!r}")
         self.measure = measure
         self.tie_break = tie_break
         self.exact = exact
@@ -73,6 +83,11 @@ class FragmentationGradient:
         self._memo: _Memo | None = None
         self._last_gpu: dict[int, int] | None = None
         self._last_k = 0
+        self._ties = (
+            FragmentationGradient(workload, exact=True, measure=capacity_fragmentation)
+            if tie_break == "capacity"
+            else None
+        )
 
     def node_fragmentation(self, cluster: ClusterState, nodes: I64) -> F64:
         """F_n(M) of `nodes` as they are now (memoised by version stamp)."""
@@ -132,6 +147,8 @@ class FragmentationGradient:
         self, cluster: ClusterState, request: Request, candidates: Mask, rng: np.random.Generator
     ) -> PodPlacement | None:
         then = leftover(cluster) if self.tie_break == "bestfit" else None
+        if self._ties is not None:
+            then = self._ties.deltas(cluster, request, candidates)
         delta = self.deltas(cluster, request, candidates)
         key = delta if self.exact else -node_score(delta)
         node = pick_lowest(key, candidates, cluster.tie_rank, then)

@@ -28,6 +28,7 @@ _FACTORIES: dict[str, Callable[[TargetWorkload | None], Scorer]] = {
     "fgd-cap": lambda w: FragmentationGradient(
         _needs(w, "fgd-cap"), measure=capacity_fragmentation
     ),
+    "fgd-cf": lambda w: FragmentationGradient(_needs(w, "fgd-cf"), "capacity"),
 }
 
 POLICIES: tuple[str, ...] = tuple(_FACTORIES)
