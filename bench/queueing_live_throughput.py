@@ -334,7 +334,9 @@ def _run(kube: Client, n: int, duration: float, port: int | None, queued: bool =
         metrics = httpx2.get(f"http://127.0.0.1:{port}/metrics", timeout=60).text
         count = _metric(metrics, "quarterdeck_queueing_pass_seconds_count")
         total_pass = _metric(metrics, "quarterdeck_queueing_pass_seconds_sum")
-        print(f"passes {count:.0f}, mean pass {total_pass / max(count, 1) * 1000:.0f} ms")
+        cpu = _metric(metrics, "quarterdeck_queueing_pass_cpu_seconds_total")
+        print(f"passes {count:.0f}, mean pass {total_pass / max(count, 1) * 1000:.0f} ms, "
+              f"pass thread CPU {100 * cpu / max(total_pass, 1e-9):.0f}% of it")  # fmt: skip
         print(f"GPUs reserved {reserved:.1f} on average while busy; idle reserved "
               f"{100 * (reserved - running) / max(reserved, 1e-9):.1f}%")  # fmt: skip
 

@@ -52,19 +52,26 @@ QD_METRICS = process_stats.free_port()
 
 
 def qd_passes() -> dict[str, float]:
-    """Pass count and mean pass time from `qd operator`'s own metrics."""
+    """Pass count, mean pass time and the pass thread's CPU share of it, from
+    `qd operator`'s own metrics."""
     text = httpx2.get(f"http://127.0.0.1:{QD_METRICS}/metrics", timeout=30).text
     values = {}
     for line in text.splitlines():
         for name in (
             "quarterdeck_queueing_pass_seconds_count",
             "quarterdeck_queueing_pass_seconds_sum",
+            "quarterdeck_queueing_pass_cpu_seconds_total",
         ):
             if line.startswith(name + " "):
                 values[name] = float(line.split()[1])
     count = values.get("quarterdeck_queueing_pass_seconds_count", 0.0)
-    mean = values.get("quarterdeck_queueing_pass_seconds_sum", 0.0) / max(count, 1.0)
-    return {"qd_passes": count, "qd_pass_mean_s": mean}
+    wall = values.get("quarterdeck_queueing_pass_seconds_sum", 0.0)
+    cpu = values.get("quarterdeck_queueing_pass_cpu_seconds_total", 0.0)
+    return {
+        "qd_passes": count,
+        "qd_pass_mean_s": wall / max(count, 1.0),
+        "qd_pass_cpu_pct": 100 * cpu / wall if wall else 0.0,
+    }
 
 
 def start_kueue(kube: Client, kubeconfig: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -175,6 +182,7 @@ ROWS = (
     ("controller_peak_rss_mib", "controller peak RSS (MiB)", "{:.0f}"),
     ("qd_passes", "queueing passes (qd)", "{:.0f}"),
     ("qd_pass_mean_s", "mean pass time (qd, s)", "{:.2f}"),
+    ("qd_pass_cpu_pct", "pass thread CPU, % of pass time (qd)", "{:.0f}"),
     ("load", "load average at the end", "{}"),
 )
 

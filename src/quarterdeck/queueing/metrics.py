@@ -63,6 +63,12 @@ class QueueMetrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=reg,
         )
+        self.pass_cpu_seconds = Counter(
+            "quarterdeck_queueing_pass_cpu_seconds",
+            "CPU time of the pass thread over all passes; the rest of the passes' wall "
+            "time waited (on the API server, on the interpreter lock, on the write pool).",
+            registry=reg,
+        )
         self.preemptions = Counter(
             "quarterdeck_queueing_preemptions",
             "Workloads preempted, by the ClusterQueue of the victim and the reason.",

@@ -188,7 +188,7 @@ class QueueingLoop:
             self.wake.clear()
             if self.stop.is_set():
                 break
-            started = time.monotonic()
+            started, cpu_started = time.monotonic(), time.thread_time()
             try:
                 report = self.controller.reconcile(time.time())
             except Exception as err:  # one failed pass must not end the operator
@@ -197,6 +197,7 @@ class QueueingLoop:
             self.last_pass_seconds = time.monotonic() - started
             if self.metrics is not None:
                 self.metrics.pass_seconds.observe(self.last_pass_seconds)
+                self.metrics.pass_cpu_seconds.inc(time.thread_time() - cpu_started)
             self.passes += 1
             for line in describe(report):
                 self.log(line)
