@@ -146,15 +146,25 @@ class FragmentationGradient:
     def choose(
         self, cluster: ClusterState, request: Request, candidates: Mask, rng: np.random.Generator
     ) -> PodPlacement | None:
-        then = leftover(cluster) if self.tie_break == "bestfit" else None
-        if self._ties is not None:
-            then = self._ties.deltas(cluster, request, candidates)
         delta = self.deltas(cluster, request, candidates)
         key = delta if self.exact else -node_score(delta)
+        then = self._tie_values(cluster, request, key, candidates)
         node = pick_lowest(key, candidates, cluster.tie_rank, then)
         if node is None:
             return None
         return PodPlacement(node, self.gpu_choice(cluster, request, node))
+
+    def _tie_values(
+        self, cluster: ClusterState, request: Request, key: F64, candidates: Mask
+    ) -> F64 | None:
+        """What decides among the nodes tied for the best `key` before tie rank, if
+        anything. The capacity growth is computed for those nodes only."""
+        if self.tie_break == "bestfit":
+            return leftover(cluster)
+        if self._ties is None or not candidates.any():
+            return None
+        top = candidates & (key <= key[candidates].min() + 1e-9)
+        return self._ties.deltas(cluster, request, top)
 
     def _compute(
         self, cluster: ClusterState, request: Request, nodes: I64
