@@ -20,6 +20,7 @@ import csv
 import functools
 import multiprocessing
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -89,12 +90,15 @@ def run(data: Path, out: Path, policies: list[str], seeds: int, workers: int) ->
                 sys.stdout.flush()
 
 
-def _runs(out: Path) -> dict[tuple[str, str], list[float]]:
+def _runs(out: Path) -> tuple[dict[tuple[str, str], list[float]], dict[str, list[float]]]:
+    """Allocation % per (trace, policy), and seconds per run per policy."""
     runs: dict[tuple[str, str], list[float]] = defaultdict(list)
+    seconds: dict[str, list[float]] = defaultdict(list)
     with out.open() as f:
         for r in csv.DictReader(f):
             runs[(r["trace"], r["policy"])].append(float(r["alloc_pct"]))
-    return runs
+            seconds[r["policy"]].append(float(r["seconds"]))
+    return runs, seconds
 
 
 def chart(out: Path, path: Path) -> None:
@@ -105,7 +109,7 @@ def chart(out: Path, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = _runs(out)
+    runs, _ = _runs(out)
     policies = list(dict.fromkeys(p for _, p in runs))
     traces = [t for t in sorted({t for t, _ in runs}) if t in PUBLISHED_FGD]
     fig, ax = plt.subplots(figsize=(9, 4.5), dpi=120)
@@ -114,7 +118,7 @@ def chart(out: Path, path: Path) -> None:
         margins = [
             sum(runs[(t, policy)]) / len(runs[(t, policy)]) - PUBLISHED_FGD[t]
             if runs.get((t, policy))
-            else 0.0
+            else float("nan")  # not run: no bar
             for t in traces
         ]
         xs = [x + (i - (len(policies) - 1) / 2) * width for x in range(len(traces))]
@@ -134,7 +138,7 @@ def chart(out: Path, path: Path) -> None:
 
 
 def table(out: Path) -> None:
-    runs = _runs(out)
+    runs, seconds = _runs(out)
     policies = list(dict.fromkeys(p for _, p in runs))
     traces = sorted({t for t, _ in runs})
     head = " | ".join(f"{p} | {p} - FGD" for p in policies)
@@ -155,11 +159,13 @@ def table(out: Path) -> None:
             margin = "" if paper is None else f"{mean - paper:+.2f}"
             if paper is not None and mean - paper >= 0.5:
                 wins[p] += 1
-            cells += [f"{mean:.2f} (n={len(got)})", margin]
+            sd = statistics.stdev(got) if len(got) > 1 else 0.0
+            cells += [f"{mean:.2f} ± {sd:.2f} (n={len(got)})", margin]
         shown = "-" if paper is None else f"{paper:.2f}"
         print(f"| {trace.removeprefix('openb_pod_list_')} | {shown} | {' | '.join(cells)} |")
     for p in policies:
-        print(f"{p}: ≥ +0.5 over published FGD on {wins[p]} of {compared} published variants")
+        print(f"{p}: ≥ +0.5 over published FGD on {wins[p]} of {compared} published variants; "
+              f"{statistics.mean(seconds[p]):.1f} s per run")  # fmt: skip
 
 
 def main() -> None:
